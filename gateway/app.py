@@ -1,0 +1,85 @@
+"""create_app(): middleware order, routes, and the lifecycle of shared objects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.clock import Clock, system_clock
+from gateway.crypto import Cipher
+from gateway.handlers import health, portal, second_factor, session_end
+from gateway.handlers.proxy import proxy_handler
+from gateway.identity.portal import UsersFile
+from gateway.keys import RUNTIME
+from gateway.middleware.context import context_middleware
+from gateway.middleware.errors import errors_middleware
+from gateway.pages import Pages
+from gateway.policy import Policy, PolicyHolder
+from gateway.proxy.http import new_client
+from gateway.runtime import Router, Runtime, Secrets, split_keys
+from gateway.sessions import SessionManager
+from gateway.settings import Settings
+from gateway.store import Store, open_store
+
+STATIC_DIR = Path(__file__).parent / "static"
+FORM_LIMIT = 64 * 1024  # the gateway's own forms; proxied bodies stream and are not limited here
+
+
+def build_runtime(
+    settings: Settings, policy: Policy, clock: Clock = system_clock, store: Store | None = None
+) -> Runtime:
+    """Everything checked before the server starts: secrets, users files, the store URL."""
+    cipher = Cipher(settings.secrets.encryption_key.read())
+    keys = split_keys(settings.secrets.session_keys.read())
+    store = store or open_store(settings.store)
+    holder = PolicyHolder()
+    holder.replace(policy)  # generation 1: readyz tells a loaded policy from none
+    users = {
+        application.name: UsersFile(application.portal.users_file)
+        for application in settings.applications
+        if application.portal is not None
+    }
+    return Runtime(
+        settings=settings,
+        policy=holder,
+        store=store,
+        sessions=SessionManager(store, cipher, clock),
+        secrets=Secrets(signing_keys=keys, cipher=cipher),
+        pages=Pages(),
+        router=Router(settings.applications),
+        users=users,
+        clock=clock,
+    )
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME]
+    await runtime.store.open()
+    runtime.client = new_client()
+    yield
+    await runtime.client.close()
+    await runtime.store.close()
+
+
+def create_app(runtime: Runtime) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, context_middleware], client_max_size=FORM_LIMIT
+    )
+    app[RUNTIME] = runtime
+    app.cleanup_ctx.append(_lifecycle)
+    router = app.router
+    router.add_get("/.gateway/healthz", health.healthz, allow_head=True)
+    router.add_get("/.gateway/readyz", health.readyz, allow_head=True)
+    router.add_static("/.gateway/static/", STATIC_DIR, append_version=False)
+    router.add_get("/.gateway/login", portal.login_get)
+    router.add_post("/.gateway/login", portal.login_post)
+    router.add_get("/.gateway/challenge", second_factor.challenge_get)
+    router.add_post("/.gateway/challenge", second_factor.challenge_post)
+    router.add_get("/.gateway/enrol", second_factor.enrol_get)
+    router.add_post("/.gateway/enrol", second_factor.enrol_post)
+    router.add_get("/.gateway/logout", session_end.logout_get)
+    router.add_post("/.gateway/logout", session_end.logout_post)
+    router.add_route("*", "/{tail:.*}", proxy_handler)
+    return app

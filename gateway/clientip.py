@@ -1,0 +1,49 @@
+"""Which address the request really comes from (PRODUCT.md section 1, step 1)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_ip(text: str | None) -> IPAddress | None:
+    if not text:
+        return None
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def is_trusted(address: IPAddress, trusted: Iterable[IPNetwork]) -> bool:
+    return any(address in network for network in trusted)
+
+
+def client_ip(
+    peer: str | None, forwarded_for: Iterable[str], trusted: tuple[IPNetwork, ...]
+) -> IPAddress | None:
+    """The socket peer, or, when the peer is a trusted proxy, the rightmost untrusted address of
+    X-Forwarded-For. None when anything on the way does not parse: no trusted network then."""
+    address = parse_ip(peer)
+    if address is None or not trusted or not is_trusted(address, trusted):
+        return address
+    hops = [hop for value in forwarded_for for hop in value.split(",")]
+    for hop in reversed(hops):
+        parsed = parse_ip(hop)
+        if parsed is None:
+            return None
+        if not is_trusted(parsed, trusted):
+            return parsed
+        address = parsed
+    return address

@@ -1,0 +1,42 @@
+"""What the gateway knows about one request before it decides anything about it."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from multidict import CIMultiDict
+
+from gateway.clientip import IPAddress
+from gateway.cookies import parse_cookie_header
+from gateway.decision import Mode
+from gateway.sessions import Session
+from gateway.settings import Application
+
+
+@dataclass
+class RequestContext:
+    application: Application
+    mode: Mode
+    client_ip: IPAddress | None
+    headers: CIMultiDict[str]  # the client's headers after hygiene
+    path: str  # normalised: what the rules see and what is forwarded
+    query: str  # raw query string
+    secure: bool  # served over TLS (directly or as told by a trusted proxy)
+    host: str
+    request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    session: Session | None = None
+    session_loaded: bool = False
+    header_user: str | None = None  # header mode: the user named by a trusted proxy
+
+    @property
+    def cookies(self) -> list[tuple[str, str]]:
+        return [
+            pair
+            for value in self.headers.getall("Cookie", [])
+            for pair in parse_cookie_header(value)
+        ]
+
+    @property
+    def path_qs(self) -> str:
+        return self.path + ("?" + self.query if self.query else "")

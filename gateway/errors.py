@@ -1,0 +1,73 @@
+"""The gateway's error tree; one middleware maps each to a page with a status and a next step.
+
+GatewayError
+├── BadRequest            400  malformed path, cookie, form or CSRF token
+├── Forbidden             403  an access rule or a binding check refused the request
+├── NotFound              404
+├── MisdirectedRequest    421  no application serves this host
+├── UpstreamUnreachable   502  the application did not answer
+├── StoreDown             503  the store cannot be reached: fail closed
+└── UpstreamTimeout       504  the application took too long
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status = 500
+    title = "Something went wrong"
+
+    def __init__(self, message: str, next_step: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.next_step = next_step
+
+
+class BadRequest(GatewayError):
+    status = 400
+    title = "This request cannot be handled"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    title = "Access denied"
+
+
+class NotFound(GatewayError):
+    status = 404
+    title = "Page not found"
+
+
+class MisdirectedRequest(GatewayError):
+    status = 421
+    title = "Unknown site"
+
+
+class UpstreamUnreachable(GatewayError):
+    status = 502
+    title = "The application is not answering"
+
+    def __init__(self, origin: str, detail: str = "") -> None:
+        super().__init__(
+            "The gateway could not reach the application behind it.",
+            "Try again in a minute. If it keeps happening, tell the people who run this site.",
+        )
+        self.origin = origin
+        self.detail = detail
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    title = "The application took too long"
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(
+            "The application behind the gateway did not answer in time.",
+            "Try again in a minute.",
+        )
+        self.origin = origin
+
+
+class StoreDown(GatewayError):
+    status = 503
+    title = "Sign-in is unavailable"

@@ -1,0 +1,120 @@
+"""What the gateway's handlers share: the session cookie, CSRF, redirects, the user's company."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from gateway import csrf
+from gateway.context import RequestContext
+from gateway.cookies import expire_cookie
+from gateway.errors import BadRequest
+from gateway.keys import CONTEXT, RUNTIME
+from gateway.policy.model import Company
+from gateway.runtime import Runtime
+from gateway.sessions import Session
+
+CSRF_COOKIE = "gateway_csrf"
+CSRF_FIELD = "csrf_token"
+
+
+def runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+def context(request: web.Request) -> RequestContext:
+    return request[CONTEXT]
+
+
+def cookie_name(ctx: RequestContext, base: str) -> str:
+    """`__Host-` pins the cookie to this exact host over TLS; plain HTTP cannot use it."""
+    return f"__Host-{base}" if ctx.secure else base
+
+
+def _cookie_value(ctx: RequestContext, name: str) -> str | None:
+    for key, value in ctx.cookies:
+        if key == name:
+            return value
+    return None
+
+
+async def load_session(request: web.Request) -> Session | None:
+    """The gateway session of this request, read from the store once."""
+    ctx = context(request)
+    if not ctx.session_loaded:
+        rt = runtime(request)
+        sid = _cookie_value(ctx, cookie_name(ctx, rt.settings.session_cookie))
+        ctx.session = await rt.sessions.load(sid, ctx.application.name)
+        ctx.session_loaded = True
+    return ctx.session
+
+
+def session_cookie_line(request: web.Request, session: Session) -> str:
+    """The Set-Cookie line for the gateway session: HttpOnly, SameSite=Lax, Secure over TLS."""
+    ctx = context(request)
+    name = cookie_name(ctx, runtime(request).settings.session_cookie)
+    return f"{name}={session.id}; Path=/; HttpOnly; SameSite=Lax" + (
+        "; Secure" if ctx.secure else ""
+    )
+
+
+def set_session_cookie(
+    response: web.StreamResponse, request: web.Request, session: Session
+) -> None:
+    response.headers.add("Set-Cookie", session_cookie_line(request, session))
+    context(request).session = session
+
+
+def expire_session_cookie_line(request: web.Request) -> str:
+    ctx = context(request)
+    return expire_cookie(cookie_name(ctx, runtime(request).settings.session_cookie), ctx.secure)
+
+
+def clear_session_cookie(response: web.StreamResponse, request: web.Request) -> None:
+    response.headers.add("Set-Cookie", expire_session_cookie_line(request))
+
+
+def csrf_token(request: web.Request, response_cookies: dict[str, str]) -> str:
+    """The token for a form on this page; sets the CSRF cookie when the browser has none."""
+    ctx = context(request)
+    name = cookie_name(ctx, CSRF_COOKIE)
+    value = _cookie_value(ctx, name)
+    if not value or len(value) > 128:
+        value = csrf.new_cookie_value()
+        response_cookies[name] = value
+    return csrf.token_for(value, runtime(request).secrets.signing_keys)
+
+
+def attach_csrf_cookie(
+    response: web.StreamResponse, request: web.Request, response_cookies: dict[str, str]
+) -> None:
+    ctx = context(request)
+    for name, value in response_cookies.items():
+        response.set_cookie(name, value, path="/", httponly=True, secure=ctx.secure, samesite="Lax")
+
+
+async def require_csrf(request: web.Request) -> dict[str, str]:
+    """The posted form, once its CSRF token checks out."""
+    ctx = context(request)
+    form = await request.post()
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    cookie = _cookie_value(ctx, cookie_name(ctx, CSRF_COOKIE))
+    if not csrf.valid(cookie, fields.get(CSRF_FIELD), runtime(request).secrets.signing_keys):
+        raise BadRequest(
+            "This form has expired or did not come from this site.",
+            "Go back, reload the page and try again.",
+        )
+    return fields
+
+
+def company_for(request: web.Request, user: str | None) -> Company | None:
+    return runtime(request).policy.current.company_for(user) if user else None
+
+
+def see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+def gateway_url(page: str, rd: str | None) -> str:
+    return f"/.gateway/{page}" + (f"?{urlencode({'rd': rd})}" if rd else "")

@@ -1,0 +1,109 @@
+"""Intercept mode: the application's own login request, passed on and watched.
+
+On success the application's session cookie is held back, the gateway session moves to the first
+factor under a new id, and the browser goes to the second factor instead of the application.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from gateway.cookies import SetCookie
+from gateway.errors import BadRequest
+from gateway.handlers.common import context, gateway_url, runtime, see_other, session_cookie_line
+from gateway.handlers.upstream import upstream_headers
+from gateway.identity import intercept
+from gateway.paths import encode_path
+from gateway.proxy import http
+from gateway.redirects import safe_redirect
+from gateway.sessions import Level, Session
+
+log = logging.getLogger("gateway.login")
+
+
+def hold(session: Session, cookies: list[SetCookie]) -> None:
+    """Keep the application's cookies in the session, the latest line per name."""
+    for cookie in cookies:
+        prefix = cookie.name + "="
+        session.withheld = [
+            line for line in session.withheld if not line.lstrip().startswith(prefix)
+        ]
+        if cookie.deleting:
+            session.jar.pop(cookie.name, None)
+        else:
+            session.jar[cookie.name] = cookie.value
+            session.withheld.append(cookie.raw)
+
+
+async def _read_login_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > intercept.MAX_LOGIN_BODY:
+        raise BadRequest("The login form sent is too large.")
+    body = await request.content.read(intercept.MAX_LOGIN_BODY + 1)
+    if len(body) > intercept.MAX_LOGIN_BODY:
+        raise BadRequest("The login form sent is too large.")
+    return body
+
+
+async def handle_login(request: web.Request, session: Session | None) -> web.StreamResponse:
+    ctx = context(request)
+    rt = runtime(request)
+    application = ctx.application
+    config = application.intercept
+    assert config is not None
+    body = await _read_login_body(request)
+    username = intercept.username_from_body(
+        request.headers.get("Content-Type", ""), body, config.login.username_field
+    )
+    headers = upstream_headers(request, session, identity=False)
+    upstream = await http.open_upstream(
+        rt.upstream,
+        request.method,
+        http.upstream_url(application.upstream, encode_path(ctx.path), ctx.query),
+        headers,
+        body,
+        http.timeouts(application.timeouts.connect, application.timeouts.read),
+    )
+    response_headers = http.response_headers(upstream, application.upstream)
+    split = intercept.split_set_cookies(config, response_headers.getall("Set-Cookie", []))
+    location = response_headers.get("Location")
+    succeeded = intercept.login_succeeded(config.login, upstream.status, location, split.session)
+
+    if not succeeded or username is None:
+        if succeeded:
+            log.warning(
+                "the application accepted a login but the form had no %r field",
+                config.login.username_field,
+            )
+        # A refused password: the application's page goes back, its session cookie stays here.
+        response_headers.popall("Set-Cookie", None)
+        for line in split.other:
+            response_headers.add("Set-Cookie", line)
+        if split.session:
+            holder = session if session is not None and session.level is Level.ANONYMOUS else None
+            created = holder is None
+            holder = holder or rt.sessions.new(application.name)
+            hold(holder, split.session)
+            await rt.sessions.save(holder)
+            if created:
+                response_headers.add("Set-Cookie", session_cookie_line(request, holder))
+        return await http.relay(request, upstream, response_headers)
+
+    upstream.release()
+    user = username.lower()
+    pending = session if session is not None and session.level is Level.ANONYMOUS else None
+    if session is not None and pending is None:
+        await rt.sessions.end(session)  # a new login replaces whatever was there
+    pending = pending or rt.sessions.new(application.name)
+    hold(pending, split.session)
+    pending.bound = {}
+    pending = await rt.sessions.promote(pending, Level.FIRST_FACTOR, user)
+    log.info("first factor accepted by %s for %s from %s", application.name, user, ctx.client_ip)
+    target = safe_redirect(location) if location else "/"
+    page = "challenge" if await rt.store.list_methods(user) else "enrol"
+    response = see_other(gateway_url(page, target))
+    for line in split.other:
+        response.headers.add("Set-Cookie", line)
+    response.headers.add("Set-Cookie", session_cookie_line(request, pending))
+    return response

@@ -1,0 +1,83 @@
+"""Portal mode: the gateway's own login page (the first factor)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from gateway.errors import NotFound
+from gateway.handlers.common import (
+    CSRF_FIELD,
+    attach_csrf_cookie,
+    context,
+    csrf_token,
+    gateway_url,
+    load_session,
+    require_csrf,
+    runtime,
+    see_other,
+    session_cookie_line,
+)
+from gateway.redirects import safe_redirect
+from gateway.sessions import Level
+
+log = logging.getLogger("gateway.login")
+
+WRONG_PASSWORD = "The user name or password is not right. Check both and try again."  # noqa: S105
+
+
+def _users(request: web.Request):  # type: ignore[no-untyped-def]
+    users = runtime(request).users.get(context(request).application.name)
+    if users is None:
+        raise NotFound("This application does not use the gateway's login page.")
+    return users
+
+
+def _login_page(
+    request: web.Request, error: str | None, username: str, status: int
+) -> web.Response:
+    cookies: dict[str, str] = {}
+    token = csrf_token(request, cookies)
+    response = runtime(request).pages.render(
+        "login.html",
+        status=status,
+        error=error,
+        username=username,
+        csrf_field=CSRF_FIELD,
+        csrf_token=token,
+        rd=safe_redirect(request.query.get("rd")),
+    )
+    attach_csrf_cookie(response, request, cookies)
+    return response
+
+
+async def login_get(request: web.Request) -> web.StreamResponse:
+    _users(request)
+    session = await load_session(request)
+    if session is not None and session.level is Level.VERIFIED:
+        return see_other(safe_redirect(request.query.get("rd")))
+    return _login_page(request, None, "", 200)
+
+
+async def login_post(request: web.Request) -> web.StreamResponse:
+    users = _users(request)
+    form = await require_csrf(request)
+    rt = runtime(request)
+    ctx = context(request)
+    username = form.get("username", "").strip()
+    user = users.check(username, form.get("password", ""))
+    if user is None:
+        log.warning("first factor refused for %r from %s", username[:64], ctx.client_ip)
+        return _login_page(request, WRONG_PASSWORD, username[:320], 401)
+    session = await load_session(request)
+    if session is not None:
+        await rt.sessions.end(session)
+    session = rt.sessions.new(ctx.application.name)
+    session.identity = {"email": user.email, "name": user.display_name, "groups": list(user.groups)}
+    session = await rt.sessions.promote(session, Level.FIRST_FACTOR, user.name)
+    log.info("first factor accepted for %s from %s", user.name, ctx.client_ip)
+    page = "challenge" if await rt.store.list_methods(user.name) else "enrol"
+    response = see_other(gateway_url(page, safe_redirect(request.query.get("rd"))))
+    response.headers.add("Set-Cookie", session_cookie_line(request, session))
+    return response

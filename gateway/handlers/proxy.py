@@ -1,0 +1,233 @@
+"""Every request that is not a gateway page: decide, then forward, redirect or refuse."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from gateway.cookies import expire_cookie
+from gateway.decision import Mode, Outcome, decide
+from gateway.errors import Forbidden, NotFound
+from gateway.handlers.common import (
+    context,
+    expire_session_cookie_line,
+    gateway_url,
+    load_session,
+    runtime,
+    see_other,
+    session_cookie_line,
+)
+from gateway.handlers.login_intercept import handle_login, hold
+from gateway.handlers.upstream import upstream_headers
+from gateway.identity import intercept
+from gateway.paths import encode_path
+from gateway.policy.model import Access
+from gateway.proxy import http
+from gateway.proxy.websocket import is_websocket, relay_websocket
+from gateway.sessions import Level, Session, cookie_digest
+
+log = logging.getLogger("gateway.proxy")
+
+GATEWAY_PREFIX = "/.gateway"
+_REDIRECTS = {Outcome.LOGIN: "login", Outcome.ENROL: "enrol", Outcome.CHALLENGE: "challenge"}
+
+
+async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    ctx = context(request)
+    rt = runtime(request)
+    if ctx.path == GATEWAY_PREFIX or ctx.path.startswith(GATEWAY_PREFIX + "/"):
+        raise NotFound("There is no gateway page at this address.")
+    access, _rule = rt.policy.current.access_for(ctx.application.name, request.method, ctx.path)
+    if access is Access.DENY:
+        raise Forbidden("The site's policy does not allow this address.")
+    if access is Access.BYPASS:  # no session lookup: bypass routes work even with the store down
+        return await forward(request, session=None, identity=False)
+
+    session = await load_session(request)
+    fresh_cookie: Session | None = None
+    if ctx.mode is Mode.HEADER:
+        session, fresh_cookie = await _header_session(request, session)
+    intercept_config = ctx.application.intercept
+    if intercept_config is not None:
+        refused = _unbound_app_cookies(request, session)
+        if refused:
+            return _refuse_app_cookies(request, refused)
+        if intercept.is_login_request(intercept_config.login, request.method, ctx.path):
+            return await handle_login(request, session)
+
+    level = session.level if session is not None else Level.ANONYMOUS
+    enrolled = False
+    if level is Level.FIRST_FACTOR and session is not None and session.user:
+        enrolled = bool(await rt.store.list_methods(session.user))
+    outcome = decide(access, ctx.mode, level, enrolled).outcome
+
+    if outcome in (Outcome.FORWARD, Outcome.FORWARD_ANONYMOUS):
+        ending = session is not None and _is_app_logout(request)
+        if ending and session is not None:
+            await rt.sessions.end(session)
+        return await forward(
+            request,
+            session,
+            identity=outcome is Outcome.FORWARD,
+            fresh_cookie=fresh_cookie,
+            ending=ending,
+        )
+    if outcome in _REDIRECTS:
+        redirect = see_other(gateway_url(_REDIRECTS[outcome], _return_path(request)))
+        if fresh_cookie is not None:
+            redirect.headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))
+        return redirect
+    if outcome is Outcome.UNIDENTIFIED:
+        raise Forbidden(
+            "The single sign-on in front of this gateway did not say who you are.",
+            "Sign in through your organisation's sign-in page and try again.",
+        )
+    raise Forbidden("The site's policy does not allow this request.")
+
+
+def _return_path(request: web.Request) -> str:
+    ctx = context(request)
+    return ctx.path_qs if request.method in ("GET", "HEAD") else "/"
+
+
+def _is_app_logout(request: web.Request) -> bool:
+    ctx = context(request)
+    config = ctx.application.intercept
+    return (
+        config is not None
+        and config.logout_path is not None
+        and ctx.path.rstrip("/") == config.logout_path.rstrip("/")
+    )
+
+
+async def _header_session(
+    request: web.Request, session: Session | None
+) -> tuple[Session | None, Session | None]:
+    """Header mode: the trusted proxy names the user on every request; a new name is a new login.
+    Returns the session and, when it is new, the session whose cookie must be set."""
+    ctx = context(request)
+    rt = runtime(request)
+    user = ctx.header_user.lower() if ctx.header_user else None
+    if user is None:
+        return None, None
+    if session is not None and session.user == user:
+        return session, None
+    if session is not None:
+        await rt.sessions.end(session)
+    fresh = await rt.sessions.promote(
+        rt.sessions.new(ctx.application.name), Level.FIRST_FACTOR, user
+    )
+    ctx.session = fresh
+    return fresh, fresh
+
+
+def _unbound_app_cookies(request: web.Request, session: Session | None) -> list[str]:
+    """Application session cookies in this request that no verified gateway session owns."""
+    ctx = context(request)
+    config = ctx.application.intercept
+    if config is None:
+        return []
+    refused = []
+    for name, value in ctx.cookies:
+        if name in config.session_cookies and (
+            session is None
+            or session.level is not Level.VERIFIED
+            or session.bound.get(name) != cookie_digest(value)
+        ):
+            refused.append(name)
+    return sorted(set(refused))
+
+
+def _refuse_app_cookies(request: web.Request, names: list[str]) -> web.Response:
+    ctx = context(request)
+    log.warning(
+        "refused application cookie(s) %s not bound to a verified session, client %s",
+        ",".join(names),
+        ctx.client_ip,
+    )
+    response = runtime(request).pages.render(
+        "error.html",
+        status=403,
+        title="Please sign in again",
+        message="Your session with this application is not recognised by the sign-in gateway.",
+        next_step="The old session has been cleared. Go to the start page and sign in again.",
+        link="/",
+    )
+    for name in names:
+        response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure))
+    return response
+
+
+async def forward(
+    request: web.Request,
+    session: Session | None,
+    identity: bool,
+    fresh_cookie: Session | None = None,
+    ending: bool = False,
+) -> web.StreamResponse:
+    """Send the request upstream and stream the answer back. `ending`: the application's logout,
+    after which the gateway session is over too and its cookie is cleared."""
+    ctx = context(request)
+    rt = runtime(request)
+    application = ctx.application
+    url = http.upstream_url(application.upstream, encode_path(ctx.path), ctx.query)
+    headers = upstream_headers(request, session, identity)
+    if is_websocket(request):
+        return await relay_websocket(
+            request, rt.upstream, url, headers, application.timeouts.connect
+        )
+    upstream = await http.open_upstream(
+        rt.upstream,
+        request.method,
+        url,
+        headers,
+        http.request_body(request),
+        http.timeouts(application.timeouts.connect, application.timeouts.read),
+    )
+    response_headers = http.response_headers(upstream, application.upstream)
+    if application.intercept is not None:
+        created = await _hold_app_cookies(request, session, response_headers)
+        fresh_cookie = created or fresh_cookie
+    if ending:
+        response_headers.add("Set-Cookie", expire_session_cookie_line(request))
+    elif fresh_cookie is not None:
+        response_headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))
+    return await http.relay(request, upstream, response_headers)
+
+
+async def _hold_app_cookies(
+    request: web.Request, session: Session | None, headers: CIMultiDict[str]
+) -> Session | None:
+    """The application's own Set-Cookie for its session cookies. A verified session passes them on
+    and re-binds to the new value; otherwise the gateway keeps them (on bypass routes it drops
+    them). Returns a newly made session whose cookie must be set."""
+    ctx = context(request)
+    rt = runtime(request)
+    config = ctx.application.intercept
+    if config is None:
+        return None
+    split = intercept.split_set_cookies(config, headers.getall("Set-Cookie", []))
+    if not split.session:
+        return None
+    if session is not None and session.level is Level.VERIFIED:
+        for cookie in split.session:
+            if cookie.deleting:
+                session.bound.pop(cookie.name, None)
+            else:
+                session.bound[cookie.name] = cookie_digest(cookie.value)
+        await rt.sessions.save(session)
+        return None
+    headers.popall("Set-Cookie", None)
+    for line in split.other:
+        headers.add("Set-Cookie", line)
+    if not ctx.session_loaded:  # a bypass route: never hand out, never keep
+        log.info("dropped the application's session cookie set on a bypass route %s", ctx.path)
+        return None
+    created = session is None
+    if session is None:
+        session = rt.sessions.new(ctx.application.name)
+    hold(session, split.session)
+    await rt.sessions.save(session)
+    return session if created else None

@@ -1,0 +1,209 @@
+"""The second factor: enrolling an authenticator app, the challenge, and what follows success."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import segno
+from aiohttp import web
+
+from gateway.decision import Mode
+from gateway.errors import Forbidden
+from gateway.factors import totp
+from gateway.handlers.common import (
+    CSRF_FIELD,
+    attach_csrf_cookie,
+    company_for,
+    context,
+    csrf_token,
+    gateway_url,
+    load_session,
+    require_csrf,
+    runtime,
+    see_other,
+    set_session_cookie,
+)
+from gateway.redirects import safe_redirect
+from gateway.sessions import Level, Session, cookie_digest
+
+log = logging.getLogger("gateway.challenge")
+
+TOTP = "totp"
+WRONG_CODE = (
+    "That code is not right. Check that you are reading the code for this site in your "
+    "authenticator app, then enter the 6 digits it shows now."
+)
+USED_CODE = (
+    "That code has already been used. Wait for your authenticator app to show a new code, "
+    "then enter it."
+)
+
+
+def _secret_context(user: str) -> str:
+    return f"totp:{user}"
+
+
+async def _pending(request: web.Request) -> Session | web.StreamResponse:
+    """The session waiting for its second factor, or where to send a browser that has none."""
+    session = await load_session(request)
+    rd = safe_redirect(request.query.get("rd"))
+    if session is not None and session.level is Level.VERIFIED:
+        return see_other(rd)
+    if session is None or session.level is not Level.FIRST_FACTOR or not session.user:
+        if context(request).mode is Mode.PORTAL:
+            return see_other(gateway_url("login", rd))
+        raise Forbidden(
+            "Your sign-in has expired or was not started.",
+            "Go to the start page and sign in again.",
+        )
+    return session
+
+
+def _page(
+    request: web.Request, template: str, session: Session, status: int = 200, **extra: Any
+) -> web.Response:
+    cookies: dict[str, str] = {}
+    token = csrf_token(request, cookies)
+    rt = runtime(request)
+    response = rt.pages.render(
+        template,
+        status=status,
+        company=company_for(request, session.user),
+        user=session.user,
+        csrf_field=CSRF_FIELD,
+        csrf_token=token,
+        rd=safe_redirect(request.query.get("rd")),
+        **extra,
+    )
+    attach_csrf_cookie(response, request, cookies)
+    return response
+
+
+async def challenge_get(request: web.Request) -> web.StreamResponse:
+    session = await _pending(request)
+    if not isinstance(session, Session):
+        return session
+    assert session.user is not None
+    if TOTP not in await runtime(request).store.list_methods(session.user):
+        return see_other(gateway_url("enrol", safe_redirect(request.query.get("rd"))))
+    return _page(request, "challenge.html", session, error=None)
+
+
+async def challenge_post(request: web.Request) -> web.StreamResponse:
+    form = await require_csrf(request)
+    session = await _pending(request)
+    if not isinstance(session, Session):
+        return session
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    enrolment = await rt.store.get_enrolment(user, TOTP)
+    if enrolment is None:
+        return see_other(gateway_url("enrol", safe_redirect(request.query.get("rd"))))
+    secret = rt.secrets.cipher.decrypt(str(enrolment["secret"]), _secret_context(user))
+    check = totp.verify(
+        secret, form.get("code", ""), rt.clock(), await rt.store.last_totp_step(user)
+    )
+    if check.ok and check.step is not None and await rt.store.claim_totp_step(user, check.step):
+        log.info("second factor accepted for %s from %s", user, context(request).client_ip)
+        return await complete(request, session)
+    replay = check.replay or check.ok  # ok but the step was claimed meanwhile: also a replay
+    log.warning(
+        "%s for %s from %s",
+        "replayed code" if replay else "wrong code",
+        user,
+        context(request).client_ip,
+    )
+    return _page(
+        request, "challenge.html", session, status=401, error=USED_CODE if replay else WRONG_CODE
+    )
+
+
+def _qr_svg(uri: str) -> str:
+    qr = segno.make(uri, error="m")
+    svg = str(qr.svg_inline(scale=4, dark="#000", light="#fff", border=4, omitsize=False))
+    return svg.replace("<svg ", '<svg role="img" aria-label="QR code to scan with your app" ', 1)
+
+
+async def enrol_get(
+    request: web.Request, error: str | None = None, status: int = 200
+) -> web.StreamResponse:
+    session = await _pending(request)
+    if not isinstance(session, Session):
+        return session
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    if TOTP in await rt.store.list_methods(user):
+        return see_other(gateway_url("challenge", safe_redirect(request.query.get("rd"))))
+    if session.pending_totp is None:
+        session.pending_totp = rt.secrets.cipher.encrypt(totp.new_secret(), _secret_context(user))
+        await rt.sessions.save(session)
+    secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
+    company = company_for(request, user)
+    issuer = company.branding.name if company is not None else context(request).application.name
+    uri = totp.provisioning_uri(secret, user, issuer)
+    return _page(
+        request,
+        "enrol.html",
+        session,
+        status=status,
+        error=error,
+        qr_svg=_qr_svg(uri),
+        secret_label=totp.label(secret),
+        secret=secret,
+        otpauth_uri=uri,
+    )
+
+
+async def enrol_post(request: web.Request) -> web.StreamResponse:
+    form = await require_csrf(request)
+    session = await _pending(request)
+    if not isinstance(session, Session):
+        return session
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    if TOTP in await rt.store.list_methods(user):
+        # Someone else finished enrolling this login first (a shared login): their app counts.
+        return see_other(gateway_url("challenge", safe_redirect(request.query.get("rd"))))
+    if session.pending_totp is None:
+        return await enrol_get(request)
+    secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
+    check = totp.verify(secret, form.get("code", ""), rt.clock(), None)
+    if not check.ok or check.step is None:
+        return await enrol_get(request, error=WRONG_CODE, status=400)
+    await rt.store.put_enrolment(
+        user,
+        TOTP,
+        {
+            "secret": rt.secrets.cipher.encrypt(secret, _secret_context(user)),
+            "created": time.time(),
+        },
+    )
+    await rt.store.claim_totp_step(user, check.step)
+    session.pending_totp = None
+    log.info("authenticator app enrolled for %s from %s", user, context(request).client_ip)
+    return await complete(request, session)
+
+
+async def complete(request: web.Request, session: Session) -> web.StreamResponse:
+    """The second factor is done: a new verified session, and, in intercept mode, the application's
+    held cookies released to the browser and bound to that session."""
+    rt = runtime(request)
+    withheld = list(session.withheld)
+    session.bound = {name: cookie_digest(value) for name, value in session.jar.items()}
+    session.jar = {}
+    session.withheld = []
+    company = company_for(request, session.user)
+    if company is not None:
+        session.idle_timeout = company.session.idle_timeout.total_seconds()
+        session.lifetime = company.session.lifetime.total_seconds()
+    session = await rt.sessions.promote(session, Level.VERIFIED)
+    response = see_other(safe_redirect(request.query.get("rd")))
+    for line in withheld:
+        response.headers.add("Set-Cookie", line)
+    set_session_cookie(response, request, session)
+    return response

@@ -1,0 +1,56 @@
+"""Signing out: the session ends on the server, and the browser's cookies are cleared."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from gateway.cookies import expire_cookie
+from gateway.handlers.common import (
+    CSRF_FIELD,
+    attach_csrf_cookie,
+    clear_session_cookie,
+    company_for,
+    context,
+    csrf_token,
+    load_session,
+    require_csrf,
+    runtime,
+    see_other,
+)
+from gateway.redirects import safe_redirect
+
+log = logging.getLogger("gateway.logout")
+
+
+async def logout_get(request: web.Request) -> web.StreamResponse:
+    session = await load_session(request)
+    cookies: dict[str, str] = {}
+    token = csrf_token(request, cookies)
+    response = runtime(request).pages.render(
+        "logout.html",
+        company=company_for(request, session.user if session else None),
+        signed_in=session is not None and session.user is not None,
+        user=session.user if session else None,
+        csrf_field=CSRF_FIELD,
+        csrf_token=token,
+        rd=safe_redirect(request.query.get("rd")),
+    )
+    attach_csrf_cookie(response, request, cookies)
+    return response
+
+
+async def logout_post(request: web.Request) -> web.StreamResponse:
+    await require_csrf(request)
+    ctx = context(request)
+    session = await load_session(request)
+    if session is not None:
+        await runtime(request).sessions.end(session)
+        log.info("signed out %s from %s", session.user, ctx.client_ip)
+    response = see_other(safe_redirect(request.query.get("rd")))
+    clear_session_cookie(response, request)
+    if ctx.application.intercept is not None:
+        for name in ctx.application.intercept.session_cookies:
+            response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure))
+    return response

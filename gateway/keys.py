@@ -1,0 +1,14 @@
+"""Every AppKey and RequestKey in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from gateway.context import RequestContext
+    from gateway.runtime import Runtime
+
+RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
+CONTEXT: web.RequestKey[RequestContext] = web.RequestKey("context")

@@ -1,0 +1,63 @@
+"""First stop of every request: client address, header hygiene, application and path."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.clientip import client_ip, is_trusted, parse_ip
+from gateway.context import RequestContext
+from gateway.errors import BadRequest, MisdirectedRequest
+from gateway.keys import CONTEXT, RUNTIME
+from gateway.paths import BadPath, normalise_path
+from gateway.proxy.headers import canonical, clean_request_headers
+from gateway.runtime import mode_of
+
+# Answered whatever the Host: load balancers probe these by address.
+UNROUTED = ("/.gateway/healthz", "/.gateway/readyz")
+STATIC = "/.gateway/static/"
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in UNROUTED or request.path.startswith(STATIC):
+        return await handler(request)
+    runtime = request.app[RUNTIME]
+    settings = runtime.settings
+    application = runtime.router.route(request.headers.get("Host"))
+    if application is None:
+        raise MisdirectedRequest(
+            "No application is served at this address.",
+            "Check the address you typed.",
+        )
+    raw_path = request.raw_path.split("?", 1)[0].split("#", 1)[0]
+    try:
+        path = normalise_path(raw_path)
+    except BadPath as exc:
+        raise BadRequest(f"The address of this request is malformed: {exc}.") from exc
+    peer = parse_ip(request.remote)
+    trusted = settings.trusted_proxies
+    peer_trusted = peer is not None and is_trusted(peer, trusted)
+    forwarded_proto = request.headers.get("X-Forwarded-Proto", "") if peer_trusted else ""
+    secure = {
+        "always": True,
+        "never": False,
+    }.get(settings.cookie_secure, request.secure or forwarded_proto.lower() == "https")
+    extra: frozenset[str] = frozenset()
+    header_user: str | None = None
+    if application.header is not None:
+        extra = frozenset({canonical(application.header.user_header)})
+        if peer_trusted:
+            header_user = (request.headers.get(application.header.user_header) or "").strip()
+    request[CONTEXT] = RequestContext(
+        application=application,
+        mode=mode_of(application),
+        client_ip=client_ip(request.remote, request.headers.getall("X-Forwarded-For", []), trusted),
+        headers=clean_request_headers(request.headers, extra),
+        path=path,
+        query=request.rel_url.raw_query_string,
+        secure=secure,
+        host=request.headers.get("Host", ""),
+        header_user=header_user or None,
+    )
+    return await handler(request)

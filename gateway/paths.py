@@ -1,0 +1,53 @@
+"""Request path normalisation: the one path that access rules see and that is forwarded."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, unquote_to_bytes
+
+# Encoded separators and NUL change meaning between the gateway and the application, so they
+# are refused outright rather than guessed at.
+_FORBIDDEN_ENCODED = ("%2f", "%5c", "%00")
+_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+class BadPath(ValueError):
+    """The request path cannot be normalised safely."""
+
+
+def normalise_path(raw: str) -> str:
+    """Decode once, resolve dot segments and collapse empty segments.
+
+    `raw` is the path as sent on the wire, without the query string.
+    """
+    if not raw.startswith("/"):
+        raise BadPath("the path must start with /")
+    lowered = raw.lower()
+    for token in _FORBIDDEN_ENCODED:
+        if token in lowered:
+            raise BadPath(f"the path contains the encoded character {token!r}")
+    try:
+        decoded = unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadPath("the path is not valid UTF-8 once decoded") from exc
+    if "\\" in decoded or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
+        raise BadPath("the path contains a backslash or a control character")
+    segments: list[str] = []
+    parts = decoded.split("/")
+    for part in parts[1:]:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(part)
+    path = "/" + "/".join(segments)
+    last = parts[-1]
+    if segments and (last in ("", ".", "..")):
+        path += "/"
+    return path
+
+
+def encode_path(path: str) -> str:
+    """Re-encode a normalised path for the upstream request line."""
+    return quote(path, safe=_SAFE)

@@ -1,0 +1,116 @@
+"""Forwarding one HTTP request upstream and streaming the answer back, bodies never buffered."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gateway.errors import UpstreamTimeout, UpstreamUnreachable
+from gateway.proxy.headers import clean_response_headers
+
+log = logging.getLogger("gateway.proxy")
+
+CHUNK = 64 * 1024
+# aiohttp adds these unless told not to; the upstream must see what the client sent.
+_SKIP_AUTO = ("User-Agent", "Accept-Encoding", "Content-Type")
+
+ResponseHook = Callable[[CIMultiDict[str]], None]
+
+
+def new_client() -> aiohttp.ClientSession:
+    """The one pooled upstream client: no cookie jar, no decompression, no redirects."""
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=60)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(total=None),
+        skip_auto_headers=_SKIP_AUTO,
+    )
+
+
+def upstream_url(base: str, encoded_path: str, query: str) -> URL:
+    base = base.rstrip("/")
+    return URL(f"{base}{encoded_path}{'?' + query if query else ''}", encoded=True)
+
+
+def timeouts(connect: float, read: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, connect=connect, sock_read=read)
+
+
+async def open_upstream(
+    client: aiohttp.ClientSession,
+    method: str,
+    url: URL,
+    headers: CIMultiDict[str],
+    body: aiohttp.StreamReader | bytes | None,
+    timeout: aiohttp.ClientTimeout,
+) -> aiohttp.ClientResponse:
+    """Send the request; the caller owns (and must release) the response."""
+    try:
+        return await client.request(
+            method,
+            url,
+            headers=headers,
+            data=body,
+            allow_redirects=False,
+            timeout=timeout,
+            compress=None,
+            chunked=None,
+        )
+    except TimeoutError as exc:
+        raise UpstreamTimeout(str(url.origin())) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise UpstreamUnreachable(str(url.origin()), str(exc)) from exc
+
+
+def request_body(request: web.Request) -> aiohttp.StreamReader | None:
+    return request.content if request.body_exists else None
+
+
+def response_headers(upstream: aiohttp.ClientResponse, base: str) -> CIMultiDict[str]:
+    headers = clean_response_headers(upstream.headers)
+    location = headers.get("Location")
+    if location:
+        headers["Location"] = relative_to_upstream(location, base)
+    return headers
+
+
+def relative_to_upstream(location: str, base: str) -> str:
+    """An absolute redirect to the upstream's own address becomes a path, so the browser stays on
+    the gateway; every other Location is left as the application wrote it."""
+    try:
+        target, origin = URL(location), URL(base)
+    except ValueError:
+        return location
+    if target.is_absolute() and target.origin() == origin.origin():
+        return target.raw_path_qs + (f"#{target.raw_fragment}" if target.raw_fragment else "")
+    return location
+
+
+async def relay(
+    request: web.Request, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str]
+) -> web.StreamResponse:
+    """Stream `upstream` back to the client with `headers`, then release it."""
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    response.headers.extend(headers)
+    try:
+        await response.prepare(request)
+        if request.method != "HEAD":
+            async for chunk in upstream.content.iter_chunked(CHUNK):
+                await response.write(chunk)
+        await response.write_eof()
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        # Headers are already out: the only honest signal left is a cut connection.
+        log.warning("upstream failed mid-response for %s: %r", request.path, exc)
+        upstream.close()
+        if request.transport is not None:
+            request.transport.close()
+    finally:
+        upstream.release()
+    return response

@@ -1,0 +1,88 @@
+"""The shared objects of a running gateway, built once at startup and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from gateway.clock import Clock, system_clock
+from gateway.crypto import Cipher
+from gateway.decision import Mode
+from gateway.identity.portal import UsersFile
+from gateway.pages import Pages
+from gateway.policy import PolicyHolder
+from gateway.sessions import SessionManager
+from gateway.settings import Application, Settings
+from gateway.store import Store
+
+log = logging.getLogger("gateway")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    signing_keys: tuple[str, ...]  # first signs, all verify
+    cipher: Cipher
+
+
+def split_keys(text: str) -> tuple[str, ...]:
+    keys = tuple(part for part in text.replace(",", " ").split() if part)
+    if not keys or any(len(key) < 32 for key in keys):
+        raise ValueError(
+            "session keys must be at least 32 characters each; make one with `gateway keygen`"
+        )
+    return keys
+
+
+@dataclass
+class Router:
+    """Application by Host header: exact host:port first, then host name, then `*`."""
+
+    applications: tuple[Application, ...]
+    _by_host: dict[str, Application] = field(default_factory=dict)
+    _fallback: Application | None = None
+
+    def __post_init__(self) -> None:
+        for application in self.applications:
+            for host in application.hosts:
+                if host == "*":
+                    self._fallback = application
+                else:
+                    self._by_host[host.lower()] = application
+
+    def route(self, host: str | None) -> Application | None:
+        if host:
+            host = host.strip().lower().rstrip(".")
+            found = self._by_host.get(host)
+            if found is not None:
+                return found
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            found = self._by_host.get(name)
+            if found is not None:
+                return found
+        return self._fallback
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    policy: PolicyHolder
+    store: Store
+    sessions: SessionManager
+    secrets: Secrets
+    pages: Pages
+    router: Router
+    users: dict[str, UsersFile]  # portal-mode applications' users files, by application name
+    client: aiohttp.ClientSession | None = None
+    clock: Clock = system_clock
+
+    @property
+    def upstream(self) -> aiohttp.ClientSession:
+        if self.client is None:
+            raise RuntimeError("the upstream client is not started")
+        return self.client
+
+
+def mode_of(application: Application) -> Mode:
+    return Mode(application.identity)

@@ -1,0 +1,15 @@
+"""State the gateway keeps: the interface and its backends, chosen by the store URL."""
+
+from __future__ import annotations
+
+from gateway.store.base import Store, StoreUnavailable
+from gateway.store.sqlite import SqliteStore, path_from_url
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite:///"):
+        return SqliteStore(path_from_url(url))
+    raise StoreUnavailable(f"the store URL {url!r} is not supported by this version")
+
+
+__all__ = ["SqliteStore", "Store", "StoreUnavailable", "open_store"]

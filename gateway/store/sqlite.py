@@ -1,0 +1,127 @@
+"""The embedded SQLite backend: one file, survives restarts, for a single gateway process.
+
+Each call is a single indexed statement on a local file in WAL mode, so it runs on the event
+loop directly; a thread hop would cost more than the query.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from gateway.store.base import StoreUnavailable
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    key TEXT PRIMARY KEY, user TEXT, blob TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
+CREATE TABLE IF NOT EXISTS enrolments (
+    user TEXT NOT NULL, method TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (user, method));
+CREATE TABLE IF NOT EXISTS totp_steps (user TEXT PRIMARY KEY, step INTEGER NOT NULL);
+"""
+
+
+def path_from_url(url: str) -> Path:
+    """`sqlite:///var/lib/gateway/gateway.db` is the absolute path /var/lib/gateway/gateway.db."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"not an SQLite store URL: {url!r}")
+    return Path(url[len("sqlite://") :])
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        return self._db
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=2000")
+            db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open the SQLite store at {self.path}: {exc}") from exc
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store error: {exc}") from exc
+
+    async def ping(self) -> None:
+        self._run("SELECT 1").fetchone()
+
+    async def get_session(self, key: str, now: float) -> str | None:
+        row = self._run(
+            "SELECT blob FROM sessions WHERE key = ? AND expires_at > ?", (key, now)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    async def put_session(self, key: str, user: str | None, blob: str, expires_at: float) -> None:
+        self._run(
+            "INSERT INTO sessions (key, user, blob, expires_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET user = excluded.user, blob = excluded.blob, "
+            "expires_at = excluded.expires_at",
+            (key, user, blob, expires_at),
+        )
+
+    async def delete_session(self, key: str) -> None:
+        self._run("DELETE FROM sessions WHERE key = ?", (key,))
+
+    async def delete_user_sessions(self, user: str) -> int:
+        return self._run("DELETE FROM sessions WHERE user = ?", (user,)).rowcount
+
+    async def purge_expired(self, now: float) -> int:
+        return self._run("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
+
+    async def get_enrolment(self, user: str, method: str) -> dict[str, Any] | None:
+        row = self._run(
+            "SELECT data FROM enrolments WHERE user = ? AND method = ?", (user, method)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    async def put_enrolment(self, user: str, method: str, data: dict[str, Any]) -> None:
+        self._run(
+            "INSERT INTO enrolments (user, method, data) VALUES (?, ?, ?) "
+            "ON CONFLICT(user, method) DO UPDATE SET data = excluded.data",
+            (user, method, json.dumps(data)),
+        )
+
+    async def delete_enrolments(self, user: str) -> int:
+        self._run("DELETE FROM totp_steps WHERE user = ?", (user,))
+        return self._run("DELETE FROM enrolments WHERE user = ?", (user,)).rowcount
+
+    async def list_methods(self, user: str) -> list[str]:
+        rows = self._run(
+            "SELECT method FROM enrolments WHERE user = ? ORDER BY method", (user,)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    async def claim_totp_step(self, user: str, step: int) -> bool:
+        cur = self._run(
+            "INSERT INTO totp_steps (user, step) VALUES (?, ?) "
+            "ON CONFLICT(user) DO UPDATE SET step = excluded.step WHERE excluded.step > step",
+            (user, step),
+        )
+        return cur.rowcount == 1
+
+    async def last_totp_step(self, user: str) -> int | None:
+        row = self._run("SELECT step FROM totp_steps WHERE user = ?", (user,)).fetchone()
+        return None if row is None else int(row[0])

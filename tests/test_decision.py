@@ -1,0 +1,52 @@
+"""The decision as a table: access rule x identity mode x session level x enrolled -> outcome."""
+
+import itertools
+
+import pytest
+
+from gateway.decision import Mode, Outcome, decide
+from gateway.policy.model import Access
+from gateway.sessions import Level
+
+A, M, L, O = Access, Mode, Level, Outcome
+
+TABLE = [
+    # access, mode, level, enrolled -> outcome
+    (A.BYPASS, M.PORTAL, L.ANONYMOUS, False, O.FORWARD_ANONYMOUS),
+    (A.BYPASS, M.INTERCEPT, L.VERIFIED, True, O.FORWARD_ANONYMOUS),
+    (A.DENY, M.PORTAL, L.VERIFIED, True, O.DENY),
+    (A.DENY, M.INTERCEPT, L.ANONYMOUS, False, O.DENY),
+    (A.TWO_FACTOR, M.INTERCEPT, L.ANONYMOUS, False, O.FORWARD_ANONYMOUS),
+    (A.TWO_FACTOR, M.PORTAL, L.ANONYMOUS, False, O.LOGIN),
+    (A.TWO_FACTOR, M.HEADER, L.ANONYMOUS, False, O.UNIDENTIFIED),
+    (A.TWO_FACTOR, M.INTERCEPT, L.FIRST_FACTOR, False, O.ENROL),
+    (A.TWO_FACTOR, M.INTERCEPT, L.FIRST_FACTOR, True, O.CHALLENGE),
+    (A.TWO_FACTOR, M.PORTAL, L.FIRST_FACTOR, True, O.CHALLENGE),
+    (A.TWO_FACTOR, M.HEADER, L.FIRST_FACTOR, False, O.ENROL),
+    (A.TWO_FACTOR, M.PORTAL, L.VERIFIED, True, O.FORWARD),
+    (A.ONE_FACTOR, M.PORTAL, L.FIRST_FACTOR, False, O.FORWARD),
+    (A.ONE_FACTOR, M.PORTAL, L.ANONYMOUS, False, O.LOGIN),
+    (A.ONE_FACTOR, M.HEADER, L.FIRST_FACTOR, True, O.FORWARD),
+    (A.ONE_FACTOR, M.INTERCEPT, L.VERIFIED, True, O.FORWARD),
+]
+
+
+@pytest.mark.parametrize(("access", "mode", "level", "enrolled", "expected"), TABLE)
+def test_table(access: Access, mode: Mode, level: Level, enrolled: bool, expected: Outcome) -> None:
+    assert decide(access, mode, level, enrolled).outcome is expected
+
+
+def test_two_factor_never_forwards_without_verification() -> None:
+    """Across every combination, a two_factor path is forwarded with identity only when verified,
+    and never forwarded at all past the first factor without the second."""
+    for mode, level, enrolled in itertools.product(Mode, Level, (True, False)):
+        outcome = decide(Access.TWO_FACTOR, mode, level, enrolled).outcome
+        if level is not Level.VERIFIED:
+            assert outcome is not Outcome.FORWARD
+        if level is Level.FIRST_FACTOR:
+            assert outcome in (Outcome.CHALLENGE, Outcome.ENROL)
+
+
+def test_every_decision_has_a_reason() -> None:
+    for access, mode, level, enrolled in itertools.product(Access, Mode, Level, (True, False)):
+        assert decide(access, mode, level, enrolled).reason
