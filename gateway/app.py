@@ -18,7 +18,7 @@ from gateway.middleware.errors import errors_middleware
 from gateway.pages import Pages
 from gateway.policy import Policy, PolicyHolder
 from gateway.proxy.http import new_client
-from gateway.runtime import Router, Runtime, Secrets, split_keys
+from gateway.runtime import Router, Runtime, Secrets
 from gateway.sessions import SessionManager
 from gateway.settings import Settings
 from gateway.store import Store, open_store
@@ -31,8 +31,8 @@ def build_runtime(
     settings: Settings, policy: Policy, clock: Clock = system_clock, store: Store | None = None
 ) -> Runtime:
     """Everything checked before the server starts: secrets, users files, the store URL."""
-    cipher = Cipher(settings.secrets.encryption_key.read())
-    keys = split_keys(settings.secrets.session_keys.read())
+    cipher = Cipher(settings.secrets.read_encryption_key())
+    keys = settings.secrets.read_session_keys()
     store = store or open_store(settings.store)
     holder = PolicyHolder()
     holder.replace(policy)  # generation 1: readyz tells a loaded policy from none

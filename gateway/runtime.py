@@ -26,15 +26,6 @@ class Secrets:
     cipher: Cipher
 
 
-def split_keys(text: str) -> tuple[str, ...]:
-    keys = tuple(part for part in text.replace(",", " ").split() if part)
-    if not keys or any(len(key) < 32 for key in keys):
-        raise ValueError(
-            "session keys must be at least 32 characters each; make one with `gateway keygen`"
-        )
-    return keys
-
-
 @dataclass
 class Router:
     """Application by Host header: exact host:port first, then host name, then `*`."""

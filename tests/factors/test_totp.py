@@ -42,7 +42,9 @@ def code(offset_steps: int) -> str:
     return totp.code_at(SECRET, int(NOW) // 30 + offset_steps)
 
 
-@pytest.mark.parametrize(("offset", "accepted"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)])
+@pytest.mark.parametrize(
+    ("offset", "accepted"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)]
+)
 def test_window_is_one_step_either_side(offset: int, accepted: bool) -> None:
     """Codes from the previous, current and next 30 s step pass; two steps away fail."""
     assert totp.verify(SECRET, code(offset), NOW, None).ok is accepted
@@ -58,7 +60,7 @@ def test_window_edges_with_fixed_clock() -> None:
 
 
 def test_matched_step_is_returned_and_replay_refused() -> None:
-    """The matched step is reported so it can be recorded; that step or an earlier one is a replay."""
+    """The matched step is reported to be recorded; that step or an earlier one is a replay."""
     first = totp.verify(SECRET, code(0), NOW, None)
     assert first.ok and first.step == int(NOW) // 30
     again = totp.verify(SECRET, code(0), NOW, first.step)

@@ -1,0 +1,57 @@
+"""Durations written the short way ("90s", "30m", "48h", "21d", "2w", "1h30m") and back."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+_PATTERN = re.compile(r"(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+_DIGITS = re.compile(r"[0-9]+")
+_EXAMPLES = '"90s", "30m", "12h", "21d" or "1h30m"'
+# Whole days below this are written in hours ("48h"), the way people say them.
+_HOURS_UP_TO = 3 * 86400
+
+
+def parse_duration(text: str | int) -> timedelta:
+    """Read a duration; a bare whole number means seconds."""
+    if isinstance(text, bool) or not isinstance(text, int | str):
+        raise ValueError(f"{text!r} is not a duration; write it like {_EXAMPLES}")
+    if isinstance(text, int):
+        if text < 0:
+            raise ValueError("a duration cannot be negative")
+        seconds = text
+    else:
+        compact = "".join(text.split()).lower()
+        match = _PATTERN.fullmatch(compact)
+        if _DIGITS.fullmatch(compact):
+            seconds = int(compact)
+        elif compact and match is not None:
+            seconds = sum(
+                int(amount) * size
+                for amount, (_, size) in zip(match.groups(), _UNITS, strict=True)
+                if amount
+            )
+        else:
+            raise ValueError(f'"{text}" is not a duration; write it like {_EXAMPLES}')
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f'"{text}" is too long to be a duration') from None
+
+
+def format_duration(duration: timedelta) -> str:
+    """The short form of a duration, to whole seconds: "48h", "21d", "1h30m", "0s"."""
+    seconds = duration // timedelta(seconds=1)
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    if seconds == 0:
+        return "0s"
+    parts: list[str] = []
+    for unit, size in _UNITS[1:]:
+        if unit == "d" and seconds < _HOURS_UP_TO:
+            continue
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts)

@@ -1,0 +1,336 @@
+"""Reads a directory of policy files into a Policy, reporting every error of every file at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from gateway.durations import format_duration
+from gateway.policy.model import (
+    METHODS,
+    Access,
+    AccessRule,
+    AccountType,
+    Branding,
+    Company,
+    Policy,
+    SessionLimits,
+    TrustedNetworks,
+    is_colour,
+    is_logo,
+)
+from gateway.yamlsource import ConfigError, ConfigInvalid, KeyPath, Reader, load_yaml_file
+
+_COMPANY_KEYS = {
+    "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
+    "trusted_networks", "branding", "session",
+}  # fmt: skip
+_RULE_KEYS = ("paths", "methods", "access")
+_DOMAIN = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+")
+_HTTP_METHOD = re.compile(r"[A-Z]+")
+
+
+def policy_files(directory: Path) -> list[Path]:
+    """The policy files of `directory`, sorted by name; raises OSError if it cannot be listed."""
+    names = sorted(path.name for path in directory.iterdir() if path.suffix in (".yaml", ".yml"))
+    files = (directory / name for name in names if not name.startswith((".", "_")))
+    return [path for path in files if path.is_file()]
+
+
+def load_policy_dir(path: Path, known_apps: Collection[str] | None = None) -> Policy:
+    """Load and check every policy file; raises ConfigInvalid listing all errors."""
+    policy, errors = _load(path, known_apps)
+    if errors:
+        raise ConfigInvalid(errors)
+    return policy
+
+
+def check_policy_dir(path: Path, known_apps: Collection[str] | None = None) -> list[ConfigError]:
+    """Every error in the policy directory; an empty list means it loads cleanly."""
+    return _load(path, known_apps)[1]
+
+
+@dataclass
+class _Seen:
+    """What earlier files claimed, for the checks that span files."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    domains: dict[str, tuple[str, str]] = field(default_factory=dict)
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    apps: dict[str, str] = field(default_factory=dict)
+    companies: list[Company] = field(default_factory=list)
+    rules: dict[str, tuple[AccessRule, ...]] = field(default_factory=dict)
+
+
+def _load(directory: Path, known_apps: Collection[str] | None) -> tuple[Policy, list[ConfigError]]:
+    try:
+        files = policy_files(directory)
+    except OSError as exc:
+        reason = "the directory does not exist" if isinstance(exc, FileNotFoundError) else None
+        message = reason or f"cannot read the policy directory: {exc.strerror or exc}"
+        return Policy.EMPTY, [ConfigError(str(directory), 0, message)]
+    seen = _Seen()
+    errors: list[ConfigError] = []
+    for file in files:
+        errors.extend(_load_file(file, seen, known_apps))
+    return Policy(tuple(seen.companies), seen.rules), errors
+
+
+def _load_file(file: Path, seen: _Seen, known_apps: Collection[str] | None) -> list[ConfigError]:
+    document = load_yaml_file(file)
+    reader = Reader(document)
+    data = document.data
+    if data is None and document.errors:
+        pass  # the file could not be read or parsed; that is the one error to report
+    elif data is None:
+        reader.error((), "the file is empty; a policy file has company: or applications:")
+    elif not isinstance(data, dict):
+        reader.error((), "a policy file must be a mapping with company: or applications:")
+    elif "company" in data and "applications" in data:
+        reader.error((), "a policy file has company: or applications:, not both; split it in two")
+    elif "company" in data:
+        _company(reader, file, seen)
+    elif "applications" in data:
+        _applications(reader, file, seen, known_apps)
+    else:
+        reader.error(
+            (),
+            "this is neither a company file (with company:) nor an access file "
+            "(with applications:)",
+        )
+    return sorted(reader.errors, key=lambda error: error.line)
+
+
+def _member_list(reader: Reader, path: KeyPath, kind: str) -> list[tuple[KeyPath, str]]:
+    items: dict[str, KeyPath] = {}
+    for item, text in reader.strings(path):
+        text = text.lower()
+        if kind == "domain" and text.startswith("@"):
+            reader.error(item, f'write the domain without "@": "{text[1:]}"')
+        elif kind == "domain" and not _DOMAIN.fullmatch(text):
+            reader.error(item, f'"{text}" is not an email domain such as "acme.example"')
+        elif any(c.isspace() for c in text):
+            reader.error(item, f'"{text}" is not a user name or address: it contains a space')
+        else:
+            items.setdefault(text, item)
+    return [(item, text) for text, item in items.items()]
+
+
+def _claim(
+    reader: Reader,
+    claims: dict[str, tuple[str, str]],
+    kind: str,
+    item: KeyPath,
+    text: str,
+    name: str,
+) -> None:
+    owner = claims.setdefault(text, (name, reader.document.file))
+    if owner[1] != reader.document.file:
+        reader.error(
+            item, f'{kind} "{text}" is already claimed by company "{owner[0]}" in {owner[1]}'
+        )
+
+
+def _company(reader: Reader, file: Path, seen: _Seen) -> None:
+    before = len(reader.errors)
+    reader.unknown_keys((), _COMPANY_KEYS)
+    name = reader.string(("company",), required=True).strip()
+    company_id = file.stem
+    if company_id in seen.ids:
+        reader.error(
+            ("company",),
+            f'the company id "{company_id}" (the file name) is taken by {seen.ids[company_id]}',
+            at_key=True,
+        )
+    seen.ids.setdefault(company_id, str(file))
+
+    members_before = len(reader.errors)
+    reader.mapping(("members",))
+    reader.unknown_keys(("members",), ("domains", "users"))
+    domains = _member_list(reader, ("members", "domains"), "domain")
+    users = _member_list(reader, ("members", "users"), "user")
+    for item, text in domains:
+        _claim(reader, seen.domains, "domain", item, text, name)
+    for item, text in users:
+        _claim(reader, seen.users, "user", item, text, name)
+    if not domains and not users and len(reader.errors) == members_before:
+        where = ("members",) if reader.has(("members",)) else ("company",)
+        reader.error(
+            where,
+            f'company "{name}" has no members: list at least one domain or user under members',
+            at_key=True,
+        )
+
+    account_type = reader.choice(("account_type",), tuple(AccountType), AccountType.PARTNER)
+    domain_names = {text for _, text in domains}
+    user_names = {text for _, text in users}
+    admins: list[str] = []
+    for item, admin in reader.strings(("admins",)):
+        admin = admin.lower()
+        domain = admin.rpartition("@")[2] if "@" in admin else None
+        if admin not in user_names and domain not in domain_names:
+            reader.error(
+                item,
+                f'admin "{admin}" is not a member of this company; add the address to '
+                "members.users or its domain to members.domains",
+            )
+        elif admin not in admins:
+            admins.append(admin)
+
+    methods, default_method = _methods(reader)
+    enforce = reader.boolean(("enforce_2fa",), False)
+    deferral = reader.duration(("deferral",), timedelta(hours=48))
+
+    reader.mapping(("trusted_networks",))
+    reader.unknown_keys(("trusted_networks",), ("networks", "reprompt_after"))
+    trusted = TrustedNetworks(
+        reader.networks(("trusted_networks", "networks")),
+        reader.duration(("trusted_networks", "reprompt_after"), timedelta(days=21)),
+    )
+    branding = _branding(reader, name)
+    session = _session(reader)
+    if len(reader.errors) == before:
+        seen.companies.append(
+            Company(
+                id=company_id,
+                name=name,
+                source=str(file),
+                domains=tuple(text for _, text in domains),
+                users=tuple(text for _, text in users),
+                account_type=AccountType(account_type),
+                admins=tuple(admins),
+                methods=methods,
+                default_method=default_method,
+                enforce_2fa=enforce,
+                deferral=deferral,
+                trusted_networks=trusted,
+                branding=branding,
+                session=session,
+            )
+        )
+
+
+def _methods(reader: Reader) -> tuple[tuple[str, ...], str]:
+    reader.mapping(("methods",))
+    reader.unknown_keys(("methods",), ("allowed", "default"))
+    allowed_path, default_path = ("methods", "allowed"), ("methods", "default")
+    choices = f"choose from {', '.join(METHODS)}"
+    allowed: list[str] = []
+    for item, method in reader.strings(allowed_path, required=reader.has(allowed_path)):
+        if method not in METHODS:
+            reader.error(item, f'"{method}" is not a second-factor method; {choices}')
+        elif method not in allowed:
+            allowed.append(method)
+    if not reader.has(allowed_path):
+        allowed = ["totp"]
+    default = reader.string(default_path, allowed[0] if allowed else "totp")
+    if default not in METHODS:
+        reader.error(default_path, f'"{default}" is not a second-factor method; {choices}')
+    elif allowed and default not in allowed:
+        listed = ", ".join(allowed)
+        reader.error(
+            default_path, f'the default method "{default}" is not in methods.allowed ({listed})'
+        )
+    return tuple(allowed) or ("totp",), default
+
+
+def _branding(reader: Reader, company_name: str) -> Branding:
+    reader.mapping(("branding",))
+    reader.unknown_keys(("branding",), ("name", "logo", "colour"))
+    name = reader.string(("branding", "name"), company_name).strip() or company_name
+    logo = reader.string(("branding", "logo")).strip() or None
+    colour = reader.string(("branding", "colour"), "#1f4e8c").strip()
+    if logo is not None and not is_logo(logo):
+        reader.error(
+            ("branding", "logo"),
+            f'branding.logo must be a path such as "/logo.png" or an https URL, not "{logo}"',
+        )
+        logo = None
+    if not is_colour(colour):
+        reader.error(
+            ("branding", "colour"),
+            f'branding.colour must be a colour such as "#aa3300" or "#a30", not "{colour}"',
+        )
+        colour = "#1f4e8c"
+    return Branding(name, logo, colour)
+
+
+def _session(reader: Reader) -> SessionLimits:
+    reader.mapping(("session",))
+    reader.unknown_keys(("session",), ("idle_timeout", "lifetime"))
+    idle = reader.duration(("session", "idle_timeout"), timedelta(minutes=30))
+    lifetime = reader.duration(("session", "lifetime"), timedelta(hours=12))
+    if idle > lifetime:
+        reader.error(
+            ("session",),
+            f"session.idle_timeout ({format_duration(idle)}) is longer than session.lifetime "
+            f"({format_duration(lifetime)})",
+            at_key=True,
+        )
+    return SessionLimits(idle, lifetime)
+
+
+def _applications(
+    reader: Reader, file: Path, seen: _Seen, known_apps: Collection[str] | None
+) -> None:
+    before = len(reader.errors)
+    reader.unknown_keys((), ("applications",))
+    apps = reader.mapping(("applications",), required=True) or {}
+    found: dict[str, tuple[AccessRule, ...]] = {}
+    for app in apps:
+        path: KeyPath = ("applications", app)
+        if app in seen.apps:
+            reader.error(
+                path,
+                f'application "{app}" already has rules in {seen.apps[app]}; keep them in one file',
+                at_key=True,
+            )
+        elif known_apps is not None and app not in known_apps:
+            known = ", ".join(sorted(known_apps)) or "none"
+            reader.error(
+                path, f'no application named "{app}" in the settings; known: {known}', at_key=True
+            )
+        seen.apps.setdefault(app, str(file))
+        rules = (_rule(reader, (*path, index), file) for index in range(len(reader.sequence(path))))
+        found[app] = tuple(rule for rule in rules if rule is not None)
+    if len(reader.errors) == before:
+        seen.rules.update(found)
+
+
+def _rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
+    if reader.mapping(path, required=True) is None:
+        return None
+    before = len(reader.errors)
+    reader.unknown_keys(path, _RULE_KEYS)
+    patterns: list[str] = []
+    for item, pattern in reader.strings((*path, "paths"), required=True):
+        problem = _pattern_problem(pattern)
+        if problem:
+            reader.error(item, f'the path pattern "{pattern}" {problem}')
+        patterns.append(pattern)
+    access = reader.choice((*path, "access"), tuple(Access), required=True)
+    methods: list[str] | None = None
+    if reader.value((*path, "methods")) is not None:
+        methods = []
+        for item, method in reader.strings((*path, "methods"), required=True):
+            if not _HTTP_METHOD.fullmatch(method.upper()):
+                reader.error(item, f'"{method}" is not an HTTP method such as GET or POST')
+            methods.append(method.upper())
+    if len(reader.errors) > before or not access:
+        return None
+    methods_tuple = tuple(dict.fromkeys(methods)) if methods is not None else None
+    line = reader.document.line(path)
+    return AccessRule(tuple(patterns), Access(access), methods_tuple, str(file), line)
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    if not pattern.startswith("/"):
+        return 'must start with "/"'
+    if "?" in pattern or "#" in pattern:
+        return "cannot match: rules see the path without the query string"
+    if any(segment in (".", "..") for segment in pattern.split("/")):
+        return 'cannot match: request paths are compared with "." and ".." resolved'
+    return None

@@ -1,0 +1,202 @@
+"""The company policy as immutable values: companies, access rules and the lookups made on them."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+
+class Access(StrEnum):
+    BYPASS = "bypass"
+    DENY = "deny"
+    ONE_FACTOR = "one_factor"
+    TWO_FACTOR = "two_factor"
+
+
+class AccountType(StrEnum):
+    PARTNER = "partner"
+    CLIENT = "client"
+
+
+METHODS = ("totp", "webauthn", "sms", "voice", "email", "recovery")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+
+
+def is_colour(text: str) -> bool:
+    """True for "#rgb" and "#rrggbb"."""
+    return _COLOUR.fullmatch(text) is not None
+
+
+def is_logo(text: str) -> bool:
+    """True for a path on the gateway ("/logo.png") or an https URL."""
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F or c == "\\" for c in text):
+        return False
+    if text.startswith("/"):
+        return not text.startswith("//")
+    parts = urlsplit(text)
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+@dataclass(frozen=True)
+class Branding:
+    name: str
+    logo: str | None = None
+    colour: str = "#1f4e8c"
+
+    def __post_init__(self) -> None:
+        if not is_colour(self.colour):
+            raise ValueError(f'the colour must be "#rgb" or "#rrggbb", not "{self.colour}"')
+        if self.logo is not None and not is_logo(self.logo):
+            raise ValueError(f'the logo must be a path or an https URL, not "{self.logo}"')
+
+
+@dataclass(frozen=True)
+class TrustedNetworks:
+    networks: tuple[IPNetwork, ...] = ()
+    reprompt_after: timedelta = timedelta(days=21)
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    idle_timeout: timedelta = timedelta(minutes=30)
+    lifetime: timedelta = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Company:
+    id: str
+    name: str
+    source: str
+    domains: tuple[str, ...]
+    users: tuple[str, ...]
+    account_type: AccountType
+    admins: tuple[str, ...]
+    methods: tuple[str, ...] = ("totp",)
+    default_method: str = ""
+    enforce_2fa: bool = False
+    deferral: timedelta = timedelta(hours=48)
+    trusted_networks: TrustedNetworks = TrustedNetworks()
+    branding: Branding = Branding("")  # an empty name means the company name
+    session: SessionLimits = SessionLimits()
+
+    def __post_init__(self) -> None:
+        unknown = [method for method in self.methods if method not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be a non-empty subset of {METHODS}, not {self.methods}")
+        if not self.default_method:
+            object.__setattr__(self, "default_method", self.methods[0])
+        elif self.default_method not in self.methods:
+            raise ValueError(f'the default method "{self.default_method}" is not allowed')
+        if not self.branding.name:
+            object.__setattr__(self, "branding", replace(self.branding, name=self.name))
+
+    def is_member(self, user: str) -> bool:
+        """True when `user` is listed explicitly or has an address in one of the domains."""
+        user = user.lower()
+        return user in self.users or ("@" in user and user.rpartition("@")[2] in self.domains)
+
+
+def glob_to_regex(pattern: str) -> str:
+    """An access-rule path pattern as a regular expression for `re.fullmatch`.
+
+    "*" matches within one segment, "**" matches anything, and a trailing "/**" also matches
+    the bare prefix, so "/public/**" matches "/public", "/public/" and "/public/a/b". "/**/" in
+    the middle matches one "/" or any run of segments, so "/a/**/b" matches "/a/b" and "/a/x/y/b".
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("/**/", index):
+            out.append("/(?:.*/)?")
+            index += 4
+        elif pattern.startswith("/**", index) and index + 3 == len(pattern):
+            out.append("(?:/.*)?")
+            index += 3
+        elif pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            out.append("[^/]*")
+            index += 1
+        else:
+            out.append(re.escape(pattern[index]))
+            index += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    paths: tuple[str, ...]
+    access: Access
+    methods: tuple[str, ...] | None = None
+    source: str = ""
+    line: int = 0
+    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.paths or not all(path.startswith("/") for path in self.paths):
+            raise ValueError(f"every path pattern must start with /, not {self.paths}")
+        if self.methods is not None:
+            object.__setattr__(self, "methods", tuple(m.upper() for m in self.methods))
+        regex = "|".join(f"(?:{glob_to_regex(path)})" for path in self.paths)
+        object.__setattr__(self, "_regex", re.compile(regex, re.DOTALL))
+
+    def matches(self, method: str, path: str) -> bool:
+        """`path` is the normalised request path, without the query string."""
+        if self.methods is not None and method.upper() not in self.methods:
+            return False
+        return self._regex.fullmatch(path) is not None
+
+
+@dataclass(frozen=True)
+class Policy:
+    companies: tuple[Company, ...] = ()
+    access_rules: Mapping[str, tuple[AccessRule, ...]] = field(default_factory=dict)
+    EMPTY: ClassVar[Policy]
+    _by_user: dict[str, Company] = field(init=False, repr=False, compare=False)
+    _by_domain: dict[str, Company] = field(init=False, repr=False, compare=False)
+    _by_id: dict[str, Company] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_user: dict[str, Company] = {}
+        by_domain: dict[str, Company] = {}
+        for company in self.companies:
+            for user in company.users:
+                by_user.setdefault(user.lower(), company)
+            for domain in company.domains:
+                by_domain.setdefault(domain.lower(), company)
+        object.__setattr__(self, "_by_user", by_user)
+        object.__setattr__(self, "_by_domain", by_domain)
+        object.__setattr__(self, "_by_id", {company.id: company for company in self.companies})
+        object.__setattr__(self, "access_rules", MappingProxyType(dict(self.access_rules)))
+
+    def company_for(self, user: str) -> Company | None:
+        """The company `user` belongs to: an explicit entry first, then the address's domain."""
+        user = user.lower()
+        company = self._by_user.get(user)
+        if company is None and "@" in user:
+            company = self._by_domain.get(user.rpartition("@")[2])
+        return company
+
+    def company_by_id(self, company_id: str) -> Company | None:
+        return self._by_id.get(company_id)
+
+    def access_for(self, app: str, method: str, path: str) -> tuple[Access, AccessRule | None]:
+        """The first rule of `app` that matches decides; with none, two factors are needed."""
+        for rule in self.access_rules.get(app, ()):
+            if rule.matches(method, path):
+                return rule.access, rule
+        return Access.TWO_FACTOR, None
+
+
+Policy.EMPTY = Policy()

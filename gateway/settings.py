@@ -1,0 +1,419 @@
+"""Deployment settings (listen address, store, secrets, applications) read from one YAML file."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal, cast
+from urllib.parse import SplitResult, urlsplit
+
+from gateway.policy.model import IPNetwork
+from gateway.yamlsource import ConfigInvalid, Document, KeyPath, Reader, load_yaml_file
+from gateway.yamlsource import setting_name as _name
+
+Identity = Literal["intercept", "portal", "header"]
+CookieSecure = Literal["auto", "always", "never"]
+
+DEFAULT_STORE = "sqlite:///var/lib/gateway/gateway.db"
+_STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://", "redis+sentinel://")
+_IDENTITIES: tuple[Identity, ...] = ("intercept", "portal", "header")
+_LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_TOP_KEYS = {
+    "listen", "policy_dir", "store", "secrets", "trusted_proxies", "applications",
+    "cookie_secure", "session_cookie", "log_level",
+}  # fmt: skip
+_APP_KEYS = {
+    "upstream", "hosts", "identity", "intercept", "portal", "header", "preserve_host", "timeouts",
+}  # fmt: skip
+_LOGIN_KEYS = {
+    "path", "method", "username_field", "success_statuses", "success_requires_cookie",
+    "failure_locations",
+}  # fmt: skip
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # cookie, header and method names (RFC 9110)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_HOST = re.compile(rf"(?:\*|{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9a-f:.]+\])(?::[0-9]{{1,5}})?")
+
+
+class SettingsError(Exception):
+    """A setting cannot be used at run time, such as a secret that cannot be read."""
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    env: str | None = None
+    file: Path | None = None
+
+    def read(self) -> str:
+        """The secret from the environment variable, else from the file, stripped."""
+        if self.env and os.environ.get(self.env, "").strip():
+            return os.environ[self.env].strip()
+        if self.file is None:
+            where = f"the environment variable {self.env} is not set" if self.env else None
+            raise SettingsError(where or "no environment variable or file is given for a secret")
+        try:
+            value = self.file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            raise SettingsError(f"cannot read the secret file {self.file}: {reason}") from None
+        if not value:
+            raise SettingsError(f"the secret file {self.file} is empty")
+        return value
+
+
+@dataclass(frozen=True)
+class Secrets:
+    session_keys: SecretSource
+    encryption_key: SecretSource
+
+    def read_session_keys(self) -> tuple[str, ...]:
+        """The cookie signing keys: the first signs, all are accepted."""
+        keys = tuple(self.session_keys.read().replace(",", " ").split())
+        if not keys or any(len(key) < 32 for key in keys):
+            raise SettingsError(
+                "each session key must be at least 32 characters long; "
+                "make one with `gateway keygen`"
+            )
+        return keys
+
+    def read_encryption_key(self) -> str:
+        """The key for data at rest: urlsafe base64 of 32 bytes."""
+        key = self.encryption_key.read()
+        try:
+            size = len(base64.urlsafe_b64decode(key.encode("ascii")))
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            size = -1
+        if size != 32:
+            raise SettingsError("the encryption key must be 32 bytes written in urlsafe base64")
+        return key
+
+
+@dataclass(frozen=True)
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class LoginRequest:
+    path: str = "/login"
+    method: str = "POST"
+    username_field: str = "username"
+    success_statuses: tuple[int, ...] = ()
+    success_requires_cookie: bool = True
+    failure_locations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Intercept:
+    session_cookies: tuple[str, ...]
+    login: LoginRequest = LoginRequest()
+    logout_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Portal:
+    users_file: Path
+
+
+@dataclass(frozen=True)
+class HeaderIdentity:
+    user_header: str = "Remote-User"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 300.0
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    upstream: str
+    hosts: tuple[str, ...]
+    identity: Identity
+    intercept: Intercept | None = None
+    portal: Portal | None = None
+    header: HeaderIdentity | None = None
+    preserve_host: bool = True
+    timeouts: Timeouts = Timeouts()
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: Path
+    listen: Listen
+    policy_dir: Path
+    store: str
+    secrets: Secrets
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    applications: tuple[Application, ...] = ()
+    cookie_secure: CookieSecure = "auto"
+    session_cookie: str = "gateway_session"
+    log_level: str = "info"
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and check the settings file; raises ConfigInvalid listing all errors."""
+    return _validate(load_yaml_file(path), path)
+
+
+def settings_from_dict(data: Mapping[str, Any], source: Path) -> Settings:
+    """The same checks for settings built in memory; errors carry line 0."""
+    return _validate(Document(str(source), dict(data)), source)
+
+
+def _validate(document: Document, source: Path) -> Settings:
+    reader = Reader(document)
+    if document.data is None and document.errors:
+        raise ConfigInvalid(reader.errors)
+    if not isinstance(document.data, dict):
+        reader.error((), "the settings file must be a mapping such as listen: and applications:")
+        raise ConfigInvalid(reader.errors)
+    settings = _settings(reader, source)
+    if reader.errors:
+        raise ConfigInvalid(sorted(reader.errors, key=lambda error: error.line))
+    return settings
+
+
+def _settings(r: Reader, source: Path) -> Settings:
+    base = source.parent
+    r.unknown_keys((), _TOP_KEYS)
+    store = r.string(("store",), DEFAULT_STORE, required=r.has(("store",))).strip()
+    if not _store_ok(store):
+        example = f'"{DEFAULT_STORE}" or "redis://localhost:6379/0"'
+        r.error(("store",), f"store must be a sqlite:/// or redis:// URL such as {example}")
+    r.mapping(("secrets",), required=True)
+    r.unknown_keys(("secrets",), ("session_keys", "encryption_key"))
+    secrets = Secrets(
+        _secret(r, ("secrets", "session_keys"), base),
+        _secret(r, ("secrets", "encryption_key"), base),
+    )
+    trusted_proxies = r.networks(("trusted_proxies",))
+    session_cookie = _token(r, ("session_cookie",), "a cookie name", "gateway_session")
+    applications = _applications(r, base, bool(trusted_proxies), session_cookie)
+    return Settings(
+        source=source,
+        listen=_listen(r, base),
+        policy_dir=_path(r, ("policy_dir",), base) or base / "policies",
+        store=store,
+        secrets=secrets,
+        trusted_proxies=trusted_proxies,
+        applications=applications,
+        cookie_secure=cast(
+            CookieSecure, r.choice(("cookie_secure",), ("auto", "always", "never"), "auto")
+        ),
+        session_cookie=session_cookie,
+        log_level=r.choice(("log_level",), _LOG_LEVELS, "info"),
+    )
+
+
+def _store_ok(url: str) -> bool:
+    if url.startswith("sqlite:///"):
+        return len(url) > len("sqlite:///")
+    return url.startswith(_STORE_SCHEMES) and bool(urlsplit(url).netloc)
+
+
+def _path(r: Reader, path: KeyPath, base: Path, *, required: bool = False) -> Path | None:
+    """A file system path; a relative one is taken from the settings file's directory."""
+    value = r.value(path)
+    if isinstance(value, os.PathLike):
+        return base / Path(value)
+    text = r.string(path, required=required or r.has(path)).strip()
+    return base / text if text else None
+
+
+def _url_path(r: Reader, path: KeyPath, default: str | None = None) -> str | None:
+    text = r.string(path, default or "", required=r.has(path)).strip()
+    if text and (not text.startswith("/") or text.startswith("//")):
+        r.error(path, f'{_name(path)} must be a path starting with "/", not "{text}"')
+    return text or default
+
+
+def _token(r: Reader, path: KeyPath, what: str, default: str = "") -> str:
+    text = r.string(path, default, required=r.has(path)).strip()
+    if text and not _TOKEN.fullmatch(text):
+        r.error(path, f'"{text}" is not {what}')
+    return text
+
+
+def _listen(r: Reader, base: Path) -> Listen:
+    r.mapping(("listen",))
+    r.unknown_keys(("listen",), ("host", "port", "tls_cert", "tls_key"))
+    cert = _path(r, ("listen", "tls_cert"), base)
+    key = _path(r, ("listen", "tls_key"), base)
+    if (cert is None) != (key is None):
+        message = "listen.tls_cert and listen.tls_key go together: give both or neither"
+        r.error(("listen",), message, at_key=True)
+    host = r.string(("listen", "host"), "127.0.0.1", required=r.has(("listen", "host")))
+    return Listen(host.strip(), r.integer(("listen", "port"), 8080, 0, 65535), cert, key)
+
+
+def _secret(r: Reader, path: KeyPath, base: Path) -> SecretSource:
+    if isinstance(r.value(path), str | int | float):  # never echo what may be the secret itself
+        where = f"{_name(path)} must say where the secret is kept ({{env: NAME}} or {{file: path}})"
+        r.error(path, f"{where}, not hold the secret itself")
+        return SecretSource()
+    if r.mapping(path, required=True) is None:
+        return SecretSource()
+    r.unknown_keys(path, ("env", "file"))
+    before = len(r.errors)
+    env = r.string((*path, "env"), required=r.has((*path, "env"))).strip() or None
+    if env is not None and not _ENV_NAME.fullmatch(env):
+        r.error((*path, "env"), f'"{env}" is not an environment variable name')
+    file = _path(r, (*path, "file"), base)
+    if len(r.errors) == before and env is not None and file is not None:
+        r.error(path, f"{_name(path)} takes env: or file:, not both", at_key=True)
+    elif len(r.errors) == before and env is None and file is None:
+        message = f"{_name(path)} needs env: (a variable name) or file: (a path)"
+        r.error(path, message, at_key=True)
+    return SecretSource(env, file)
+
+
+def _applications(
+    r: Reader, base: Path, behind_proxy: bool, session_cookie: str
+) -> tuple[Application, ...]:
+    apps = r.mapping(("applications",), required=True)
+    if apps == {}:
+        r.error(("applications",), "applications must list at least one application")
+    claimed: dict[str, str] = {}
+    found: list[Application] = []
+    for name in apps or {}:
+        app = _application(r, name, base, claimed)
+        if app is None:
+            continue
+        found.append(app)
+        where: KeyPath = ("applications", name)
+        if app.identity == "header" and not behind_proxy:
+            message = (
+                f'application "{name}" takes the user name from a request header, which is only '
+                "safe behind a proxy that sets it: list that proxy under trusted_proxies"
+            )
+            r.error((*where, "identity"), message)
+        if app.intercept is not None and session_cookie in app.intercept.session_cookies:
+            message = f'"{session_cookie}" is the gateway\'s own cookie (session_cookie)'
+            r.error((*where, "intercept", "session_cookies"), message)
+    return tuple(found)
+
+
+def _application(r: Reader, name: str, base: Path, claimed: dict[str, str]) -> Application | None:
+    p: KeyPath = ("applications", name)
+    if r.mapping(p, required=True) is None:
+        return None
+    r.unknown_keys(p, _APP_KEYS)
+    if not _APP_NAME.fullmatch(name):
+        r.error(p, f'"{name}" cannot name an application: use letters, digits, ".", "-", "_"')
+    identity = r.choice((*p, "identity"), _IDENTITIES, required=True)
+    for other in _IDENTITIES:
+        if identity and other != identity and r.has((*p, other)):
+            message = f'{_name((*p, other))} is given but identity is "{identity}"'
+            r.error((*p, other), message, at_key=True)
+    hosts: list[str] = []
+    for item, host in r.strings((*p, "hosts"), required=True):
+        host = host.lower()
+        if not _HOST.fullmatch(host):
+            r.error(
+                item, f'"{host}" is not a host name such as "wiki.example" or "wiki.example:8443"'
+            )
+        elif claimed.setdefault(host, name) != name:
+            r.error(item, f'the host "{host}" is already served by application "{claimed[host]}"')
+        elif host not in hosts:
+            hosts.append(host)
+    return Application(
+        name=name,
+        upstream=_upstream(r, (*p, "upstream")),
+        hosts=tuple(hosts),
+        identity=cast(Identity, identity or "intercept"),
+        intercept=_intercept(r, (*p, "intercept")) if identity == "intercept" else None,
+        portal=_portal(r, (*p, "portal"), base) if identity == "portal" else None,
+        header=_header(r, (*p, "header")) if identity == "header" else None,
+        preserve_host=r.boolean((*p, "preserve_host"), True),
+        timeouts=_timeouts(r, (*p, "timeouts")),
+    )
+
+
+def _upstream(r: Reader, path: KeyPath) -> str:
+    url = r.string(path, required=True).strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:  # not echoed: it may be secret
+        r.error(path, f"{_name(path)} must not hold a user name or password")
+    elif parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
+        example = '"http://127.0.0.1:8000"'
+        r.error(path, f'{_name(path)} must be an http(s) URL such as {example}, not "{url}"')
+    elif parts.query or parts.fragment or url.endswith(("?", "#")):
+        r.error(path, f'{_name(path)} must not have a query string or fragment, not "{url}"')
+    return url.rstrip("/")
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        return False
+    return True
+
+
+def _intercept(r: Reader, p: KeyPath) -> Intercept | None:
+    if r.mapping(p, required=True) is None:
+        return None
+    r.unknown_keys(p, ("session_cookies", "login", "logout_path"))
+    cookies = [item for item, _ in r.strings((*p, "session_cookies"), required=True)]
+    login: KeyPath = (*p, "login")
+    r.mapping(login)
+    r.unknown_keys(login, _LOGIN_KEYS)
+    statuses = r.sequence((*login, "success_statuses"))
+    failures = r.strings((*login, "failure_locations"))
+    return Intercept(
+        session_cookies=tuple(dict.fromkeys(_token(r, item, "a cookie name") for item in cookies)),
+        login=LoginRequest(
+            path=_url_path(r, (*login, "path"), "/login") or "/login",
+            method=_token(r, (*login, "method"), "an HTTP method such as POST", "POST").upper(),
+            username_field=r.string((*login, "username_field"), "username").strip() or "username",
+            success_statuses=tuple(
+                r.integer((*login, "success_statuses", index), 0, 100, 599)
+                for index in range(len(statuses))
+            ),
+            success_requires_cookie=r.boolean((*login, "success_requires_cookie"), True),
+            failure_locations=tuple(_url_path(r, item) or "" for item, _ in failures),
+        ),
+        logout_path=_url_path(r, (*p, "logout_path")),
+    )
+
+
+def _portal(r: Reader, p: KeyPath, base: Path) -> Portal | None:
+    if r.mapping(p, required=True) is None:
+        return None
+    r.unknown_keys(p, ("users_file",))
+    return Portal(_path(r, (*p, "users_file"), base, required=True) or Path())
+
+
+def _header(r: Reader, p: KeyPath) -> HeaderIdentity:
+    r.mapping(p)
+    r.unknown_keys(p, ("user_header",))
+    return HeaderIdentity(_token(r, (*p, "user_header"), "a header name", "Remote-User"))
+
+
+def _timeouts(r: Reader, p: KeyPath) -> Timeouts:
+    r.mapping(p)
+    r.unknown_keys(p, ("connect", "read"))
+    return Timeouts(_seconds(r, (*p, "connect"), 5.0), _seconds(r, (*p, "read"), 300.0))
+
+
+def _seconds(r: Reader, path: KeyPath, default: float) -> float:
+    """A number of seconds (fractions allowed) or a duration such as "5s" or "5m"."""
+    value = r.value(path)
+    if isinstance(value, float) and value > 0:
+        return value
+    return r.duration(path, timedelta(seconds=default)).total_seconds()

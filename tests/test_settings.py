@@ -1,0 +1,310 @@
+"""Deployment settings: the example loads, every mistake is reported with its line, secrets read."""
+
+import base64
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.settings import (
+    Application,
+    HeaderIdentity,
+    Intercept,
+    LoginRequest,
+    Portal,
+    Secrets,
+    SecretSource,
+    SettingsError,
+    Timeouts,
+    load_settings,
+    settings_from_dict,
+)
+from gateway.yamlsource import ConfigInvalid
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
+
+
+def test_the_example_settings_load() -> None:
+    """gateway.example.yaml is valid and resolves paths next to itself."""
+    settings = load_settings(ROOT / "gateway.example.yaml")
+    assert settings.source == ROOT / "gateway.example.yaml"
+    assert settings.policy_dir == ROOT / "policies"
+    assert settings.listen.host == "127.0.0.1"
+    assert settings.listen.port == 8080
+    assert settings.store == "sqlite:///var/lib/gateway/gateway.db"
+    assert settings.secrets.session_keys == SecretSource(env="GATEWAY_SESSION_KEYS")
+    assert settings.trusted_proxies == (
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("::1/128"),
+    )
+    [legacy] = settings.applications
+    assert legacy == Application(
+        name="legacy",
+        upstream="http://127.0.0.1:9000",
+        hosts=("legacy.example", "legacy.example:8443"),
+        identity="intercept",
+        intercept=Intercept(
+            session_cookies=("LEGACYSESSID",),
+            login=LoginRequest(success_statuses=(302,), failure_locations=("/login",)),
+            logout_path="/logout",
+        ),
+        timeouts=Timeouts(connect=5.0, read=300.0),
+    )
+    assert settings.cookie_secure == "auto"
+    assert settings.session_cookie == "gateway_session"
+    assert settings.log_level == "info"
+
+
+def _minimal(**extra: Any) -> dict[str, Any]:
+    return {
+        "secrets": {"session_keys": {"env": "SK"}, "encryption_key": {"file": "key.txt"}},
+        "applications": {
+            "wiki": {"upstream": "http://127.0.0.1:9000/", "hosts": ["Wiki.Example"], **extra}
+        },
+    }
+
+
+def test_settings_from_dict_fills_defaults_and_resolves_paths(tmp_path: Path) -> None:
+    """In-memory settings get the same defaults; relative paths hang off the source's directory."""
+    data = _minimal(identity="portal", portal={"users_file": "users.yaml"})
+    settings = settings_from_dict(data, tmp_path / "gateway.yaml")
+    assert settings.policy_dir == tmp_path / "policies"
+    assert settings.store == "sqlite:///var/lib/gateway/gateway.db"
+    assert settings.secrets.encryption_key == SecretSource(file=tmp_path / "key.txt")
+    [wiki] = settings.applications
+    assert wiki.upstream == "http://127.0.0.1:9000"
+    assert wiki.hosts == ("wiki.example",)
+    assert wiki.portal == Portal(tmp_path / "users.yaml")
+    assert wiki.intercept is None
+    assert wiki.header is None
+    assert wiki.preserve_host is True
+    assert wiki.timeouts == Timeouts()
+
+
+def test_header_identity_defaults_and_numeric_timeouts(tmp_path: Path) -> None:
+    """A header application may omit its block; timeouts take numbers or durations."""
+    data = _minimal(identity="header", timeouts={"connect": 2.5, "read": "2m"})
+    data["trusted_proxies"] = ["10.1.2.3", "2001:db8::/48"]
+    data["policy_dir"] = tmp_path / "elsewhere"
+    settings = settings_from_dict(data, Path("gateway.yaml"))
+    [wiki] = settings.applications
+    assert wiki.header == HeaderIdentity("Remote-User")
+    assert wiki.timeouts == Timeouts(connect=2.5, read=120.0)
+    assert settings.trusted_proxies[0] == ipaddress.ip_network("10.1.2.3/32")
+    assert settings.policy_dir == tmp_path / "elsewhere"
+
+
+def test_settings_from_dict_reports_errors_with_line_zero(tmp_path: Path) -> None:
+    """The same validation runs; there are no lines, so every error says 0."""
+    with pytest.raises(ConfigInvalid) as caught:
+        settings_from_dict(_minimal(identity="portal"), tmp_path / "memory")
+    assert [str(error) for error in caught.value.errors] == [
+        f'{tmp_path / "memory"}:0: missing required setting "applications.wiki.portal"'
+    ]
+
+
+BROKEN = """\
+listen:
+  port: 99999
+  tls_cert: cert.pem
+store: mysql://db
+secrets:
+  session_keys: "s3cret-value"
+  encryption_key: {env: KEY, file: key.txt}
+trusted_proxies: [10.0.0.1/8]
+cookie_secure: sometimes
+log_levle: debug
+applications:
+  wiki:
+    upstream: ftp://wiki
+    hosts: ["https://wiki.example", shared.example]
+    identity: portal
+    intercept: {session_cookies: [a]}
+    preserve_host: yes
+    timeouts: {connect: 5x}
+  crm:
+    upstream: http://user:pw@crm
+    hosts: [shared.example]
+    identity: header
+    header: {user_header: "Remote User"}
+  shop:
+    hosts: ["*"]
+    identity: intercept
+    intercept:
+      session_cookies: []
+      login: {method: "P OST", success_statuses: [200, 700], failure_locations: [login]}
+  shop:
+    upstream: http://x
+"""
+
+
+def test_a_broken_settings_file_reports_every_error_with_its_line(tmp_path: Path) -> None:
+    """One pass, sorted by line, each a plain sentence; the inline secret is never echoed."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    with pytest.raises(ConfigInvalid) as caught:
+        load_settings(path)
+    errors = [(error.line, error.message) for error in caught.value.errors]
+    assert errors == [
+        (1, "listen.tls_cert and listen.tls_key go together: give both or neither"),
+        (2, "listen.port must be a whole number from 0 to 65535, not 99999"),
+        (
+            4,
+            'store must be a sqlite:/// or redis:// URL such as "sqlite:///var/lib/gateway/'
+            'gateway.db" or "redis://localhost:6379/0"',
+        ),
+        (
+            6,
+            "secrets.session_keys must say where the secret is kept "
+            "({env: NAME} or {file: path}), not hold the secret itself",
+        ),
+        (7, "secrets.encryption_key takes env: or file:, not both"),
+        (8, '"10.0.0.1/8" has host bits set; did you mean "10.0.0.0/8"?'),
+        (9, 'cookie_secure must be one of auto, always, never, not "sometimes"'),
+        (10, 'unknown setting "log_levle" (did you mean "log_level"?)'),
+        (12, 'missing required setting "applications.wiki.portal"'),
+        (
+            13,
+            'applications.wiki.upstream must be an http(s) URL such as "http://127.0.0.1:8000", '
+            'not "ftp://wiki"',
+        ),
+        (
+            14,
+            '"https://wiki.example" is not a host name such as "wiki.example" or '
+            '"wiki.example:8443"',
+        ),
+        (16, 'applications.wiki.intercept is given but identity is "portal"'),
+        (17, 'applications.wiki.preserve_host must be true or false, not "yes"'),
+        (
+            18,
+            'applications.wiki.timeouts.connect must be a duration such as "30m", "48h" or '
+            '"21d", not "5x"',
+        ),
+        (20, "applications.crm.upstream must not hold a user name or password"),
+        (21, 'the host "shared.example" is already served by application "wiki"'),
+        (
+            22,
+            'application "crm" takes the user name from a request header, which is only safe '
+            "behind a proxy that sets it: list that proxy under trusted_proxies",
+        ),
+        (23, '"Remote User" is not a header name'),
+        (24, 'missing required setting "applications.shop.upstream"'),
+        (28, "applications.shop.intercept.session_cookies must list at least one item"),
+        (29, '"P OST" is not an HTTP method such as POST'),
+        (
+            29,
+            "applications.shop.intercept.login.success_statuses[1] must be a whole number "
+            "from 100 to 599, not 700",
+        ),
+        (
+            29,
+            "applications.shop.intercept.login.failure_locations[0] must be a path starting "
+            'with "/", not "login"',
+        ),
+        (30, 'duplicate key "shop" (first given on line 24)'),
+    ]
+    assert "s3cret-value" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "the settings file must be a mapping such as listen: and applications:"),
+        ("[1, 2]\n", "the settings file must be a mapping such as listen: and applications:"),
+        ("a: [\n", "YAML syntax error"),
+    ],
+)
+def test_files_that_are_not_settings_at_all(tmp_path: Path, text: str, message: str) -> None:
+    """Empty, non-mapping and unparsable files are one error each."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigInvalid) as caught:
+        load_settings(path)
+    [error] = caught.value.errors
+    assert error.message.startswith(message)
+
+
+def test_a_missing_settings_file_is_one_error(tmp_path: Path) -> None:
+    """No traceback for a wrong path."""
+    with pytest.raises(ConfigInvalid, match="cannot read the file"):
+        load_settings(tmp_path / "absent.yaml")
+
+
+def test_settings_need_secrets_and_an_application(tmp_path: Path) -> None:
+    """secrets and at least one application are required; store accepts the redis family."""
+    with pytest.raises(ConfigInvalid) as caught:
+        settings_from_dict({"applications": {}, "secrets": {}}, tmp_path / "g.yaml")
+    assert [error.message for error in caught.value.errors] == [
+        'missing required setting "secrets.session_keys"',
+        'missing required setting "secrets.encryption_key"',
+        "applications must list at least one application",
+    ]
+    for store in ("redis://r:6379/0", "rediss://r", "redis+sentinel://a:26379,b:26379/m"):
+        assert (
+            settings_from_dict(
+                {**_minimal(identity="portal", portal={"users_file": "u"}), "store": store},
+                tmp_path / "g.yaml",
+            ).store
+            == store
+        )
+
+
+def test_secret_source_reads_the_environment_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment variable's value, stripped."""
+    monkeypatch.setenv("GW_TEST_SECRET", "  from-env \n")
+    assert SecretSource(env="GW_TEST_SECRET").read() == "from-env"
+
+
+def test_secret_source_falls_back_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unset variable with a file given reads the file, stripped."""
+    monkeypatch.delenv("GW_TEST_SECRET", raising=False)
+    secret = tmp_path / "secret"
+    secret.write_text("from-file\n", encoding="utf-8")
+    assert SecretSource(env="GW_TEST_SECRET", file=secret).read() == "from-file"
+    assert SecretSource(file=secret).read() == "from-file"
+
+
+def test_secret_source_errors_are_plain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset variable, missing file, empty file and no source at all each say what is wrong."""
+    monkeypatch.delenv("GW_TEST_SECRET", raising=False)
+    with pytest.raises(SettingsError, match="GW_TEST_SECRET is not set"):
+        SecretSource(env="GW_TEST_SECRET").read()
+    with pytest.raises(SettingsError, match="cannot read the secret file"):
+        SecretSource(file=tmp_path / "absent").read()
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match="is empty"):
+        SecretSource(file=tmp_path / "empty").read()
+    with pytest.raises(SettingsError, match="no environment variable or file"):
+        SecretSource().read()
+
+
+def test_secrets_split_session_keys_and_check_the_encryption_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Session keys split on commas and spaces; the encryption key must be 32 bytes."""
+    monkeypatch.setenv(
+        "GW_KEYS",
+        "first-key-0123456789-0123456789ab, second-key-0123456789-0123456789a\n"
+        "third-key-0123456789-0123456789ab",
+    )
+    monkeypatch.setenv("GW_ENC", KEY)
+    secrets = Secrets(SecretSource(env="GW_KEYS"), SecretSource(env="GW_ENC"))
+    assert secrets.read_session_keys() == (
+        "first-key-0123456789-0123456789ab",
+        "second-key-0123456789-0123456789a",
+        "third-key-0123456789-0123456789ab",
+    )
+    assert secrets.read_encryption_key() == KEY
+    monkeypatch.setenv("GW_KEYS", "short")
+    with pytest.raises(SettingsError, match="at least 32"):
+        secrets.read_session_keys()
+    monkeypatch.setenv("GW_ENC", base64.urlsafe_b64encode(b"x" * 16).decode())
+    with pytest.raises(SettingsError, match="32 bytes"):
+        secrets.read_encryption_key()
+    monkeypatch.setenv("GW_ENC", "not base64 !!")
+    with pytest.raises(SettingsError, match="32 bytes"):
+        secrets.read_encryption_key()
