@@ -1,0 +1,57 @@
+"""The SQLite backend: data survives a restart; TOTP steps are claimed atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.store import StoreUnavailable, open_store
+from gateway.store.sqlite import SqliteStore, path_from_url
+
+
+async def test_store_keeps_enrolment_and_sessions_across_restart(tmp_path: Path) -> None:
+    """The SQLite store is a file: enrolments, used TOTP steps and sessions survive a reopen."""
+    store = SqliteStore(tmp_path / "g.db")
+    await store.open()
+    await store.put_enrolment("u", "totp", {"secret": "x"})
+    assert await store.claim_totp_step("u", 100)
+    await store.put_session("k", "u", "blob", expires_at=time.time() + 60)
+    await store.close()
+    again = SqliteStore(tmp_path / "g.db")
+    await again.open()
+    assert await again.get_enrolment("u", "totp") == {"secret": "x"}
+    assert not await again.claim_totp_step("u", 100)
+    assert not await again.claim_totp_step("u", 99)
+    assert await again.claim_totp_step("u", 101)
+    assert await again.get_session("k", time.time()) == "blob"
+    assert await again.get_session("k", time.time() + 120) is None
+    assert await again.delete_user_sessions("u") == 1
+    await again.close()
+
+
+async def test_only_one_of_concurrent_claims_of_a_step_wins(tmp_path: Path) -> None:
+    """Two verifications of the same code at once: exactly one claim succeeds."""
+    store = SqliteStore(tmp_path / "g.db")
+    await store.open()
+    results = await asyncio.gather(*(store.claim_totp_step("u", 7) for _ in range(10)))
+    assert results.count(True) == 1
+    await store.close()
+
+
+def test_store_url() -> None:
+    """sqlite:///abs/path is that absolute path; other schemes are refused clearly for now."""
+    assert path_from_url("sqlite:///var/lib/gateway/g.db") == Path("/var/lib/gateway/g.db")
+    with pytest.raises(StoreUnavailable, match="not supported"):
+        open_store("memcached://x")
+
+
+async def test_unopenable_store_is_a_clear_error(tmp_path: Path) -> None:
+    """A store path that cannot be created fails with the path in the message."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store = SqliteStore(blocker / "sub" / "g.db")
+    with pytest.raises(StoreUnavailable, match="cannot open the SQLite store"):
+        await store.open()
