@@ -13,6 +13,7 @@ from gateway.clock import Clock
 from gateway.crypto import Cipher, DecryptionFailed
 from gateway.store import Store
 
+MAX_FAILURES = 5  # wrong codes before a pending session ends and the password is asked again
 PENDING_TTL = 15 * 60  # an unfinished login (anonymous jar or first factor) lives this long
 TOUCH_EVERY = 60  # idle time is recorded with this granularity, to spare the store a write per hit
 DEFAULT_IDLE = 30 * 60
@@ -42,6 +43,7 @@ class Session:
     bound: dict[str, str] = field(default_factory=dict)  # cookie name -> sha256 of the value
     return_to: str | None = None
     pending_totp: str | None = None  # encrypted secret shown on the enrolment page
+    failures: int = 0  # wrong codes in this pending session
     identity: dict[str, Any] = field(default_factory=dict)  # portal/header: email, name, groups
 
     def expires_at(self) -> float:

@@ -7,6 +7,7 @@ factor under a new id, and the browser goes to the second factor instead of the 
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -35,6 +36,15 @@ def hold(session: Session, cookies: list[SetCookie]) -> None:
         else:
             session.jar[cookie.name] = cookie.value
             session.withheld.append(cookie.raw)
+
+
+def _same_host_path(location: str, host: str) -> str:
+    """An absolute redirect to this very host (applications that know their public address)
+    becomes its path; anything else is checked as it is."""
+    parts = urlsplit(location)
+    if parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower():
+        return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return location
 
 
 async def _read_login_body(request: web.Request) -> bytes:
@@ -100,7 +110,7 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
     pending.bound = {}
     pending = await rt.sessions.promote(pending, Level.FIRST_FACTOR, user)
     log.info("first factor accepted by %s for %s from %s", application.name, user, ctx.client_ip)
-    target = safe_redirect(location) if location else "/"
+    target = safe_redirect(_same_host_path(location, ctx.host)) if location else "/"
     page = "challenge" if await rt.store.list_methods(user) else "enrol"
     response = see_other(gateway_url(page, target))
     for line in split.other:

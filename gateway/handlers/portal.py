@@ -19,6 +19,7 @@ from gateway.handlers.common import (
     see_other,
     session_cookie_line,
 )
+from gateway.identity.portal import UsersFile
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level
 
@@ -27,7 +28,7 @@ log = logging.getLogger("gateway.login")
 WRONG_PASSWORD = "The user name or password is not right. Check both and try again."  # noqa: S105
 
 
-def _users(request: web.Request):  # type: ignore[no-untyped-def]
+def _users(request: web.Request) -> UsersFile:
     users = runtime(request).users.get(context(request).application.name)
     if users is None:
         raise NotFound("This application does not use the gateway's login page.")

@@ -15,6 +15,7 @@ from gateway.factors import totp
 from gateway.handlers.common import (
     CSRF_FIELD,
     attach_csrf_cookie,
+    clear_session_cookie,
     company_for,
     context,
     csrf_token,
@@ -26,7 +27,7 @@ from gateway.handlers.common import (
     set_session_cookie,
 )
 from gateway.redirects import safe_redirect
-from gateway.sessions import Level, Session, cookie_digest
+from gateway.sessions import MAX_FAILURES, Level, Session, cookie_digest
 
 log = logging.getLogger("gateway.challenge")
 
@@ -116,9 +117,37 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
         user,
         context(request).client_ip,
     )
+    if await _too_many_failures(request, session):
+        return _start_again(request)
     return _page(
         request, "challenge.html", session, status=401, error=USED_CODE if replay else WRONG_CODE
     )
+
+
+async def _too_many_failures(request: web.Request, session: Session) -> bool:
+    """Count a wrong code; past the limit the pending session ends, so every further guess
+    costs the password again."""
+    rt = runtime(request)
+    session.failures += 1
+    if session.failures >= MAX_FAILURES:
+        await rt.sessions.end(session)
+        log.warning("too many wrong codes for %s: pending session ended", session.user)
+        return True
+    await rt.sessions.save(session)
+    return False
+
+
+def _start_again(request: web.Request) -> web.Response:
+    response = runtime(request).pages.render(
+        "error.html",
+        status=429,
+        title="Too many wrong codes",
+        message=f"{MAX_FAILURES} codes in a row were not right, so this sign-in has been stopped.",
+        next_step="Sign in again with your password, then enter the code your app shows.",
+        link="/",
+    )
+    clear_session_cookie(response, request)
+    return response
 
 
 def _qr_svg(uri: str) -> str:
@@ -174,6 +203,8 @@ async def enrol_post(request: web.Request) -> web.StreamResponse:
     secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
     check = totp.verify(secret, form.get("code", ""), rt.clock(), None)
     if not check.ok or check.step is None:
+        if await _too_many_failures(request, session):
+            return _start_again(request)
         return await enrol_get(request, error=WRONG_CODE, status=400)
     await rt.store.put_enrolment(
         user,

@@ -236,3 +236,50 @@ async def test_application_rotating_its_cookie_stays_bound(make_gateway: Any) ->
         assert again.status == 200
     finally:
         await server.close()
+
+
+async def test_five_wrong_codes_end_the_pending_session(
+    make_gateway: Any, legacy_server: TestServer
+) -> None:
+    """Guessing codes is bounded per sign-in: the fifth wrong code ends the pending session, and
+    even the right code is then refused until the password is entered again."""
+    client, secret = await signed_in(make_gateway, legacy_server)
+    await client.get("/logout")
+    login = await app_login(client, "alice@example.com", "alice-password")
+    location = login.headers["Location"]
+    token = csrf_from_page(await (await client.get(location)).text())
+    for attempt in range(1, 6):
+        response = await client.post(location, data={"csrf_token": token, "code": "000000"})
+        assert response.status == (429 if attempt == 5 else 401), attempt
+    assert "Too many wrong codes" in await response.text()
+    late = await client.post(
+        location, data={"csrf_token": token, "code": code_for(secret, offset_steps=1)}
+    )
+    assert late.status == 403
+    again = await app_login(client, "alice@example.com", "alice-password")
+    assert again.headers["Location"].startswith("/.gateway/challenge")
+
+
+async def test_absolute_redirect_to_own_host_after_login(make_gateway: Any) -> None:
+    """An application that redirects to its public absolute URL after login sends the browser
+    there after the challenge, as a relative path."""
+
+    async def login(request: web.Request) -> web.Response:
+        response = web.Response(
+            status=302, headers={"Location": f"http://{request.host}/welcome?x=1"}
+        )
+        response.set_cookie("legacy_session", "abc", path="/")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/login", login)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        client = await make_gateway({"legacy": intercept_app(str(server.make_url("")))})
+        response = await client.post(
+            "/login", data={"username": "alice@example.com"}, allow_redirects=False
+        )
+        assert response.headers["Location"] == "/.gateway/enrol?rd=%2Fwelcome%3Fx%3D1"
+    finally:
+        await server.close()
