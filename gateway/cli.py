@@ -17,7 +17,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="gateway", description="A 2FA enforcement gateway for legacy web applications."
     )
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default=None,
+        choices=["debug", "info", "warning", "error"],
+        help="default: the settings file's log_level, else info",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -101,13 +104,15 @@ def _keygen() -> int:
     return EXIT_OK
 
 
-def _run(config: Path) -> int:
+def _run(config: Path, explicit_level: bool) -> int:
     from gateway.server import serve
     from gateway.settings import SettingsError, load_settings
     from gateway.yamlsource import ConfigInvalid
 
     try:
         settings = load_settings(config)
+        if not explicit_level:
+            logging.getLogger().setLevel(settings.log_level.upper())
         asyncio.run(serve(settings))
     except (ConfigInvalid, SettingsError, ValueError, OSError) as exc:
         print(f"gateway: cannot start: {exc}", file=sys.stderr)
@@ -129,10 +134,11 @@ def _demo(port: int, host: str, data_dir: Path | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=(args.log_level or "info").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "run":
-        return _run(args.config)
+        return _run(args.config, explicit_level=args.log_level is not None)
     if args.command == "demo":
         return _demo(args.port, args.host, args.data_dir)
     if args.command == "policy":
