@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from multidict import CIMultiDict
 
@@ -29,8 +30,9 @@ class RequestContext:
     session_loaded: bool = False
     header_user: str | None = None  # header mode: the user named by a trusted proxy
 
-    @property
+    @cached_property
     def cookies(self) -> list[tuple[str, str]]:
+        """The client's cookies, parsed once per request."""
         return [
             pair
             for value in self.headers.getall("Cookie", [])
