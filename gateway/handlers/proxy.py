@@ -64,15 +64,12 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     outcome = decide(access, ctx.mode, level, enrolled).outcome
 
     if outcome in (Outcome.FORWARD, Outcome.FORWARD_ANONYMOUS):
-        ending = session is not None and _is_app_logout(request)
-        if ending and session is not None:
-            await rt.sessions.end(session)
         return await forward(
             request,
             session,
             identity=outcome is Outcome.FORWARD,
             fresh_cookie=fresh_cookie,
-            ending=ending,
+            ending=session is not None and _is_app_logout(request),
         )
     if outcome in _REDIRECTS:
         redirect = see_other(gateway_url(_REDIRECTS[outcome], _return_path(request)))
@@ -190,7 +187,9 @@ async def forward(
     if application.intercept is not None:
         created = await _hold_app_cookies(request, session, response_headers)
         fresh_cookie = created or fresh_cookie
-    if ending:
+    if ending and session is not None:
+        # After the application's own cookie handling, which may have saved the session.
+        await rt.sessions.end(session)
         response_headers.add("Set-Cookie", expire_session_cookie_line(request))
     elif fresh_cookie is not None:
         response_headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))

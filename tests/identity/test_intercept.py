@@ -136,8 +136,14 @@ async def test_second_login_asks_for_the_code_again(
     """Signing out of the application ends the gateway session; signing in again means the
     challenge (not enrolment), where a wrong code says so and a replayed one is refused."""
     client, secret = await signed_in(make_gateway, legacy_server)
+    copied = cookie(client, "gateway_session")
     logout = await client.get("/logout", allow_redirects=False)
     assert any(v.startswith("gateway_session=;") for v in logout.headers.getall("Set-Cookie"))
+    async with ClientSession() as other:  # the old id is dead on the server, not just cleared
+        page = await other.get(
+            client.make_url("/.gateway/logout"), headers={"Cookie": f"gateway_session={copied}"}
+        )
+        assert "You are not signed in" in await page.text()
     login = await app_login(client, "alice@example.com", "alice-password")
     location = login.headers["Location"]
     assert location.startswith("/.gateway/challenge")
