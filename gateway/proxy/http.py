@@ -17,7 +17,7 @@ log = logging.getLogger("gateway.proxy")
 
 CHUNK = 64 * 1024
 # aiohttp adds these unless told not to; the upstream must see what the client sent.
-_SKIP_AUTO = ("User-Agent", "Accept-Encoding", "Content-Type")
+_SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 ResponseHook = Callable[[CIMultiDict[str]], None]
 
@@ -89,7 +89,10 @@ def relative_to_upstream(location: str, base: str) -> str:
     except ValueError:
         return location
     if target.is_absolute() and target.origin() == origin.origin():
-        return target.raw_path_qs + (f"#{target.raw_fragment}" if target.raw_fragment else "")
+        # "//host/..." as a path would be read by the browser as another site: the gateway
+        # collapses empty segments in request paths anyway, so one "/" names the same page.
+        path = "/" + target.raw_path_qs.lstrip("/")
+        return path + (f"#{target.raw_fragment}" if target.raw_fragment else "")
     return location
 
 

@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gateway.errors import UpstreamUnreachable
+from gateway.errors import BadRequest, UpstreamUnreachable
 
 # The handshake headers are the relay's own business on each side.
 _HANDSHAKE = frozenset(
@@ -27,8 +27,12 @@ MAX_MESSAGE = 16 * 1024 * 1024
 
 def is_websocket(request: web.Request) -> bool:
     upgrade = request.headers.get("Upgrade", "")
-    connection = request.headers.get("Connection", "")
-    return upgrade.lower() == "websocket" and "upgrade" in connection.lower()
+    connection = {
+        token.strip().lower()
+        for value in request.headers.getall("Connection", [])
+        for token in value.split(",")
+    }
+    return upgrade.strip().lower() == "websocket" and "upgrade" in connection
 
 
 async def _pump(
@@ -43,8 +47,20 @@ async def _pump(
         elif message.type is WSMsgType.ERROR:
             break
     if not sink.closed:
-        code = source.close_code or aiohttp.WSCloseCode.OK
-        await sink.close(code=code)
+        await sink.close(code=_relayable(source.close_code))
+
+
+# Codes that only report a closure (RFC 6455 section 7.4.1) and must not be sent in a close frame.
+_REPORT_ONLY = frozenset({1004, 1005, 1006, 1015})
+
+
+def _relayable(code: int | None) -> int:
+    """The close code to pass on to the other side: the same one when it may be sent."""
+    if code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
+        return aiohttp.WSCloseCode.GOING_AWAY
+    if code is None or code in _REPORT_ONLY or not 1000 <= code < 5000:
+        return aiohttp.WSCloseCode.OK
+    return code
 
 
 async def relay_websocket(
@@ -58,6 +74,13 @@ async def relay_websocket(
     offered = [
         p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
     ]
+    if not web.WebSocketResponse(protocols=offered).can_prepare(request).ok:
+        # Checked before the upstream is dialled: a handshake that cannot be completed with the
+        # client must not open one with the application.
+        raise BadRequest(
+            "This WebSocket request is malformed, so it was not passed on.",
+            "Reload the page. If it keeps happening, tell the people who run this site.",
+        )
     try:
         upstream = await client.ws_connect(
             url,
@@ -76,21 +99,25 @@ async def relay_websocket(
         autoping=True,
         max_msg_size=MAX_MESSAGE,
     )
+    pumps: list[asyncio.Task[None]] = []
     try:
         await downstream.prepare(request)
-        to_upstream = asyncio.create_task(_pump(downstream, upstream))
-        to_client = asyncio.create_task(_pump(upstream, downstream))
-        done, pending = await asyncio.wait(
-            {to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED
-        )
+        pumps = [
+            asyncio.create_task(_pump(downstream, upstream)),
+            asyncio.create_task(_pump(upstream, downstream)),
+        ]
+        _done, pending = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(task, timeout)
-        for task in done | pending:
-            if not task.done():
-                task.cancel()
     finally:
-        await upstream.close()
-        if not downstream.closed:
+        # Also reached when this handler is cancelled because the client's connection ended,
+        # possibly while a pump is half way through closing: the pumps must not outlive the
+        # relay, and the upstream still gets the close code the client sent.
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
+        await upstream.close(code=_relayable(downstream.close_code))
+        if downstream.prepared and not downstream.closed:
             await downstream.close()
     return downstream
