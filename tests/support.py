@@ -79,6 +79,28 @@ def intercept_app(upstream: str, **overrides: Any) -> dict[str, Any]:
     return app
 
 
+def portal_app(upstream: str, users: Path, **overrides: Any) -> dict[str, Any]:
+    app: dict[str, Any] = {
+        "upstream": upstream,
+        "hosts": ["*"],
+        "identity": "portal",
+        "portal": {"users_file": str(users)},
+    }
+    app.update(overrides)
+    return app
+
+
+async def portal_login(client: Any, user: str, password: str, rd: str = "%2F") -> Any:
+    """The gateway's login page, then its form; returns the answer (303 on success)."""
+    page = await client.get(f"/.gateway/login?rd={rd}")
+    token = csrf_from_page(await page.text())
+    return await client.post(
+        f"/.gateway/login?rd={rd}",
+        data={"csrf_token": token, "username": user, "password": password},
+        allow_redirects=False,
+    )
+
+
 def wait_http(
     url: str, timeout: float = 15.0, process: subprocess.Popen[bytes] | None = None
 ) -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.identity.portal import hash_password
-from tests.support import code_for, csrf_from_page, secret_from_page
+from tests.support import code_for, csrf_from_page, portal_app, portal_login, secret_from_page
 
 
 async def echo(request: web.Request) -> web.Response:
@@ -41,25 +41,6 @@ def users_file(tmp_path: Path) -> Path:
         "    groups: [billing, admins]\n"
     )
     return path
-
-
-def portal_app(upstream: str, users: Path) -> dict[str, Any]:
-    return {
-        "upstream": upstream,
-        "hosts": ["*"],
-        "identity": "portal",
-        "portal": {"users_file": str(users)},
-    }
-
-
-async def portal_login(client: Any, user: str, password: str, rd: str = "/") -> Any:
-    page = await client.get(f"/.gateway/login?rd={rd}")
-    token = csrf_from_page(await page.text())
-    return await client.post(
-        f"/.gateway/login?rd={rd}",
-        data={"csrf_token": token, "username": user, "password": password},
-        allow_redirects=False,
-    )
 
 
 async def test_portal_flow_sets_identity_headers(

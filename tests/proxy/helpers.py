@@ -9,7 +9,14 @@ from typing import Any
 
 from gateway.clock import FixedClock
 from gateway.identity.portal import hash_password
-from tests.support import DEFAULT_POLICY, code_for, csrf_from_page, intercept_app, secret_from_page
+from tests.support import (
+    DEFAULT_POLICY,
+    code_for,
+    csrf_from_page,
+    intercept_app,
+    portal_login,
+    secret_from_page,
+)
 
 BYPASS_POLICIES = {
     "example.yaml": DEFAULT_POLICY,
@@ -36,26 +43,9 @@ def write_users_file(tmp: Path) -> Path:
     return path
 
 
-def portal_app(upstream: str, users: Path, **overrides: Any) -> dict[str, Any]:
-    app: dict[str, Any] = {
-        "upstream": upstream,
-        "hosts": ["*"],
-        "identity": "portal",
-        "portal": {"users_file": str(users)},
-    }
-    app.update(overrides)
-    return app
-
-
 async def portal_first_factor(client: Any, rd: str = "%2F") -> Any:
     """Password on the gateway's login page; returns the 303 answer."""
-    page = await client.get(f"/.gateway/login?rd={rd}")
-    token = csrf_from_page(await page.text())
-    return await client.post(
-        f"/.gateway/login?rd={rd}",
-        data={"csrf_token": token, "username": USER, "password": PASSWORD},
-        allow_redirects=False,
-    )
+    return await portal_login(client, USER, PASSWORD, rd)
 
 
 async def portal_enrol(client: Any, clock: FixedClock, target: str = "/.gateway/enrol") -> Any:

@@ -16,11 +16,11 @@ from tests.proxy.helpers import (
     USER,
     bypass_app,
     cookie_header,
-    portal_app,
     portal_verified,
     raw_request,
 )
 from tests.proxy.upstream import SEEN
+from tests.support import portal_app
 
 SPOOFED = [
     ("Remote-User", "mallory"),

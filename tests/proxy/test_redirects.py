@@ -18,13 +18,12 @@ from tests.proxy.helpers import (
     PASSWORD,
     USER,
     bypass_app,
-    portal_app,
     portal_enrol,
     portal_first_factor,
     raw_request,
 )
 from tests.proxy.upstream import SEEN
-from tests.support import code_for, csrf_from_page
+from tests.support import code_for, csrf_from_page, portal_app
 
 # Values of `rd` exactly as they appear in the query string (so some are percent-encoded once).
 PAYLOADS = [

@@ -17,12 +17,12 @@ from tests.proxy.helpers import (
     USER,
     bypass_app,
     cookie_header,
-    portal_app,
     portal_enrol,
     portal_first_factor,
     raw_request,
 )
 from tests.proxy.upstream import SEEN, WS_CLOSES
+from tests.support import portal_app
 
 
 def _values(headers: list[tuple[str, str]], name: str) -> list[str]:
