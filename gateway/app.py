@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
+from gateway.enforcement import apply_ratchet
 from gateway.handlers import health, portal, second_factor, session_end
 from gateway.handlers.proxy import proxy_handler
 from gateway.identity.portal import UsersFile
@@ -57,6 +58,7 @@ def build_runtime(
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     await runtime.store.open()
+    await apply_ratchet(runtime.policy.current, runtime.store, runtime.clock())
     runtime.client = new_client()
     yield
     await runtime.client.close()
@@ -79,6 +81,7 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_post("/.gateway/challenge", second_factor.challenge_post)
     router.add_get("/.gateway/enrol", second_factor.enrol_get)
     router.add_post("/.gateway/enrol", second_factor.enrol_post)
+    router.add_post("/.gateway/defer", second_factor.defer)
     router.add_get("/.gateway/logout", session_end.logout_get)
     router.add_post("/.gateway/logout", session_end.logout_post)
     router.add_route("*", "/{tail:.*}", proxy_handler)

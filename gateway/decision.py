@@ -1,6 +1,9 @@
 """The decision: what happens to one request, as a pure function of what is known about it.
 
-access rule  x  identity mode  x  session level  x  enrolled  ->  outcome
+    access rule x identity mode x session level x standing -> outcome
+
+`Standing` is what is known, once the first factor is done, about the user's second factor:
+enrolled or not, enforcement, a deferral, a trusted-network cookie, the account type.
 """
 
 from __future__ import annotations
@@ -24,8 +27,20 @@ class Outcome(StrEnum):
     LOGIN = "login"  # first factor needed (portal login page)
     CHALLENGE = "challenge"  # second factor needed
     ENROL = "enrol"  # second factor needed, none enrolled yet
+    SKIP_TRUSTED = "skip_trusted"  # no challenge: a valid trusted-network cookie, from inside
+    SKIP_DEFERRED = "skip_deferred"  # no enrolment yet: the user chose "remind me later"
     DENY = "deny"
     UNIDENTIFIED = "unidentified"  # header mode without the SSO's header
+
+
+@dataclass(frozen=True)
+class Standing:
+    enrolled: bool = False
+    enforced: bool = True
+    deferred_until: float | None = None
+    trusted: bool = False  # a valid trusted-network cookie for this user, from inside its network
+    client_account: bool = False
+    now: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -34,7 +49,7 @@ class Decision:
     reason: str
 
 
-def decide(access: Access, mode: Mode, level: Level, enrolled: bool) -> Decision:
+def decide(access: Access, mode: Mode, level: Level, standing: Standing = Standing()) -> Decision:
     if access is Access.BYPASS:
         return Decision(Outcome.FORWARD_ANONYMOUS, "the access rule bypasses the gateway")
     if access is Access.DENY:
@@ -51,6 +66,23 @@ def decide(access: Access, mode: Mode, level: Level, enrolled: bool) -> Decision
         return Decision(Outcome.UNIDENTIFIED, "the single sign-on in front sent no user")
     if access is Access.ONE_FACTOR:
         return Decision(Outcome.FORWARD, "the access rule asks for one factor only")
-    if not enrolled:
-        return Decision(Outcome.ENROL, "a second factor is required and none is enrolled")
-    return Decision(Outcome.CHALLENGE, "a second factor is required")
+    return second_factor(standing)
+
+
+def second_factor(standing: Standing) -> Decision:
+    """After the first factor, on a path that needs two."""
+    if standing.enrolled:
+        if standing.trusted and not standing.client_account:
+            return Decision(
+                Outcome.SKIP_TRUSTED, "a valid trusted-network cookie, from inside that network"
+            )
+        return Decision(Outcome.CHALLENGE, "a second factor is required")
+    if (
+        not standing.enforced
+        and standing.deferred_until is not None
+        and standing.now < standing.deferred_until
+    ):
+        return Decision(Outcome.SKIP_DEFERRED, "enrolment deferred and not yet due")
+    if standing.enforced:
+        return Decision(Outcome.ENROL, "the company enforces 2FA and none is enrolled")
+    return Decision(Outcome.ENROL, "a second factor is required and none is enrolled")

@@ -55,3 +55,13 @@ def format_duration(duration: timedelta) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return "".join(parts)
+
+
+def human_duration(value: timedelta) -> str:
+    """For people: "48 hours", "3 days", "30 minutes"."""
+    seconds = int(value.total_seconds())
+    for unit, size, limit in (("day", 86400, 3 * 86400), ("hour", 3600, 3600), ("minute", 60, 60)):
+        if (seconds >= limit and seconds % size == 0) or (unit == "minute" and seconds >= 60):
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"

@@ -20,6 +20,11 @@ DEFAULT_IDLE = 30 * 60
 DEFAULT_LIFETIME = 12 * 3600
 
 
+# How a session reached the verified level (Session.second_factor).
+TRUSTED_NETWORK = "trusted_network"
+DEFERRAL = "deferral"
+
+
 class Level(IntEnum):
     ANONYMOUS = 0
     FIRST_FACTOR = 1
@@ -44,6 +49,7 @@ class Session:
     return_to: str | None = None
     pending_totp: str | None = None  # encrypted secret shown on the enrolment page
     failures: int = 0  # wrong codes in this pending session
+    second_factor: str | None = None  # how the verified level was reached: totp, deferral, ...
     identity: dict[str, Any] = field(default_factory=dict)  # portal/header: email, name, groups
 
     def expires_at(self) -> float:

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from gateway.decision import Mode, Outcome, decide
+from gateway.decision import Mode, Outcome, Standing, decide
 from gateway.policy.model import Access
 from gateway.sessions import Level
 
@@ -33,14 +33,14 @@ TABLE = [
 
 @pytest.mark.parametrize(("access", "mode", "level", "enrolled", "expected"), TABLE)
 def test_table(access: Access, mode: Mode, level: Level, enrolled: bool, expected: Outcome) -> None:
-    assert decide(access, mode, level, enrolled).outcome is expected
+    assert decide(access, mode, level, Standing(enrolled=enrolled)).outcome is expected
 
 
 def test_two_factor_never_forwards_without_verification() -> None:
     """Across every combination, a two_factor path is forwarded with identity only when verified,
     and never forwarded at all past the first factor without the second."""
     for mode, level, enrolled in itertools.product(Mode, Level, (True, False)):
-        outcome = decide(Access.TWO_FACTOR, mode, level, enrolled).outcome
+        outcome = decide(Access.TWO_FACTOR, mode, level, Standing(enrolled=enrolled)).outcome
         if level is not Level.VERIFIED:
             assert outcome is not Outcome.FORWARD
         if level is Level.FIRST_FACTOR:
@@ -49,4 +49,4 @@ def test_two_factor_never_forwards_without_verification() -> None:
 
 def test_every_decision_has_a_reason() -> None:
     for access, mode, level, enrolled in itertools.product(Access, Mode, Level, (True, False)):
-        assert decide(access, mode, level, enrolled).reason
+        assert decide(access, mode, level, Standing(enrolled=enrolled)).reason

@@ -32,7 +32,7 @@ def cookie_name(ctx: RequestContext, base: str) -> str:
     return f"__Host-{base}" if ctx.secure else base
 
 
-def _cookie_value(ctx: RequestContext, name: str) -> str | None:
+def cookie_value(ctx: RequestContext, name: str) -> str | None:
     for key, value in ctx.cookies:
         if key == name:
             return value
@@ -44,7 +44,7 @@ async def load_session(request: web.Request) -> Session | None:
     ctx = context(request)
     if not ctx.session_loaded:
         rt = runtime(request)
-        sid = _cookie_value(ctx, cookie_name(ctx, rt.settings.session_cookie))
+        sid = cookie_value(ctx, cookie_name(ctx, rt.settings.session_cookie))
         ctx.session = await rt.sessions.load(sid, ctx.application.name)
         ctx.session_loaded = True
     return ctx.session
@@ -79,7 +79,7 @@ def csrf_token(request: web.Request, response_cookies: dict[str, str]) -> str:
     """The token for a form on this page; sets the CSRF cookie when the browser has none."""
     ctx = context(request)
     name = cookie_name(ctx, CSRF_COOKIE)
-    value = _cookie_value(ctx, name)
+    value = cookie_value(ctx, name)
     if not value or len(value) > 128:
         value = csrf.new_cookie_value()
         response_cookies[name] = value
@@ -99,7 +99,7 @@ async def require_csrf(request: web.Request) -> dict[str, str]:
     ctx = context(request)
     form = await request.post()
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
-    cookie = _cookie_value(ctx, cookie_name(ctx, CSRF_COOKIE))
+    cookie = cookie_value(ctx, cookie_name(ctx, CSRF_COOKIE))
     if not csrf.valid(cookie, fields.get(CSRF_FIELD), runtime(request).secrets.signing_keys):
         raise BadRequest(
             "This form has expired or did not come from this site.",

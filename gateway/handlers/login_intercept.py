@@ -13,7 +13,8 @@ from aiohttp import web
 
 from gateway.cookies import SetCookie
 from gateway.errors import BadRequest
-from gateway.handlers.common import context, gateway_url, runtime, see_other, session_cookie_line
+from gateway.handlers.common import context, runtime, session_cookie_line
+from gateway.handlers.standing import after_first_factor
 from gateway.handlers.upstream import upstream_headers
 from gateway.identity import intercept
 from gateway.paths import encode_path
@@ -111,9 +112,9 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
     pending = await rt.sessions.promote(pending, Level.FIRST_FACTOR, user)
     log.info("first factor accepted by %s for %s from %s", application.name, user, ctx.client_ip)
     target = safe_redirect(_same_host_path(location, ctx.host)) if location else "/"
-    page = "challenge" if await rt.store.list_methods(user) else "enrol"
-    response = see_other(gateway_url(page, target))
+    response = await after_first_factor(request, pending, target)
     for line in split.other:
         response.headers.add("Set-Cookie", line)
-    response.headers.add("Set-Cookie", session_cookie_line(request, pending))
+    if pending.level is Level.FIRST_FACTOR:  # not already completed (and re-cookied) just now
+        response.headers.add("Set-Cookie", session_cookie_line(request, pending))
     return response

@@ -12,13 +12,13 @@ from gateway.handlers.common import (
     attach_csrf_cookie,
     context,
     csrf_token,
-    gateway_url,
     load_session,
     require_csrf,
     runtime,
     see_other,
     session_cookie_line,
 )
+from gateway.handlers.standing import after_first_factor
 from gateway.identity.portal import UsersFile
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level
@@ -78,7 +78,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     session.identity = {"email": user.email, "name": user.display_name, "groups": list(user.groups)}
     session = await rt.sessions.promote(session, Level.FIRST_FACTOR, user.name)
     log.info("first factor accepted for %s from %s", user.name, ctx.client_ip)
-    page = "challenge" if await rt.store.list_methods(user.name) else "enrol"
-    response = see_other(gateway_url(page, safe_redirect(request.query.get("rd"))))
-    response.headers.add("Set-Cookie", session_cookie_line(request, session))
+    response = await after_first_factor(request, session, safe_redirect(request.query.get("rd")))
+    if session.level is Level.FIRST_FACTOR:  # not already completed (and re-cookied) just now
+        response.headers.add("Set-Cookie", session_cookie_line(request, session))
     return response

@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.cookies import expire_cookie
-from gateway.decision import Mode, Outcome, decide
+from gateway.decision import Mode, Outcome, Standing, decide
 from gateway.errors import Forbidden, NotFound
 from gateway.handlers.common import (
     context,
@@ -20,17 +20,20 @@ from gateway.handlers.common import (
     session_cookie_line,
 )
 from gateway.handlers.login_intercept import handle_login, hold
+from gateway.handlers.second_factor import complete
+from gateway.handlers.standing import standing_for
 from gateway.handlers.upstream import upstream_headers
 from gateway.identity import intercept
 from gateway.paths import encode_path
 from gateway.policy.model import Access
 from gateway.proxy import http
 from gateway.proxy.websocket import is_websocket, relay_websocket
-from gateway.sessions import Level, Session, cookie_digest
+from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Level, Session, cookie_digest
 
 log = logging.getLogger("gateway.proxy")
 
 GATEWAY_PREFIX = "/.gateway"
+_SKIPS = {Outcome.SKIP_TRUSTED: TRUSTED_NETWORK, Outcome.SKIP_DEFERRED: DEFERRAL}
 _REDIRECTS = {Outcome.LOGIN: "login", Outcome.ENROL: "enrol", Outcome.CHALLENGE: "challenge"}
 
 
@@ -58,10 +61,12 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             return await handle_login(request, session)
 
     level = session.level if session is not None else Level.ANONYMOUS
-    enrolled = False
+    standing = Standing()
     if level is Level.FIRST_FACTOR and session is not None and session.user:
-        enrolled = bool(await rt.store.list_methods(session.user))
-    outcome = decide(access, ctx.mode, level, enrolled).outcome
+        standing = await standing_for(request, session)
+    outcome = decide(access, ctx.mode, level, standing).outcome
+    if outcome in _SKIPS and session is not None:
+        return await complete(request, session, _return_path(request), via=_SKIPS[outcome])
 
     if outcome in (Outcome.FORWARD, Outcome.FORWARD_ANONYMOUS):
         return await forward(

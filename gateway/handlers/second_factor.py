@@ -9,7 +9,11 @@ from typing import Any
 import segno
 from aiohttp import web
 
+from gateway import trust
+from gateway.audit import audit
 from gateway.decision import Mode
+from gateway.durations import human_duration
+from gateway.enforcement import is_enforced
 from gateway.errors import Forbidden
 from gateway.factors import totp
 from gateway.handlers.common import (
@@ -18,6 +22,7 @@ from gateway.handlers.common import (
     clear_session_cookie,
     company_for,
     context,
+    cookie_name,
     csrf_token,
     gateway_url,
     load_session,
@@ -26,12 +31,14 @@ from gateway.handlers.common import (
     see_other,
     set_session_cookie,
 )
+from gateway.policy.model import AccountType
 from gateway.redirects import safe_redirect
-from gateway.sessions import MAX_FAILURES, Level, Session, cookie_digest
+from gateway.sessions import DEFERRAL, MAX_FAILURES, Level, Session, cookie_digest
 
 log = logging.getLogger("gateway.challenge")
 
 TOTP = "totp"
+REAL_FACTORS = frozenset({TOTP})  # what earns a trusted-network cookie (not a deferral)
 WRONG_CODE = (
     "That code is not right. Check that you are reading the code for this site in your "
     "authenticator app, then enter the 6 digits it shows now."
@@ -109,7 +116,7 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
     )
     if check.ok and check.step is not None and await rt.store.claim_totp_step(user, check.step):
         log.info("second factor accepted for %s from %s", user, context(request).client_ip)
-        return await complete(request, session)
+        return await complete(request, session, safe_redirect(request.query.get("rd")), via=TOTP)
     replay = check.replay or check.ok  # ok but the step was claimed meanwhile: also a replay
     log.warning(
         "%s for %s from %s",
@@ -173,6 +180,9 @@ async def enrol_get(
     secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
     company = company_for(request, user)
     issuer = company.branding.name if company is not None else context(request).application.name
+    deferral = None
+    if company is not None and not await is_enforced(company, rt.store):
+        deferral = human_duration(company.deferral)
     uri = totp.provisioning_uri(secret, user, issuer)
     return _page(
         request,
@@ -184,6 +194,7 @@ async def enrol_get(
         secret_label=totp.label(secret),
         secret=secret,
         otpauth_uri=uri,
+        deferral=deferral,
     )
 
 
@@ -217,24 +228,82 @@ async def enrol_post(request: web.Request) -> web.StreamResponse:
     await rt.store.claim_totp_step(user, check.step)
     session.pending_totp = None
     log.info("authenticator app enrolled for %s from %s", user, context(request).client_ip)
-    return await complete(request, session)
+    return await complete(request, session, safe_redirect(request.query.get("rd")), via=TOTP)
 
 
-async def complete(request: web.Request, session: Session) -> web.StreamResponse:
-    """The second factor is done: a new verified session, and, in intercept mode, the application's
-    held cookies released to the browser and bound to that session."""
+async def complete(
+    request: web.Request, session: Session, target: str, via: str
+) -> web.StreamResponse:
+    """The second factor is satisfied (`via` a code, a trusted-network cookie or a deferral): a
+    new verified session, the application's held cookies released to the browser and bound to
+    it, and, after a real second factor from a trusted network, the trusted-network cookie."""
     rt = runtime(request)
+    ctx = context(request)
     withheld = list(session.withheld)
     session.bound = {name: cookie_digest(value) for name, value in session.jar.items()}
     session.jar = {}
     session.withheld = []
+    session.second_factor = via
     company = company_for(request, session.user)
     if company is not None:
         session.idle_timeout = company.session.idle_timeout.total_seconds()
         session.lifetime = company.session.lifetime.total_seconds()
     session = await rt.sessions.promote(session, Level.VERIFIED)
-    response = see_other(safe_redirect(request.query.get("rd")))
+    audit(
+        "second_factor_ok",
+        via=via,
+        user=session.user,
+        company=company.id if company else None,
+        ip=ctx.client_ip,
+        request_id=ctx.request_id,
+    )
+    response = see_other(safe_redirect(target))
     for line in withheld:
         response.headers.add("Set-Cookie", line)
     set_session_cookie(response, request, session)
+    network = trust.network_for(company, ctx.client_ip)
+    if (
+        via in REAL_FACTORS
+        and network is not None
+        and company is not None
+        and company.account_type is AccountType.PARTNER
+        and session.user
+    ):
+        value = trust.issue(rt.secrets.signing_keys, session.user, company, network, rt.clock())
+        max_age = int(company.trusted_networks.reprompt_after.total_seconds())
+        response.headers.add(
+            "Set-Cookie",
+            f"{cookie_name(ctx, trust.COOKIE)}={value}; Path=/; Max-Age={max_age}; HttpOnly; "
+            f"SameSite=Lax" + ("; Secure" if ctx.secure else ""),
+        )
     return response
+
+
+async def defer(request: web.Request) -> web.StreamResponse:
+    """ "Remind me later": allowed only while the company does not enforce 2FA."""
+    await require_csrf(request)
+    session = await _pending(request)
+    if not isinstance(session, Session):
+        return session
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    company = company_for(request, user)
+    if company is None or await is_enforced(company, rt.store):
+        raise Forbidden(
+            "Your company requires two-step sign-in, so it cannot be put off.",
+            "Go back and set it up now.",
+        )
+    if await rt.store.list_methods(user):
+        return see_other(gateway_url("challenge", safe_redirect(request.query.get("rd"))))
+    until = rt.clock() + company.deferral.total_seconds()
+    await rt.store.put_deferral(user, company.id, until)
+    audit(
+        "deferral",
+        user=user,
+        company=company.id,
+        until=until,
+        ip=context(request).client_ip,
+        request_id=context(request).request_id,
+    )
+    return await complete(request, session, safe_redirect(request.query.get("rd")), via=DEFERRAL)

@@ -205,6 +205,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
                 methods=methods,
                 default_method=default_method,
                 enforce_2fa=enforce,
+                enforce_line=reader.document.key_line(("enforce_2fa",)),
                 deferral=deferral,
                 trusted_networks=trusted,
                 branding=branding,

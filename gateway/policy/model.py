@@ -88,6 +88,7 @@ class Company:
     trusted_networks: TrustedNetworks = TrustedNetworks()
     branding: Branding = Branding("")  # an empty name means the company name
     session: SessionLimits = SessionLimits()
+    enforce_line: int = field(default=0, compare=False)  # where enforce_2fa is (or would be) said
 
     def __post_init__(self) -> None:
         unknown = [method for method in self.methods if method not in METHODS]

@@ -21,6 +21,10 @@ CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
 CREATE TABLE IF NOT EXISTS enrolments (
     user TEXT NOT NULL, method TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (user, method));
 CREATE TABLE IF NOT EXISTS totp_steps (user TEXT PRIMARY KEY, step INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS enforcement (
+    company TEXT PRIMARY KEY, since REAL NOT NULL, source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deferrals (
+    user TEXT PRIMARY KEY, company TEXT NOT NULL, until REAL NOT NULL);
 """
 
 
@@ -113,6 +117,42 @@ class SqliteStore:
             "SELECT method FROM enrolments WHERE user = ? ORDER BY method", (user,)
         ).fetchall()
         return [str(r[0]) for r in rows]
+
+    async def enforced_since(self, company: str) -> float | None:
+        row = self._run("SELECT since FROM enforcement WHERE company = ?", (company,)).fetchone()
+        return None if row is None else float(row[0])
+
+    async def enforce(self, company: str, at: float, source: str) -> bool:
+        cur = self._run(
+            "INSERT INTO enforcement (company, since, source) VALUES (?, ?, ?) "
+            "ON CONFLICT(company) DO NOTHING",
+            (company, at, source),
+        )
+        return cur.rowcount == 1
+
+    async def lift_enforcement(self, company: str) -> bool:
+        return self._run("DELETE FROM enforcement WHERE company = ?", (company,)).rowcount == 1
+
+    async def enforced_companies(self) -> dict[str, float]:
+        rows = self._run("SELECT company, since FROM enforcement").fetchall()
+        return {str(company): float(since) for company, since in rows}
+
+    async def get_deferral(self, user: str) -> float | None:
+        row = self._run("SELECT until FROM deferrals WHERE user = ?", (user,)).fetchone()
+        return None if row is None else float(row[0])
+
+    async def put_deferral(self, user: str, company: str, until: float) -> None:
+        self._run(
+            "INSERT INTO deferrals (user, company, until) VALUES (?, ?, ?) "
+            "ON CONFLICT(user) DO UPDATE SET company = excluded.company, until = excluded.until",
+            (user, company, until),
+        )
+
+    async def list_deferrals(self, company: str) -> dict[str, float]:
+        rows = self._run(
+            "SELECT user, until FROM deferrals WHERE company = ? ORDER BY user", (company,)
+        ).fetchall()
+        return {str(user): float(until) for user, until in rows}
 
     async def claim_totp_step(self, user: str, step: int) -> bool:
         cur = self._run(

@@ -1,0 +1,60 @@
+"""What the gateway knows about a signed-in user's second factor, and where they go next."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import trust
+from gateway.decision import Outcome, Standing, second_factor
+from gateway.enforcement import is_enforced
+from gateway.handlers.common import (
+    company_for,
+    context,
+    cookie_name,
+    cookie_value,
+    gateway_url,
+    runtime,
+    see_other,
+)
+from gateway.policy.model import AccountType
+from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Session
+
+
+async def standing_for(request: web.Request, session: Session) -> Standing:
+    rt = runtime(request)
+    ctx = context(request)
+    user = session.user or ""
+    company = company_for(request, user)
+    enrolled = bool(await rt.store.list_methods(user))
+    enforced = await is_enforced(company, rt.store)
+    deferred = None if enrolled or enforced else await rt.store.get_deferral(user)
+    now = rt.clock()
+    trusted = False
+    if enrolled and company is not None and company.trusted_networks.networks:
+        cookie = cookie_value(ctx, cookie_name(ctx, trust.COOKIE))
+        check = trust.check(cookie, rt.secrets.signing_keys, user, company, ctx.client_ip, now)
+        trusted = check.valid
+    return Standing(
+        enrolled=enrolled,
+        enforced=enforced,
+        deferred_until=deferred,
+        trusted=trusted,
+        client_account=company is not None and company.account_type is AccountType.CLIENT,
+        now=now,
+    )
+
+
+async def after_first_factor(
+    request: web.Request, session: Session, target: str
+) -> web.StreamResponse:
+    """The next step once the password is known good: a challenge, an enrolment, or, with a
+    trusted-network cookie or a live deferral, straight on to `target`."""
+    from gateway.handlers.second_factor import complete
+
+    decision = second_factor(await standing_for(request, session))
+    if decision.outcome is Outcome.SKIP_TRUSTED:
+        return await complete(request, session, target, via=TRUSTED_NETWORK)
+    if decision.outcome is Outcome.SKIP_DEFERRED:
+        return await complete(request, session, target, via=DEFERRAL)
+    page = "challenge" if decision.outcome is Outcome.CHALLENGE else "enrol"
+    return see_other(gateway_url(page, target))
