@@ -50,3 +50,55 @@ def test_two_factor_never_forwards_without_verification() -> None:
 def test_every_decision_has_a_reason() -> None:
     for access, mode, level, enrolled in itertools.product(Access, Mode, Level, (True, False)):
         assert decide(access, mode, level, Standing(enrolled=enrolled)).reason
+
+
+HOUR = 3600.0
+T0 = 1_800_000_000.0
+DEFERRED = T0 + 48 * HOUR
+
+SECOND_FACTOR = [
+    # enrolled, enforced, deferred_until, now, trusted, client -> outcome
+    (False, True, None, T0, False, False, Out.ENROL),
+    (False, False, None, T0, False, False, Out.ENROL),
+    (False, False, DEFERRED, T0, False, False, Out.SKIP_DEFERRED),
+    (False, False, DEFERRED, DEFERRED - 1, False, False, Out.SKIP_DEFERRED),
+    (False, False, DEFERRED, DEFERRED, False, False, Out.ENROL),  # the 48 h edge
+    (False, True, DEFERRED, T0, False, False, Out.ENROL),  # enforced: deferrals stop counting
+    (False, False, DEFERRED, T0, True, False, Out.SKIP_DEFERRED),
+    (False, True, None, T0, True, False, Out.ENROL),  # a trust cookie never replaces enrolment
+    (True, True, None, T0, False, False, Out.CHALLENGE),
+    (True, False, DEFERRED, T0, False, False, Out.CHALLENGE),  # enrolled: deferral irrelevant
+    (True, True, None, T0, True, False, Out.SKIP_TRUSTED),
+    (True, False, None, T0, True, False, Out.SKIP_TRUSTED),
+    (True, True, None, T0, True, True, Out.CHALLENGE),  # client accounts: every login
+    (True, False, None, T0, False, True, Out.CHALLENGE),
+]
+
+
+@pytest.mark.parametrize(
+    ("enrolled", "enforced", "deferred_until", "now", "trusted", "client", "expected"),
+    SECOND_FACTOR,
+)
+@pytest.mark.parametrize("mode", list(Mode))
+def test_second_factor_table(
+    mode: Mode,
+    enrolled: bool,
+    enforced: bool,
+    deferred_until: float | None,
+    now: float,
+    trusted: bool,
+    client: bool,
+    expected: Outcome,
+) -> None:
+    standing = Standing(
+        enrolled=enrolled,
+        enforced=enforced,
+        deferred_until=deferred_until,
+        trusted=trusted,
+        client_account=client,
+        now=now,
+    )
+    assert decide(Access.TWO_FACTOR, mode, Level.FIRST_FACTOR, standing).outcome is expected
+    # one_factor paths and verified sessions do not depend on the standing
+    assert decide(Access.ONE_FACTOR, mode, Level.FIRST_FACTOR, standing).outcome is Out.FORWARD
+    assert decide(Access.TWO_FACTOR, mode, Level.VERIFIED, standing).outcome is Out.FORWARD
