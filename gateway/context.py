@@ -11,6 +11,7 @@ from multidict import CIMultiDict
 from gateway.clientip import IPAddress
 from gateway.cookies import parse_cookie_header
 from gateway.decision import Mode
+from gateway.policy.model import Policy
 from gateway.sessions import Session
 from gateway.settings import Application
 
@@ -25,6 +26,7 @@ class RequestContext:
     query: str  # raw query string
     secure: bool  # served over TLS (directly or as told by a trusted proxy)
     host: str
+    policy: Policy  # the policy in force when the request arrived, used throughout it
     request_id: str = field(default_factory=lambda: secrets.token_hex(8))
     session: Session | None = None
     session_loaded: bool = False

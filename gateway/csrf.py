@@ -17,7 +17,7 @@ def token_for(cookie_value: str, keys: tuple[str, ...]) -> str:
 
 
 def valid(cookie_value: str | None, token: str | None, keys: tuple[str, ...]) -> bool:
-    if not cookie_value or not token:
+    if not cookie_value or not token or not token.isascii() or not cookie_value.isascii():
         return False
     return any(hmac.compare_digest(_mac(key, cookie_value), token) for key in keys)
 

@@ -46,6 +46,7 @@ class Session:
     jar: dict[str, str] = field(default_factory=dict)  # cookie name -> value
     withheld: list[str] = field(default_factory=list)  # raw Set-Cookie headers to release
     bound: dict[str, str] = field(default_factory=dict)  # cookie name -> sha256 of the value
+    scopes: dict[str, list[str | None]] = field(default_factory=dict)  # name -> [path, domain]
     return_to: str | None = None
     pending_totp: str | None = None  # encrypted secret shown on the enrolment page
     failures: int = 0  # wrong codes in this pending session

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway import csrf
 from gateway.context import RequestContext
@@ -97,7 +98,12 @@ def attach_csrf_cookie(
 async def require_csrf(request: web.Request) -> dict[str, str]:
     """The posted form, once its CSRF token checks out."""
     ctx = context(request)
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, LookupError, UnicodeDecodeError, HttpProcessingError) as exc:
+        raise BadRequest(
+            "This form could not be read.", "Go back, reload the page and try again."
+        ) from exc
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     cookie = cookie_value(ctx, cookie_name(ctx, CSRF_COOKIE))
     if not csrf.valid(cookie, fields.get(CSRF_FIELD), runtime(request).secrets.signing_keys):
@@ -109,7 +115,7 @@ async def require_csrf(request: web.Request) -> dict[str, str]:
 
 
 def company_for(request: web.Request, user: str | None) -> Company | None:
-    return runtime(request).policy.current.company_for(user) if user else None
+    return context(request).policy.company_for(user) if user else None
 
 
 def see_other(location: str) -> web.Response:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from gateway.cookies import SetCookie
+from gateway.cookies import SetCookie, scope_of
 from gateway.errors import BadRequest
 from gateway.handlers.common import context, runtime, session_cookie_line
 from gateway.handlers.standing import after_first_factor
@@ -36,6 +36,7 @@ def hold(session: Session, cookies: list[SetCookie]) -> None:
             session.jar.pop(cookie.name, None)
         else:
             session.jar[cookie.name] = cookie.value
+            session.scopes[cookie.name] = list(scope_of(cookie.raw))
             session.withheld.append(cookie.raw)
 
 
@@ -49,12 +50,16 @@ def _same_host_path(location: str, host: str) -> str:
 
 
 async def _read_login_body(request: web.Request) -> bytes:
+    """The whole login body (it is small, and it must be read before anything is forwarded)."""
+    too_large = BadRequest("The login form sent is too large.")
     if request.content_length is not None and request.content_length > intercept.MAX_LOGIN_BODY:
-        raise BadRequest("The login form sent is too large.")
-    body = await request.content.read(intercept.MAX_LOGIN_BODY + 1)
-    if len(body) > intercept.MAX_LOGIN_BODY:
-        raise BadRequest("The login form sent is too large.")
-    return body
+        raise too_large
+    body = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        body.extend(chunk)
+        if len(body) > intercept.MAX_LOGIN_BODY:
+            raise too_large
+    return bytes(body)
 
 
 async def handle_login(request: web.Request, session: Session | None) -> web.StreamResponse:
@@ -64,10 +69,17 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
     config = application.intercept
     assert config is not None
     body = await _read_login_body(request)
-    username = intercept.username_from_body(
-        request.headers.get("Content-Type", ""), body, config.login.username_field
-    )
-    headers = upstream_headers(request, session, identity=False)
+    try:
+        username = intercept.username_from_body(
+            request.headers.get("Content-Type", ""), body, config.login.username_field
+        )
+    except intercept.UnreadableLogin as exc:
+        log.warning("refused a login request to %s from %s: %s", ctx.path, ctx.client_ip, exc)
+        raise BadRequest(
+            "The sign-in form could not be read, so it was not passed on.",
+            "Go back to the sign-in page, reload it and try again.",
+        ) from exc
+    headers = upstream_headers(request, session, identity=False, send_held=True)
     upstream = await http.open_upstream(
         rt.upstream,
         request.method,
@@ -81,12 +93,7 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
     location = response_headers.get("Location")
     succeeded = intercept.login_succeeded(config.login, upstream.status, location, split.session)
 
-    if not succeeded or username is None:
-        if succeeded:
-            log.warning(
-                "the application accepted a login but the form had no %r field",
-                config.login.username_field,
-            )
+    if not succeeded:
         # A refused password: the application's page goes back, its session cookie stays here.
         response_headers.popall("Set-Cookie", None)
         for line in split.other:
@@ -108,13 +115,13 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
         await rt.sessions.end(session)  # a new login replaces whatever was there
     pending = pending or rt.sessions.new(application.name)
     hold(pending, split.session)
+    # Every other cookie of this answer waits too: a remember-me cookie is a login as well.
+    pending.withheld.extend(split.other)
     pending.bound = {}
     pending = await rt.sessions.promote(pending, Level.FIRST_FACTOR, user)
     log.info("first factor accepted by %s for %s from %s", application.name, user, ctx.client_ip)
     target = safe_redirect(_same_host_path(location, ctx.host)) if location else "/"
     response = await after_first_factor(request, pending, target)
-    for line in split.other:
-        response.headers.add("Set-Cookie", line)
     if pending.level is Level.FIRST_FACTOR:  # not already completed (and re-cookied) just now
         response.headers.add("Set-Cookie", session_cookie_line(request, pending))
     return response

@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.cookies import expire_cookie
+from gateway.cookies import expire_cookie, mentions, path_prefixes, scope_of
 from gateway.decision import Mode, Outcome, Standing, decide
 from gateway.errors import Forbidden, NotFound
 from gateway.handlers.common import (
@@ -39,10 +39,9 @@ _REDIRECTS = {Outcome.LOGIN: "login", Outcome.ENROL: "enrol", Outcome.CHALLENGE:
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
-    rt = runtime(request)
     if ctx.path == GATEWAY_PREFIX or ctx.path.startswith(GATEWAY_PREFIX + "/"):
         raise NotFound("There is no gateway page at this address.")
-    access, _rule = rt.policy.current.access_for(ctx.application.name, request.method, ctx.path)
+    access, _rule = ctx.policy.access_for(ctx.application.name, request.method, ctx.path)
     if access is Access.DENY:
         raise Forbidden("The site's policy does not allow this address.")
     if access is Access.BYPASS:  # no session lookup: bypass routes work even with the store down
@@ -139,6 +138,11 @@ def _unbound_app_cookies(request: web.Request, session: Session | None) -> list[
             or session.bound.get(name) != cookie_digest(value)
         ):
             refused.append(name)
+    raw = ctx.headers.getall("Cookie", [])
+    for name in config.session_cookies:
+        # Hidden from our parser (", name=" or " name=") but maybe not from the application's.
+        if mentions(raw, name) > sum(1 for key, _ in ctx.cookies if key == name):
+            refused.append(name)
     return sorted(set(refused))
 
 
@@ -157,8 +161,9 @@ def _refuse_app_cookies(request: web.Request, names: list[str]) -> web.Response:
         next_step="The old session has been cleared. Go to the start page and sign in again.",
         link="/",
     )
-    for name in names:
-        response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure))
+    for name in names:  # the browser sent it here, so its Path is one of this path's prefixes
+        for path in path_prefixes(ctx.path):
+            response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure, path))
     return response
 
 
@@ -221,6 +226,7 @@ async def _hold_app_cookies(
                 session.bound.pop(cookie.name, None)
             else:
                 session.bound[cookie.name] = cookie_digest(cookie.value)
+                session.scopes[cookie.name] = list(scope_of(cookie.raw))
         await rt.sessions.save(session)
         return None
     headers.popall("Set-Cookie", None)

@@ -51,6 +51,8 @@ async def logout_post(request: web.Request) -> web.StreamResponse:
     response = see_other(safe_redirect(request.query.get("rd")))
     clear_session_cookie(response, request)
     if ctx.application.intercept is not None:
+        scopes = session.scopes if session is not None else {}
         for name in ctx.application.intercept.session_cookies:
-            response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure))
+            path, domain = scopes.get(name) or ["/", None]
+            response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure, path or "/", domain))
     return response

@@ -11,10 +11,14 @@ from gateway.sessions import Level, Session
 
 
 def upstream_headers(
-    request: web.Request, session: Session | None, identity: bool
+    request: web.Request, session: Session | None, identity: bool, send_held: bool = False
 ) -> CIMultiDict[str]:
     """What the application receives: the client's headers after hygiene, the gateway's own
-    X-Forwarded-*, and the identity (portal, header) or held cookies (intercept) of the session."""
+    X-Forwarded-*, and the identity (portal, header) or held cookies (intercept) of the session.
+
+    Held cookies go upstream only with the application's login request (`send_held`) and, after
+    the first factor, on one_factor paths (`identity`): the gateway cannot know whether the
+    application has quietly made a held cookie a signed-in one, so it never lends it elsewhere."""
     ctx = context(request)
     application = ctx.application
     headers = CIMultiDict(ctx.headers)
@@ -27,7 +31,10 @@ def upstream_headers(
         headers["X-Forwarded-Host"] = ctx.host
     headers["X-Request-Id"] = ctx.request_id
     if application.intercept is not None:
-        _app_cookies(headers, application.intercept.session_cookies, session)
+        held = send_held or (
+            identity and session is not None and session.level is Level.FIRST_FACTOR
+        )
+        _app_cookies(headers, application.intercept.session_cookies, session, held)
     elif identity and session is not None and session.user:
         headers["Remote-User"] = session.user
         if session.identity.get("email"):
@@ -40,10 +47,10 @@ def upstream_headers(
 
 
 def _app_cookies(
-    headers: CIMultiDict[str], names: tuple[str, ...], session: Session | None
+    headers: CIMultiDict[str], names: tuple[str, ...], session: Session | None, held: bool
 ) -> None:
     """Verified: the browser's bound cookies go through as they are. Otherwise the browser's are
-    removed and the session's held ones put in (none on bypass routes, which have no session)."""
+    removed and, when `held`, the session's held ones put in."""
     if session is not None and session.level is Level.VERIFIED:
         return
     pairs = [
@@ -52,7 +59,7 @@ def _app_cookies(
         for pair in parse_cookie_header(value)
         if pair[0] not in names
     ]
-    if session is not None:
+    if held and session is not None:
         pairs.extend(session.jar.items())
     headers.popall("Cookie", None)
     if pairs:

@@ -4,6 +4,7 @@ login by its answer and holds the application's session cookies until the second
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
@@ -17,43 +18,69 @@ def is_login_request(config: LoginRequest, method: str, path: str) -> bool:
     return method.upper() == config.method.upper() and path.rstrip("/") == config.path.rstrip("/")
 
 
-def username_from_body(content_type: str, body: bytes, field: str) -> str | None:
-    """The user name the person typed, from a form or a JSON body."""
-    kind = content_type.split(";", 1)[0].strip().lower()
+class UnreadableLogin(ValueError):
+    """The login request does not name exactly one user the gateway can read. It is refused
+    before anything reaches the application: what the gateway cannot read, it cannot vouch for."""
+
+
+def _params(content_type: str) -> tuple[str, dict[str, str]]:
+    kind, *rest = content_type.split(";")
+    params = {}
+    for param in rest:
+        key, _, value = param.strip().partition("=")
+        params[key.strip().lower()] = value.strip().strip('"')
+    return kind.strip().lower(), params
+
+
+def username_from_body(content_type: str, body: bytes, field: str) -> str:
+    """The one user name in a form or JSON login body, decoded with the charset it declares."""
+    kind, params = _params(content_type)
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    value: object = None
-    if kind == "application/x-www-form-urlencoded" or not kind:
-        value = dict(parse_qsl(text, keep_blank_values=True)).get(field)
+        text = body.decode(params.get("charset") or "utf-8")
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise UnreadableLogin(f"the body cannot be decoded: {exc}") from exc
+    values: list[object]
+    if kind in ("application/x-www-form-urlencoded", ""):
+        encoding = params.get("charset") or "utf-8"
+        try:
+            pairs = parse_qsl(text, keep_blank_values=True, encoding=encoding, errors="strict")
+        except (LookupError, UnicodeDecodeError, ValueError) as exc:
+            raise UnreadableLogin(f"the form cannot be decoded: {exc}") from exc
+        values = [value for key, value in pairs if key == field]
     elif kind == "application/json" or kind.endswith("+json"):
         try:
-            data = json.loads(text)
-        except ValueError:
-            return None
-        value = data.get(field) if isinstance(data, dict) else None
+            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        except ValueError as exc:
+            raise UnreadableLogin(f"the JSON body cannot be read: {exc}") from exc
+        values = [data[field]] if isinstance(data, dict) and field in data else []
     elif kind == "multipart/form-data":
-        value = _multipart_field(content_type, text, field)
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    return value if 0 < len(value) <= 320 else None
+        values = _multipart_values(params.get("boundary", ""), text, field)
+    else:
+        raise UnreadableLogin(f"a login sent as {kind!r} cannot be read")
+    if len(values) != 1:
+        raise UnreadableLogin(f"the field {field!r} appears {len(values)} times, not once")
+    value = values[0]
+    if not isinstance(value, str) or not 0 < len(value.strip()) <= 320:
+        raise UnreadableLogin(f"the field {field!r} does not hold a user name")
+    return value.strip()
 
 
-def _multipart_field(content_type: str, text: str, field: str) -> str | None:
-    boundary = ""
-    for param in content_type.split(";")[1:]:
-        key, _, val = param.strip().partition("=")
-        if key.lower() == "boundary":
-            boundary = val.strip('"')
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        raise ValueError("a key appears twice")
+    return dict(pairs)
+
+
+def _multipart_values(boundary: str, text: str, field: str) -> list[object]:
     if not boundary:
-        return None
-    for part in text.split("--" + boundary):
+        raise UnreadableLogin("the multipart body has no boundary")
+    values: list[object] = []
+    for part in text.split("--" + boundary)[1:]:
         head, sep, content = part.partition("\r\n\r\n")
-        if sep and f'name="{field}"' in head:
-            return content.rstrip("\r\n")
-    return None
+        if sep and re.search(rf'(?i)\bname="?{re.escape(field)}"?(;|\s|$)', head):
+            values.append(content.removesuffix("\r\n"))
+    return values
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         query=request.rel_url.raw_query_string,
         secure=secure,
         host=request.headers.get("Host", ""),
+        policy=runtime.policy.current,
         header_user=header_user or None,
     )
     return await handler(request)
