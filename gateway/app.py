@@ -18,6 +18,7 @@ from gateway.middleware.context import context_middleware
 from gateway.middleware.errors import errors_middleware
 from gateway.pages import Pages
 from gateway.policy import Policy, PolicyHolder
+from gateway.policy.reload import PolicyReloader
 from gateway.proxy.http import new_client
 from gateway.runtime import Router, Runtime, Secrets
 from gateway.sessions import SessionManager
@@ -55,12 +56,26 @@ def build_runtime(
     )
 
 
+def policy_reloader(runtime: Runtime) -> PolicyReloader:
+    """The watcher of the policy directory; every policy it swaps in goes through the ratchet."""
+
+    async def ratchet(policy: Policy) -> None:
+        await apply_ratchet(policy, runtime.store, runtime.clock())
+
+    settings = runtime.settings
+    names = [application.name for application in settings.applications]
+    return PolicyReloader(runtime.policy, settings.policy_dir, names, after_load=ratchet)
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     await runtime.store.open()
     await apply_ratchet(runtime.policy.current, runtime.store, runtime.clock())
     runtime.client = new_client()
+    reloader = runtime.reloader = policy_reloader(runtime)
+    reloader.start()
     yield
+    await reloader.stop()  # before the store closes: the ratchet uses it
     await runtime.client.close()
     await runtime.store.close()
 

@@ -13,6 +13,7 @@ from gateway.decision import Mode
 from gateway.identity.portal import UsersFile
 from gateway.pages import Pages
 from gateway.policy import PolicyHolder
+from gateway.policy.reload import PolicyReloader
 from gateway.sessions import SessionManager
 from gateway.settings import Application, Settings
 from gateway.store import Store
@@ -67,6 +68,7 @@ class Runtime:
     users: dict[str, UsersFile]  # portal-mode applications' users files, by application name
     client: aiohttp.ClientSession | None = None
     clock: Clock = system_clock
+    reloader: PolicyReloader | None = None  # made at startup, watching the policy_dir
 
     @property
     def upstream(self) -> aiohttp.ClientSession:

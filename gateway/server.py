@@ -1,4 +1,5 @@
-"""Running the gateway: load settings and policy, listen, stop cleanly on a signal."""
+"""Running the gateway: load settings and policy, listen, reload the policy on SIGHUP, stop
+cleanly on SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -44,11 +45,24 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     if ready is not None:
         ready(url)
     stop = asyncio.Event()
+
+    def on_stop(sig: signal.Signals) -> None:
+        log.info("%s received: stopping", sig.name)
+        stop.set()
+
+    def on_reload(sig: signal.Signals) -> None:
+        log.info("%s received: reloading the policy files", sig.name)
+        if runtime.reloader is not None:
+            runtime.reloader.request_reload(sig.name)
+
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    handled = {signal.SIGINT: on_stop, signal.SIGTERM: on_stop, signal.SIGHUP: on_reload}
+    for sig, handler in handled.items():
+        loop.add_signal_handler(sig, handler, sig)
     try:
         await stop.wait()
     finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
         log.info("gateway stopping")
         await runner.cleanup()
