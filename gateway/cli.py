@@ -6,8 +6,15 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from gateway.policy import Policy
+    from gateway.settings import Settings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -43,8 +50,51 @@ def _parser() -> argparse.ArgumentParser:
         "-c",
         type=Path,
         default=None,
-        help="settings file, to check application names too",
+        help="settings file, to check application names and the store's enforcement ratchet too",
     )
+    check.add_argument(
+        "--no-store",
+        action="store_true",
+        help="with --config, do not open the store (application names only)",
+    )
+    explain = policy_commands.add_parser(
+        "explain", help="how the gateway treats one request, and which rule decides"
+    )
+    explain.add_argument("--user", required=True, help="the user name or address")
+    explain.add_argument("--ip", required=True, help="the client address")
+    explain.add_argument(
+        "--url", required=True, help="the URL asked for, such as https://host/path"
+    )
+    explain.add_argument("--method", default="GET", help="the HTTP method (default GET)")
+    explain.add_argument(
+        "--config", "-c", type=Path, default=None, help="settings file: applications and store"
+    )
+    explain.add_argument(
+        "--policy-dir", type=Path, default=None, help="policy directory (default: the settings')"
+    )
+    explain.add_argument(
+        "--app", default=None, help="the application (needed without --config; else by host)"
+    )
+
+    companies = commands.add_parser("companies", help="companies and their 2FA enforcement")
+    company_commands = companies.add_subparsers(
+        dest="companies_command", required=True, metavar="ACTION"
+    )
+    status = company_commands.add_parser(
+        "status", help="each company's enforcement, in the file and in the store"
+    )
+    status.add_argument(
+        "--config", "-c", type=Path, default=Path("gateway.yaml"), help="settings file"
+    )
+    lift = company_commands.add_parser(
+        "lift-enforcement", help="lift a company's 2FA enforcement from the store (audited)"
+    )
+    lift.add_argument("company", metavar="COMPANY_ID", help="the company id (its file name)")
+    lift.add_argument(
+        "--config", "-c", type=Path, default=Path("gateway.yaml"), help="settings file"
+    )
+    lift.add_argument("--reason", default=None, help="why; recorded in the audit log (required)")
+    lift.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     hasher = commands.add_parser("hash-password", help="make an argon2id hash for a users file")
     hasher.add_argument(
@@ -55,25 +105,264 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _policy_check(directory: Path, config: Path | None) -> int:
-    from gateway.policy import check_policy_dir
+def _redact(text: str, url: str) -> str:
+    """`text` without the user name or password a store URL may carry."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return text
+    safe = urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+    return text.replace(url, safe).replace(repr(url), repr(safe))
+
+
+def _load_settings(config: Path) -> Settings | None:
     from gateway.settings import load_settings
     from gateway.yamlsource import ConfigInvalid
 
-    known = None
+    try:
+        return load_settings(config)
+    except ConfigInvalid as exc:
+        print(exc, file=sys.stderr)
+        return None
+
+
+def _load_policy(directory: Path, settings: Settings | None) -> Policy | None:
+    """The policy, or None after printing every error."""
+    from gateway.policy import load_policy_dir
+    from gateway.yamlsource import ConfigInvalid
+
+    known = None if settings is None else [app.name for app in settings.applications]
+    try:
+        return load_policy_dir(directory, known_apps=known)
+    except ConfigInvalid as exc:
+        print(exc, file=sys.stderr)
+        print(f"{len(exc.errors)} error(s) in {directory}", file=sys.stderr)
+        return None
+
+
+def _policy_check(directory: Path, config: Path | None, use_store: bool) -> int:
+    from gateway.explain import ratchet_conflicts
+    from gateway.operator import StoreAbsent, enforced_companies
+    from gateway.policy import load_policy_dir
+    from gateway.store import StoreUnavailable
+    from gateway.yamlsource import ConfigError, ConfigInvalid
+
+    settings = None
     if config is not None:
-        try:
-            known = [application.name for application in load_settings(config).applications]
-        except ConfigInvalid as exc:
-            print(exc, file=sys.stderr)
+        settings = _load_settings(config)
+        if settings is None:
             return EXIT_INVALID
-    errors = check_policy_dir(directory, known_apps=known)
+    known = None if settings is None else [app.name for app in settings.applications]
+    errors: list[ConfigError] = []
+    try:
+        policy = load_policy_dir(directory, known_apps=known)
+    except ConfigInvalid as exc:
+        errors, policy = exc.errors, None
+    checked = ""
+    if settings is not None and use_store and policy is not None:
+        try:
+            enforced = asyncio.run(enforced_companies(settings.store))
+        except StoreAbsent as exc:
+            print(f"note: {exc}; the enforcement ratchet was not checked", file=sys.stderr)
+        except StoreUnavailable as exc:
+            print(
+                "gateway policy check: cannot open the store to check the enforcement ratchet: "
+                f"{_redact(str(exc), settings.store)} (--no-store skips this check)",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+        else:
+            errors.extend(conflict.error() for conflict in ratchet_conflicts(policy, enforced))
+            checked = "; no enforced company is turned off"
     for error in errors:
         print(error, file=sys.stderr)
     if errors:
         print(f"{len(errors)} error(s) in {directory}", file=sys.stderr)
+        if settings is not None and use_store and policy is None:
+            print("(the enforcement ratchet is checked once the files load)", file=sys.stderr)
         return EXIT_INVALID
-    print(f"{directory}: policy is valid")
+    print(f"{directory}: policy is valid{checked}")
+    return EXIT_OK
+
+
+def _policy_explain(args: argparse.Namespace) -> int:
+    import time
+
+    from gateway.explain import Request, explain
+    from gateway.operator import user_facts
+    from gateway.store import StoreUnavailable
+
+    if args.config is None and args.policy_dir is None:
+        print("gateway policy explain: give --config SETTINGS or --policy-dir DIR", file=sys.stderr)
+        return EXIT_USAGE
+    if args.config is None and args.app is None:
+        print(
+            "gateway policy explain: without --config there are no hosts to route by; "
+            "name the application with --app NAME",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    settings = None
+    if args.config is not None:
+        settings = _load_settings(args.config)
+        if settings is None:
+            return EXIT_INVALID
+    directory: Path = args.policy_dir or (settings.policy_dir if settings else Path())
+    policy = _load_policy(directory, settings)
+    if policy is None:
+        return EXIT_INVALID
+    facts, note = None, "give -c SETTINGS to consult it"
+    if settings is not None:
+        user = args.user.strip().lower()
+        try:
+            facts = asyncio.run(user_facts(settings.store, user, policy.company_for(user)))
+        except StoreUnavailable as exc:
+            note = f"the store cannot be opened: {_redact(str(exc), settings.store)}"
+    explanation = explain(
+        policy,
+        Request(user=args.user, ip=args.ip, url=args.url, method=args.method),
+        applications=None if settings is None else settings.applications,
+        app_name=args.app,
+        facts=facts,
+        store_note=note,
+        now=time.time(),
+    )
+    print("\n".join(explanation.lines))
+    return EXIT_OK if explanation.ok else EXIT_INVALID
+
+
+def _companies_status(config: Path) -> int:
+    from gateway.explain import status_table
+    from gateway.operator import StoreAbsent, enforced_companies
+    from gateway.store import StoreUnavailable
+
+    settings = _load_settings(config)
+    if settings is None:
+        return EXIT_INVALID
+    policy = _load_policy(settings.policy_dir, settings)
+    if policy is None:
+        return EXIT_INVALID
+    try:
+        enforced = asyncio.run(enforced_companies(settings.store))
+    except StoreAbsent as exc:
+        print(f"note: {exc}; nothing is enforced in the store", file=sys.stderr)
+        enforced = {}
+    except StoreUnavailable as exc:
+        message = _redact(str(exc), settings.store)
+        print(f"gateway companies status: cannot open the store: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    print("\n".join(status_table(policy, enforced)))
+    return EXIT_OK
+
+
+def _audit_to_stderr() -> None:
+    """Audit events as bare JSON lines on standard error, whatever --log-level says."""
+    audit_log = logging.getLogger("gateway.audit")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit_log.addHandler(handler)
+    audit_log.setLevel(logging.INFO)
+    audit_log.propagate = False
+
+
+def _operator_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry
+        return f"uid {os.getuid()}"
+
+
+def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bool) -> int:
+    from gateway.audit import audit
+    from gateway.durations import format_duration
+    from gateway.explain import utc
+    from gateway.operator import StoreAbsent, enforced_companies, lift_enforcement
+    from gateway.store import StoreUnavailable
+
+    name = "gateway companies lift-enforcement"
+    if reason is None or not reason.strip():
+        print(
+            f"{name}: a reason is required: --reason TEXT (it is recorded in the audit log)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    reason = " ".join(reason.split())
+    settings = _load_settings(config)
+    if settings is None:
+        return EXIT_INVALID
+    policy = _load_policy(settings.policy_dir, settings)
+    if policy is None:
+        print(
+            "note: the policy files could not be read; lifting from the store anyway",
+            file=sys.stderr,
+        )
+    company = None if policy is None else policy.company_by_id(company_id)
+    label = company_id if company is None else f'{company_id} ("{company.name}")'
+
+    try:
+        since = asyncio.run(enforced_companies(settings.store)).get(company_id)
+    except StoreAbsent as exc:
+        print(f"{name}: {exc}; nothing is enforced there", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreUnavailable as exc:
+        message = _redact(str(exc), settings.store)
+        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    if since is None:
+        print(f"{label} is not enforced in the store: there is nothing to lift.", file=sys.stderr)
+        if company is not None and company.enforce_2fa:
+            print(
+                f"Its policy file {company.source}:{company.enforce_line} says enforce_2fa: true; "
+                "set it to false there.",
+                file=sys.stderr,
+            )
+        return EXIT_INVALID
+
+    if not yes:
+        if not sys.stdin.isatty():
+            print(f"{name}: not on a terminal: add --yes to confirm", file=sys.stderr)
+            return EXIT_USAGE
+        answer = input(f"Lift 2FA enforcement for {label}, enforced since {utc(since)}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing was lifted.")
+            return EXIT_INVALID
+
+    try:
+        lifted = asyncio.run(lift_enforcement(settings.store, company_id))
+    except StoreUnavailable as exc:
+        message = _redact(str(exc), settings.store)
+        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    if lifted is None:
+        print(f"{label} is no longer enforced in the store: nothing was lifted.", file=sys.stderr)
+        return EXIT_INVALID
+    _audit_to_stderr()
+    audit(
+        "enforcement_lifted",
+        company=company_id,
+        reason=reason,
+        operator=_operator_name(),
+        source="cli",
+    )
+    print(f"Lifted 2FA enforcement for {label} (enforced since {utc(lifted)}).")
+    print(f"Reason, recorded in the audit log: {reason}")
+    if company is None and policy is not None:
+        print(f"{company_id} is not a company of {settings.policy_dir}.")
+    elif company is None:
+        print(
+            "If its policy file says enforce_2fa: true, the next gateway start or policy reload "
+            "enforces it again."
+        )
+    elif company.enforce_2fa:
+        print(
+            f"{company.source}:{company.enforce_line} still says enforce_2fa: true: gateways keep "
+            "enforcing it, and the next gateway start or policy reload records it in the store "
+            "again. Set it to false there to lift it."
+        )
+    else:
+        print(
+            f"{company.source} says enforce_2fa: false: members who have not enrolled may defer "
+            f"enrolment again (for {format_duration(company.deferral)})."
+        )
     return EXIT_OK
 
 
@@ -141,8 +430,14 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args.config, explicit_level=args.log_level is not None)
     if args.command == "demo":
         return _demo(args.port, args.host, args.data_dir)
-    if args.command == "policy":
-        return _policy_check(args.directory, args.config)
+    if args.command == "policy" and args.policy_command == "check":
+        return _policy_check(args.directory, args.config, use_store=not args.no_store)
+    if args.command == "policy" and args.policy_command == "explain":
+        return _policy_explain(args)
+    if args.command == "companies" and args.companies_command == "status":
+        return _companies_status(args.config)
+    if args.command == "companies" and args.companies_command == "lift-enforcement":
+        return _lift_enforcement(args.company, args.config, args.reason, args.yes)
     if args.command == "hash-password":
         return _hash_password(args.stdin)
     if args.command == "keygen":

@@ -1,0 +1,378 @@
+"""What the policy means for one request, a company or the store, in plain lines for operators.
+
+Everything here is pure: the CLI gathers the policy, the settings' applications and, when it can,
+a few facts from the store, and these functions turn them into text. `gateway policy explain`,
+`gateway policy check -c` (the enforcement ratchet) and `gateway companies status` use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from gateway import trust
+from gateway.clientip import parse_ip
+from gateway.decision import Decision, Mode, Standing, decide
+from gateway.durations import format_duration
+from gateway.enforcement import Conflict
+from gateway.paths import BadPath, normalise_path
+from gateway.policy.model import Access, AccessRule, AccountType, Company, Policy
+from gateway.runtime import Router, mode_of
+from gateway.sessions import Level
+from gateway.settings import Application
+
+LABEL_WIDTH = 13
+
+
+def utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- the enforcement ratchet, without recording anything ---------------------------------------
+
+
+def ratchet_conflicts(policy: Policy, enforced: Mapping[str, float]) -> list[Conflict]:
+    """Companies the store has enforced whose file now says `enforce_2fa: false`.
+
+    Unlike `gateway.enforcement.apply_ratchet`, this records nothing: it is what a check reports.
+    """
+    return [
+        Conflict(company, enforced[company.id])
+        for company in policy.companies
+        if not company.enforce_2fa and company.id in enforced
+    ]
+
+
+# -- gateway companies status ------------------------------------------------------------------
+
+
+def _effective(company: Company, since: float | None) -> str:
+    sources = [name for name, on in (("file", company.enforce_2fa), ("store", since)) if on]
+    return f"yes ({'+'.join(sources)})" if sources else "no"
+
+
+def status_table(policy: Policy, enforced: Mapping[str, float]) -> list[str]:
+    """One aligned row per company of the policy, then the store's enforced ids without a file."""
+    header: tuple[str, ...] = ("ID", "NAME", "TYPE", "IN FILE", "IN STORE SINCE (UTC)")
+    header += ("EFFECTIVE", "NETWORKS", "DEFERRAL")
+    rows = [header]
+    for company in sorted(policy.companies, key=lambda company: company.id):
+        since = enforced.get(company.id)
+        effective = _effective(company, since)
+        deferral = format_duration(company.deferral) if effective == "no" else "- (enforced)"
+        rows.append(
+            (
+                company.id,
+                company.name,
+                str(company.account_type),
+                str(company.enforce_2fa).lower(),
+                "-" if since is None else _minute(since),
+                effective,
+                str(len(company.trusted_networks.networks)),
+                deferral,
+            )
+        )
+    for company_id, since in sorted(enforced.items()):
+        if policy.company_by_id(company_id) is None:
+            rows.append((company_id, "(no policy file)", "-", "-", _minute(since), "-", "-", "-"))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _minute(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+# -- gateway policy explain --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreFacts:
+    """What the store says about one user and their company."""
+
+    enforced_since: float | None = None  # the company's ratchet
+    methods: tuple[str, ...] = ()  # second factors enrolled
+    deferred_until: float | None = None  # "remind me later", as recorded
+
+
+@dataclass(frozen=True)
+class Request:
+    user: str
+    ip: str
+    url: str
+    method: str = "GET"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    lines: list[str]
+    ok: bool  # False when the request never reaches a decision (bad path, no application)
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, label: str, text: str, *more: str) -> None:
+        self.lines.append(f"{label + ':':<{LABEL_WIDTH}}{text}")
+        self.lines.extend(" " * LABEL_WIDTH + line for line in more)
+
+
+def _split_url(url: str) -> tuple[str | None, str]:
+    """The Host the browser would send and the path as on the wire, without the query."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2] or None
+    return host, parts.path or ("/" if host else "")
+
+
+def _choose_application(
+    lines: _Lines,
+    host: str | None,
+    applications: Sequence[Application] | None,
+    app_name: str | None,
+) -> tuple[str, Mode] | None:
+    if applications is None:
+        if app_name is None:
+            lines.add("application", "unknown: without settings, name it with --app")
+            return None
+        lines.add("application", f"{app_name} (given with --app; no settings to route by host)")
+        return app_name, Mode.INTERCEPT  # the mode does not matter once the password is known
+    if app_name is not None:
+        for named in applications:
+            if named.name == app_name:
+                lines.add("application", f"{app_name} (given with --app), {_identity(named)}")
+                return app_name, mode_of(named)
+        known = ", ".join(application.name for application in applications) or "none"
+        lines.add(
+            "application", f'no application named "{app_name}" in the settings; known: {known}'
+        )
+        return None
+    application = Router(tuple(applications)).route(host)
+    if application is None:
+        lines.add(
+            "application",
+            f"none answers for the host {host or '(none)'}: the gateway refuses the request (421)",
+        )
+        return None
+    via = f"the host {host}" if _exact(application, host) else "the catch-all host *"
+    lines.add("application", f"{application.name} (by {via}), {_identity(application)}")
+    return application.name, mode_of(application)
+
+
+def _exact(application: Application, host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.strip().lower().rstrip(".")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return host in application.hosts or name in application.hosts
+
+
+def _identity(application: Application) -> str:
+    return f"identity {application.identity}"
+
+
+def _rule_text(rule: AccessRule) -> str:
+    methods = f" for {', '.join(rule.methods)}" if rule.methods is not None else ""
+    return f"{rule.source}:{rule.line}: paths {', '.join(rule.paths)}{methods} -> {rule.access}"
+
+
+def _company_line(lines: _Lines, company: Company | None, user: str) -> None:
+    if company is None:
+        lines.add("company", f"{user} is a member of no company: 2FA always required")
+        return
+    lines.add(
+        "company",
+        f"{company.id} ({company.name}, {company.source}), {company.account_type} account",
+    )
+
+
+def _enforcement(lines: _Lines, company: Company | None, facts: StoreFacts | None) -> bool:
+    """Adds the enforcement line; returns whether the company is enforced as far as is known."""
+    if company is None:
+        lines.add("enforcement", "always, for members of no company: no deferral")
+        return True
+    said = (
+        f"enforce_2fa: {str(company.enforce_2fa).lower()} ({company.source}:{company.enforce_line})"
+    )
+    if facts is None:
+        store = "store not consulted"
+        enforced = company.enforce_2fa
+    elif facts.enforced_since is None:
+        store = "store: not enforced"
+        enforced = company.enforce_2fa
+    else:
+        store = f"store: enforced since {utc(facts.enforced_since)}"
+        if not company.enforce_2fa:
+            store += " (the ratchet keeps it on over the file)"
+        enforced = True
+    if enforced:
+        effect = "-> enforced: every member must enrol, no deferral"
+    else:
+        effect = (
+            f"-> not enforced: enrolment may be deferred for {format_duration(company.deferral)}"
+        )
+        if facts is None:
+            effect += " (unless the store's ratchet enforces it)"
+    lines.add("enforcement", f"{said}; {store}", effect)
+    return enforced
+
+
+def _network(lines: _Lines, company: Company | None, ip: str) -> bool:
+    """Adds the trusted-network line; returns whether a trusted-network cookie could apply."""
+    address = parse_ip(ip)
+    if address is None:
+        lines.add("network", f'"{ip}" is not an IP address: not in any trusted network')
+        return False
+    if company is None:
+        lines.add("network", f"{address}: members of no company have no trusted networks")
+        return False
+    network = trust.network_for(company, address)
+    if company.account_type is AccountType.CLIENT:
+        where = f"in {network}" if network is not None else "not in a trusted network"
+        lines.add(
+            "network", f"{address} is {where}, but client accounts never use trusted networks"
+        )
+        return False
+    if network is None:
+        networks = ", ".join(str(item) for item in company.trusted_networks.networks)
+        if not networks:
+            lines.add("network", f"{address}: {company.id} has no trusted networks")
+        else:
+            lines.add(
+                "network", f"{address} is not in any trusted network of {company.id} ({networks})"
+            )
+        return False
+    after = format_duration(company.trusted_networks.reprompt_after)
+    lines.add(
+        "network",
+        f"{address} is in the trusted network {network} of {company.id} (reprompt_after {after})",
+    )
+    return True
+
+
+def _enrolment(lines: _Lines, facts: StoreFacts | None, enforced: bool, now: float) -> float | None:
+    """Adds the enrolment line; returns the deferral the gateway would honour."""
+    if facts is None:
+        lines.add("enrolment", "unknown without the store: both cases below")
+        return None
+    if facts.methods:
+        lines.add("enrolment", f"enrolled: {', '.join(facts.methods)}")
+        return None
+    text = "none enrolled"
+    until = facts.deferred_until
+    if until is None:
+        lines.add("enrolment", f"{text}; no deferral")
+        return None
+    if enforced:
+        lines.add("enrolment", f"{text}; a deferral until {utc(until)} is ignored: enforced")
+        return None
+    state = "still running" if now < until else "expired"
+    lines.add("enrolment", f"{text}; deferred until {utc(until)} ({state})")
+    return until
+
+
+def _scenarios(
+    company: Company | None,
+    facts: StoreFacts | None,
+    enforced: bool,
+    deferred_until: float | None,
+    cookie_possible: bool,
+    now: float,
+) -> list[tuple[str, Standing]]:
+    client = company is not None and company.account_type is AccountType.CLIENT
+    base = Standing(enforced=enforced, client_account=client, now=now)
+    enrolled_cases = [bool(facts.methods)] if facts is not None else [True, False]
+    scenarios: list[tuple[str, Standing]] = []
+    for enrolled in enrolled_cases:
+        prefix = "" if facts is not None else "enrolled, " if enrolled else "not enrolled, "
+        if enrolled:
+            standing = Standing(True, enforced, None, False, client, now)
+            scenarios.append((f"{prefix}no trusted-network cookie", standing))
+            if cookie_possible:
+                trusted = Standing(True, enforced, None, True, client, now)
+                scenarios.append((f"{prefix}a valid trusted-network cookie", trusted))
+        elif facts is not None:
+            standing = Standing(False, enforced, deferred_until, False, client, now)
+            deferred_text = ", enrolment deferred" if deferred_until is not None else ""
+            scenarios.append((f"none enrolled{deferred_text}", standing))
+        elif enforced or company is None:
+            scenarios.append((prefix.rstrip(", "), base))
+        else:
+            scenarios.append((f"{prefix}no deferral", base))
+            until = now + company.deferral.total_seconds()
+            deferred = Standing(False, enforced, until, False, client, now)
+            scenarios.append((f"{prefix}a deferral still running", deferred))
+    return scenarios
+
+
+def _decision_text(decision: Decision) -> str:
+    return f"{decision.outcome}: {decision.reason}"
+
+
+def explain(
+    policy: Policy,
+    request: Request,
+    *,
+    applications: Sequence[Application] | None = None,
+    app_name: str | None = None,
+    facts: StoreFacts | None = None,
+    store_note: str = "give -c SETTINGS to consult it",
+    now: float = 0.0,
+) -> Explanation:
+    """How the gateway treats `request` once the user has given a correct password.
+
+    `applications` are the settings' (routed by the URL's host) or None, when `app_name` must
+    name the application. `facts` come from the store, or are None when it was not consulted
+    (`store_note` says why).
+    """
+    lines = _Lines()
+    user = request.user.strip().lower()
+    method = request.method.upper()
+    lines.add("request", f"{method} {request.url} from {request.ip} as {user}")
+    if facts is None:
+        lines.add("store", f"not consulted: {store_note}")
+    host, raw_path = _split_url(request.url)
+    chosen = _choose_application(lines, host, applications, app_name)
+    if chosen is None:
+        return Explanation(lines.lines, ok=False)
+    app, mode = chosen
+
+    try:
+        path = normalise_path(raw_path)
+    except BadPath as exc:
+        lines.add("path", f'"{raw_path}" is refused: {exc}; the gateway answers 400 Bad Request')
+        return Explanation(lines.lines, ok=False)
+    shown = path if path == raw_path else f"{raw_path} -> {path}"
+    lines.add("path", f"{shown} (normalised; access rules match this)")
+
+    access, rule = policy.access_for(app, method, path)
+    if rule is None:
+        count = len(policy.access_rules.get(app, ()))
+        none = f"{app} has no access rules" if not count else f"none of {app}'s {count} rules"
+        lines.add("access rule", f"no rule matched ({none}): two_factor by default")
+    else:
+        lines.add("access rule", _rule_text(rule))
+    if path.startswith("/.gateway/"):
+        lines.add("note", "/.gateway/ pages are the gateway's own; only other paths are proxied")
+
+    company = policy.company_for(user)
+    _company_line(lines, company, user)
+    enforced = _enforcement(lines, company, facts)
+    cookie_possible = _network(lines, company, request.ip)
+    deferred_until = _enrolment(lines, facts, enforced, now)
+
+    if access is not Access.TWO_FACTOR:
+        decision = decide(access, mode, Level.FIRST_FACTOR, Standing(now=now))
+        lines.add("decision", _decision_text(decision))
+        return Explanation(lines.lines, ok=True)
+    scenarios = _scenarios(company, facts, enforced, deferred_until, cookie_possible, now)
+    lines.add("decision", "after a correct password:")
+    for label, standing in scenarios:
+        decision = decide(access, mode, Level.FIRST_FACTOR, standing)
+        lines.lines.append(f"  {label}: {_decision_text(decision)}")
+    return Explanation(lines.lines, ok=True)

@@ -1,0 +1,59 @@
+"""Store-backed operator actions for the CLI: reading the ratchet and a user's facts, lifting.
+
+The CLI opens the store named by the settings for one command and closes it again. An SQLite
+file that does not exist yet is reported as such (`StoreAbsent`) rather than created, so that a
+check run on the wrong machine, or before the gateway ever ran, leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from gateway.explain import StoreFacts
+from gateway.policy.model import Company
+from gateway.store import Store, StoreUnavailable, open_store
+from gateway.store.sqlite import path_from_url
+
+
+class StoreAbsent(StoreUnavailable):
+    """The settings name an SQLite file that does not exist: the gateway has not run there."""
+
+
+@asynccontextmanager
+async def opened_store(url: str) -> AsyncIterator[Store]:
+    """The store for `url`, open for the duration; raises StoreUnavailable (or StoreAbsent)."""
+    if url.startswith("sqlite:///"):
+        path = path_from_url(url)
+        if not path.is_file():
+            raise StoreAbsent(f"there is no SQLite store at {path} (has the gateway run here?)")
+    store = open_store(url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def enforced_companies(url: str) -> dict[str, float]:
+    """Company id -> since when the store has enforced it."""
+    async with opened_store(url) as store:
+        return await store.enforced_companies()
+
+
+async def user_facts(url: str, user: str, company: Company | None) -> StoreFacts:
+    async with opened_store(url) as store:
+        since = None if company is None else await store.enforced_since(company.id)
+        methods = tuple(await store.list_methods(user))
+        deferred = await store.get_deferral(user)
+    return StoreFacts(enforced_since=since, methods=methods, deferred_until=deferred)
+
+
+async def lift_enforcement(url: str, company_id: str) -> float | None:
+    """Remove the company's enforcement from the store; returns since when it had been enforced,
+    or None when it was not enforced there. Auditing is the caller's business."""
+    async with opened_store(url) as store:
+        since = await store.enforced_since(company_id)
+        if since is None or not await store.lift_enforcement(company_id):
+            return None
+        return since
