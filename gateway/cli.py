@@ -255,7 +255,8 @@ def _companies_status(config: Path) -> int:
 
 
 def _audit_to_stderr() -> None:
-    """Audit events as bare JSON lines on standard error, whatever --log-level says."""
+    """Audit events as bare JSON lines on standard error, whatever --log-level says (a later
+    setting chooses stdout or a file)."""
     audit_log = logging.getLogger("gateway.audit")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -426,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
         level=(args.log_level or "info").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command in ("run", "demo"):
+        _audit_to_stderr()
     if args.command == "run":
         return _run(args.config, explicit_level=args.log_level is not None)
     if args.command == "demo":

@@ -84,5 +84,5 @@ def second_factor(standing: Standing) -> Decision:
     ):
         return Decision(Outcome.SKIP_DEFERRED, "enrolment deferred and not yet due")
     if standing.enforced:
-        return Decision(Outcome.ENROL, "the company enforces 2FA and none is enrolled")
+        return Decision(Outcome.ENROL, "2FA is enforced for this user and none is enrolled")
     return Decision(Outcome.ENROL, "a second factor is required and none is enrolled")

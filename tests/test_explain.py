@@ -216,7 +216,7 @@ def test_member_of_no_company(policy: Policy) -> None:
     decisions = _decisions(result)
     assert decisions[1:] == [
         "  enrolled, no trusted-network cookie: challenge: a second factor is required",
-        "  not enrolled: enrol: the company enforces 2FA and none is enrolled",
+        "  not enrolled: enrol: 2FA is enforced for this user and none is enrolled",
     ]
 
 
@@ -229,7 +229,7 @@ def test_inside_a_trusted_network_adds_the_cookie_case(policy: Policy) -> None:
         "  enrolled, no trusted-network cookie: challenge: a second factor is required",
         "  enrolled, a valid trusted-network cookie: skip_trusted: a valid trusted-network "
         "cookie, from inside that network",
-        "  not enrolled: enrol: the company enforces 2FA and none is enrolled",
+        "  not enrolled: enrol: 2FA is enforced for this user and none is enrolled",
     ]
 
 
@@ -299,7 +299,7 @@ def test_the_ratchet_overrides_the_file(policy: Policy) -> None:
     assert "-> enforced" in enforcement[1]
     assert "is ignored: enforced" in _line(result, "enrolment")
     assert _decisions(result)[1:] == [
-        "  none enrolled: enrol: the company enforces 2FA and none is enrolled"
+        "  none enrolled: enrol: 2FA is enforced for this user and none is enrolled"
     ]
 
 

@@ -9,7 +9,8 @@ from gateway.store.sqlite import SqliteStore, path_from_url
 def open_store(url: str) -> Store:
     if url.startswith("sqlite:///"):
         return SqliteStore(path_from_url(url))
-    raise StoreUnavailable(f"the store URL {url!r} is not supported by this version")
+    scheme = url.split(":", 1)[0]  # never the rest: it may hold a password
+    raise StoreUnavailable(f"store URLs starting {scheme}: are not supported by this version")
 
 
 __all__ = ["SqliteStore", "Store", "StoreUnavailable", "open_store"]
