@@ -69,6 +69,19 @@ async def _pending(request: web.Request) -> Session | web.StreamResponse:
     return session
 
 
+async def _pending_post(
+    request: web.Request,
+) -> tuple[dict[str, str], Session, str] | web.StreamResponse:
+    """A POST from these pages: its form once the CSRF token checks out, and the pending session
+    with its user; or where to send a browser that has no pending session."""
+    form = await require_csrf(request)
+    session = await _pending(request)
+    if not isinstance(session, Session):
+        return session
+    assert session.user is not None
+    return form, session, session.user
+
+
 def _page(
     request: web.Request, template: str, session: Session, status: int = 200, **extra: Any
 ) -> web.Response:
@@ -100,13 +113,11 @@ async def challenge_get(request: web.Request) -> web.StreamResponse:
 
 
 async def challenge_post(request: web.Request) -> web.StreamResponse:
-    form = await require_csrf(request)
-    session = await _pending(request)
-    if not isinstance(session, Session):
-        return session
+    posted = await _pending_post(request)
+    if not isinstance(posted, tuple):
+        return posted
+    form, session, user = posted
     rt = runtime(request)
-    user = session.user
-    assert user is not None
     enrolment = await rt.store.get_enrolment(user, TOTP)
     if enrolment is None:
         return see_other(gateway_url("enrol", safe_redirect(request.query.get("rd"))))
@@ -199,13 +210,11 @@ async def enrol_get(
 
 
 async def enrol_post(request: web.Request) -> web.StreamResponse:
-    form = await require_csrf(request)
-    session = await _pending(request)
-    if not isinstance(session, Session):
-        return session
+    posted = await _pending_post(request)
+    if not isinstance(posted, tuple):
+        return posted
+    form, session, user = posted
     rt = runtime(request)
-    user = session.user
-    assert user is not None
     if TOTP in await rt.store.list_methods(user):
         # Someone else finished enrolling this login first (a shared login): their app counts.
         return see_other(gateway_url("challenge", safe_redirect(request.query.get("rd"))))
@@ -281,13 +290,11 @@ async def complete(
 
 async def defer(request: web.Request) -> web.StreamResponse:
     """ "Remind me later": allowed only while the company does not enforce 2FA."""
-    await require_csrf(request)
-    session = await _pending(request)
-    if not isinstance(session, Session):
-        return session
+    posted = await _pending_post(request)
+    if not isinstance(posted, tuple):
+        return posted
+    _form, session, user = posted
     rt = runtime(request)
-    user = session.user
-    assert user is not None
     company = company_for(request, user)
     if company is None or await is_enforced(company, rt.store):
         raise Forbidden(
