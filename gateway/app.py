@@ -60,7 +60,7 @@ def policy_reloader(runtime: Runtime) -> PolicyReloader:
     """The watcher of the policy directory; every policy it swaps in goes through the ratchet."""
 
     async def ratchet(policy: Policy) -> None:
-        await apply_ratchet(policy, runtime.store, runtime.clock())
+        await apply_ratchet(policy, runtime.store, runtime.clock(), settings.policy_dir)
 
     settings = runtime.settings
     names = [application.name for application in settings.applications]
@@ -70,7 +70,9 @@ def policy_reloader(runtime: Runtime) -> PolicyReloader:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     await runtime.store.open()
-    await apply_ratchet(runtime.policy.current, runtime.store, runtime.clock())
+    await apply_ratchet(
+        runtime.policy.current, runtime.store, runtime.clock(), runtime.settings.policy_dir
+    )
     runtime.client = new_client()
     reloader = runtime.reloader = policy_reloader(runtime)
     reloader.start()

@@ -140,8 +140,8 @@ def _load_policy(directory: Path, settings: Settings | None) -> Policy | None:
 
 
 def _policy_check(directory: Path, config: Path | None, use_store: bool) -> int:
-    from gateway.explain import ratchet_conflicts
-    from gateway.operator import StoreAbsent, enforced_companies
+    from gateway.enforcement import conflicts
+    from gateway.operator import StoreAbsent, enforcement_records
     from gateway.policy import load_policy_dir
     from gateway.store import StoreUnavailable
     from gateway.yamlsource import ConfigError, ConfigInvalid
@@ -160,7 +160,7 @@ def _policy_check(directory: Path, config: Path | None, use_store: bool) -> int:
     checked = ""
     if settings is not None and use_store and policy is not None:
         try:
-            enforced = asyncio.run(enforced_companies(settings.store))
+            companies, members = asyncio.run(enforcement_records(settings.store))
         except StoreAbsent as exc:
             print(f"note: {exc}; the enforcement ratchet was not checked", file=sys.stderr)
         except StoreUnavailable as exc:
@@ -171,7 +171,7 @@ def _policy_check(directory: Path, config: Path | None, use_store: bool) -> int:
             )
             return EXIT_INVALID
         else:
-            errors.extend(conflict.error() for conflict in ratchet_conflicts(policy, enforced))
+            errors.extend(conflicts(policy, companies, members, directory))
             checked = "; no enforced company is turned off"
     for error in errors:
         print(error, file=sys.stderr)

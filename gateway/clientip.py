@@ -39,6 +39,8 @@ def client_ip(
     if address is None or not trusted or not is_trusted(address, trusted):
         return address
     hops = [hop for value in forwarded_for for hop in value.split(",")]
+    if not hops:
+        return None  # a trusted proxy that names no client: where it comes from is unknown
     for hop in reversed(hops):
         parsed = parse_ip(hop)
         if parsed is None:

@@ -79,6 +79,7 @@ def second_factor(standing: Standing) -> Decision:
         return Decision(Outcome.CHALLENGE, "a second factor is required")
     if (
         not standing.enforced
+        and not standing.client_account
         and standing.deferred_until is not None
         and standing.now < standing.deferred_until
     ):

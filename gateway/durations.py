@@ -58,10 +58,19 @@ def format_duration(duration: timedelta) -> str:
 
 
 def human_duration(value: timedelta) -> str:
-    """For people: "48 hours", "3 days", "30 minutes"."""
+    """For people: "48 hours", "3 days", "1 hour 30 minutes". Up to three days reads in hours."""
     seconds = int(value.total_seconds())
-    for unit, size, limit in (("day", 86400, 3 * 86400), ("hour", 3600, 3600), ("minute", 60, 60)):
-        if (seconds >= limit and seconds % size == 0) or (unit == "minute" and seconds >= 60):
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{seconds} second{'' if seconds == 1 else 's'}"
+    if seconds >= 3 * 86400 and seconds % 86400 == 0:
+        return _count(seconds // 86400, "day")
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return _count(seconds // 3600, "hour")
+    parts = []
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds >= size:
+            parts.append(_count(seconds // size, unit))
+            seconds %= size
+    return " ".join(parts) or "0 seconds"
+
+
+def _count(number: int, unit: str) -> str:
+    return f"{number} {unit}{'' if number == 1 else 's'}"

@@ -1,56 +1,149 @@
 """The enforcement ratchet: once a company's 2FA is enforced, a policy file cannot turn it off.
 
-The store remembers when each company became enforced. A policy that says `enforce_2fa: false`
-for such a company is refused by `gateway policy check` and ignored, with an error logged, by a
-running gateway. Only the operator's audited `gateway companies lift-enforcement` removes it.
+The store remembers when each company became enforced, and also each of its members (email
+domains and listed users): renaming the company's file, or listing an enforced member in another
+company's file, does not escape it. A policy that would un-enforce any of them is refused by
+`gateway policy check -c` and ignored, with an error logged, by a running gateway. Only the
+operator's audited `gateway companies lift-enforcement` removes a company and its members.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gateway.audit import audit
 from gateway.policy.model import Company, Policy
 from gateway.store import Store
+from gateway.store.base import MEMBER_OF
 from gateway.yamlsource import ConfigError
 
 log = logging.getLogger("gateway.enforcement")
 
 
-@dataclass(frozen=True)
-class Conflict:
-    company: Company
-    since: float
-
-    def error(self) -> ConfigError:
-        when = datetime.fromtimestamp(self.since, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return ConfigError(
-            self.company.source,
-            self.company.enforce_line,
-            f'enforce_2fa cannot be turned off for "{self.company.name}": it has been enforced '
-            f"since {when}; only `gateway companies lift-enforcement {self.company.id}` lifts it",
-        )
+def member_keys(company: Company) -> list[str]:
+    return [f"domain:{domain}" for domain in company.domains] + [
+        f"user:{user}" for user in company.users
+    ]
 
 
-async def apply_ratchet(policy: Policy, store: Store, now: float) -> list[Conflict]:
-    """Record every company this policy enforces; return those it tries to un-enforce."""
-    enforced = await store.enforced_companies()
-    conflicts: list[Conflict] = []
+def user_keys(user: str) -> list[str]:
+    user = user.lower()
+    keys = [f"user:{user}"]
+    if "@" in user:
+        keys.append(f"domain:{user.rpartition('@')[2]}")
+    return keys
+
+
+def _when(since: float) -> str:
+    return datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _lift_hint(company_id: str) -> str:
+    return f"only `gateway companies lift-enforcement {company_id}` lifts it"
+
+
+def conflicts(
+    policy: Policy,
+    companies: Mapping[str, float],
+    members: Mapping[str, tuple[str, float]],
+    policy_dir: Path | str = "policies",
+) -> list[ConfigError]:
+    """What in `policy` would turn off an enforcement the store remembers. Records nothing."""
+    errors: dict[tuple[str, int, str], ConfigError] = {}
+
+    def add(error: ConfigError, key: str) -> None:
+        errors.setdefault((error.file, error.line, key), error)
+
+    present = {company.id: company for company in policy.companies}
+    for company_id, since in companies.items():
+        company = present.get(company_id)
+        if company is None:
+            add(
+                ConfigError(
+                    str(policy_dir),
+                    0,
+                    f'company "{company_id}" has been enforced since {_when(since)} but no '
+                    "policy file defines it any more (renamed or removed?); restore the file "
+                    f"under its old name, or: {_lift_hint(company_id)}",
+                ),
+                company_id,
+            )
+        elif not company.enforce_2fa:
+            add(
+                ConfigError(
+                    company.source,
+                    company.enforce_line,
+                    f'enforce_2fa cannot be turned off for "{company.name}": it has been '
+                    f"enforced since {_when(since)}; {_lift_hint(company.id)}",
+                ),
+                company_id,
+            )
+    for key, (owner, since) in members.items():
+        kind, _, member = key.partition(":")
+        for claimant, who in _claimants(policy, kind, member):
+            if claimant.enforce_2fa:
+                continue
+            add(
+                ConfigError(
+                    claimant.source,
+                    claimant.enforce_line,
+                    f'"{who}" belongs to a company ("{owner}") enforced since {_when(since)}: '
+                    f"this file cannot take it out of enforcement; {_lift_hint(owner)}",
+                ),
+                owner if claimant.id == owner else f"{key}:{claimant.id}",
+            )
+    return list(errors.values())
+
+
+def _claimants(policy: Policy, kind: str, member: str) -> list[tuple[Company, str]]:
+    """The companies that now claim an enforced member: for a domain, the company listing the
+    domain and every company listing one of its addresses by name."""
+    if kind == "user":
+        company = policy.company_for(member)
+        return [(company, member)] if company is not None else []
+    found: list[tuple[Company, str]] = []
     for company in policy.companies:
-        if company.enforce_2fa and company.id not in enforced:
-            if await store.enforce(company.id, now, f"policy file {company.source}"):
-                audit("enforcement_on", company=company.id, source=company.source)
-        elif not company.enforce_2fa and company.id in enforced:
-            conflicts.append(Conflict(company, enforced[company.id]))
-    for conflict in conflicts:
-        log.error("%s; the company stays enforced", conflict.error())
-    return conflicts
+        if member in company.domains:
+            found.append((company, f"@{member}"))
+        found.extend((company, user) for user in company.users if user.rpartition("@")[2] == member)
+    return found
 
 
-async def is_enforced(company: Company | None, store: Store) -> bool:
+async def enforce_company(store: Store, company: Company, now: float, source: str) -> bool:
+    """Record the company and its members as enforced; True when the company is newly so."""
+    new = await store.enforce(company.id, now, source)
+    for key in member_keys(company):
+        await store.enforce(key, now, MEMBER_OF + company.id)
+    if new:
+        audit("enforcement_on", company=company.id, source=source)
+    return new
+
+
+async def apply_ratchet(
+    policy: Policy, store: Store, now: float, policy_dir: Path | str = "policies"
+) -> list[ConfigError]:
+    """Record every company this policy enforces; log what it would un-enforce."""
+    for company in policy.companies:
+        if company.enforce_2fa:
+            await enforce_company(store, company, now, f"policy file {company.source}")
+    found = conflicts(
+        policy, await store.enforced_companies(), await store.enforced_members(), policy_dir
+    )
+    for error in found:
+        log.error("%s; it stays enforced", error)
+    return found
+
+
+async def is_enforced(company: Company | None, store: Store, user: str) -> bool:
     """Members of no company are always asked for a second factor, with no deferral."""
     if company is None or company.enforce_2fa:
         return True
-    return await store.enforced_since(company.id) is not None
+    if await store.enforced_since(company.id) is not None:
+        return True
+    for key in user_keys(user):
+        if await store.enforced_since(key) is not None:
+            return True
+    return False

@@ -16,7 +16,6 @@ from gateway import trust
 from gateway.clientip import parse_ip
 from gateway.decision import Decision, Mode, Standing, decide
 from gateway.durations import format_duration
-from gateway.enforcement import Conflict
 from gateway.paths import BadPath, normalise_path
 from gateway.policy.model import Access, AccessRule, AccountType, Company, Policy
 from gateway.runtime import Router, mode_of
@@ -28,21 +27,6 @@ LABEL_WIDTH = 13
 
 def utc(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-# -- the enforcement ratchet, without recording anything ---------------------------------------
-
-
-def ratchet_conflicts(policy: Policy, enforced: Mapping[str, float]) -> list[Conflict]:
-    """Companies the store has enforced whose file now says `enforce_2fa: false`.
-
-    Unlike `gateway.enforcement.apply_ratchet`, this records nothing: it is what a check reports.
-    """
-    return [
-        Conflict(company, enforced[company.id])
-        for company in policy.companies
-        if not company.enforce_2fa and company.id in enforced
-    ]
 
 
 # -- gateway companies status ------------------------------------------------------------------
@@ -336,7 +320,11 @@ def explain(
     lines.add("request", f"{method} {request.url} from {request.ip} as {user}")
     if facts is None:
         lines.add("store", f"not consulted: {store_note}")
-    host, raw_path = _split_url(request.url)
+    try:
+        host, raw_path = _split_url(request.url)
+    except ValueError as exc:
+        lines.add("url", f'"{request.url}" is not a URL the gateway can read: {exc}')
+        return Explanation(lines.lines, ok=False)
     chosen = _choose_application(lines, host, applications, app_name)
     if chosen is None:
         return Explanation(lines.lines, ok=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from gateway.enforcement import user_keys
 from gateway.explain import StoreFacts
 from gateway.policy.model import Company
 from gateway.store import Store, StoreUnavailable, open_store
@@ -41,11 +42,24 @@ async def enforced_companies(url: str) -> dict[str, float]:
         return await store.enforced_companies()
 
 
+async def enforcement_records(url: str) -> tuple[dict[str, float], dict[str, tuple[str, float]]]:
+    """The store's enforced companies and enforced members (key -> company, since)."""
+    async with opened_store(url) as store:
+        return await store.enforced_companies(), await store.enforced_members()
+
+
 async def user_facts(url: str, user: str, company: Company | None) -> StoreFacts:
     async with opened_store(url) as store:
-        since = None if company is None else await store.enforced_since(company.id)
+        since = None
+        if company is not None:
+            keys = [company.id, *user_keys(user)]
+            found = [await store.enforced_since(key) for key in keys]
+            since = min((value for value in found if value is not None), default=None)
         methods = tuple(await store.list_methods(user))
-        deferred = await store.get_deferral(user)
+        deferral = await store.get_deferral(user)
+    deferred = None
+    if deferral is not None and company is not None and deferral.company == company.id:
+        deferred = min(deferral.until, deferral.since + company.deferral.total_seconds())
     return StoreFacts(enforced_since=since, methods=methods, deferred_until=deferred)
 
 

@@ -21,6 +21,7 @@ class Verdict(StrEnum):
     MISSING = "no trusted-network cookie"
     TAMPERED = "the cookie's signature does not check out"
     OTHER_USER = "the cookie belongs to another user"
+    OLD_ENROLMENT = "the cookie was issued for an earlier enrolment"
     OTHER_COMPANY = "the cookie belongs to another company"
     CLIENT_ACCOUNT = "client accounts never use trusted networks"
     NETWORK_REMOVED = "the cookie's network is no longer trusted"
@@ -44,10 +45,16 @@ def _serializer(keys: tuple[str, ...]) -> URLSafeSerializer:
 
 
 def issue(
-    keys: tuple[str, ...], user: str, company: Company, network: IPNetwork, now: float
+    keys: tuple[str, ...],
+    user: str,
+    company: Company,
+    network: IPNetwork,
+    now: float,
+    enrolled_at: float | None,
 ) -> str:
     expires = now + company.trusted_networks.reprompt_after.total_seconds()
     payload = {"u": user, "c": company.id, "n": str(network), "i": now, "e": expires}
+    payload["g"] = enrolled_at
     return str(_serializer(keys).dumps(payload))
 
 
@@ -68,18 +75,21 @@ def check(
     company: Company | None,
     address: IPAddress | None,
     now: float,
+    enrolled_at: float | None,
 ) -> Check:
     if not value:
         return Check(Verdict.MISSING)
     try:
         payload = _serializer(keys).loads(value)
         owner, company_id, network_text = str(payload["u"]), str(payload["c"]), str(payload["n"])
-        issued, expires = float(payload["i"]), float(payload["e"])
+        issued, expires, enrolment = float(payload["i"]), float(payload["e"]), payload.get("g")
         network = ipaddress.ip_network(network_text)
     except (BadSignature, KeyError, TypeError, ValueError):
         return Check(Verdict.TAMPERED)
     if owner != user:
         return Check(Verdict.OTHER_USER)
+    if enrolled_at is None or enrolment != enrolled_at:
+        return Check(Verdict.OLD_ENROLMENT)
     if company is None or company_id != company.id:
         return Check(Verdict.OTHER_COMPANY)
     if company.account_type is AccountType.CLIENT:

@@ -19,7 +19,7 @@ TRUSTED = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
         ("10.0.0.2", ["1.2.3.4, 198.51.100.7, 10.0.0.3"], "198.51.100.7"),
         ("10.0.0.2", ["1.2.3.4", "198.51.100.7"], "198.51.100.7"),  # several header lines
         ("10.0.0.2", ["10.9.9.9"], "10.9.9.9"),  # all trusted: the leftmost
-        ("10.0.0.2", [], "10.0.0.2"),
+        ("10.0.0.2", [], None),  # a trusted proxy naming no client: unknown
         ("10.0.0.2", ["not-an-ip"], None),  # unparsable: no address, never a bypass
         ("10.0.0.2", ["1.2.3.4, garbage, 10.0.0.3"], None),
         ("10.0.0.2", ["2001:db8::1"], "2001:db8::1"),

@@ -72,6 +72,7 @@ SECOND_FACTOR = [
     (True, False, None, T0, True, False, Out.SKIP_TRUSTED),
     (True, True, None, T0, True, True, Out.CHALLENGE),  # client accounts: every login
     (True, False, None, T0, False, True, Out.CHALLENGE),
+    (False, False, DEFERRED, T0, False, True, Out.ENROL),  # clients never defer
 ]
 
 

@@ -8,12 +8,12 @@ from textwrap import dedent
 
 import pytest
 
+from gateway.enforcement import conflicts as ratchet_conflicts
 from gateway.explain import (
     Explanation,
     Request,
     StoreFacts,
     explain,
-    ratchet_conflicts,
     status_table,
 )
 from gateway.policy import Policy, load_policy_dir
@@ -332,14 +332,27 @@ def test_without_the_store_deferral_is_a_case(policy: Policy) -> None:
 def test_ratchet_conflicts_only_for_enforced_companies_turned_off(
     policy: Policy, policy_dir: Path
 ) -> None:
+    """A file turning an enforced company off is refused at its enforce_2fa line; an enforced
+    company whose file is gone (renamed?) is refused at the directory."""
     enforced = {"globex": SINCE, "acme": SINCE, "gone": SINCE}
-    conflicts = ratchet_conflicts(policy, enforced)
-    assert [conflict.company.id for conflict in conflicts] == ["globex"]
-    error = conflicts[0].error()
-    assert (error.file, error.line) == (str(policy_dir / "globex.yaml"), 4)
-    assert "since 2025-01-15 09:30 UTC" in error.message
-    assert "gateway companies lift-enforcement globex" in error.message
-    assert ratchet_conflicts(policy, {}) == []
+    errors = ratchet_conflicts(policy, enforced, {}, policy_dir)
+    assert [(error.file, error.line) for error in errors] == [
+        (str(policy_dir / "globex.yaml"), 4),
+        (str(policy_dir), 0),
+    ]
+    assert "since 2025-01-15 09:30 UTC" in errors[0].message
+    assert "gateway companies lift-enforcement globex" in errors[0].message
+    assert 'company "gone"' in errors[1].message and "renamed or removed" in errors[1].message
+    assert ratchet_conflicts(policy, {}, {}, policy_dir) == []
+
+
+def test_enforced_members_cannot_be_moved_out(policy: Policy, policy_dir: Path) -> None:
+    """A member of an enforced company listed in (or whose domain moved to) a file that does
+    not enforce is refused at that file's enforce_2fa line."""
+    members = {"domain:globex.example": ("acme", SINCE), "domain:acme.example": ("acme", SINCE)}
+    errors = ratchet_conflicts(policy, {"acme": SINCE}, members, policy_dir)
+    assert [(error.file, error.line) for error in errors] == [(str(policy_dir / "globex.yaml"), 4)]
+    assert '"@globex.example" belongs to a company ("acme")' in errors[0].message
 
 
 def test_status_table(policy: Policy) -> None:

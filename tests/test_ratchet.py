@@ -114,7 +114,7 @@ async def test_ratchet_across_a_reload(
     assert (reloader.reloads_accepted, reloader.reloads_refused) == (1, 0)
     runtime, company = parts(client)
     assert runtime.policy.generation == 2 and company.enforce_2fa is False
-    assert await is_enforced(company, runtime.store)
+    assert await is_enforced(company, runtime.store, "carol@example.com")
     [error] = ratchet_errors(caplog)
     assert error.startswith(f"{path}:{ENFORCE_LINE}: ")
     assert '"Example Company"' in error and "stays enforced" in error
@@ -146,7 +146,9 @@ async def test_a_reload_that_turns_enforcement_on_is_recorded(
     path.write_text(policy(False))
     assert await reloader.reload_now() is True
     runtime, company = parts(client)
-    assert company.enforce_2fa is False and await is_enforced(company, runtime.store)
+    assert company.enforce_2fa is False and await is_enforced(
+        company, runtime.store, "carol@example.com"
+    )
     assert len(ratchet_errors(caplog)) == 1
     assert REMIND not in await portal_enrol_page(client)
 
@@ -167,7 +169,7 @@ async def test_ratchet_across_a_restart(
     runtime, company = parts(second)
     assert runtime.settings.store == store_url  # the same database file
     assert company.enforce_2fa is False
-    assert await is_enforced(company, runtime.store)
+    assert await is_enforced(company, runtime.store, "carol@example.com")
     [error] = ratchet_errors(caplog)
     assert error.startswith(f"{runtime.settings.policy_dir / 'example.yaml'}:{ENFORCE_LINE}: ")
     assert REMIND not in await intercept_enrol_page(second)
@@ -181,6 +183,60 @@ async def test_never_enforced_company_may_defer(make_gateway: Any, users_file: P
     )
     runtime, company = parts(client)
     assert await runtime.store.enforced_since("example") is None
-    assert not await is_enforced(company, runtime.store)
+    assert not await is_enforced(company, runtime.store, "carol@example.com")
     html = await portal_enrol_page(client)
     assert "Remind me in 48 hours" in html
+
+
+async def test_renaming_the_file_does_not_escape_the_ratchet(
+    make_gateway: Any, users_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The company's file renamed (so its id changes) with enforce_2fa: false: its members stay
+    enforced, and the vanished id is reported as an error."""
+    client = await make_gateway(
+        {"app": portal_app(UNUSED_UPSTREAM, users_file)}, policies={"example.yaml": policy(True)}
+    )
+    runtime, _ = parts(client)
+    policy_dir = runtime.settings.policy_dir
+    (policy_dir / "example.yaml").unlink()
+    (policy_dir / "example-corp.yaml").write_text(policy(False))
+    assert runtime.reloader is not None and await runtime.reloader.reload_now("test")
+    renamed = runtime.policy.current.company_by_id("example-corp")
+    assert renamed is not None and not renamed.enforce_2fa
+    assert await is_enforced(renamed, runtime.store, "carol@example.com")
+    assert any('company "example"' in error for error in ratchet_errors(caplog))
+    assert REMIND not in await portal_enrol_page(client)
+
+
+async def test_listing_a_member_in_another_file_does_not_escape_the_ratchet(
+    make_gateway: Any, users_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An enforced company's member listed by address in a file that does not enforce stays
+    enforced, and that file is reported at its enforce_2fa line."""
+    lax = "company: Lax\nmembers:\n  users: [carol@example.com]\nenforce_2fa: false\n"
+    client = await make_gateway(
+        {"app": portal_app(UNUSED_UPSTREAM, users_file)}, policies={"example.yaml": policy(True)}
+    )
+    runtime, _ = parts(client)
+    (runtime.settings.policy_dir / "lax.yaml").write_text(lax)
+    assert runtime.reloader is not None and await runtime.reloader.reload_now("test")
+    moved = runtime.policy.current.company_for("carol@example.com")
+    assert moved is not None and moved.id == "lax"
+    assert await is_enforced(moved, runtime.store, "carol@example.com")
+    assert any(
+        "lax.yaml:4" in error and "carol@example.com" in error for error in ratchet_errors(caplog)
+    )
+    assert REMIND not in await portal_enrol_page(client)
+
+
+async def test_client_accounts_cannot_defer(make_gateway: Any, users_file: Path) -> None:
+    """Clients authenticate at every login: no "Remind me" offer even when not enforced, and
+    asking for a deferral anyway is refused."""
+    clients = policy(False).replace("enforce_2fa", "account_type: client\nenforce_2fa")
+    client = await make_gateway(
+        {"app": portal_app(UNUSED_UPSTREAM, users_file)}, policies={"example.yaml": clients}
+    )
+    html = await portal_enrol_page(client)
+    assert REMIND not in html
+    refused = await client.post("/.gateway/defer", data={"csrf_token": csrf_from_page(html)})
+    assert refused.status == 403

@@ -31,10 +31,11 @@ ACME = Company(
 OFFICE = ipaddress.ip_network("10.0.0.0/8")
 INSIDE = ipaddress.ip_address("10.20.30.40")
 USER = "alice@acme.example"
+ENROLLED = NOW - 3600  # when alice's authenticator was enrolled
 
 
 def cookie(keys: tuple[str, ...] = (OLD,), user: str = USER, company: Company = ACME) -> str:
-    return trust.issue(keys, user, company, OFFICE, NOW)
+    return trust.issue(keys, user, company, OFFICE, NOW, ENROLLED)
 
 
 V = trust.Verdict
@@ -131,7 +132,16 @@ def test_cookie_table(
     now: float,
     expected: trust.Verdict,
 ) -> None:
-    assert trust.check(value, keys, user, company, address, now).verdict is expected
+    assert trust.check(value, keys, user, company, address, now, ENROLLED).verdict is expected
+
+
+def test_cookie_from_an_earlier_enrolment_is_refused() -> None:
+    """After a reset and a new enrolment, cookies issued for the old one no longer count."""
+    value = cookie()
+    assert trust.check(value, (OLD,), USER, ACME, INSIDE, NOW, ENROLLED).valid
+    later = trust.check(value, (OLD,), USER, ACME, INSIDE, NOW, ENROLLED + 60)
+    assert later.verdict is trust.Verdict.OLD_ENROLMENT
+    assert not trust.check(value, (OLD,), USER, ACME, INSIDE, NOW, None).valid
 
 
 def test_network_for_picks_the_matching_network() -> None:

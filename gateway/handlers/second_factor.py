@@ -31,9 +31,11 @@ from gateway.handlers.common import (
     see_other,
     set_session_cookie,
 )
-from gateway.policy.model import AccountType
+from gateway.handlers.standing import enrolment_time
+from gateway.policy.model import AccountType, Company
 from gateway.redirects import safe_redirect
 from gateway.sessions import DEFERRAL, MAX_FAILURES, Level, Session, cookie_digest
+from gateway.store import Store
 
 log = logging.getLogger("gateway.challenge")
 
@@ -67,6 +69,14 @@ async def _pending(request: web.Request) -> Session | web.StreamResponse:
             "Go to the start page and sign in again.",
         )
     return session
+
+
+async def may_defer(company: Company, store: Store, user: str) -> bool:
+    """ "Remind me later" is for partner staff of companies that do not enforce 2FA; client
+    accounts authenticate at every login (the Datto seed)."""
+    return company.account_type is AccountType.PARTNER and not await is_enforced(
+        company, store, user
+    )
 
 
 async def _pending_post(
@@ -192,7 +202,7 @@ async def enrol_get(
     company = company_for(request, user)
     issuer = company.branding.name if company is not None else context(request).application.name
     deferral = None
-    if company is not None and not await is_enforced(company, rt.store):
+    if company is not None and await may_defer(company, rt.store, user):
         deferral = human_duration(company.deferral)
     uri = totp.provisioning_uri(secret, user, issuer)
     return _page(
@@ -278,7 +288,10 @@ async def complete(
         and company.account_type is AccountType.PARTNER
         and session.user
     ):
-        value = trust.issue(rt.secrets.signing_keys, session.user, company, network, rt.clock())
+        enrolled_at = await enrolment_time(rt.store, session.user)
+        value = trust.issue(
+            rt.secrets.signing_keys, session.user, company, network, rt.clock(), enrolled_at
+        )
         max_age = int(company.trusted_networks.reprompt_after.total_seconds())
         response.headers.add(
             "Set-Cookie",
@@ -296,15 +309,16 @@ async def defer(request: web.Request) -> web.StreamResponse:
     _form, session, user = posted
     rt = runtime(request)
     company = company_for(request, user)
-    if company is None or await is_enforced(company, rt.store):
+    if company is None or not await may_defer(company, rt.store, user):
         raise Forbidden(
             "Your company requires two-step sign-in, so it cannot be put off.",
             "Go back and set it up now.",
         )
     if await rt.store.list_methods(user):
         return see_other(gateway_url("challenge", safe_redirect(request.query.get("rd"))))
-    until = rt.clock() + company.deferral.total_seconds()
-    await rt.store.put_deferral(user, company.id, until)
+    now = rt.clock()
+    until = now + company.deferral.total_seconds()
+    await rt.store.put_deferral(user, company.id, now, until)
     audit(
         "deferral",
         user=user,

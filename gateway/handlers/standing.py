@@ -18,6 +18,7 @@ from gateway.handlers.common import (
 )
 from gateway.policy.model import AccountType
 from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Session
+from gateway.store import Store
 
 
 async def standing_for(request: web.Request, session: Session) -> Standing:
@@ -26,13 +27,21 @@ async def standing_for(request: web.Request, session: Session) -> Standing:
     user = session.user or ""
     company = company_for(request, user)
     enrolled = bool(await rt.store.list_methods(user))
-    enforced = await is_enforced(company, rt.store)
-    deferred = None if enrolled or enforced else await rt.store.get_deferral(user)
+    enforced = await is_enforced(company, rt.store, user)
     now = rt.clock()
+    deferred = None
+    if not enrolled and not enforced and company is not None:
+        deferral = await rt.store.get_deferral(user)
+        if deferral is not None and deferral.company == company.id:
+            # A policy that shortens `deferral:` applies to deferrals already granted.
+            deferred = min(deferral.until, deferral.since + company.deferral.total_seconds())
     trusted = False
     if enrolled and company is not None and company.trusted_networks.networks:
         cookie = cookie_value(ctx, cookie_name(ctx, trust.COOKIE))
-        check = trust.check(cookie, rt.secrets.signing_keys, user, company, ctx.client_ip, now)
+        enrolled_at = await enrolment_time(rt.store, user)
+        check = trust.check(
+            cookie, rt.secrets.signing_keys, user, company, ctx.client_ip, now, enrolled_at
+        )
         trusted = check.valid
     return Standing(
         enrolled=enrolled,
@@ -42,6 +51,14 @@ async def standing_for(request: web.Request, session: Session) -> Standing:
         client_account=company is not None and company.account_type is AccountType.CLIENT,
         now=now,
     )
+
+
+async def enrolment_time(store: Store, user: str) -> float | None:
+    """When the user's authenticator was enrolled: a trusted-network cookie is bound to it, so a
+    reset and a new enrolment void the cookies issued before."""
+    enrolment = await store.get_enrolment(user, "totp")
+    created = enrolment.get("created") if enrolment else None
+    return float(created) if isinstance(created, (int, float)) else None
 
 
 async def after_first_factor(

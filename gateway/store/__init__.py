@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.store.base import Store, StoreUnavailable
+from gateway.store.base import Deferral, Store, StoreUnavailable
 from gateway.store.sqlite import SqliteStore, path_from_url
 
 
@@ -13,4 +13,4 @@ def open_store(url: str) -> Store:
     raise StoreUnavailable(f"store URLs starting {scheme}: are not supported by this version")
 
 
-__all__ = ["SqliteStore", "Store", "StoreUnavailable", "open_store"]
+__all__ = ["Deferral", "SqliteStore", "Store", "StoreUnavailable", "open_store"]

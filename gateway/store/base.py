@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+# Enforcement rows that lock a member of a company (a "domain:..." or "user:..." key) rather than
+# the company itself have this prefix followed by the company's id as their source.
+MEMBER_OF = "member of "
+
+
+@dataclass(frozen=True)
+class Deferral:
+    company: str
+    since: float
+    until: float
 
 
 class StoreUnavailable(Exception):
@@ -33,10 +45,12 @@ class Store(Protocol):
     async def enforce(self, company: str, at: float, source: str) -> bool: ...  # True if new
     async def lift_enforcement(self, company: str) -> bool: ...  # True if it was enforced
     async def enforced_companies(self) -> dict[str, float]: ...
+    # members of enforced companies (keys from gateway.enforcement) -> (company, since)
+    async def enforced_members(self) -> dict[str, tuple[str, float]]: ...
 
     # "Remind me later": per user, until a time
-    async def get_deferral(self, user: str) -> float | None: ...
-    async def put_deferral(self, user: str, company: str, until: float) -> None: ...
+    async def get_deferral(self, user: str) -> Deferral | None: ...
+    async def put_deferral(self, user: str, company: str, since: float, until: float) -> None: ...
     async def list_deferrals(self, company: str) -> dict[str, float]: ...
 
     # TOTP replay protection: record `step` only if it is later than the last one accepted

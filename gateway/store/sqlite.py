@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from gateway.store.base import StoreUnavailable
+from gateway.store.base import MEMBER_OF, Deferral, StoreUnavailable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS totp_steps (user TEXT PRIMARY KEY, step INTEGER NOT N
 CREATE TABLE IF NOT EXISTS enforcement (
     company TEXT PRIMARY KEY, since REAL NOT NULL, source TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deferrals (
-    user TEXT PRIMARY KEY, company TEXT NOT NULL, until REAL NOT NULL);
+    user TEXT PRIMARY KEY, company TEXT NOT NULL, since REAL NOT NULL, until REAL NOT NULL);
 """
 
 
@@ -131,24 +131,41 @@ class SqliteStore:
         return cur.rowcount == 1
 
     async def lift_enforcement(self, company: str) -> bool:
-        return self._run("DELETE FROM enforcement WHERE company = ?", (company,)).rowcount == 1
+        lifted = self._run("DELETE FROM enforcement WHERE company = ?", (company,)).rowcount == 1
+        self._run("DELETE FROM enforcement WHERE source = ?", (MEMBER_OF + company,))
+        return lifted
 
     async def enforced_companies(self) -> dict[str, float]:
-        rows = self._run("SELECT company, since FROM enforcement").fetchall()
+        rows = self._run(
+            "SELECT company, since FROM enforcement WHERE source NOT LIKE ?", (MEMBER_OF + "%",)
+        ).fetchall()
         return {str(company): float(since) for company, since in rows}
 
-    async def get_deferral(self, user: str) -> float | None:
-        row = self._run("SELECT until FROM deferrals WHERE user = ?", (user,)).fetchone()
-        return None if row is None else float(row[0])
+    async def enforced_members(self) -> dict[str, tuple[str, float]]:
+        rows = self._run(
+            "SELECT company, source, since FROM enforcement WHERE source LIKE ?",
+            (MEMBER_OF + "%",),
+        ).fetchall()
+        return {
+            str(key): (str(source)[len(MEMBER_OF) :], float(since)) for key, source, since in rows
+        }
 
-    async def put_deferral(self, user: str, company: str, until: float) -> None:
+    async def get_deferral(self, user: str) -> Deferral | None:
+        row = self._run(
+            "SELECT company, since, until FROM deferrals WHERE user = ?", (user,)
+        ).fetchone()
+        return None if row is None else Deferral(str(row[0]), float(row[1]), float(row[2]))
+
+    async def put_deferral(self, user: str, company: str, since: float, until: float) -> None:
         self._run(
-            "INSERT INTO deferrals (user, company, until) VALUES (?, ?, ?) "
-            "ON CONFLICT(user) DO UPDATE SET company = excluded.company, until = excluded.until",
-            (user, company, until),
+            "INSERT INTO deferrals (user, company, since, until) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(user) DO UPDATE SET company = excluded.company, since = excluded.since, "
+            "until = excluded.until",
+            (user, company, since, until),
         )
 
     async def list_deferrals(self, company: str) -> dict[str, float]:
+        """User -> until, for a company's members who put off enrolment."""
         rows = self._run(
             "SELECT user, until FROM deferrals WHERE company = ? ORDER BY user", (company,)
         ).fetchall()

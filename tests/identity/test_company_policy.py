@@ -18,6 +18,7 @@ from gateway import trust
 from gateway.app import build_runtime, create_app
 from gateway.clock import FixedClock
 from gateway.demo.legacy import create_legacy_app
+from gateway.handlers.standing import enrolment_time
 from gateway.keys import RUNTIME
 from gateway.policy import load_policy_dir
 from gateway.settings import settings_from_dict
@@ -240,14 +241,20 @@ def set_cookie(client: Client, name: str, value: str) -> None:
     assert cookie(client, name) == value
 
 
-def forged(client: Client, user: str, company_id: str, network: str) -> str:
+async def forged(client: Client, user: str, company_id: str, network: str) -> str:
     """A trusted-network cookie correctly signed with this gateway's keys, as if it had issued it."""
     assert client.app is not None
     rt = client.app[RUNTIME]
     company = rt.policy.current.company_by_id(company_id)
     assert company is not None
+    enrolled_at = await enrolment_time(rt.store, user)
     return trust.issue(
-        rt.secrets.signing_keys, user, company, ipaddress.ip_network(network), rt.clock()
+        rt.secrets.signing_keys,
+        user,
+        company,
+        ipaddress.ip_network(network),
+        rt.clock(),
+        enrolled_at,
     )
 
 
@@ -560,7 +567,7 @@ async def test_client_accounts_never_get_or_use_the_trusted_network_cookie(
     assert cookie(client, "gateway_trust") is None
     assert not trust_lines(await pass_challenge(client, DAVE, secret, clock, INSIDE))
 
-    set_cookie(client, "gateway_trust", forged(client, DAVE, "clients", "10.0.0.0/8"))
+    set_cookie(client, "gateway_trust", await forged(client, DAVE, "clients", "10.0.0.0/8"))
     for ip in (INSIDE, ALSO_INSIDE, INSIDE):
         assert await next_step(client, DAVE, ip) == "challenge"
 
@@ -592,7 +599,7 @@ async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(
     client = await gateways.build(trusted_proxies=proxies)
     _, enrolled = await enrol(client, ALICE, clock, INSIDE)
     assert not trust_lines(enrolled)
-    valid = forged(client, ALICE, "acme", "10.0.0.0/8")
+    valid = await forged(client, ALICE, "acme", "10.0.0.0/8")
     set_cookie(client, "gateway_trust", valid)
     assert await next_step(client, ALICE, INSIDE) == "challenge"
     assert await next_step(client, ALICE, f"{INSIDE}, {INSIDE}") == "challenge"
