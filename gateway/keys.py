@@ -12,3 +12,5 @@ if TYPE_CHECKING:
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 CONTEXT: web.RequestKey[RequestContext] = web.RequestKey("context")
+# the other second-factor methods offered on this page ("try another way"): name, label, url
+OTHER_WAYS: web.RequestKey[list[dict[str, str]]] = web.RequestKey("other_ways")

@@ -19,8 +19,8 @@ from gateway.handlers.common import (
     see_other,
     session_cookie_line,
 )
+from gateway.handlers.flow import complete
 from gateway.handlers.login_intercept import handle_login, hold
-from gateway.handlers.second_factor import complete
 from gateway.handlers.standing import standing_for
 from gateway.handlers.upstream import upstream_headers
 from gateway.identity import intercept

@@ -1,330 +1,106 @@
-"""The second factor: enrolling an authenticator app, the challenge, and what follows success."""
+"""/.gateway/enrol and /.gateway/challenge: which method's page a request gets.
+
+The method comes from the `method` query parameter, else the company's default among those the
+user has (or may enrol), else the first of them in policy order. The other choices are offered
+on every page as "another way".
+"""
 
 from __future__ import annotations
 
-import logging
-import time
-from typing import Any
+from urllib.parse import urlencode
 
-import segno
 from aiohttp import web
 
-from gateway import trust
-from gateway.audit import audit
-from gateway.decision import Mode
-from gateway.durations import human_duration
-from gateway.enforcement import is_enforced
-from gateway.errors import Forbidden
-from gateway.factors import totp
-from gateway.handlers.common import (
-    CSRF_FIELD,
-    attach_csrf_cookie,
-    clear_session_cookie,
-    company_for,
-    context,
-    cookie_name,
-    csrf_token,
-    gateway_url,
-    load_session,
-    require_csrf,
-    runtime,
-    see_other,
-    set_session_cookie,
-)
-from gateway.handlers.standing import enrolment_time
-from gateway.policy.model import AccountType, Company
-from gateway.redirects import safe_redirect
-from gateway.sessions import DEFERRAL, MAX_FAILURES, Level, Session, cookie_digest
-from gateway.store import Store
-
-log = logging.getLogger("gateway.challenge")
-
-TOTP = "totp"
-REAL_FACTORS = frozenset({TOTP})  # what earns a trusted-network cookie (not a deferral)
-WRONG_CODE = (
-    "That code is not right. Check that you are reading the code for this site in your "
-    "authenticator app, then enter the 6 digits it shows now."
-)
-USED_CODE = (
-    "That code has already been used. Wait for your authenticator app to show a new code, "
-    "then enter it."
-)
+from gateway.errors import NotFound
+from gateway.handlers import totp  # noqa: F401  (registers the authenticator-app pages)
+from gateway.handlers.common import company_for, gateway_url, runtime, see_other
+from gateway.handlers.flow import pending, pending_post, rd
+from gateway.handlers.methods import REGISTRY, enrollable, preferred, usable
+from gateway.keys import OTHER_WAYS
+from gateway.sessions import Session
 
 
-def _secret_context(user: str) -> str:
-    return f"totp:{user}"
+def method_url(page: str, method: str, target: str) -> str:
+    return f"/.gateway/{page}?{urlencode({'method': method, 'rd': target})}"
 
 
-async def _pending(request: web.Request) -> Session | web.StreamResponse:
-    """The session waiting for its second factor, or where to send a browser that has none."""
-    session = await load_session(request)
-    rd = safe_redirect(request.query.get("rd"))
-    if session is not None and session.level is Level.VERIFIED:
-        return see_other(rd)
-    if session is None or session.level is not Level.FIRST_FACTOR or not session.user:
-        if context(request).mode is Mode.PORTAL:
-            return see_other(gateway_url("login", rd))
-        raise Forbidden(
-            "Your sign-in has expired or was not started.",
-            "Go to the start page and sign in again.",
-        )
-    return session
-
-
-async def may_defer(company: Company, store: Store, user: str) -> bool:
-    """ "Remind me later" is for partner staff of companies that do not enforce 2FA; client
-    accounts authenticate at every login (the Datto seed)."""
-    return company.account_type is AccountType.PARTNER and not await is_enforced(
-        company, store, user
-    )
-
-
-async def _pending_post(
-    request: web.Request,
-) -> tuple[dict[str, str], Session, str] | web.StreamResponse:
-    """A POST from these pages: its form once the CSRF token checks out, and the pending session
-    with its user; or where to send a browser that has no pending session."""
-    form = await require_csrf(request)
-    session = await _pending(request)
-    if not isinstance(session, Session):
-        return session
-    assert session.user is not None
-    return form, session, session.user
-
-
-def _page(
-    request: web.Request, template: str, session: Session, status: int = 200, **extra: Any
-) -> web.Response:
-    cookies: dict[str, str] = {}
-    token = csrf_token(request, cookies)
+async def _choose(
+    request: web.Request, session: Session, page: str
+) -> tuple[str, list[str]] | web.StreamResponse:
+    """The method for this page, after listing the others for "another way"."""
     rt = runtime(request)
-    response = rt.pages.render(
-        template,
-        status=status,
-        company=company_for(request, session.user),
-        user=session.user,
-        csrf_field=CSRF_FIELD,
-        csrf_token=token,
-        rd=safe_redirect(request.query.get("rd")),
-        **extra,
-    )
-    attach_csrf_cookie(response, request, cookies)
-    return response
+    assert session.user is not None
+    company = company_for(request, session.user)
+    enrolled = await rt.store.list_methods(session.user)
+    if page == "challenge":
+        options = usable(enrolled, company, rt)
+        if not options:
+            return see_other(gateway_url("enrol", rd(request)))
+    else:
+        options = enrollable(company, rt)
+        if usable(enrolled, company, rt):
+            return see_other(gateway_url("challenge", rd(request)))
+    asked = request.query.get("method")
+    if asked is not None and asked not in options:
+        raise NotFound(
+            "That sign-in method is not available to you.",
+            "Go back and choose one of the methods offered.",
+        )
+    method = asked or preferred(options, company)
+    if method is None:
+        raise NotFound(
+            "No second-factor method is available to you.",
+            "Ask the people who run this site which methods your company allows.",
+        )
+    request[OTHER_WAYS] = [
+        {"name": name, "label": REGISTRY[name].label, "url": method_url(page, name, rd(request))}
+        for name in options
+        if name != method
+    ]
+    return method, options
 
 
 async def challenge_get(request: web.Request) -> web.StreamResponse:
-    session = await _pending(request)
+    session = await pending(request)
     if not isinstance(session, Session):
         return session
-    assert session.user is not None
-    if TOTP not in await runtime(request).store.list_methods(session.user):
-        return see_other(gateway_url("enrol", safe_redirect(request.query.get("rd"))))
-    return _page(request, "challenge.html", session, error=None)
+    chosen = await _choose(request, session, "challenge")
+    if not isinstance(chosen, tuple):
+        return chosen
+    return await REGISTRY[chosen[0]].challenge_get(request, session)
 
 
 async def challenge_post(request: web.Request) -> web.StreamResponse:
-    posted = await _pending_post(request)
+    posted = await pending_post(request)
     if not isinstance(posted, tuple):
         return posted
-    form, session, user = posted
-    rt = runtime(request)
-    enrolment = await rt.store.get_enrolment(user, TOTP)
-    if enrolment is None:
-        return see_other(gateway_url("enrol", safe_redirect(request.query.get("rd"))))
-    secret = rt.secrets.cipher.decrypt(str(enrolment["secret"]), _secret_context(user))
-    check = totp.verify(
-        secret, form.get("code", ""), rt.clock(), await rt.store.last_totp_step(user)
-    )
-    if check.ok and check.step is not None and await rt.store.claim_totp_step(user, check.step):
-        log.info("second factor accepted for %s from %s", user, context(request).client_ip)
-        return await complete(request, session, safe_redirect(request.query.get("rd")), via=TOTP)
-    replay = check.replay or check.ok  # ok but the step was claimed meanwhile: also a replay
-    log.warning(
-        "%s for %s from %s",
-        "replayed code" if replay else "wrong code",
-        user,
-        context(request).client_ip,
-    )
-    if await _too_many_failures(request, session):
-        return _start_again(request)
-    return _page(
-        request, "challenge.html", session, status=401, error=USED_CODE if replay else WRONG_CODE
-    )
+    form, session, _user = posted
+    chosen = await _choose(request, session, "challenge")
+    if not isinstance(chosen, tuple):
+        return chosen
+    return await REGISTRY[chosen[0]].challenge_post(request, session, form)
 
 
-async def _too_many_failures(request: web.Request, session: Session) -> bool:
-    """Count a wrong code; past the limit the pending session ends, so every further guess
-    costs the password again."""
-    rt = runtime(request)
-    session.failures += 1
-    if session.failures >= MAX_FAILURES:
-        await rt.sessions.end(session)
-        log.warning("too many wrong codes for %s: pending session ended", session.user)
-        return True
-    await rt.sessions.save(session)
-    return False
-
-
-def _start_again(request: web.Request) -> web.Response:
-    response = runtime(request).pages.render(
-        "error.html",
-        status=429,
-        title="Too many wrong codes",
-        message=f"{MAX_FAILURES} codes in a row were not right, so this sign-in has been stopped.",
-        next_step="Sign in again with your password, then enter the code your app shows.",
-        link="/",
-    )
-    clear_session_cookie(response, request)
-    return response
-
-
-def _qr_svg(uri: str) -> str:
-    qr = segno.make(uri, error="m")
-    svg = str(qr.svg_inline(scale=4, dark="#000", light="#fff", border=4, omitsize=False))
-    return svg.replace("<svg ", '<svg role="img" aria-label="QR code to scan with your app" ', 1)
-
-
-async def enrol_get(
-    request: web.Request, error: str | None = None, status: int = 200
-) -> web.StreamResponse:
-    session = await _pending(request)
+async def enrol_get(request: web.Request) -> web.StreamResponse:
+    session = await pending(request)
     if not isinstance(session, Session):
         return session
-    rt = runtime(request)
-    user = session.user
-    assert user is not None
-    if TOTP in await rt.store.list_methods(user):
-        return see_other(gateway_url("challenge", safe_redirect(request.query.get("rd"))))
-    if session.pending_totp is None:
-        session.pending_totp = rt.secrets.cipher.encrypt(totp.new_secret(), _secret_context(user))
-        await rt.sessions.save(session)
-    secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
-    company = company_for(request, user)
-    issuer = company.branding.name if company is not None else context(request).application.name
-    deferral = None
-    if company is not None and await may_defer(company, rt.store, user):
-        deferral = human_duration(company.deferral)
-    uri = totp.provisioning_uri(secret, user, issuer)
-    return _page(
-        request,
-        "enrol.html",
-        session,
-        status=status,
-        error=error,
-        qr_svg=_qr_svg(uri),
-        secret_label=totp.label(secret),
-        secret=secret,
-        otpauth_uri=uri,
-        deferral=deferral,
-    )
+    chosen = await _choose(request, session, "enrol")
+    if not isinstance(chosen, tuple):
+        return chosen
+    handler = REGISTRY[chosen[0]].enrol_get
+    assert handler is not None
+    return await handler(request, session)
 
 
 async def enrol_post(request: web.Request) -> web.StreamResponse:
-    posted = await _pending_post(request)
+    posted = await pending_post(request)
     if not isinstance(posted, tuple):
         return posted
-    form, session, user = posted
-    rt = runtime(request)
-    if TOTP in await rt.store.list_methods(user):
-        # Someone else finished enrolling this login first (a shared login): their app counts.
-        return see_other(gateway_url("challenge", safe_redirect(request.query.get("rd"))))
-    if session.pending_totp is None:
-        return await enrol_get(request)
-    secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
-    check = totp.verify(secret, form.get("code", ""), rt.clock(), None)
-    if not check.ok or check.step is None:
-        if await _too_many_failures(request, session):
-            return _start_again(request)
-        return await enrol_get(request, error=WRONG_CODE, status=400)
-    await rt.store.put_enrolment(
-        user,
-        TOTP,
-        {
-            "secret": rt.secrets.cipher.encrypt(secret, _secret_context(user)),
-            "created": time.time(),
-        },
-    )
-    await rt.store.claim_totp_step(user, check.step)
-    session.pending_totp = None
-    log.info("authenticator app enrolled for %s from %s", user, context(request).client_ip)
-    return await complete(request, session, safe_redirect(request.query.get("rd")), via=TOTP)
-
-
-async def complete(
-    request: web.Request, session: Session, target: str, via: str
-) -> web.StreamResponse:
-    """The second factor is satisfied (`via` a code, a trusted-network cookie or a deferral): a
-    new verified session, the application's held cookies released to the browser and bound to
-    it, and, after a real second factor from a trusted network, the trusted-network cookie."""
-    rt = runtime(request)
-    ctx = context(request)
-    withheld = list(session.withheld)
-    session.bound = {name: cookie_digest(value) for name, value in session.jar.items()}
-    session.jar = {}
-    session.withheld = []
-    session.second_factor = via
-    company = company_for(request, session.user)
-    if company is not None:
-        session.idle_timeout = company.session.idle_timeout.total_seconds()
-        session.lifetime = company.session.lifetime.total_seconds()
-    session = await rt.sessions.promote(session, Level.VERIFIED)
-    audit(
-        "second_factor_ok",
-        via=via,
-        user=session.user,
-        company=company.id if company else None,
-        ip=ctx.client_ip,
-        request_id=ctx.request_id,
-    )
-    response = see_other(safe_redirect(target))
-    for line in withheld:
-        response.headers.add("Set-Cookie", line)
-    set_session_cookie(response, request, session)
-    network = trust.network_for(company, ctx.client_ip)
-    if (
-        via in REAL_FACTORS
-        and network is not None
-        and company is not None
-        and company.account_type is AccountType.PARTNER
-        and session.user
-    ):
-        enrolled_at = await enrolment_time(rt.store, session.user)
-        value = trust.issue(
-            rt.secrets.signing_keys, session.user, company, network, rt.clock(), enrolled_at
-        )
-        max_age = int(company.trusted_networks.reprompt_after.total_seconds())
-        response.headers.add(
-            "Set-Cookie",
-            f"{cookie_name(ctx, trust.COOKIE)}={value}; Path=/; Max-Age={max_age}; HttpOnly; "
-            f"SameSite=Lax" + ("; Secure" if ctx.secure else ""),
-        )
-    return response
-
-
-async def defer(request: web.Request) -> web.StreamResponse:
-    """ "Remind me later": allowed only while the company does not enforce 2FA."""
-    posted = await _pending_post(request)
-    if not isinstance(posted, tuple):
-        return posted
-    _form, session, user = posted
-    rt = runtime(request)
-    company = company_for(request, user)
-    if company is None or not await may_defer(company, rt.store, user):
-        raise Forbidden(
-            "Your company requires two-step sign-in, so it cannot be put off.",
-            "Go back and set it up now.",
-        )
-    if await rt.store.list_methods(user):
-        return see_other(gateway_url("challenge", safe_redirect(request.query.get("rd"))))
-    now = rt.clock()
-    until = now + company.deferral.total_seconds()
-    await rt.store.put_deferral(user, company.id, now, until)
-    audit(
-        "deferral",
-        user=user,
-        company=company.id,
-        until=until,
-        ip=context(request).client_ip,
-        request_id=context(request).request_id,
-    )
-    return await complete(request, session, safe_redirect(request.query.get("rd")), via=DEFERRAL)
+    form, session, _user = posted
+    chosen = await _choose(request, session, "enrol")
+    if not isinstance(chosen, tuple):
+        return chosen
+    handler = REGISTRY[chosen[0]].enrol_post
+    assert handler is not None
+    return await handler(request, session, form)

@@ -66,7 +66,7 @@ async def after_first_factor(
 ) -> web.StreamResponse:
     """The next step once the password is known good: a challenge, an enrolment, or, with a
     trusted-network cookie or a live deferral, straight on to `target`."""
-    from gateway.handlers.second_factor import complete
+    from gateway.handlers.flow import complete
 
     decision = second_factor(await standing_for(request, session))
     if decision.outcome is Outcome.SKIP_TRUSTED:

@@ -21,6 +21,10 @@ CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
 CREATE TABLE IF NOT EXISTS enrolments (
     user TEXT NOT NULL, method TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (user, method));
 CREATE TABLE IF NOT EXISTS totp_steps (user TEXT PRIMARY KEY, step INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS codes (
+    key TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sends (user TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS sends_user ON sends(user, at);
 CREATE TABLE IF NOT EXISTS enforcement (
     company TEXT PRIMARY KEY, since REAL NOT NULL, source TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deferrals (
@@ -111,6 +115,45 @@ class SqliteStore:
     async def delete_enrolments(self, user: str) -> int:
         self._run("DELETE FROM totp_steps WHERE user = ?", (user,))
         return self._run("DELETE FROM enrolments WHERE user = ?", (user,)).rowcount
+
+    async def delete_enrolment(self, user: str, method: str) -> bool:
+        cur = self._run("DELETE FROM enrolments WHERE user = ? AND method = ?", (user, method))
+        return cur.rowcount == 1
+
+    async def replace_enrolment(
+        self, user: str, method: str, old: dict[str, Any], new: dict[str, Any]
+    ) -> bool:
+        cur = self._run(
+            "UPDATE enrolments SET data = ? WHERE user = ? AND method = ? AND data = ?",
+            (json.dumps(new), user, method, json.dumps(old)),
+        )
+        return cur.rowcount == 1
+
+    async def put_code(self, key: str, data: dict[str, Any], expires_at: float) -> None:
+        self._run(
+            "INSERT INTO codes (key, data, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) "
+            "DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+            (key, json.dumps(data), expires_at),
+        )
+
+    async def get_code(self, key: str, now: float) -> dict[str, Any] | None:
+        row = self._run(
+            "SELECT data FROM codes WHERE key = ? AND expires_at > ?", (key, now)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    async def delete_code(self, key: str) -> None:
+        self._run("DELETE FROM codes WHERE key = ?", (key,))
+
+    async def record_send(self, user: str, at: float) -> None:
+        self._run("DELETE FROM sends WHERE at < ?", (at - 86400,))
+        self._run("INSERT INTO sends (user, at) VALUES (?, ?)", (user, at))
+
+    async def sends_since(self, user: str, since: float) -> list[float]:
+        rows = self._run(
+            "SELECT at FROM sends WHERE user = ? AND at >= ? ORDER BY at", (user, since)
+        ).fetchall()
+        return [float(r[0]) for r in rows]
 
     async def list_methods(self, user: str) -> list[str]:
         rows = self._run(

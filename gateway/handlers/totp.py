@@ -1,0 +1,155 @@
+"""Authenticator-app (TOTP) pages: enrolment (a QR code and the text secret) and the challenge."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import segno
+from aiohttp import web
+
+from gateway.durations import human_duration
+from gateway.factors import totp
+from gateway.handlers.common import company_for, context, gateway_url, runtime, see_other
+from gateway.handlers.flow import (
+    complete,
+    may_defer,
+    page,
+    rd,
+    start_again,
+    too_many_failures,
+)
+from gateway.handlers.methods import MethodPages, register
+from gateway.sessions import Session
+
+log = logging.getLogger("gateway.challenge")
+
+TOTP = "totp"
+WRONG_CODE = (
+    "That code is not right. Check that you are reading the code for this site in your "
+    "authenticator app, then enter the 6 digits it shows now."
+)
+USED_CODE = (
+    "That code has already been used. Wait for your authenticator app to show a new code, "
+    "then enter it."
+)
+
+
+def _secret_context(user: str) -> str:
+    return f"totp:{user}"
+
+
+async def challenge_get(request: web.Request, session: Session) -> web.StreamResponse:
+    return page(request, "challenge.html", session, error=None)
+
+
+async def challenge_post(
+    request: web.Request, session: Session, form: dict[str, str]
+) -> web.StreamResponse:
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    enrolment = await rt.store.get_enrolment(user, TOTP)
+    if enrolment is None:
+        return see_other(gateway_url("enrol", rd(request)))
+    secret = rt.secrets.cipher.decrypt(str(enrolment["secret"]), _secret_context(user))
+    check = totp.verify(
+        secret, form.get("code", ""), rt.clock(), await rt.store.last_totp_step(user)
+    )
+    if check.ok and check.step is not None and await rt.store.claim_totp_step(user, check.step):
+        log.info("second factor accepted for %s from %s", user, context(request).client_ip)
+        return await complete(request, session, rd(request), via=TOTP)
+    replay = check.replay or check.ok  # ok but the step was claimed meanwhile: also a replay
+    log.warning(
+        "%s for %s from %s",
+        "replayed code" if replay else "wrong code",
+        user,
+        context(request).client_ip,
+    )
+    if await too_many_failures(request, session):
+        return start_again(request)
+    return page(
+        request, "challenge.html", session, status=401, error=USED_CODE if replay else WRONG_CODE
+    )
+
+
+def _qr_svg(uri: str) -> str:
+    qr = segno.make(uri, error="m")
+    svg = str(qr.svg_inline(scale=4, dark="#000", light="#fff", border=4, omitsize=False))
+    return svg.replace("<svg ", '<svg role="img" aria-label="QR code to scan with your app" ', 1)
+
+
+async def enrol_get(
+    request: web.Request, session: Session, error: str | None = None, status: int = 200
+) -> web.StreamResponse:
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    if TOTP in await rt.store.list_methods(user):
+        return see_other(gateway_url("challenge", rd(request)))
+    if session.pending_totp is None:
+        session.pending_totp = rt.secrets.cipher.encrypt(totp.new_secret(), _secret_context(user))
+        await rt.sessions.save(session)
+    secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
+    company = company_for(request, user)
+    issuer = company.branding.name if company is not None else context(request).application.name
+    deferral = None
+    if company is not None and await may_defer(company, rt.store, user):
+        deferral = human_duration(company.deferral)
+    uri = totp.provisioning_uri(secret, user, issuer)
+    return page(
+        request,
+        "enrol.html",
+        session,
+        status=status,
+        error=error,
+        qr_svg=_qr_svg(uri),
+        secret_label=totp.label(secret),
+        secret=secret,
+        otpauth_uri=uri,
+        deferral=deferral,
+    )
+
+
+async def enrol_post(
+    request: web.Request, session: Session, form: dict[str, str]
+) -> web.StreamResponse:
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    if TOTP in await rt.store.list_methods(user):
+        # Someone else finished enrolling this login first (a shared login): their app counts.
+        return see_other(gateway_url("challenge", rd(request)))
+    if session.pending_totp is None:
+        return await enrol_get(request, session)
+    secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
+    check = totp.verify(secret, form.get("code", ""), rt.clock(), None)
+    if not check.ok or check.step is None:
+        if await too_many_failures(request, session):
+            return start_again(request)
+        return await enrol_get(request, session, error=WRONG_CODE, status=400)
+    first = not await rt.store.list_methods(user)
+    await rt.store.put_enrolment(
+        user,
+        TOTP,
+        {
+            "secret": rt.secrets.cipher.encrypt(secret, _secret_context(user)),
+            "created": time.time(),
+        },
+    )
+    await rt.store.claim_totp_step(user, check.step)
+    session.pending_totp = None
+    log.info("authenticator app enrolled for %s from %s", user, context(request).client_ip)
+    return await complete(request, session, rd(request), via=TOTP, first_enrolment=first)
+
+
+register(
+    MethodPages(
+        name=TOTP,
+        label="Authenticator app",
+        challenge_get=challenge_get,
+        challenge_post=challenge_post,
+        enrol_get=enrol_get,
+        enrol_post=enrol_post,
+    )
+)
