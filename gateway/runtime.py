@@ -11,6 +11,7 @@ from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.decision import Mode
 from gateway.identity.portal import UsersFile
+from gateway.notices import Notifier
 from gateway.pages import Pages
 from gateway.policy import PolicyHolder
 from gateway.policy.reload import PolicyReloader
@@ -67,6 +68,7 @@ class Runtime:
     router: Router
     users: dict[str, UsersFile]  # portal-mode applications' users files, by application name
     client: aiohttp.ClientSession | None = None
+    notifier: Notifier | None = None  # email to users (notices); None when no sender is set up
     clock: Clock = system_clock
     reloader: PolicyReloader | None = None  # made at startup, watching the policy_dir
 

@@ -50,6 +50,9 @@ class Session:
     return_to: str | None = None
     pending_totp: str | None = None  # encrypted secret shown on the enrolment page
     failures: int = 0  # wrong codes in this pending session
+    # a method's state between its pages (a WebAuthn challenge, a phone number being verified,
+    # new recovery codes to show once), by method name; JSON values only, encrypted with the rest
+    scratch: dict[str, Any] = field(default_factory=dict)
     second_factor: str | None = None  # how the verified level was reached: totp, deferral, ...
     identity: dict[str, Any] = field(default_factory=dict)  # portal/header: email, name, groups
 
