@@ -103,3 +103,12 @@ def test_second_factor_table(
     # one_factor paths and verified sessions do not depend on the standing
     assert decide(Access.ONE_FACTOR, mode, Level.FIRST_FACTOR, standing).outcome is Out.FORWARD
     assert decide(Access.TWO_FACTOR, mode, Level.VERIFIED, standing).outcome is Out.FORWARD
+
+
+def test_recovery_codes_are_never_the_default_method() -> None:
+    """Without a company default, the first method other than recovery codes is offered."""
+    from gateway.handlers.methods import preferred
+
+    assert preferred(["recovery", "totp"], None) == "totp"
+    assert preferred(["recovery"], None) == "recovery"
+    assert preferred([], None) is None

@@ -55,7 +55,9 @@ def usable(enrolled: list[str], company: Company | None, runtime: Runtime) -> li
 
 
 def preferred(options: list[str], company: Company | None) -> str | None:
-    """The company's default method when it is among the options, else the first option."""
+    """The company's default method when it is among the options, else the first option;
+    recovery codes only when nothing else is left (they are for a lost device)."""
     if company is not None and company.default_method in options:
         return company.default_method
-    return options[0] if options else None
+    ordered = [name for name in options if name != "recovery"] or options
+    return ordered[0] if ordered else None
