@@ -12,7 +12,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gateway.errors import NotFound
-from gateway.handlers import totp  # noqa: F401  (registers the authenticator-app pages)
+from gateway.handlers import (  # importing a method's module registers its pages
+    recovery,  # noqa: F401
+    totp,  # noqa: F401
+)
 from gateway.handlers.common import company_for, gateway_url, runtime, see_other
 from gateway.handlers.flow import pending, pending_post, rd
 from gateway.handlers.methods import REGISTRY, enrollable, preferred, usable

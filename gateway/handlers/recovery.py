@@ -1,0 +1,183 @@
+"""Recovery-code pages: the challenge with a code, the page that shows a new set once (after the
+first enrolment, or when the user makes new ones), and the page after signing in with a code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from gateway.audit import audit
+from gateway.errors import NotFound
+from gateway.factors import recovery
+from gateway.handlers.common import (
+    company_for,
+    context,
+    gateway_url,
+    load_session,
+    require_csrf,
+    runtime,
+    see_other,
+)
+from gateway.handlers.flow import complete, page, rd, start_again, too_many_failures
+from gateway.handlers.methods import MethodPages, allowed, register
+from gateway.notices import factor_changed
+from gateway.sessions import Level, Session
+from gateway.store import Store
+
+log = logging.getLogger("gateway.challenge")
+
+RECOVERY = "recovery"
+FEW = 3  # this many codes left or fewer: the user is told to make new ones
+SPEND_ATTEMPTS = 5  # compare-and-set retries when other codes are spent at the same moment
+WRONG_CODE = (
+    "That recovery code is not right, or it has already been used. Check what you typed: "
+    "each code works only once."
+)
+REGENERATED = "New recovery codes were made (the old ones no longer work)"
+
+
+def remaining_text(count: int) -> str:
+    if count == 0:
+        return "No recovery codes remain."
+    return f"{count} code remains." if count == 1 else f"{count} codes remain."
+
+
+async def challenge_get(request: web.Request, session: Session) -> web.StreamResponse:
+    return page(request, "recovery_challenge.html", session, error=None)
+
+
+async def spend(store: Store, user: str, typed: str) -> int | None:
+    """Use the code `typed` once: how many codes remain after it, or None when it is not one of
+    the user's unused codes. Compare-and-set, so one code used twice at once succeeds once."""
+    for _ in range(SPEND_ATTEMPTS):
+        record = await store.get_enrolment(user, RECOVERY)
+        if record is None:
+            return None
+        used = await asyncio.to_thread(recovery.match, record, typed)
+        if used is None:
+            return None
+        left = recovery.without(record, used)
+        if await store.replace_enrolment(user, RECOVERY, record, left):
+            return recovery.remaining(left)
+    return None
+
+
+async def challenge_post(
+    request: web.Request, session: Session, form: dict[str, str]
+) -> web.StreamResponse:
+    user = session.user
+    assert user is not None
+    ip = context(request).client_ip
+    left = await spend(runtime(request).store, user, form.get("code", ""))
+    if left is not None:
+        log.info("recovery code accepted for %s from %s, %d left", user, ip, left)
+        audit("recovery_code_used", user=user, remaining=left, ip=ip)
+        return await complete(
+            request, session, gateway_url("recovery/used", rd(request)), via=RECOVERY
+        )
+    log.warning("wrong recovery code for %s from %s", user, ip)
+    if await too_many_failures(request, session):
+        return start_again(request)
+    return page(request, "recovery_challenge.html", session, status=401, error=WRONG_CODE)
+
+
+register(
+    MethodPages(
+        name=RECOVERY,
+        label="A recovery code",
+        challenge_get=challenge_get,
+        challenge_post=challenge_post,
+    )
+)
+
+
+async def _verified(request: web.Request) -> Session | web.StreamResponse:
+    """The verified session of a user whose company allows recovery codes and who has a real
+    second factor to recover (not a deferral); else where to go."""
+    session = await load_session(request)
+    if session is None or session.level is not Level.VERIFIED or not session.user:
+        return see_other(gateway_url("challenge", rd(request)))
+    rt = runtime(request)
+    if RECOVERY not in allowed(company_for(request, session.user), rt):
+        raise NotFound("There is no gateway page at this address.")
+    if not [m for m in await rt.store.list_methods(session.user) if m != RECOVERY]:
+        raise NotFound(
+            "Recovery codes come with two-step sign-in, which is not set up for you yet.",
+            "Set up two-step sign-in first; your recovery codes are shown right after.",
+        )
+    return session
+
+
+async def _new_codes(request: web.Request, user: str) -> list[str]:
+    """A new set stored (the old one, if any, void at once); its codes to show once."""
+    rt = runtime(request)
+    made = await asyncio.to_thread(recovery.generate, rt.clock())
+    await rt.store.put_enrolment(user, RECOVERY, made.record)
+    return made.codes
+
+
+def _codes_page(request: web.Request, session: Session, **extra: Any) -> web.Response:
+    return page(request, "recovery_codes.html", session, **extra)
+
+
+async def codes_get(request: web.Request) -> web.StreamResponse:
+    """New codes once (right after they were made), else how many remain and "make new ones"."""
+    session = await _verified(request)
+    if not isinstance(session, Session):
+        return session
+    user = session.user
+    assert user is not None
+    rt = runtime(request)
+    fresh = session.scratch.pop(RECOVERY, None)
+    if isinstance(fresh, dict) and isinstance(fresh.get("codes"), list):
+        await rt.sessions.save(session)  # shown once: gone from the session before the page
+        return _codes_page(request, session, codes=[str(c) for c in fresh["codes"]])
+    record = await rt.store.get_enrolment(user, RECOVERY)
+    if record is None:  # the first enrolment has just happened (or codes were allowed since)
+        codes = await _new_codes(request, user)
+        log.info("recovery codes made for %s", user)
+        audit("factor_added", method=RECOVERY, user=user, ip=context(request).client_ip)
+        return _codes_page(request, session, codes=codes)
+    count = recovery.remaining(record)
+    return _codes_page(
+        request, session, codes=None, remaining=count, remaining_text=remaining_text(count)
+    )
+
+
+async def codes_post(request: web.Request) -> web.StreamResponse:
+    """ "Make new codes": the old ones stop working, the new ones are shown once."""
+    await require_csrf(request)
+    session = await _verified(request)
+    if not isinstance(session, Session):
+        return session
+    user = session.user
+    assert user is not None
+    rt = runtime(request)
+    session.scratch[RECOVERY] = {"codes": await _new_codes(request, user)}
+    await rt.sessions.save(session)
+    log.info("recovery codes replaced for %s", user)
+    audit("recovery_codes_replaced", user=user, ip=context(request).client_ip)
+    await factor_changed(rt.notifier, user, REGENERATED, session.identity.get("email"))
+    return see_other(gateway_url("recovery", rd(request)))
+
+
+async def used_get(request: web.Request) -> web.StreamResponse:
+    """After signing in with a recovery code: how many remain, and on to the application."""
+    session = await _verified(request)
+    if not isinstance(session, Session):
+        return session
+    if session.second_factor != RECOVERY:
+        return see_other(rd(request))
+    assert session.user is not None
+    count = recovery.remaining(await runtime(request).store.get_enrolment(session.user, RECOVERY))
+    return page(
+        request,
+        "recovery_used.html",
+        session,
+        remaining=count,
+        remaining_text=remaining_text(count),
+        few=count <= FEW,
+    )
