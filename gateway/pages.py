@@ -31,6 +31,7 @@ class Pages:
         status: int = 200,
         company: Company | None = None,
         headers: dict[str, str] | None = None,
+        scripts: bool = False,
         **context: Any,
     ) -> web.Response:
         branding = company.branding if company is not None else DEFAULT_BRANDING
@@ -41,8 +42,10 @@ class Pages:
         )
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
+        # Scripts only where a page needs one (passkeys), and then only the gateway's own files.
+        script = "script-src 'self'; " if scripts else ""
         response.headers["Content-Security-Policy"] = (
-            f"default-src 'none'; style-src 'self' 'nonce-{nonce}'; "
+            f"default-src 'none'; {script}style-src 'self' 'nonce-{nonce}'; "
             "img-src 'self' data: https:; form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'"
         )

@@ -1,0 +1,259 @@
+"""Passkey (WebAuthn) pages: adding a named passkey at enrolment, and signing in with one.
+
+Each page carries its options (with a fresh challenge kept in the session) in a data attribute;
+passkeys.js hands them to the browser and puts the browser's answer in a hidden field of an
+ordinary form, so the answer is POSTed with its CSRF token and the browser follows the 303.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from gateway.audit import audit
+from gateway.durations import human_duration
+from gateway.factors import webauthn
+from gateway.factors.webauthn import AUTHENTICATE, REGISTER, Credential, Refused, RelyingParty
+from gateway.handlers.common import company_for, context, gateway_url, runtime, see_other
+from gateway.handlers.flow import complete, may_defer, page, rd, start_again, too_many_failures
+from gateway.handlers.methods import MethodPages, register
+from gateway.notices import factor_changed
+from gateway.sessions import Session
+from gateway.store import Store
+
+log = logging.getLogger("gateway.challenge")
+
+WEBAUTHN = "webauthn"
+CAS_ATTEMPTS = 3  # another gateway changing the same record at the same moment: read again
+
+NO_SCRIPT = (
+    "Passkeys need JavaScript, which is off or blocked in this browser. Turn it on and try "
+    "again, or choose another way."
+)
+EXPIRED = "That took too long, so the request ran out. Try again."
+NOT_CHECKED = "Your passkey could not be checked. Try again, or choose another way to sign in."
+UNKNOWN = (
+    "That passkey is not one added for this account. Use a passkey you added here, or choose "
+    "another way to sign in."
+)
+NOT_ADDED = "The passkey could not be added. Try again, or choose another method."
+BAD_NAME = (
+    f"Give this passkey a name of up to {webauthn.NAME_MAX} characters that your other passkeys "
+    "do not use, such as Work laptop."
+)
+
+
+def relying_party(request: web.Request, user: str | None) -> RelyingParty:
+    ctx = context(request)
+    company = company_for(request, user)
+    name = company.branding.name if company is not None else ctx.application.name
+    return RelyingParty.for_host(ctx.host, ctx.secure, name)
+
+
+async def _record(store: Store, user: str) -> dict[str, Any] | None:
+    return await store.get_enrolment(user, WEBAUTHN)
+
+
+async def _take(request: web.Request, session: Session, purpose: str) -> dict[str, Any]:
+    """The challenge this form answers, gone from the session from now on (single use)."""
+    rt = runtime(request)
+    try:
+        return webauthn.take_challenge(session.scratch, purpose, rt.clock())
+    finally:
+        await rt.sessions.save(session)
+
+
+# --- sign-in ------------------------------------------------------------------------------
+
+
+async def challenge_get(
+    request: web.Request, session: Session, error: str | None = None, status: int = 200
+) -> web.StreamResponse:
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    credentials = webauthn.credentials_of(await _record(rt.store, user))
+    if not credentials:
+        return see_other(gateway_url("enrol", rd(request)))
+    challenge = webauthn.new_challenge(AUTHENTICATE, rt.clock())
+    session.scratch[WEBAUTHN] = challenge
+    await rt.sessions.save(session)
+    options = webauthn.authentication_options(relying_party(request, user), credentials, challenge)
+    return page(
+        request,
+        "passkey_challenge.html",
+        session,
+        status=status,
+        error=error,
+        options=options,
+        scripts=True,
+    )
+
+
+async def _record_use(store: Store, user: str, credential_id: str, count: int, now: float) -> bool:
+    """Move the passkey's counter forward (compare-and-set); False when another sign-in got
+    there first with the same or a later count (a replay, or a cloned authenticator)."""
+    for _ in range(CAS_ATTEMPTS):
+        old = await store.get_enrolment(user, WEBAUTHN)
+        if old is None:
+            return False
+        credentials = webauthn.credentials_of(old)
+        found = next((c for c in credentials if c.id == credential_id), None)
+        if found is None or not webauthn.counter_ok(found.sign_count, count):
+            return False
+        found.sign_count = count
+        found.last_used = now
+        new = dict(old, credentials=[c.to_dict() for c in credentials])
+        if await store.replace_enrolment(user, WEBAUTHN, old, new):
+            return True
+    return False
+
+
+async def challenge_post(
+    request: web.Request, session: Session, form: dict[str, str]
+) -> web.StreamResponse:
+    rt = runtime(request)
+    ctx = context(request)
+    user = session.user
+    assert user is not None
+    answer = form.get("credential", "")
+    try:
+        challenge = await _take(request, session, AUTHENTICATE)
+        if not answer:
+            return await challenge_get(request, session, error=NO_SCRIPT, status=400)
+        credentials = webauthn.credentials_of(await _record(rt.store, user))
+        used, count = webauthn.verify_authentication(
+            relying_party(request, user), answer, challenge, credentials
+        )
+        if not await _record_use(rt.store, user, used.id, count, rt.clock()):
+            raise Refused("counter", "the counter moved meanwhile")
+    except Refused as refused:
+        log.warning("passkey refused for %s from %s: %s", user, ctx.client_ip, refused)
+        if refused.reason == "counter":
+            audit("webauthn_counter", user=user, ip=ctx.client_ip, request_id=ctx.request_id)
+        if await too_many_failures(request, session):
+            return start_again(request)
+        message = {"expired": EXPIRED, "unknown-credential": UNKNOWN}.get(
+            refused.reason, NOT_CHECKED
+        )
+        return await challenge_get(request, session, error=message, status=401)
+    log.info("passkey %r accepted for %s from %s", used.name, user, ctx.client_ip)
+    return await complete(request, session, rd(request), via=WEBAUTHN)
+
+
+# --- enrolment ----------------------------------------------------------------------------
+
+
+async def enrol_get(
+    request: web.Request,
+    session: Session,
+    error: str | None = None,
+    status: int = 200,
+    name: str = "",
+) -> web.StreamResponse:
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    record = await _record(rt.store, user)
+    user_handle = str(record["user_handle"]) if record else webauthn.new_user_handle()
+    challenge = webauthn.new_challenge(REGISTER, rt.clock(), user_handle=user_handle)
+    session.scratch[WEBAUTHN] = challenge
+    await rt.sessions.save(session)
+    options = webauthn.registration_options(
+        relying_party(request, user), user, user_handle, webauthn.credentials_of(record), challenge
+    )
+    company = company_for(request, user)
+    deferral = None
+    if company is not None and await may_defer(company, rt.store, user):
+        deferral = human_duration(company.deferral)
+    return page(
+        request,
+        "passkey_enrol.html",
+        session,
+        status=status,
+        error=error,
+        name_error=error == BAD_NAME,
+        passkey_name=name,
+        options=options,
+        deferral=deferral,
+        scripts=True,
+    )
+
+
+async def add_credential(store: Store, user: str, user_handle: str, credential: Credential) -> bool:
+    """Append the passkey to the user's record (compare-and-set, so two gateways adding at once
+    both count); False when its id or name was taken meanwhile."""
+    for _ in range(CAS_ATTEMPTS):
+        old = await store.get_enrolment(user, WEBAUTHN)
+        if old is None:
+            await store.put_enrolment(
+                user, WEBAUTHN, {"user_handle": user_handle, "credentials": [credential.to_dict()]}
+            )
+            return True
+        existing = webauthn.credentials_of(old)
+        taken = credential.name.casefold()
+        if any(c.id == credential.id or c.name.casefold() == taken for c in existing):
+            return False
+        new = dict(old, credentials=[*old.get("credentials", []), credential.to_dict()])
+        if await store.replace_enrolment(user, WEBAUTHN, old, new):
+            return True
+    return False
+
+
+async def enrol_post(
+    request: web.Request, session: Session, form: dict[str, str]
+) -> web.StreamResponse:
+    rt = runtime(request)
+    ctx = context(request)
+    user = session.user
+    assert user is not None
+    answer = form.get("credential", "")
+    name = form.get("name", "")
+    try:
+        challenge = await _take(request, session, REGISTER)
+        if not answer:
+            return await enrol_get(request, session, error=NO_SCRIPT, status=400, name=name)
+        record = await _record(rt.store, user)
+        credential = webauthn.verify_registration(
+            relying_party(request, user),
+            answer,
+            challenge,
+            name,
+            webauthn.credentials_of(record),
+            rt.clock(),
+        )
+        first = not await rt.store.list_methods(user)
+        handle = str(challenge.get("user_handle", ""))
+        if not await add_credential(rt.store, user, handle, credential):
+            raise Refused("name", "taken meanwhile")
+    except Refused as refused:
+        log.warning("passkey not added for %s from %s: %s", user, ctx.client_ip, refused)
+        if refused.reason == "name":
+            return await enrol_get(request, session, error=BAD_NAME, status=400, name=name)
+        if await too_many_failures(request, session):
+            return start_again(request)
+        message = EXPIRED if refused.reason == "expired" else NOT_ADDED
+        return await enrol_get(request, session, error=message, status=400, name=name)
+    log.info("passkey %r added for %s from %s", credential.name, user, ctx.client_ip)
+    audit("factor_added", method=WEBAUTHN, user=user, ip=ctx.client_ip, name=credential.name)
+    await factor_changed(
+        rt.notifier,
+        user,
+        f'A passkey named "{credential.name}" was added',
+        session.identity.get("email"),
+    )
+    return await complete(request, session, rd(request), via=WEBAUTHN, first_enrolment=first)
+
+
+register(
+    MethodPages(
+        name=WEBAUTHN,
+        label="Passkey or security key",
+        challenge_get=challenge_get,
+        challenge_post=challenge_post,
+        enrol_get=enrol_get,
+        enrol_post=enrol_post,
+    )
+)
