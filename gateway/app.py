@@ -21,6 +21,7 @@ from gateway.policy import Policy, PolicyHolder
 from gateway.policy.reload import PolicyReloader
 from gateway.proxy.http import new_client
 from gateway.runtime import Router, Runtime, Secrets
+from gateway.senders import build_senders
 from gateway.sessions import SessionManager
 from gateway.settings import Settings
 from gateway.store import Store, open_store
@@ -43,6 +44,7 @@ def build_runtime(
         for application in settings.applications
         if application.portal is not None
     }
+    senders = build_senders(settings.senders)
     return Runtime(
         settings=settings,
         policy=holder,
@@ -53,6 +55,8 @@ def build_runtime(
         router=Router(settings.applications),
         users=users,
         clock=clock,
+        senders=senders,
+        notifier=senders.email,  # factor-change notices go out like email codes
     )
 
 
@@ -79,6 +83,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     await reloader.stop()  # before the store closes: the ratchet uses it
     await runtime.client.close()
+    await runtime.senders.close()
     await runtime.store.close()
 
 

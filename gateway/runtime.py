@@ -15,6 +15,7 @@ from gateway.notices import Notifier
 from gateway.pages import Pages
 from gateway.policy import PolicyHolder
 from gateway.policy.reload import PolicyReloader
+from gateway.senders import Senders
 from gateway.sessions import SessionManager
 from gateway.settings import Application, Settings
 from gateway.store import Store
@@ -69,6 +70,7 @@ class Runtime:
     users: dict[str, UsersFile]  # portal-mode applications' users files, by application name
     client: aiohttp.ClientSession | None = None
     notifier: Notifier | None = None  # email to users (notices); None when no sender is set up
+    senders: Senders = field(default_factory=Senders)  # codes by SMS, voice, email
     clock: Clock = system_clock
     reloader: PolicyReloader | None = None  # made at startup, watching the policy_dir
 

@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import SplitResult, urlsplit
 
+from gateway.factors.phone import valid_region
 from gateway.policy.model import IPNetwork
 from gateway.yamlsource import ConfigInvalid, Document, KeyPath, Reader, load_yaml_file
 from gateway.yamlsource import setting_name as _name
 
 Identity = Literal["intercept", "portal", "header"]
+SenderKind = Literal["http", "webhook", "smtp", "outbox"]
 CookieSecure = Literal["auto", "always", "never"]
 
 DEFAULT_STORE = "sqlite:///var/lib/gateway/gateway.db"
@@ -26,7 +28,7 @@ _IDENTITIES: tuple[Identity, ...] = ("intercept", "portal", "header")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _TOP_KEYS = {
     "listen", "policy_dir", "store", "secrets", "trusted_proxies", "applications",
-    "cookie_secure", "session_cookie", "log_level",
+    "cookie_secure", "session_cookie", "log_level", "senders",
 }  # fmt: skip
 _APP_KEYS = {
     "upstream", "hosts", "identity", "intercept", "portal", "header", "preserve_host", "timeouts",
@@ -35,6 +37,21 @@ _LOGIN_KEYS = {
     "path", "method", "username_field", "success_statuses", "success_requires_cookie",
     "failure_locations",
 }  # fmt: skip
+# senders: which kinds serve which channel, and the settings each kind takes
+_CHANNEL_KINDS: dict[str, tuple[SenderKind, ...]] = {
+    "sms": ("http", "webhook", "outbox"),
+    "voice": ("http", "webhook", "outbox"),
+    "email": ("smtp", "outbox"),
+}
+_KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "http": ("base_url", "account_sid", "auth_token", "from", "timeout"),
+    "webhook": ("url", "token", "timeout"),
+    "smtp": (
+        "host", "port", "starttls", "tls", "username", "password", "from", "ca_file", "timeout",
+    ),
+    "outbox": ("path",),
+}  # fmt: skip
+DEFAULT_PROVIDER = "https://api.twilio.com"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # cookie, header and method names (RFC 9110)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -150,6 +167,36 @@ class Application:
 
 
 @dataclass(frozen=True)
+class SenderConfig:
+    """How codes (and notices) go out on one channel; each kind reads its own fields."""
+
+    kind: SenderKind
+    base_url: str = DEFAULT_PROVIDER  # http: the provider API (Twilio or compatible)
+    account_sid: SecretSource | None = None  # http
+    auth_token: SecretSource | None = None  # http
+    sender: str = ""  # "from": the calling number (http) or the address (smtp)
+    url: str = ""  # webhook
+    token: SecretSource | None = None  # webhook: sent as a bearer token
+    host: str = ""  # smtp
+    port: int = 587
+    starttls: bool = True
+    tls: bool = False  # smtp: TLS from the first byte (port 465)
+    username: str = ""
+    password: SecretSource | None = None
+    ca_file: Path | None = None  # smtp: trust this CA bundle instead of the system's
+    path: Path | None = None  # outbox: the file messages are appended to
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SendersConfig:
+    sms: SenderConfig | None = None
+    voice: SenderConfig | None = None
+    email: SenderConfig | None = None
+    default_region: str = "US"  # for phone numbers typed without a country code
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path
     listen: Listen
@@ -161,6 +208,7 @@ class Settings:
     cookie_secure: CookieSecure = "auto"
     session_cookie: str = "gateway_session"
     log_level: str = "info"
+    senders: SendersConfig = SendersConfig()
 
 
 def load_settings(path: Path) -> Settings:
@@ -215,6 +263,7 @@ def _settings(r: Reader, source: Path) -> Settings:
         ),
         session_cookie=session_cookie,
         log_level=r.choice(("log_level",), _LOG_LEVELS, "info"),
+        senders=_senders(r, base),
     )
 
 
@@ -409,6 +458,85 @@ def _timeouts(r: Reader, p: KeyPath) -> Timeouts:
     r.mapping(p)
     r.unknown_keys(p, ("connect", "read"))
     return Timeouts(_seconds(r, (*p, "connect"), 5.0), _seconds(r, (*p, "read"), 300.0))
+
+
+def _senders(r: Reader, base: Path) -> SendersConfig:
+    p: KeyPath = ("senders",)
+    r.mapping(p)
+    r.unknown_keys(p, ("sms", "voice", "email", "default_region"))
+    region = r.string((*p, "default_region"), "US").strip().upper()
+    if not valid_region(region):
+        r.error((*p, "default_region"), f'"{region}" is not a region code such as "US" or "GB"')
+    sms = _sender(r, (*p, "sms"), "sms", base)
+    reuse = r.value((*p, "voice")) == "sms"  # `voice: sms`: the SMS sender places calls too
+    voice = sms if reuse else _sender(r, (*p, "voice"), "voice", base)
+    email = _sender(r, (*p, "email"), "email", base)
+    return SendersConfig(sms=sms, voice=voice, email=email, default_region=region)
+
+
+def _sender(r: Reader, p: KeyPath, channel: str, base: Path) -> SenderConfig | None:
+    if not r.has(p) or r.value(p) is None:
+        return None
+    if r.mapping(p) is None:
+        return None
+    kinds = _CHANNEL_KINDS[channel]
+    kind = cast(SenderKind, r.choice((*p, "kind"), kinds, required=True))
+    if not kind:
+        return None
+    r.unknown_keys(p, ("kind", *_KIND_KEYS[kind]))
+    timeout = _seconds(r, (*p, "timeout"), 10.0)
+    if kind == "http":
+        return SenderConfig(
+            kind,
+            base_url=_service_url(r, (*p, "base_url"), DEFAULT_PROVIDER),
+            account_sid=_secret(r, (*p, "account_sid"), base),
+            auth_token=_secret(r, (*p, "auth_token"), base),
+            sender=r.string((*p, "from"), required=True).strip(),
+            timeout=timeout,
+        )
+    if kind == "webhook":
+        token = _secret(r, (*p, "token"), base) if r.has((*p, "token")) else None
+        url = _service_url(r, (*p, "url"), "", required=True)
+        return SenderConfig(kind, url=url, token=token, timeout=timeout)
+    if kind == "smtp":
+        password = _secret(r, (*p, "password"), base) if r.has((*p, "password")) else None
+        username = r.string((*p, "username"), required=r.has((*p, "username"))).strip()
+        if (password is None) != (not username):
+            message = f"{_name(p)}.username and {_name(p)}.password go together"
+            r.error(p, message, at_key=True)
+        tls = r.boolean((*p, "tls"), False)
+        starttls = r.boolean((*p, "starttls"), not tls)
+        if tls and starttls:
+            r.error((*p, "starttls"), f"{_name(p)} takes tls: true or starttls: true, not both")
+        sender = r.string((*p, "from"), required=True).strip()
+        if sender and "@" not in sender:
+            r.error((*p, "from"), f"{_name((*p, 'from'))} must be an email address")
+        return SenderConfig(
+            kind,
+            host=r.string((*p, "host"), required=True).strip(),
+            port=r.integer((*p, "port"), 465 if tls else 587, 1, 65535),
+            starttls=starttls,
+            tls=tls,
+            username=username,
+            password=password,
+            sender=sender,
+            ca_file=_path(r, (*p, "ca_file"), base),
+            timeout=timeout,
+        )
+    return SenderConfig(kind, path=_path(r, (*p, "path"), base) or base / "outbox.log")
+
+
+def _service_url(r: Reader, path: KeyPath, default: str, *, required: bool = False) -> str:
+    """The URL of a provider API or webhook; no credentials in it (they come from secrets)."""
+    url = r.string(path, default, required=required or r.has(path)).strip()
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.username is not None or parts.password is not None:  # not echoed: it may be secret
+        r.error(path, f"{_name(path)} must not hold a user name or password")
+    elif parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
+        r.error(path, f'{_name(path)} must be an http(s) URL, not "{url}"')
+    return url
 
 
 def _seconds(r: Reader, path: KeyPath, default: float) -> float:

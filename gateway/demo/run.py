@@ -15,6 +15,7 @@ from gateway.settings import settings_from_dict
 
 ANY_ADDRESS = "0.0.0.0"  # noqa: S104  (only to print a usable URL when listening on it)
 POLICIES = Path(__file__).parent / "policies"
+OUTBOX = "outbox.log"  # text messages, calls and email of the demo, one JSON line each
 ACCOUNTS = {
     "alice@acme.example": "acme-demo-1",
     "bob@globex.example": "globex-demo-1",
@@ -39,6 +40,11 @@ def demo_settings(data_dir: Path, port: int, upstream_port: int, host: str) -> d
         "secrets": {
             "session_keys": {"file": str(session_keys)},
             "encryption_key": {"file": str(encryption_key)},
+        },
+        "senders": {  # codes (and notices) are written to a file and the console, not sent
+            "sms": {"kind": "outbox", "path": str(data_dir / OUTBOX)},
+            "voice": "sms",
+            "email": {"kind": "outbox", "path": str(data_dir / OUTBOX)},
         },
         "applications": {
             "legacy": {
@@ -78,7 +84,9 @@ async def run_demo(port: int, host: str = "127.0.0.1", data_dir: Path | None = N
             + "\n                 ".join(
                 f"{user}  password: {password}" for user, password in ACCOUNTS.items()
             ),
-            "  second factor  any authenticator app: scan the QR code or type the secret shown",
+            "  second factor  any authenticator app: scan the QR code or type the secret shown;",
+            "                 Globex also offers text message, phone call and email codes:",
+            f"                 they are not sent, but written to {data_dir / OUTBOX} and below",
             "",
         ]
         print("\n".join(lines), flush=True)

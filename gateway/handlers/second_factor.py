@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.errors import NotFound
 from gateway.handlers import (  # importing a method's module registers its pages
+    codes,  # noqa: F401
     passkeys,  # noqa: F401
     recovery,  # noqa: F401
     totp,  # noqa: F401
