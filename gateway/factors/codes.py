@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from gateway.policy.model import CodeLimits
+
 # The numbers of PRODUCT.md section 3; company policy may carry them later (see the report).
 DIGITS = 6
-VALID_FOR = 10 * 60  # seconds a code can be used after it was sent
-MAX_TRIES = 5  # wrong entries of one code before it is void
-RESEND_AFTER = 30  # seconds between two sends to one user
-SENDS_PER_HOUR = 5  # sends to one user in any hour
+DEFAULT_LIMITS = CodeLimits()  # the numbers come from the company's policy (methods.codes)
 HOUR = 3600
 
 
@@ -53,7 +52,12 @@ def _digest(key: bytes, method: str, binding: str, destination: str, code: str) 
 
 
 def issue(
-    key: bytes, method: str, binding: str, destination: str, now: float
+    key: bytes,
+    method: str,
+    binding: str,
+    destination: str,
+    now: float,
+    limits: CodeLimits = DEFAULT_LIMITS,
 ) -> tuple[str, dict[str, Any]]:
     """A new code and the record to store for it (until `record["expires_at"]`)."""
     code = new_code()
@@ -61,7 +65,7 @@ def issue(
         "digest": _digest(key, method, binding, destination, code),
         "tries": 0,
         "sent_at": now,
-        "expires_at": now + VALID_FOR,
+        "expires_at": now + limits.valid_for.total_seconds(),
     }
     return code, record
 
@@ -88,12 +92,13 @@ def check(
     destination: str,
     given: str,
     now: float,
+    limits: CodeLimits = DEFAULT_LIMITS,
 ) -> Check:
     """Compare what was typed with the stored code. A right code is used up (single use)."""
     if record is None or float(record.get("expires_at", 0)) <= now:
         return Check(Outcome.NONE, None)
     tries = int(record.get("tries", 0))
-    if tries >= MAX_TRIES:
+    if tries >= limits.tries:
         return Check(Outcome.VOID, None)
     typed = normalise(given)
     candidate = _digest(key, method, binding, destination, typed)
@@ -101,9 +106,9 @@ def check(
     if hmac.compare_digest(candidate, str(record.get("digest", ""))) and right:
         return Check(Outcome.OK, None)
     tries += 1
-    if tries >= MAX_TRIES:
+    if tries >= limits.tries:
         return Check(Outcome.VOID, None)
-    return Check(Outcome.WRONG, {**record, "tries": tries}, MAX_TRIES - tries)
+    return Check(Outcome.WRONG, {**record, "tries": tries}, limits.tries - tries)
 
 
 @dataclass(frozen=True)
@@ -112,15 +117,16 @@ class SendWait:
     capped: bool = False  # the hourly limit, not the short pause between sends
 
 
-def send_wait(sends: Sequence[float], now: float) -> SendWait:
+def send_wait(sends: Sequence[float], now: float, limits: CodeLimits = DEFAULT_LIMITS) -> SendWait:
     """How long before another code may go to this user, given the user's sends in the last
     hour (`Store.sends_since(user, now - HOUR)`)."""
     recent = sorted(at for at in sends if now - HOUR < at <= now)
-    if len(recent) >= SENDS_PER_HOUR:
-        oldest = recent[-SENDS_PER_HOUR]
+    if len(recent) >= limits.sends_per_hour:
+        oldest = recent[-limits.sends_per_hour]
         return SendWait(max(1, _ceil(oldest + HOUR - now)), capped=True)
-    if recent and now - recent[-1] < RESEND_AFTER:
-        return SendWait(max(1, _ceil(recent[-1] + RESEND_AFTER - now)))
+    pause = limits.resend_after.total_seconds()
+    if recent and now - recent[-1] < pause:
+        return SendWait(max(1, _ceil(recent[-1] + pause - now)))
     return SendWait(0)
 
 

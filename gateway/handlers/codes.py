@@ -22,6 +22,7 @@ from gateway.handlers.flow import complete, page, rd, start_again, too_many_fail
 from gateway.handlers.methods import MethodPages, Page, Post, enrollable, register
 from gateway.keys import OTHER_WAYS
 from gateway.notices import address_of, factor_changed
+from gateway.policy.model import CodeLimits
 from gateway.runtime import Runtime
 from gateway.senders import Sender, SendFailed
 from gateway.sessions import Session, storage_key
@@ -41,12 +42,9 @@ PHONE_ADDED = "A phone number was added"
 EMAIL_ADDED = "An email address was added"
 
 WRONG_CODE = "That code is not right. Check the latest message and enter its 6 digits."
-VOID_CODE = (
-    f"That code was entered wrongly {codes.MAX_TRIES} times and no longer works. "
-    "Ask for a new code."
-)
+VOID_CODE = "That code was entered wrongly {tries} times and no longer works. Ask for a new code."
 NO_CODE = (
-    "There is no code waiting for this sign-in: it has expired (codes last 10 minutes), been "
+    "There is no code waiting for this sign-in: it has expired, been "
     "used, or was not sent. Ask for a new code."
 )
 SEND_FAILED = "The code could not be sent just now. Try again in a few minutes"
@@ -90,9 +88,14 @@ def _describe(method: str, destination: str) -> str:
     return f"the number ending in {destination[-4:]}"
 
 
-def _messages(method: str, code: str, site: str) -> tuple[str, str]:
+def _limits(request: web.Request, session: Session) -> CodeLimits:
+    company = company_for(request, session.user)
+    return company.codes if company is not None else codes.DEFAULT_LIMITS
+
+
+def _messages(method: str, code: str, site: str, limits: CodeLimits) -> tuple[str, str]:
     """(subject, text) of the message that carries the code."""
-    minutes = codes.VALID_FOR // 60
+    minutes = int(limits.valid_for.total_seconds()) // 60
     if method == SMS:
         return "", f"{code} is your {site} sign-in code. It expires in {minutes} minutes. " + (
             "Do not give it to anyone."
@@ -127,11 +130,12 @@ async def send_code(
     user = session.user
     assert user is not None
     now = rt.clock()
-    wait = codes.send_wait(await rt.store.sends_since(user, now - codes.HOUR), now)
+    limits = _limits(request, session)
+    wait = codes.send_wait(await rt.store.sends_since(user, now - codes.HOUR), now, limits)
     if wait.capped:
         minutes = (wait.seconds + 59) // 60
         return (
-            f"{codes.SENDS_PER_HOUR} codes have been sent to you in the last hour, the most we "
+            f"{limits.sends_per_hour} codes have been sent to you in the last hour, the most we "
             f"send. You can ask for another in {minutes} minute{'s' if minutes != 1 else ''}, "
             "or choose another way.",
             429,
@@ -144,8 +148,8 @@ async def send_code(
         )
     sender = _sender(rt, method)
     ip = context(request).client_ip
-    code, record = codes.issue(_key(rt), method, _binding(session), destination, now)
-    subject, text = _messages(method, code, _site(request, user))
+    code, record = codes.issue(_key(rt), method, _binding(session), destination, now, limits)
+    subject, text = _messages(method, code, _site(request, user), limits)
     try:
         if sender is None:
             raise SendFailed(f"no sender is configured for {method}")
@@ -171,7 +175,16 @@ async def check_code(
     key = codes.record_key(method, _binding(session))
     now = rt.clock()
     record = await rt.store.get_code(key, now)
-    result = codes.check(_key(rt), record, method, _binding(session), destination, given, now)
+    result = codes.check(
+        _key(rt),
+        record,
+        method,
+        _binding(session),
+        destination,
+        given,
+        now,
+        _limits(request, session),
+    )
     if result.record is not None:
         await rt.store.put_code(key, result.record, float(result.record["expires_at"]))
     elif record is not None:
@@ -211,8 +224,8 @@ async def _verify_page(
         action=_url(kind, method, rd(request)),
         error=error,
         problem=problem,
-        minutes=codes.VALID_FOR // 60,
-        cooldown=codes.RESEND_AFTER,
+        minutes=int(_limits(request, session).valid_for.total_seconds()) // 60,
+        cooldown=int(_limits(request, session).resend_after.total_seconds()),
         **extra,
     )
 
@@ -229,7 +242,7 @@ async def _wrong(
         await runtime(request).store.delete_code(codes.record_key(method, _binding(session)))
         return start_again(request)
     if result.outcome is codes.Outcome.VOID:
-        return VOID_CODE, 401
+        return VOID_CODE.format(tries=_limits(request, session).tries), 401
     left = result.tries_left
     return f"{WRONG_CODE} {left} tr{'ies' if left != 1 else 'y'} left for this code.", 401
 

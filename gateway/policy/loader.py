@@ -15,6 +15,7 @@ from gateway.policy.model import (
     AccessRule,
     AccountType,
     Branding,
+    CodeLimits,
     Company,
     Policy,
     SessionLimits,
@@ -181,6 +182,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
             admins.append(admin)
 
     methods, default_method = _methods(reader)
+    code_limits = _code_limits(reader)
     enforce = reader.boolean(("enforce_2fa",), False)
     deferral = reader.duration(("deferral",), timedelta(hours=48))
 
@@ -210,13 +212,14 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
                 trusted_networks=trusted,
                 branding=branding,
                 session=session,
+                codes=code_limits,
             )
         )
 
 
 def _methods(reader: Reader) -> tuple[tuple[str, ...], str]:
     reader.mapping(("methods",))
-    reader.unknown_keys(("methods",), ("allowed", "default"))
+    reader.unknown_keys(("methods",), ("allowed", "default", "codes"))
     allowed_path, default_path = ("methods", "allowed"), ("methods", "default")
     choices = f"choose from {', '.join(METHODS)}"
     allowed: list[str] = []
@@ -257,6 +260,19 @@ def _branding(reader: Reader, company_name: str) -> Branding:
         )
         colour = "#1f4e8c"
     return Branding(name, logo, colour)
+
+
+def _code_limits(reader: Reader) -> CodeLimits:
+    path = ("methods", "codes")
+    reader.mapping(path)
+    reader.unknown_keys(path, ("valid_for", "tries", "resend_after", "sends_per_hour"))
+    default = CodeLimits()
+    return CodeLimits(
+        valid_for=reader.duration((*path, "valid_for"), default.valid_for),
+        tries=reader.integer((*path, "tries"), default.tries, 1, 10),
+        resend_after=reader.duration((*path, "resend_after"), default.resend_after),
+        sends_per_hour=reader.integer((*path, "sends_per_hour"), default.sends_per_hour, 1, 60),
+    )
 
 
 def _session(reader: Reader) -> SessionLimits:

@@ -73,6 +73,16 @@ class SessionLimits:
 
 
 @dataclass(frozen=True)
+class CodeLimits:
+    """Codes sent by text, call or email (methods.codes in a policy file)."""
+
+    valid_for: timedelta = timedelta(minutes=10)
+    tries: int = 5  # wrong entries of one code before it is void
+    resend_after: timedelta = timedelta(seconds=30)  # between two sends to one user
+    sends_per_hour: int = 5  # sends to one user in any hour
+
+
+@dataclass(frozen=True)
 class Company:
     id: str
     name: str
@@ -88,6 +98,7 @@ class Company:
     trusted_networks: TrustedNetworks = TrustedNetworks()
     branding: Branding = Branding("")  # an empty name means the company name
     session: SessionLimits = SessionLimits()
+    codes: CodeLimits = CodeLimits()
     enforce_line: int = field(default=0, compare=False)  # where enforce_2fa is (or would be) said
 
     def __post_init__(self) -> None:

@@ -104,3 +104,36 @@ def test_no_record_and_junk() -> None:
 def test_send_wait(sends: list[float], now: float, wait: int, capped: bool) -> None:
     result = codes.send_wait(sends, now)
     assert (result.seconds, result.capped) == (wait, capped)
+
+
+def test_a_company_s_limits_apply() -> None:
+    """methods.codes in a policy changes the lifetime, the tries and the send limits."""
+    from datetime import timedelta
+
+    from gateway.policy.model import CodeLimits
+
+    strict = CodeLimits(
+        valid_for=timedelta(minutes=2),
+        tries=2,
+        resend_after=timedelta(seconds=60),
+        sends_per_hour=2,
+    )
+    now = 1_000_000.0
+    code, record = codes.issue(KEY, "sms", "s", "+447400123456", now, strict)
+    assert (
+        codes.check(KEY, record, "sms", "s", "+447400123456", code, now + 119, strict).outcome
+        is Outcome.OK
+    )
+    assert (
+        codes.check(KEY, record, "sms", "s", "+447400123456", code, now + 120, strict).outcome
+        is Outcome.NONE
+    )
+    first = codes.check(KEY, record, "sms", "s", "+447400123456", "000000", now, strict)
+    assert first.outcome is Outcome.WRONG and first.tries_left == 1
+    assert (
+        codes.check(KEY, first.record, "sms", "s", "+447400123456", "000000", now, strict).outcome
+        is Outcome.VOID
+    )
+    assert codes.send_wait([now - 59], now, strict).seconds == 1
+    assert codes.send_wait([now - 61], now, strict).seconds == 0
+    assert codes.send_wait([now - 600, now - 300], now, strict).capped

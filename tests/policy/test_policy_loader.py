@@ -387,3 +387,23 @@ def test_no_members_is_reported_alongside_other_mistakes(tmp_path: Path) -> None
             "or its domain to members.domains",
         ),
     ]
+
+
+def test_code_limits_are_read_and_checked(tmp_path: Path) -> None:
+    """methods.codes sets the code numbers; out-of-range values are reported with their line."""
+    from datetime import timedelta
+
+    (tmp_path / "a.yaml").write_text(
+        "company: A\nmembers:\n  domains: [a.example]\nmethods:\n  allowed: [totp, sms]\n"
+        "  codes:\n    valid_for: 5m\n    tries: 3\n    resend_after: 1m\n    sends_per_hour: 4\n"
+    )
+    company = load_policy_dir(tmp_path).companies[0]
+    assert company.codes.valid_for == timedelta(minutes=5)
+    assert (company.codes.tries, company.codes.sends_per_hour) == (3, 4)
+    assert company.codes.resend_after == timedelta(minutes=1)
+    (tmp_path / "a.yaml").write_text(
+        "company: A\nmembers:\n  domains: [a.example]\nmethods:\n  codes:\n    tries: 0\n    tries2: 1\n"
+    )
+    errors = check_policy_dir(tmp_path)
+    assert any(e.line == 6 and "tries" in e.message for e in errors)
+    assert any(e.line == 7 and "tries2" in e.message for e in errors)
