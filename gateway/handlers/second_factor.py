@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from gateway.errors import NotFound
+from gateway.errors import Forbidden, NotFound
 from gateway.handlers import (  # importing a method's module registers its pages
     codes,  # noqa: F401
     passkeys,  # noqa: F401
@@ -37,14 +37,22 @@ async def _choose(
     assert session.user is not None
     company = company_for(request, session.user)
     enrolled = await rt.store.list_methods(session.user)
-    if page == "challenge":
+    if enrolled:
+        # Whoever has a factor must present it: a pending session never enrols another one,
+        # or a password alone could add the attacker's phone or passkey.
         options = usable(enrolled, company, rt)
         if not options:
-            return see_other(gateway_url("enrol", rd(request)))
-    else:
-        options = enrollable(company, rt)
-        if usable(enrolled, company, rt):
+            raise Forbidden(
+                "The way you set up for two-step sign-in is no longer offered here.",
+                "Ask your company's administrator to reset your two-step sign-in; then you "
+                "can set up one of the methods offered now.",
+            )
+        if page == "enrol":
             return see_other(gateway_url("challenge", rd(request)))
+    else:
+        if page == "challenge":
+            return see_other(gateway_url("enrol", rd(request)))
+        options = enrollable(company, rt)
     asked = request.query.get("method")
     if asked is not None and asked not in options:
         raise NotFound(
