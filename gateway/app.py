@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.enforcement import apply_ratchet
-from gateway.handlers import flow, health, portal, recovery, second_factor, session_end
+from gateway.handlers import flow, health, passkeys, portal, recovery, second_factor, session_end
 from gateway.handlers.proxy import proxy_handler
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
@@ -107,6 +107,9 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/recovery", recovery.codes_get)
     router.add_post("/.gateway/recovery", recovery.codes_post)
     router.add_get("/.gateway/recovery/used", recovery.used_get)
+    router.add_get("/.gateway/passkeys", passkeys.manage_get)
+    router.add_post("/.gateway/passkeys", passkeys.manage_post)
+    router.add_post("/.gateway/passkeys/remove", passkeys.remove_post)
     router.add_get("/.gateway/logout", session_end.logout_get)
     router.add_post("/.gateway/logout", session_end.logout_post)
     router.add_route("*", "/{tail:.*}", proxy_handler)

@@ -1,4 +1,5 @@
-"""Passkey (WebAuthn) pages: adding a named passkey at enrolment, and signing in with one.
+"""Passkey (WebAuthn) pages: adding a named passkey at enrolment, signing in with one, and the
+signed-in user's own page (/.gateway/passkeys) that lists, adds and removes them.
 
 Each page carries its options (with a fresh challenge kept in the session) in a data attribute;
 passkeys.js hands them to the browser and puts the browser's answer in a hidden field of an
@@ -7,20 +8,31 @@ ordinary form, so the answer is POSTed with its CSRF token and the browser follo
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from gateway.audit import audit
 from gateway.durations import human_duration
+from gateway.errors import NotFound
 from gateway.factors import webauthn
 from gateway.factors.webauthn import AUTHENTICATE, REGISTER, Credential, Refused, RelyingParty
-from gateway.handlers.common import company_for, context, gateway_url, runtime, see_other
+from gateway.handlers.common import (
+    company_for,
+    context,
+    gateway_url,
+    load_session,
+    require_csrf,
+    runtime,
+    see_other,
+)
 from gateway.handlers.flow import complete, may_defer, page, rd, start_again, too_many_failures
-from gateway.handlers.methods import MethodPages, register
+from gateway.handlers.methods import MethodPages, allowed, register, usable
 from gateway.notices import factor_changed
-from gateway.sessions import Session
+from gateway.sessions import Level, Session
 from gateway.store import Store
 
 log = logging.getLogger("gateway.challenge")
@@ -257,3 +269,205 @@ register(
         enrol_post=enrol_post,
     )
 )
+
+
+# --- the signed-in user's passkeys ----------------------------------------------------------
+
+MANAGE = "/.gateway/passkeys"
+DONE = "passkeys_done"  # session scratch: what the last add or remove did, shown once
+LAST_FACTOR = (
+    "This is your only way to confirm it is you when you sign in, so it cannot be removed. "
+    "Add another passkey or set up another method first, then remove this one."
+)
+GONE = "That passkey is no longer on your account. The list below is up to date."
+
+
+def when(moment: float | None) -> dict[str, str] | None:
+    """A moment for the page: machine-readable (ISO 8601) and as people read it (UTC)."""
+    if moment is None:
+        return None
+    at = datetime.fromtimestamp(moment, UTC)
+    return {"iso": at.isoformat(timespec="seconds"), "text": at.strftime("%-d %B %Y, %H:%M UTC")}
+
+
+async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
+    """The verified session of a user whose company allows passkeys; else where to go."""
+    session = await load_session(request)
+    if session is None or session.level is not Level.VERIFIED or not session.user:
+        return see_other(gateway_url("challenge", MANAGE))
+    if WEBAUTHN not in allowed(company_for(request, session.user), runtime(request)):
+        raise NotFound("There is no gateway page at this address.")
+    return session
+
+
+async def _other_factors(request: web.Request, user: str) -> list[str]:
+    """The user's enrolled methods, besides passkeys, that can still sign them in (recovery
+    codes are for a lost device, not a second factor of their own)."""
+    methods = usable(
+        await runtime(request).store.list_methods(user),
+        company_for(request, user),
+        runtime(request),
+    )
+    return [m for m in methods if m not in (WEBAUTHN, "recovery")]
+
+
+async def manage_get(
+    request: web.Request,
+    session: Session | None = None,
+    error: str | None = None,
+    status: int = 200,
+    name: str = "",
+) -> web.StreamResponse:
+    """The user's passkeys (name, added, last used), a form to add one, a button to remove each."""
+    if session is None:
+        found = await _signed_in(request)
+        if not isinstance(found, Session):
+            return found
+        session = found
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
+    done = session.scratch.pop(DONE, None)
+    record = await _record(rt.store, user)
+    credentials = webauthn.credentials_of(record)
+    user_handle = str(record["user_handle"]) if record else webauthn.new_user_handle()
+    challenge = webauthn.new_challenge(REGISTER, rt.clock(), user_handle=user_handle)
+    session.scratch[WEBAUTHN] = challenge
+    await rt.sessions.save(session)
+    options = webauthn.registration_options(
+        relying_party(request, user), user, user_handle, credentials, challenge
+    )
+    others = await _other_factors(request, user)
+    passkeys = [
+        {"id": c.id, "name": c.name, "added": when(c.created), "last_used": when(c.last_used)}
+        for c in credentials
+    ]
+    return page(
+        request,
+        "passkey_manage.html",
+        session,
+        status=status,
+        error=error,
+        name_error=error == BAD_NAME,
+        passkey_name=name,
+        done=str(done) if done else None,
+        passkeys=passkeys,
+        only_factor=len(credentials) == 1 and not others,
+        taken=json.dumps([c.name.lower() for c in credentials]),
+        bad_name=BAD_NAME,
+        options=options,
+        scripts=True,
+    )
+
+
+async def manage_post(request: web.Request) -> web.StreamResponse:
+    """Add a named passkey: the browser's answer to the page's registration options."""
+    form = await require_csrf(request)
+    found = await _signed_in(request)
+    if not isinstance(found, Session):
+        return found
+    session = found
+    rt = runtime(request)
+    ctx = context(request)
+    user = session.user
+    assert user is not None
+    answer = form.get("credential", "")
+    name = form.get("name", "")
+    try:
+        challenge = await _take(request, session, REGISTER)
+        if not answer:
+            return await manage_get(request, session, error=NO_SCRIPT, status=400, name=name)
+        credential = webauthn.verify_registration(
+            relying_party(request, user),
+            answer,
+            challenge,
+            name,
+            webauthn.credentials_of(await _record(rt.store, user)),
+            rt.clock(),
+        )
+        handle = str(challenge.get("user_handle", ""))
+        if not await add_credential(rt.store, user, handle, credential):
+            raise Refused("name", "taken meanwhile")
+    except Refused as refused:
+        log.warning("passkey not added for %s from %s: %s", user, ctx.client_ip, refused)
+        message = {"name": BAD_NAME, "expired": EXPIRED}.get(refused.reason, NOT_ADDED)
+        return await manage_get(request, session, error=message, status=400, name=name)
+    log.info("passkey %r added for %s from %s", credential.name, user, ctx.client_ip)
+    audit(
+        "factor_added",
+        method=WEBAUTHN,
+        user=user,
+        ip=ctx.client_ip,
+        name=credential.name,
+        request_id=ctx.request_id,
+    )
+    await factor_changed(
+        rt.notifier,
+        user,
+        f'A passkey named "{credential.name}" was added',
+        session.identity.get("email"),
+    )
+    session.scratch[DONE] = f'The passkey "{credential.name}" was added.'
+    await rt.sessions.save(session)
+    return see_other(MANAGE)
+
+
+async def remove_credential(
+    store: Store, user: str, credential_id: str, others: bool
+) -> Credential | str:
+    """Take the passkey off the user's record (compare-and-set); the passkey removed, or why
+    not: "gone" (not on the record) or "last" (the only second factor left, `others` False)."""
+    for _ in range(CAS_ATTEMPTS):
+        old = await store.get_enrolment(user, WEBAUTHN)
+        credentials = webauthn.credentials_of(old)
+        found = next((c for c in credentials if c.id == credential_id), None)
+        if old is None or found is None:
+            return "gone"
+        rest = [c.to_dict() for c in credentials if c.id != credential_id]
+        if not rest and not others:
+            return "last"
+        new = dict(old, credentials=rest)
+        if await store.replace_enrolment(user, WEBAUTHN, old, new):
+            if not rest:  # no passkeys left: no passkey record, so none is asked for
+                now = await store.get_enrolment(user, WEBAUTHN)
+                if now is not None and not webauthn.credentials_of(now):
+                    await store.delete_enrolment(user, WEBAUTHN)
+            return found
+    return "gone"
+
+
+async def remove_post(request: web.Request) -> web.StreamResponse:
+    """Remove one passkey, unless it is the user's last way to sign in."""
+    form = await require_csrf(request)
+    found = await _signed_in(request)
+    if not isinstance(found, Session):
+        return found
+    session = found
+    rt = runtime(request)
+    ctx = context(request)
+    user = session.user
+    assert user is not None
+    others = bool(await _other_factors(request, user))
+    removed = await remove_credential(rt.store, user, form.get("credential_id", ""), others)
+    if removed == "last":
+        return await manage_get(request, session, error=LAST_FACTOR, status=409)
+    if not isinstance(removed, Credential):
+        return await manage_get(request, session, error=GONE, status=404)
+    log.info("passkey %r removed for %s from %s", removed.name, user, ctx.client_ip)
+    audit(
+        "factor_removed",
+        method=WEBAUTHN,
+        user=user,
+        ip=ctx.client_ip,
+        name=removed.name,
+        request_id=ctx.request_id,
+    )
+    await factor_changed(
+        rt.notifier,
+        user,
+        f'The passkey named "{removed.name}" was removed',
+        session.identity.get("email"),
+    )
+    session.scratch[DONE] = f'The passkey "{removed.name}" was removed.'
+    await rt.sessions.save(session)
+    return see_other(MANAGE)

@@ -104,6 +104,19 @@
     if (busy) {
       return;
     }
+    const field = form.elements.namedItem("name");
+    if (registering && field && form.dataset.taken) {
+      // A name another passkey uses is refused before the authenticator makes anything, so no
+      // passkey the gateway will not keep is left on the device.
+      const name = field.value.split(/\s+/).filter(Boolean).join(" ").toLowerCase();
+      if (JSON.parse(form.dataset.taken).includes(name)) {
+        say(form.dataset.takenMessage);
+        field.setAttribute("aria-invalid", "true");
+        field.focus();
+        return;
+      }
+      field.removeAttribute("aria-invalid");
+    }
     busy = true;
     button.disabled = true;
     status.textContent = "";

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, CDPSession, Page, expect
 
-from gateway.handlers.passkeys import NO_SCRIPT
+from gateway.handlers.passkeys import BAD_NAME, NO_SCRIPT
 from tests.e2e.flow import (
     CHALLENGE_URL,
     ENROL_URL,
@@ -75,10 +75,13 @@ def passkey_gateway(tmp_path: Path, legacy: str) -> Iterator[str]:
         process.stop()
 
 
-def virtual_authenticator(context: BrowserContext, page: Page) -> tuple[CDPSession, str]:
+def virtual_authenticator(
+    context: BrowserContext, page: Page, cdp: CDPSession | None = None
+) -> tuple[CDPSession, str]:
     """A platform authenticator that holds passkeys and says yes at once, as a person would."""
-    cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
+    if cdp is None:
+        cdp = context.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
     added: dict[str, Any] = cdp.send(
         "WebAuthn.addVirtualAuthenticator",
         {
@@ -174,3 +177,58 @@ def test_a_second_browser_cannot_use_a_passkey_it_does_not_hold(
         assert "legacy_session" not in cookies(other)
     finally:
         other.close()
+
+
+def test_a_signed_in_user_adds_a_second_passkey_on_the_passkeys_page(
+    passkey_gateway: str, context: BrowserContext, page: Page
+) -> None:
+    """After signing in with a first passkey, /.gateway/passkeys lists it and adds "Second key"
+    made by another authenticator (the first one is listed in excludeCredentials, so it would
+    refuse); the next sign-in works with the second key alone. The page passes axe-core."""
+    base = passkey_gateway
+    user, password = USER
+    cdp, first = virtual_authenticator(context, page)
+    reports: dict[str, str] = {}
+    app_sign_in(page, base, user, password)
+    page.get_by_label("Name for this passkey").fill("Work laptop")
+    page.get_by_role("button", name="Add passkey and continue").click()
+    expect_application_home(page, base, user)
+
+    page.goto(base + "/.gateway/passkeys")
+    expect(page.get_by_role("heading", name="Your passkeys", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="Work laptop")).to_be_visible()
+    expect(page.get_by_text("Not used to sign in yet.")).to_be_visible()
+    reports["passkeys"] = axe_report(page)
+
+    cdp.send("WebAuthn.removeVirtualAuthenticator", {"authenticatorId": first})
+    _, second = virtual_authenticator(context, page, cdp)
+    page.get_by_label("Name for the new passkey").fill("  work   LAPTOP ")
+    page.get_by_role("button", name="Add passkey", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(BAD_NAME)
+    expect(page.get_by_label("Name for the new passkey")).to_have_attribute("aria-invalid", "true")
+    held = cdp.send("WebAuthn.getCredentials", {"authenticatorId": second})["credentials"]
+    assert held == [], "a refused name must not leave a passkey on the authenticator"
+    reports["passkeys, name in use"] = axe_report(page)
+
+    page.get_by_label("Name for the new passkey").fill("Second key")
+    page.get_by_role("button", name="Add passkey", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text('The passkey "Second key" was added.')
+    expect(page.get_by_role("heading", name="Second key")).to_be_visible()
+    expect(page.get_by_role("button", name="Remove Work laptop")).to_be_visible()
+    expect(page.get_by_role("button", name="Remove Second key")).to_be_visible()
+    held = cdp.send("WebAuthn.getCredentials", {"authenticatorId": second})["credentials"]
+    assert len(held) == 1 and held[0]["rpId"] == "localhost"
+    reports["passkeys, added"] = axe_report(page)
+
+    page.get_by_role("link", name="Back to the site").click()
+    expect_application_home(page, base, user)
+    page.get_by_role("link", name="Sign out").click()
+    app_sign_in(page, base, user, password)
+    expect(page).to_have_url(CHALLENGE_URL)
+    page.get_by_role("button", name="Use passkey").click()
+    expect_application_home(page, base, user)
+
+    failed = {name: report for name, report in reports.items() if report}
+    assert not failed, "axe-core violations:\n\n" + "\n\n".join(
+        f"== {name}: {report}" for name, report in failed.items()
+    )

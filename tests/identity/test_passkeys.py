@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +20,15 @@ from gateway.factors.webauthn import CHALLENGE_TTL, REGISTER, RelyingParty
 from gateway.handlers.passkeys import (
     BAD_NAME,
     EXPIRED,
+    LAST_FACTOR,
     NO_SCRIPT,
+    NOT_ADDED,
     NOT_CHECKED,
     UNKNOWN,
     add_credential,
 )
 from gateway.keys import RUNTIME
+from gateway.policy import load_policy_dir
 from gateway.sessions import MAX_FAILURES
 from tests.factors.test_webauthn import SoftAuthenticator
 from tests.identity.test_intercept import app_login, cookie
@@ -172,8 +178,8 @@ async def test_several_named_passkeys_each_sign_in(
 async def enrol_second(
     client: Client, authenticator: SoftAuthenticator, name: str
 ) -> dict[str, Any]:
-    """No page adds a second passkey yet (self-service is another issue): the handler's own
-    registration check and store update, driven with the user's record, stand in for it."""
+    """The handler's own registration check and store update, driven with the user's record
+    (the page at /.gateway/passkeys is tested below)."""
     rt = client.app[RUNTIME]
     saved = await record(client)
     assert saved is not None
@@ -361,5 +367,244 @@ async def test_an_enrolled_user_cannot_add_a_passkey_before_the_second_factor(
     refused = await post(client, ENROL, page, name="Mine now", credential=answer)
     assert refused.status == 303
     assert refused.headers["Location"].startswith("/.gateway/challenge")
+    saved = await record(client)
+    assert saved is not None and len(saved["credentials"]) == 1
+
+
+# --- /.gateway/passkeys: the signed-in user's own passkeys ----------------------------------
+
+MANAGE = "/.gateway/passkeys"
+REMOVE = "/.gateway/passkeys/remove"
+
+
+async def manage_page(client: Client, status: int = 200) -> str:
+    response = await client.get(MANAGE, allow_redirects=False)
+    assert response.status == status, await response.text()
+    return await response.text()
+
+
+async def add_on_page(
+    client: Client, authenticator: SoftAuthenticator, name: str, page: str | None = None
+) -> Any:
+    page = page or await manage_page(client)
+    answer = authenticator.register(options_of(page), origin(client))
+    return await post(client, MANAGE, page, name=name, credential=answer)
+
+
+def audited(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.audit"]
+    return [line for line in lines if line["event"] == event]
+
+
+async def test_a_signed_in_user_adds_a_second_passkey_and_signs_in_with_either(
+    make_gateway: Any, legacy_server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The page lists the passkey (name, added, never used), excludes it from the new options,
+    adds a second named one (audited, notice sent), and each passkey signs in later."""
+    caplog.set_level(logging.INFO, logger="gateway.audit")
+    client = await gateway(make_gateway, legacy_server)
+    mail = Mail()
+    client.app[RUNTIME].notifier = mail
+    laptop, key = SoftAuthenticator(step=1), SoftAuthenticator(step=0)
+    assert (await enrol(client, laptop, "Work laptop")).status == 303
+    mail.sent.clear()
+
+    response = await client.get(MANAGE)
+    assert "script-src 'self';" in response.headers["Content-Security-Policy"]
+    page = await response.text()
+    assert "<h3" in page and "Work laptop" in page and "Not used to sign in yet." in page
+    assert '<script src="/.gateway/static/passkeys.js" defer></script>' in page
+    assert "Remove Work laptop" not in page  # the only second factor: not offered
+    assert 'data-taken="[&#34;work laptop&#34;]"' in page  # refused before the device is asked
+    options = json.loads(options_of(page))
+    assert [c["id"] for c in options["excludeCredentials"]] == [laptop.id]
+    saved = await record(client)
+    assert saved is not None and options["user"]["id"] == saved["user_handle"]
+
+    added = await add_on_page(client, key, "Blue key", page)
+    assert added.status == 303 and added.headers["Location"] == MANAGE
+    saved = await record(client)
+    assert saved is not None
+    assert [c["name"] for c in saved["credentials"]] == ["Work laptop", "Blue key"]
+    assert mail.sent[0][0] == ALICE and 'a passkey named "blue key" was added' in mail.sent[0][1]
+    [line] = [a for a in audited(caplog, "factor_added") if a.get("name") == "Blue key"]
+    assert line["method"] == "webauthn" and line["user"] == ALICE
+    page = await manage_page(client)
+    assert 'role="status"' in page and "The passkey &#34;Blue key&#34; was added." in page
+    assert "Remove Work laptop" in page and "Remove Blue key" in page
+
+    for authenticator in (key, laptop):
+        page = await sign_in(client, "/.gateway/challenge?rd=%2F")
+        answer = authenticator.sign(options_of(page), origin(client))
+        done = await post(client, CHALLENGE, page, credential=answer)
+        assert done.status == 303 and done.headers["Location"] == "/"
+    page = await manage_page(client)
+    assert "Last used <time datetime=" in page
+    assert "Not used to sign in yet." not in page
+
+
+async def test_a_name_in_use_or_an_authenticator_already_added_is_refused(
+    make_gateway: Any, legacy_server: TestServer
+) -> None:
+    """A name another passkey uses (in any case) is refused next to the name field; the same
+    authenticator again is refused; a failed answer stores nothing and the page can be used
+    again."""
+    client = await gateway(make_gateway, legacy_server)
+    laptop = SoftAuthenticator()
+    assert (await enrol(client, laptop, "Work laptop")).status == 303
+    refused = await add_on_page(client, SoftAuthenticator(), "WORK  laptop")
+    assert refused.status == 400
+    page = await refused.text()
+    assert html.escape(BAD_NAME, quote=True) in page and 'aria-invalid="true"' in page
+    assert 'value="WORK  laptop"' in page
+    again = await add_on_page(client, laptop, "Same laptop", page)
+    assert again.status == 400
+    page = await again.text()
+    assert html.escape(NOT_ADDED, quote=True) in page
+    wrong = SoftAuthenticator().register(options_of(page), "http://evil.example")
+    refused = await post(client, MANAGE, page, name="Phone", credential=wrong)
+    assert refused.status == 400
+    saved = await record(client)
+    assert saved is not None and len(saved["credentials"]) == 1
+    assert (await add_on_page(client, SoftAuthenticator(), "Phone")).status == 303
+
+
+async def test_removing_a_passkey_tells_the_user_and_is_audited(
+    make_gateway: Any, legacy_server: TestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Of two passkeys one is removed (notice, audit line); the removed one no longer signs in,
+    the other does."""
+    caplog.set_level(logging.INFO, logger="gateway.audit")
+    client = await gateway(make_gateway, legacy_server)
+    mail = Mail()
+    client.app[RUNTIME].notifier = mail
+    laptop, key = SoftAuthenticator(), SoftAuthenticator()
+    assert (await enrol(client, laptop, "Work laptop")).status == 303
+    assert (await add_on_page(client, key, "Blue key")).status == 303
+    mail.sent.clear()
+    page = await manage_page(client)
+    removed = await post(client, REMOVE, page, credential_id=key.id)
+    assert removed.status == 303 and removed.headers["Location"] == MANAGE
+    saved = await record(client)
+    assert saved is not None and [c["name"] for c in saved["credentials"]] == ["Work laptop"]
+    assert mail.sent[0][0] == ALICE
+    assert 'the passkey named "blue key" was removed' in mail.sent[0][1]
+    [line] = audited(caplog, "factor_removed")
+    assert line["method"] == "webauthn" and line["user"] == ALICE and line["name"] == "Blue key"
+    page = await manage_page(client)
+    assert "The passkey &#34;Blue key&#34; was removed." in page
+    # posted twice (another tab): nothing more to remove, and the page says so
+    again = await post(client, REMOVE, page, credential_id=key.id)
+    assert again.status == 404 and "no longer on your account" in await again.text()
+
+    page = await sign_in(client, "/.gateway/challenge?rd=%2F")
+    refused = await post(
+        client, CHALLENGE, page, credential=key.sign(options_of(page), origin(client))
+    )
+    assert refused.status == 401
+    page = await refused.text()
+    done = await post(
+        client, CHALLENGE, page, credential=laptop.sign(options_of(page), origin(client))
+    )
+    assert done.status == 303
+
+
+async def test_the_last_second_factor_cannot_be_removed(
+    make_gateway: Any, legacy_server: TestServer
+) -> None:
+    """The only passkey of a user with no other method is kept, and the page says why; with an
+    authenticator app as well, the last passkey can go (and passkeys are no longer asked for)."""
+    client = await gateway(make_gateway, legacy_server)
+    mail = Mail()
+    client.app[RUNTIME].notifier = mail
+    laptop = SoftAuthenticator()
+    assert (await enrol(client, laptop, "Work laptop")).status == 303
+    mail.sent.clear()
+    page = await manage_page(client)
+    refused = await post(client, REMOVE, page, credential_id=laptop.id)
+    assert refused.status == 409
+    text = await refused.text()
+    assert html.escape(LAST_FACTOR, quote=True) in text and 'role="alert"' in text
+    saved = await record(client)
+    assert saved is not None and len(saved["credentials"]) == 1
+    assert not mail.sent
+
+    rt = client.app[RUNTIME]
+    await rt.store.put_enrolment(ALICE, "totp", {"secret": "stand-in"})
+    page = await manage_page(client)
+    assert "Remove Work laptop" in page
+    removed = await post(client, REMOVE, page, credential_id=laptop.id)
+    assert removed.status == 303
+    assert await record(client) is None
+    assert await rt.store.list_methods(ALICE) == ["totp"]
+    page = await manage_page(client)
+    assert "You have no passkeys yet." in page
+
+
+async def test_the_page_needs_a_verified_session(
+    make_gateway: Any, legacy_server: TestServer
+) -> None:
+    """No session, or only the password: the page and its forms send the browser to the
+    challenge, and nothing changes."""
+    client = await gateway(make_gateway, legacy_server)
+    laptop = SoftAuthenticator()
+    assert (await enrol(client, laptop, "Work laptop")).status == 303
+    manage = await manage_page(client)
+    expected = "/.gateway/challenge?rd=%2F.gateway%2Fpasskeys"
+
+    client.session.cookie_jar.clear()
+    anonymous = await client.get(MANAGE, allow_redirects=False)
+    assert anonymous.status == 303 and anonymous.headers["Location"] == expected
+
+    page = await sign_in(client, "/.gateway/challenge?rd=%2F")  # password only
+    pending = await client.get(MANAGE, allow_redirects=False)
+    assert pending.status == 303 and pending.headers["Location"] == expected
+    answer = SoftAuthenticator().register(options_of(manage), origin(client))
+    for url, fields in ((MANAGE, {"name": "Mine now", "credential": answer}), (REMOVE, {})):
+        fields = {**fields, "credential_id": laptop.id}
+        refused = await post(client, url, page, **fields)
+        assert refused.status == 303 and refused.headers["Location"] == expected
+    saved = await record(client)
+    assert saved is not None and [c["name"] for c in saved["credentials"]] == ["Work laptop"]
+
+
+async def test_the_page_posts_need_the_csrf_token(
+    make_gateway: Any, legacy_server: TestServer
+) -> None:
+    """Adding and removing without the form's CSRF token are refused before anything changes."""
+    client = await gateway(make_gateway, legacy_server)
+    laptop = SoftAuthenticator()
+    assert (await enrol(client, laptop, "Work laptop")).status == 303
+    assert (await add_on_page(client, SoftAuthenticator(), "Blue key")).status == 303
+    page = await manage_page(client)
+    answer = SoftAuthenticator().register(options_of(page), origin(client))
+    for url, data in (
+        (MANAGE, {"name": "Phone", "credential": answer}),
+        (REMOVE, {"credential_id": laptop.id}),
+        (REMOVE, {"credential_id": laptop.id, "csrf_token": "forged"}),
+    ):
+        refused = await client.post(url, data=data, allow_redirects=False)
+        assert refused.status == 400
+    saved = await record(client)
+    assert saved is not None and len(saved["credentials"]) == 2
+
+
+async def test_a_company_without_passkeys_has_no_such_page(
+    make_gateway: Any, legacy_server: TestServer, tmp_path: Path
+) -> None:
+    """Once the company's policy no longer allows passkeys, the page is not found (and its
+    forms change nothing)."""
+    client = await gateway(make_gateway, legacy_server)
+    laptop = SoftAuthenticator()
+    assert (await enrol(client, laptop, "Work laptop")).status == 303
+    page = await manage_page(client)
+    rt = client.app[RUNTIME]
+    changed = tmp_path / "changed-policies"
+    shutil.copytree(rt.settings.policy_dir, changed)
+    (changed / "example.yaml").write_text(POLICY.replace("[webauthn, totp]", "[totp]"))
+    rt.policy.replace(load_policy_dir(changed, known_apps=["legacy"]))
+    assert "There is no gateway page at this address." in await manage_page(client, 404)
+    refused = await post(client, REMOVE, page, credential_id=laptop.id)
+    assert refused.status == 404
     saved = await record(client)
     assert saved is not None and len(saved["credentials"]) == 1
