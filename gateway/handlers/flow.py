@@ -4,11 +4,12 @@ wrong codes, deferral, and completion (a verified session, the application's coo
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from gateway import trust
+from gateway import regulation, trust
 from gateway.audit import audit
 from gateway.decision import Mode
 from gateway.enforcement import is_enforced
@@ -30,7 +31,7 @@ from gateway.handlers.common import (
 )
 from gateway.handlers.methods import allowed
 from gateway.handlers.standing import enrolment_time
-from gateway.keys import OTHER_WAYS
+from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.policy.model import AccountType, Company
 from gateway.redirects import safe_redirect
 from gateway.sessions import DEFERRAL, MAX_FAILURES, Level, Session, cookie_digest
@@ -104,26 +105,71 @@ def page(
     return response
 
 
-async def too_many_failures(request: web.Request, session: Session) -> bool:
-    """Count a wrong code; past the limit the pending session ends, so every further guess
-    costs the password again."""
+def _regulation_keys(request: web.Request, user: str) -> dict[str, str]:
+    address = context(request).client_ip
+    return regulation.keys(user, str(address) if address is not None else None)
+
+
+async def locked_out(request: web.Request, user: str) -> regulation.Lockout | None:
+    """The lockout in force for this user from this address, counted across instances."""
     rt = runtime(request)
+    now = rt.clock()
+    since = now - regulation.WINDOW
+    failures = {
+        scope: await rt.store.failures_since(key, since)
+        for scope, key in _regulation_keys(request, user).items()
+    }
+    found = regulation.lockout(failures, now)
+    if found is not None:
+        request[LOCKOUT] = found
+    return found
+
+
+async def too_many_failures(request: web.Request, session: Session) -> bool:
+    """Count a wrong answer, in this sign-in and in the store by user and address; past a limit
+    the pending session ends, so every further guess costs the password again, and past the
+    store's limits nobody may try for a while."""
+    rt = runtime(request)
+    assert session.user is not None
+    now = rt.clock()
+    for key in _regulation_keys(request, session.user).values():
+        await rt.store.record_failure(key, now)
     session.failures += 1
-    if session.failures >= MAX_FAILURES:
+    lockout = await locked_out(request, session.user)
+    if session.failures >= MAX_FAILURES or lockout is not None:
         await rt.sessions.end(session)
-        log.warning("too many wrong codes for %s: pending session ended", session.user)
+        log.warning("too many wrong answers for %s: pending session ended", session.user)
+        if lockout is not None:
+            audit(
+                "lockout",
+                user=session.user,
+                scope=lockout.scope,
+                until=lockout.until,
+                ip=context(request).client_ip,
+                request_id=context(request).request_id,
+            )
         return True
     await rt.sessions.save(session)
     return False
 
 
 def start_again(request: web.Request) -> web.Response:
+    lockout = request.get(LOCKOUT)
+    if lockout is not None:
+        when = datetime.fromtimestamp(lockout.until, UTC).strftime("%H:%M UTC")
+        message = "There have been too many wrong answers for this sign-in recently."
+        next_step = f"Wait until {when}, then sign in again."
+    else:
+        message = (
+            f"{MAX_FAILURES} answers in a row were not right, so this sign-in has been stopped."
+        )
+        next_step = "Sign in again with your password, then enter the code your app shows."
     response = runtime(request).pages.render(
         "error.html",
         status=429,
         title="Too many wrong codes",
-        message=f"{MAX_FAILURES} codes in a row were not right, so this sign-in has been stopped.",
-        next_step="Sign in again with your password, then enter the code your app shows.",
+        message=message,
+        next_step=next_step,
         link="/",
     )
     clear_session_cookie(response, request)
@@ -148,6 +194,11 @@ async def complete(
         session.idle_timeout = company.session.idle_timeout.total_seconds()
         session.lifetime = company.session.lifetime.total_seconds()
     session = await rt.sessions.promote(session, Level.VERIFIED)
+    if via in REAL_FACTORS and session.user:
+        keys = _regulation_keys(request, session.user)
+        for scope in ("user", "user_ip"):  # the address's own count stays: it may be guessing
+            if scope in keys:
+                await rt.store.clear_failures(keys[scope])
     audit(
         "second_factor_ok",
         via=via,

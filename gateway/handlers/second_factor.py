@@ -19,7 +19,7 @@ from gateway.handlers import (  # importing a method's module registers its page
     totp,  # noqa: F401
 )
 from gateway.handlers.common import company_for, gateway_url, runtime, see_other
-from gateway.handlers.flow import pending, pending_post, rd
+from gateway.handlers.flow import locked_out, pending, pending_post, rd, start_again
 from gateway.handlers.methods import REGISTRY, enrollable, preferred, usable
 from gateway.keys import OTHER_WAYS
 from gateway.sessions import Session
@@ -83,11 +83,20 @@ async def challenge_get(request: web.Request) -> web.StreamResponse:
     return await REGISTRY[chosen[0]].challenge_get(request, session)
 
 
+async def _refused_while_locked(request: web.Request, session: Session, user: str) -> bool:
+    if await locked_out(request, user) is None:
+        return False
+    await runtime(request).sessions.end(session)
+    return True
+
+
 async def challenge_post(request: web.Request) -> web.StreamResponse:
     posted = await pending_post(request)
     if not isinstance(posted, tuple):
         return posted
-    form, session, _user = posted
+    form, session, user = posted
+    if await _refused_while_locked(request, session, user):
+        return start_again(request)
     chosen = await _choose(request, session, "challenge")
     if not isinstance(chosen, tuple):
         return chosen
@@ -110,7 +119,9 @@ async def enrol_post(request: web.Request) -> web.StreamResponse:
     posted = await pending_post(request)
     if not isinstance(posted, tuple):
         return posted
-    form, session, _user = posted
+    form, session, user = posted
+    if await _refused_while_locked(request, session, user):
+        return start_again(request)
     chosen = await _choose(request, session, "enrol")
     if not isinstance(chosen, tuple):
         return chosen

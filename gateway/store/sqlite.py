@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS totp_steps (user TEXT PRIMARY KEY, step INTEGER NOT N
 CREATE TABLE IF NOT EXISTS codes (
     key TEXT PRIMARY KEY, data TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS sends (user TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (key TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS failures_key ON failures(key, at);
 CREATE INDEX IF NOT EXISTS sends_user ON sends(user, at);
 CREATE TABLE IF NOT EXISTS enforcement (
     company TEXT PRIMARY KEY, since REAL NOT NULL, source TEXT NOT NULL);
@@ -144,6 +146,19 @@ class SqliteStore:
 
     async def delete_code(self, key: str) -> None:
         self._run("DELETE FROM codes WHERE key = ?", (key,))
+
+    async def record_failure(self, key: str, at: float) -> None:
+        self._run("DELETE FROM failures WHERE at < ?", (at - 86400,))
+        self._run("INSERT INTO failures (key, at) VALUES (?, ?)", (key, at))
+
+    async def failures_since(self, key: str, since: float) -> list[float]:
+        rows = self._run(
+            "SELECT at FROM failures WHERE key = ? AND at >= ? ORDER BY at", (key, since)
+        ).fetchall()
+        return [float(r[0]) for r in rows]
+
+    async def clear_failures(self, key: str) -> None:
+        self._run("DELETE FROM failures WHERE key = ?", (key,))
 
     async def record_send(self, user: str, at: float) -> None:
         self._run("DELETE FROM sends WHERE at < ?", (at - 86400,))
