@@ -25,6 +25,7 @@ from gateway.notices import address_of, factor_changed
 from gateway.policy.model import CodeLimits
 from gateway.runtime import Runtime
 from gateway.senders import Sender, SendFailed
+from gateway.senders.smtp import is_single_address
 from gateway.sessions import Session, storage_key
 
 log = logging.getLogger("gateway.challenge")
@@ -131,6 +132,9 @@ async def send_code(
     assert user is not None
     now = rt.clock()
     limits = _limits(request, session)
+    pause = limits.resend_after.total_seconds()
+    if await rt.store.reserve_send(user, now, pause, limits.sends_per_hour):
+        return await _send_reserved(request, session, method, destination, now, limits)
     wait = codes.send_wait(await rt.store.sends_since(user, now - codes.HOUR), now, limits)
     if wait.capped:
         minutes = (wait.seconds + 59) // 60
@@ -140,12 +144,26 @@ async def send_code(
             "or choose another way.",
             429,
         )
-    if wait.seconds:
-        return (
-            f"A code was sent a moment ago. You can ask for another in {wait.seconds} "
-            f"second{'s' if wait.seconds != 1 else ''}.",
-            429,
-        )
+    seconds = max(wait.seconds, 1)  # refused by the store even if the times look clear
+    return (
+        f"A code was sent a moment ago. You can ask for another in {seconds} "
+        f"second{'s' if seconds != 1 else ''}.",
+        429,
+    )
+
+
+async def _send_reserved(
+    request: web.Request,
+    session: Session,
+    method: str,
+    destination: str,
+    now: float,
+    limits: CodeLimits,
+) -> tuple[str, int] | None:
+    """Deliver a code whose send slot is reserved; a failed delivery gives the slot back."""
+    rt = runtime(request)
+    user = session.user
+    assert user is not None
     sender = _sender(rt, method)
     ip = context(request).client_ip
     code, record = codes.issue(_key(rt), method, _binding(session), destination, now, limits)
@@ -155,6 +173,7 @@ async def send_code(
             raise SendFailed(f"no sender is configured for {method}")
         await _deliver(sender, method, destination, subject, text)
     except SendFailed as exc:
+        await rt.store.release_send(user, now)
         log.warning("the %s code for %s could not be sent: %s", method, user, exc)
         audit("code_send_failed", method=method, user=user, ip=ip, reason=str(exc))
         another = " or choose another way below." if request.get(OTHER_WAYS) else "."
@@ -162,7 +181,6 @@ async def send_code(
     await rt.store.put_code(
         codes.record_key(method, _binding(session)), record, float(record["expires_at"])
     )
-    await rt.store.record_send(user, now)
     audit("code_sent", method=method, user=user, ip=ip)
     return None
 
@@ -455,8 +473,10 @@ async def _take_number(
 
 
 def _address(session: Session) -> str | None:
+    """The address codes go to: the user's own, when it is one plain email address."""
     assert session.user is not None
-    return address_of(session.user, session.identity.get("email"))
+    address = address_of(session.user, session.identity.get("email"))
+    return address if address is not None and is_single_address(address) else None
 
 
 async def email_enrol_get(request: web.Request, session: Session) -> web.StreamResponse:

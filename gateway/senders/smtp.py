@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import ssl
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 import aiosmtplib
 
 from gateway.senders import SendFailed
 from gateway.senders.base import ChannelSender
+
+
+def is_single_address(text: str) -> bool:
+    """Exactly one bare address, nothing that could become a second recipient or a header."""
+    if any(ord(c) < 0x21 or c in ',;<>"()\\' for c in text):
+        return False
+    name, address = parseaddr(text)
+    return not name and address == text and text.count("@") == 1
 
 
 class SmtpSender(ChannelSender):
@@ -34,6 +42,8 @@ class SmtpSender(ChannelSender):
         self._context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
     async def send_email(self, to: str, subject: str, body: str) -> None:
+        if not is_single_address(to):
+            raise SendFailed("email: the recipient is not one plain email address")
         message = EmailMessage()
         message["From"] = self._from
         message["To"] = to
@@ -45,6 +55,7 @@ class SmtpSender(ChannelSender):
         try:
             await aiosmtplib.send(
                 message,
+                recipients=[to],  # never the To header's list: it names exactly this one
                 hostname=self._host,
                 port=self._port,
                 username=self._username,
@@ -54,5 +65,5 @@ class SmtpSender(ChannelSender):
                 tls_context=self._context,
                 timeout=self._timeout,
             )
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
             raise SendFailed(f"email: {self._host}:{self._port} refused it: {exc}") from exc

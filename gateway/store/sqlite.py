@@ -164,6 +164,18 @@ class SqliteStore:
         self._run("DELETE FROM sends WHERE at < ?", (at - 86400,))
         self._run("INSERT INTO sends (user, at) VALUES (?, ?)", (user, at))
 
+    async def reserve_send(self, user: str, at: float, pause: float, per_hour: int) -> bool:
+        cur = self._run(
+            "INSERT INTO sends (user, at) SELECT ?, ? WHERE "
+            "(SELECT COUNT(*) FROM sends WHERE user = ? AND at > ?) < ? AND "
+            "NOT EXISTS (SELECT 1 FROM sends WHERE user = ? AND at > ?)",
+            (user, at, user, at - 3600, per_hour, user, at - pause),
+        )
+        return cur.rowcount == 1
+
+    async def release_send(self, user: str, at: float) -> None:
+        self._run("DELETE FROM sends WHERE user = ? AND at = ?", (user, at))
+
     async def sends_since(self, user: str, since: float) -> list[float]:
         rows = self._run(
             "SELECT at FROM sends WHERE user = ? AND at >= ? ORDER BY at", (user, since)

@@ -9,6 +9,7 @@ fixed clock, five tries, the hourly cap, binding to the session, and senders tha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -471,3 +472,27 @@ async def test_without_senders_the_methods_are_not_offered(gateway: Any, browser
     page = await (await browser.get("/.gateway/enrol?rd=%2F")).text()
     assert "Text message" not in page and "Email" not in page
     assert (await browser.get(url("enrol", "sms"))).status == 404
+
+
+async def test_racing_sends_cannot_pass_the_cooldown(
+    gateway: Any, browsers: Any, provider: tuple[FakeProvider, str]
+) -> None:
+    """Twenty simultaneous "text me" requests to twenty numbers, with a slow provider: one
+    message goes out (the send slot is reserved before delivery), not twenty."""
+    fake, _ = provider
+    fake.delay = 0.3
+    browser = await signed_in(await gateway(), browsers)
+    html = await (await browser.get(url("enrol", "sms"))).text()
+    token = csrf_from_page(html)
+    answers = await asyncio.gather(
+        *(
+            browser.post(
+                url("enrol", "sms"),
+                data={"csrf_token": token, "action": "number", "phone": f"+44 7400 1234{i:02d}"},
+                allow_redirects=False,
+            )
+            for i in range(20)
+        )
+    )
+    assert len(fake.requests) == 1
+    assert sum(1 for answer in answers if answer.status == 429) == 19

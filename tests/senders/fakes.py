@@ -3,6 +3,7 @@ JSON webhook), and a real SMTP server (aiosmtpd) with STARTTLS and authenticatio
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import json
@@ -45,6 +46,7 @@ class FakeProvider:
 
     status: int = 201
     requests: list[Received] = field(default_factory=list)
+    delay: float = 0.0  # seconds before answering, like a provider far away
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -55,6 +57,7 @@ class FakeProvider:
     async def _twilio(self, request: web.Request) -> web.Response:
         form = {key: str(value) for key, value in (await request.post()).items()}
         self.requests.append(Received(request.path, request.headers.get("Authorization"), form))
+        await asyncio.sleep(self.delay)
         if self.status >= 300:
             return web.json_response({"message": "provider trouble"}, status=self.status)
         return web.json_response({"sid": "SM" + "0" * 32, "status": "queued"}, status=201)

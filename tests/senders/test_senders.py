@@ -183,3 +183,20 @@ async def test_outbox_writes_json_lines_and_logs(
     with pytest.raises(SendFailed, match="cannot write"):
         await sender.send_sms("+447400123456", "x")
     assert json.dumps(sms)  # plain JSON
+
+
+def test_only_one_plain_address_is_a_recipient() -> None:
+    """Lists, display names and header-breaking characters are refused before any SMTP."""
+    from gateway.senders.smtp import is_single_address
+
+    assert is_single_address("alice@acme.example")
+    for bad in (
+        "a@b.example, x@evil.example",
+        "a@b.example\r\nBcc: x@evil.example",
+        "Alice <a@b.example>",
+        "a@b.example;x@evil.example",
+        "no-at-sign",
+        "a@b@c.example",
+        "a @b.example",
+    ):
+        assert not is_single_address(bad), bad
