@@ -86,7 +86,8 @@ async def run_demo(port: int, host: str = "127.0.0.1", data_dir: Path | None = N
             ),
             "  second factor  any authenticator app: scan the QR code or type the secret shown;",
             "                 Globex also offers text message, phone call and email codes:",
-            f"                 they are not sent, but written to {data_dir / OUTBOX} and below",
+            f"                 they are not sent, but written to {data_dir / OUTBOX} and below;",
+            f"                 passkeys need a host name: http://localhost:{port}/",
             "",
         ]
         print("\n".join(lines), flush=True)
