@@ -18,10 +18,18 @@ from gateway.audit import audit
 from gateway.factors import codes
 from gateway.factors.phone import InvalidNumber, LineType, parse
 from gateway.handlers.common import company_for, context, gateway_url, runtime, see_other
-from gateway.handlers.flow import complete, page, rd, start_again, too_many_failures
+from gateway.handlers.flow import (
+    announce_factor,
+    complete,
+    page,
+    rd,
+    site_name,
+    start_again,
+    too_many_failures,
+)
 from gateway.handlers.methods import MethodPages, Page, Post, enrollable, register
 from gateway.keys import OTHER_WAYS
-from gateway.notices import address_of, factor_changed
+from gateway.notices import address_of
 from gateway.policy.model import CodeLimits
 from gateway.runtime import Runtime
 from gateway.senders import Sender, SendFailed
@@ -70,11 +78,6 @@ def _key(rt: Runtime) -> bytes:
 def _binding(session: Session) -> str:
     """The pending session's id (it does not change until the second factor is done), hashed."""
     return storage_key(session.id)
-
-
-def _site(request: web.Request, user: str) -> str:
-    company = company_for(request, user)
-    return company.branding.name if company is not None else context(request).application.name
 
 
 def _mask_email(address: str) -> str:
@@ -167,7 +170,7 @@ async def _send_reserved(
     sender = _sender(rt, method)
     ip = context(request).client_ip
     code, record = codes.issue(_key(rt), method, _binding(session), destination, now, limits)
-    subject, text = _messages(method, code, _site(request, user), limits)
+    subject, text = _messages(method, code, site_name(request, user), limits)
     try:
         if sender is None:
             raise SendFailed(f"no sender is configured for {method}")
@@ -436,9 +439,8 @@ def _phone_enrol(method: str) -> tuple[Page, Post]:
         session.scratch.pop(method, None)
         ip = context(request).client_ip
         log.info("phone number enrolled (%s) for %s from %s", "+".join(methods), user, ip)
-        audit("factor_added", method=method, also=methods[1:] or None, user=user, ip=ip)
-        await factor_changed(
-            rt.notifier, user, PHONE_ADDED, session.identity.get("email"), _site(request, user)
+        await announce_factor(
+            request, session, "factor_added", method, PHONE_ADDED, also=methods[1:] or None
         )
         first = not enrolled
         return await complete(request, session, rd(request), via=method, first_enrolment=first)
@@ -520,10 +522,7 @@ async def email_enrol_post(
     )
     ip = context(request).client_ip
     log.info("email address enrolled for %s from %s", user, ip)
-    audit("factor_added", method=EMAIL, user=user, ip=ip)
-    await factor_changed(
-        rt.notifier, user, EMAIL_ADDED, session.identity.get("email"), _site(request, user)
-    )
+    await announce_factor(request, session, "factor_added", EMAIL, EMAIL_ADDED)
     return await complete(request, session, rd(request), via=EMAIL, first_enrolment=not enrolled)
 
 

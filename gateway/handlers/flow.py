@@ -32,6 +32,7 @@ from gateway.handlers.common import (
 from gateway.handlers.methods import allowed
 from gateway.handlers.standing import enrolment_time
 from gateway.keys import LOCKOUT, OTHER_WAYS
+from gateway.notices import factor_changed
 from gateway.policy.model import AccountType, Company
 from gateway.redirects import safe_redirect
 from gateway.sessions import DEFERRAL, MAX_FAILURES, Level, Session, cookie_digest
@@ -174,6 +175,36 @@ def start_again(request: web.Request) -> web.Response:
     )
     clear_session_cookie(response, request)
     return response
+
+
+async def announce_factor(
+    request: web.Request, session: Session, event: str, method: str, change: str, **fields: Any
+) -> None:
+    """A factor added or removed (or new recovery codes): audited, and the user told by email
+    when an address is known. `change` reads like "A passkey was added"."""
+    ctx = context(request)
+    assert session.user is not None
+    audit(
+        event,
+        method=method,
+        user=session.user,
+        ip=ctx.client_ip,
+        request_id=ctx.request_id,
+        **fields,
+    )
+    await factor_changed(
+        runtime(request).notifier,
+        session.user,
+        change,
+        session.identity.get("email"),
+        site_name(request, session.user),
+    )
+
+
+def site_name(request: web.Request, user: str) -> str:
+    """What the user knows this site as: their company's branding, else the application."""
+    company = company_for(request, user)
+    return company.branding.name if company is not None else context(request).application.name
 
 
 async def complete(

@@ -29,9 +29,16 @@ from gateway.handlers.common import (
     runtime,
     see_other,
 )
-from gateway.handlers.flow import complete, may_defer, page, rd, start_again, too_many_failures
+from gateway.handlers.flow import (
+    announce_factor,
+    complete,
+    may_defer,
+    page,
+    rd,
+    start_again,
+    too_many_failures,
+)
 from gateway.handlers.methods import MethodPages, allowed, register, usable
-from gateway.notices import factor_changed
 from gateway.sessions import Level, Session
 from gateway.store import Store
 
@@ -249,12 +256,13 @@ async def enrol_post(
         message = EXPIRED if refused.reason == "expired" else NOT_ADDED
         return await enrol_get(request, session, error=message, status=400, name=name)
     log.info("passkey %r added for %s from %s", credential.name, user, ctx.client_ip)
-    audit("factor_added", method=WEBAUTHN, user=user, ip=ctx.client_ip, name=credential.name)
-    await factor_changed(
-        rt.notifier,
-        user,
+    await announce_factor(
+        request,
+        session,
+        "factor_added",
+        WEBAUTHN,
         f'A passkey named "{credential.name}" was added',
-        session.identity.get("email"),
+        name=credential.name,
     )
     return await complete(request, session, rd(request), via=WEBAUTHN, first_enrolment=first)
 
@@ -393,19 +401,13 @@ async def manage_post(request: web.Request) -> web.StreamResponse:
         message = {"name": BAD_NAME, "expired": EXPIRED}.get(refused.reason, NOT_ADDED)
         return await manage_get(request, session, error=message, status=400, name=name)
     log.info("passkey %r added for %s from %s", credential.name, user, ctx.client_ip)
-    audit(
+    await announce_factor(
+        request,
+        session,
         "factor_added",
-        method=WEBAUTHN,
-        user=user,
-        ip=ctx.client_ip,
-        name=credential.name,
-        request_id=ctx.request_id,
-    )
-    await factor_changed(
-        rt.notifier,
-        user,
+        WEBAUTHN,
         f'A passkey named "{credential.name}" was added',
-        session.identity.get("email"),
+        name=credential.name,
     )
     session.scratch[DONE] = f'The passkey "{credential.name}" was added.'
     await rt.sessions.save(session)
@@ -454,19 +456,13 @@ async def remove_post(request: web.Request) -> web.StreamResponse:
     if not isinstance(removed, Credential):
         return await manage_get(request, session, error=GONE, status=404)
     log.info("passkey %r removed for %s from %s", removed.name, user, ctx.client_ip)
-    audit(
+    await announce_factor(
+        request,
+        session,
         "factor_removed",
-        method=WEBAUTHN,
-        user=user,
-        ip=ctx.client_ip,
-        name=removed.name,
-        request_id=ctx.request_id,
-    )
-    await factor_changed(
-        rt.notifier,
-        user,
+        WEBAUTHN,
         f'The passkey named "{removed.name}" was removed',
-        session.identity.get("email"),
+        name=removed.name,
     )
     session.scratch[DONE] = f'The passkey "{removed.name}" was removed.'
     await rt.sessions.save(session)

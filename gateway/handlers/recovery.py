@@ -21,9 +21,15 @@ from gateway.handlers.common import (
     runtime,
     see_other,
 )
-from gateway.handlers.flow import complete, page, rd, start_again, too_many_failures
+from gateway.handlers.flow import (
+    announce_factor,
+    complete,
+    page,
+    rd,
+    start_again,
+    too_many_failures,
+)
 from gateway.handlers.methods import MethodPages, allowed, register
-from gateway.notices import factor_changed
 from gateway.sessions import Level, Session
 from gateway.store import Store
 
@@ -159,8 +165,7 @@ async def codes_post(request: web.Request) -> web.StreamResponse:
     session.scratch[RECOVERY] = {"codes": await _new_codes(request, user)}
     await rt.sessions.save(session)
     log.info("recovery codes replaced for %s", user)
-    audit("recovery_codes_replaced", user=user, ip=context(request).client_ip)
-    await factor_changed(rt.notifier, user, REGENERATED, session.identity.get("email"))
+    await announce_factor(request, session, "recovery_codes_replaced", RECOVERY, REGENERATED)
     return see_other(gateway_url("recovery", rd(request)))
 
 

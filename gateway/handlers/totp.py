@@ -8,11 +8,11 @@ import time
 import segno
 from aiohttp import web
 
-from gateway.audit import audit
 from gateway.durations import human_duration
 from gateway.factors import totp
 from gateway.handlers.common import company_for, context, gateway_url, runtime, see_other
 from gateway.handlers.flow import (
+    announce_factor,
     complete,
     may_defer,
     page,
@@ -21,7 +21,6 @@ from gateway.handlers.flow import (
     too_many_failures,
 )
 from gateway.handlers.methods import MethodPages, register
-from gateway.notices import factor_changed
 from gateway.sessions import Session
 
 log = logging.getLogger("gateway.challenge")
@@ -142,10 +141,7 @@ async def enrol_post(
     await rt.store.claim_totp_step(user, check.step)
     session.pending_totp = None
     log.info("authenticator app enrolled for %s from %s", user, context(request).client_ip)
-    audit("factor_added", method=TOTP, user=user, ip=context(request).client_ip)
-    await factor_changed(
-        rt.notifier, user, "An authenticator app was added", session.identity.get("email")
-    )
+    await announce_factor(request, session, "factor_added", TOTP, "An authenticator app was added")
     return await complete(request, session, rd(request), via=TOTP, first_enrolment=first)
 
 
