@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway import regulation, trust
 from gateway.audit import audit
 from gateway.decision import Mode
+from gateway.durations import human_duration
 from gateway.enforcement import is_enforced
 from gateway.errors import Forbidden
 from gateway.handlers.common import (
@@ -70,6 +71,14 @@ async def may_defer(company: Company, store: Store, user: str) -> bool:
     return company.account_type is AccountType.PARTNER and not await is_enforced(
         company, store, user
     )
+
+
+async def deferral_offer(request: web.Request, user: str) -> str | None:
+    """ "48 hours" when the enrolment page may offer "Remind me in 48 hours", else None."""
+    company = company_for(request, user)
+    if company is not None and await may_defer(company, runtime(request).store, user):
+        return human_duration(company.deferral)
+    return None
 
 
 async def pending_post(

@@ -16,7 +16,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.audit import audit
-from gateway.durations import human_duration
 from gateway.errors import NotFound
 from gateway.factors import webauthn
 from gateway.factors.webauthn import AUTHENTICATE, REGISTER, Credential, Refused, RelyingParty
@@ -32,7 +31,7 @@ from gateway.handlers.common import (
 from gateway.handlers.flow import (
     announce_factor,
     complete,
-    may_defer,
+    deferral_offer,
     page,
     rd,
     start_again,
@@ -183,10 +182,7 @@ async def enrol_get(
     options = webauthn.registration_options(
         relying_party(request, user), user, user_handle, webauthn.credentials_of(record), challenge
     )
-    company = company_for(request, user)
-    deferral = None
-    if company is not None and await may_defer(company, rt.store, user):
-        deferral = human_duration(company.deferral)
+    deferral = await deferral_offer(request, user)
     return page(
         request,
         "passkey_enrol.html",

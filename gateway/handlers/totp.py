@@ -8,15 +8,15 @@ import time
 import segno
 from aiohttp import web
 
-from gateway.durations import human_duration
 from gateway.factors import totp
-from gateway.handlers.common import company_for, context, gateway_url, runtime, see_other
+from gateway.handlers.common import context, gateway_url, runtime, see_other
 from gateway.handlers.flow import (
     announce_factor,
     complete,
-    may_defer,
+    deferral_offer,
     page,
     rd,
+    site_name,
     start_again,
     too_many_failures,
 )
@@ -92,12 +92,8 @@ async def enrol_get(
         session.pending_totp = rt.secrets.cipher.encrypt(totp.new_secret(), _secret_context(user))
         await rt.sessions.save(session)
     secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
-    company = company_for(request, user)
-    issuer = company.branding.name if company is not None else context(request).application.name
-    deferral = None
-    if company is not None and await may_defer(company, rt.store, user):
-        deferral = human_duration(company.deferral)
-    uri = totp.provisioning_uri(secret, user, issuer)
+    deferral = await deferral_offer(request, user)
+    uri = totp.provisioning_uri(secret, user, site_name(request, user))
     return page(
         request,
         "enrol.html",
