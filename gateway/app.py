@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,9 +27,11 @@ from gateway.runtime import Router, Runtime, Secrets
 from gateway.senders import build_senders
 from gateway.sessions import SessionManager
 from gateway.settings import Settings
-from gateway.store import Store, open_store
+from gateway.store import Store, StoreUnavailable, open_store
 
+log = logging.getLogger("gateway")
 STATIC_DIR = Path(__file__).parent / "static"
+PURGE_EVERY = 600  # seconds
 FORM_LIMIT = 64 * 1024  # the gateway's own forms; proxied bodies stream and are not limited here
 
 
@@ -71,6 +76,18 @@ def policy_reloader(runtime: Runtime) -> PolicyReloader:
     return PolicyReloader(runtime.policy, settings.policy_dir, names, after_load=ratchet)
 
 
+async def _purge_expired(runtime: Runtime) -> None:
+    """Expired sessions and codes out of the store, at start and then every PURGE_EVERY s."""
+    while True:
+        try:
+            purged = await runtime.store.purge_expired(runtime.clock())
+            if purged:
+                log.info("purged %d expired records from the store", purged)
+        except StoreUnavailable as exc:
+            log.warning("could not purge expired records: %s", exc)
+        await asyncio.sleep(PURGE_EVERY)
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
     await runtime.store.open()
@@ -80,7 +97,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     runtime.client = new_client()
     reloader = runtime.reloader = policy_reloader(runtime)
     reloader.start()
+    purger = asyncio.create_task(_purge_expired(runtime))
     yield
+    purger.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await purger
     await reloader.stop()  # before the store closes: the ratchet uses it
     await runtime.client.close()
     await runtime.senders.close()

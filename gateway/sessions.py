@@ -47,7 +47,6 @@ class Session:
     withheld: list[str] = field(default_factory=list)  # raw Set-Cookie headers to release
     bound: dict[str, str] = field(default_factory=dict)  # cookie name -> sha256 of the value
     scopes: dict[str, list[str | None]] = field(default_factory=dict)  # name -> [path, domain]
-    return_to: str | None = None
     pending_totp: str | None = None  # encrypted secret shown on the enrolment page
     failures: int = 0  # wrong codes in this pending session
     # a method's state between its pages (a WebAuthn challenge, a phone number being verified,

@@ -1,6 +1,6 @@
 """One-time codes sent by SMS, voice call or email: made, kept hashed, checked, and rationed.
 
-Pure: the caller stores the records (`Store.put_code`) and the send times (`Store.record_send`),
+Pure: the caller stores the records (`Store.put_code`) and the send times (`Store.reserve_send`),
 and passes the time in. A code is bound to the session that asked for it and to where it was sent
 (both go into its HMAC), so a code read from another session or for another number is no code.
 """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
@@ -18,8 +17,6 @@ log = logging.getLogger("gateway.proxy")
 CHUNK = 64 * 1024
 # aiohttp adds these unless told not to; the upstream must see what the client sent.
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
-
-ResponseHook = Callable[[CIMultiDict[str]], None]
 
 
 def new_client() -> aiohttp.ClientSession:

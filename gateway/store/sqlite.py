@@ -99,7 +99,11 @@ class SqliteStore:
         return self._run("DELETE FROM sessions WHERE user = ?", (user,)).rowcount
 
     async def purge_expired(self, now: float) -> int:
-        return self._run("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
+        purged = self._run("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount
+        purged += self._run("DELETE FROM codes WHERE expires_at <= ?", (now,)).rowcount
+        purged += self._run("DELETE FROM sends WHERE at < ?", (now - 86400,)).rowcount
+        purged += self._run("DELETE FROM failures WHERE at < ?", (now - 86400,)).rowcount
+        return purged
 
     async def get_enrolment(self, user: str, method: str) -> dict[str, Any] | None:
         row = self._run(
@@ -159,10 +163,6 @@ class SqliteStore:
 
     async def clear_failures(self, key: str) -> None:
         self._run("DELETE FROM failures WHERE key = ?", (key,))
-
-    async def record_send(self, user: str, at: float) -> None:
-        self._run("DELETE FROM sends WHERE at < ?", (at - 86400,))
-        self._run("INSERT INTO sends (user, at) VALUES (?, ?)", (user, at))
 
     async def reserve_send(self, user: str, at: float, pause: float, per_hour: int) -> bool:
         cur = self._run(

@@ -56,3 +56,21 @@ async def test_unopenable_store_is_a_clear_error(tmp_path: Path) -> None:
     store = SqliteStore(blocker / "sub" / "g.db")
     with pytest.raises(StoreUnavailable, match="cannot open the SQLite store"):
         await store.open()
+
+
+async def test_purge_drops_expired_sessions_and_codes(tmp_path: Path) -> None:
+    """Expired sessions and codes and day-old counters leave the file; live ones stay."""
+    store = SqliteStore(tmp_path / "g.db")
+    await store.open()
+    now = time.time()
+    await store.put_session("old", "u", "blob", expires_at=now - 1)
+    await store.put_session("live", "u", "blob", expires_at=now + 60)
+    await store.put_code("old", {"d": 1}, now - 1)
+    await store.put_code("live", {"d": 1}, now + 60)
+    await store.record_failure("user:u", now - 90000)
+    await store.record_failure("user:u", now - 10)
+    assert await store.purge_expired(now) == 2  # the day-old failure went at the next insert
+    assert await store.get_session("live", now) == "blob"
+    assert await store.get_code("live", now) == {"d": 1}
+    assert await store.failures_since("user:u", 0) == [now - 10]
+    await store.close()
