@@ -68,6 +68,7 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
     application = ctx.application
     config = application.intercept
     assert config is not None
+    await rt.store.ping()  # a login the gateway could not follow up is not passed on at all
     body = await _read_login_body(request)
     try:
         username = intercept.username_from_body(
