@@ -90,17 +90,26 @@ async def _refused_while_locked(request: web.Request, session: Session, user: st
     return True
 
 
-async def challenge_post(request: web.Request) -> web.StreamResponse:
+async def _post(request: web.Request, page: str) -> web.StreamResponse:
+    """A POST to /.gateway/challenge or /.gateway/enrol: CSRF, the pending session, the lockout,
+    then the chosen method's handler."""
     posted = await pending_post(request)
     if not isinstance(posted, tuple):
         return posted
     form, session, user = posted
     if await _refused_while_locked(request, session, user):
         return start_again(request)
-    chosen = await _choose(request, session, "challenge")
+    chosen = await _choose(request, session, page)
     if not isinstance(chosen, tuple):
         return chosen
-    return await REGISTRY[chosen[0]].challenge_post(request, session, form)
+    pages = REGISTRY[chosen[0]]
+    handler = pages.challenge_post if page == "challenge" else pages.enrol_post
+    assert handler is not None
+    return await handler(request, session, form)
+
+
+async def challenge_post(request: web.Request) -> web.StreamResponse:
+    return await _post(request, "challenge")
 
 
 async def enrol_get(request: web.Request) -> web.StreamResponse:
@@ -116,15 +125,4 @@ async def enrol_get(request: web.Request) -> web.StreamResponse:
 
 
 async def enrol_post(request: web.Request) -> web.StreamResponse:
-    posted = await pending_post(request)
-    if not isinstance(posted, tuple):
-        return posted
-    form, session, user = posted
-    if await _refused_while_locked(request, session, user):
-        return start_again(request)
-    chosen = await _choose(request, session, "enrol")
-    if not isinstance(chosen, tuple):
-        return chosen
-    handler = REGISTRY[chosen[0]].enrol_post
-    assert handler is not None
-    return await handler(request, session, form)
+    return await _post(request, "enrol")
