@@ -19,7 +19,9 @@ from gateway.handlers.common import (
     runtime,
     see_other,
 )
+from gateway.handlers.methods import allowed
 from gateway.redirects import safe_redirect
+from gateway.sessions import Level
 
 log = logging.getLogger("gateway.logout")
 
@@ -28,9 +30,18 @@ async def logout_get(request: web.Request) -> web.StreamResponse:
     session = await load_session(request)
     cookies: dict[str, str] = {}
     token = csrf_token(request, cookies)
+    company = company_for(request, session.user if session else None)
+    links = []
+    if session is not None and session.level is Level.VERIFIED:
+        methods = allowed(company, runtime(request))
+        if "webauthn" in methods:
+            links.append({"url": "/.gateway/passkeys", "label": "Your passkeys"})
+        if "recovery" in methods:
+            links.append({"url": "/.gateway/recovery", "label": "Your recovery codes"})
     response = runtime(request).pages.render(
         "logout.html",
-        company=company_for(request, session.user if session else None),
+        company=company,
+        account_links=links,
         signed_in=session is not None and session.user is not None,
         user=session.user if session else None,
         csrf_field=CSRF_FIELD,

@@ -358,3 +358,21 @@ async def test_spend_is_compare_and_set(gateway: Any, browsers: Any) -> None:
     left = await asyncio.gather(spend(store, USER, codes[2]), spend(store, USER, codes[2]))
     assert sorted(left, key=str) == [9, None]
     assert results == [True, False]
+
+
+async def test_the_signed_in_page_links_what_the_policy_allows(gateway: Any, browsers: Any) -> None:
+    """Signed in, /.gateway/logout links the recovery-codes page when the policy allows recovery
+    codes (not passkeys, which it does not allow), and nothing before the second factor."""
+    client = await gateway(RECOVERY_POLICY)
+    browser = browsers(client)
+    await portal_login(browser, USER, PASSWORD)
+    assert "Your recovery codes" not in await (await browser.get("/.gateway/logout")).text()
+    html = await (await browser.get("/.gateway/enrol?rd=%2F")).text()
+    await browser.post(
+        "/.gateway/enrol?rd=%2F",
+        data={"csrf_token": csrf_from_page(html), "code": code_for(secret_from_page(html))},
+        allow_redirects=False,
+    )
+    page = await (await browser.get("/.gateway/logout")).text()
+    assert '<a href="/.gateway/recovery">Your recovery codes</a>' in page
+    assert "Your passkeys" not in page  # this policy does not allow passkeys
