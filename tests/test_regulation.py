@@ -1,73 +1,319 @@
-"""Regulation of wrong second-factor answers: limits per user+address, user and address."""
+"""Regulation of wrong answers: growing delays, then lockouts, per user+address, user and
+address; passwords (portal and intercepted logins) counted like second factors."""
 
 from __future__ import annotations
 
+import json
+import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from gateway import regulation
 from gateway.clock import FixedClock
 from gateway.identity.portal import hash_password
 from gateway.keys import RUNTIME
-from tests.support import code_for, csrf_from_page, portal_app, portal_login
+from gateway.policy.model import AttemptLimits
+from tests.support import code_for, csrf_from_page, intercept_app, portal_app, portal_login
 
 NOW = 1_800_000_000.0
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+USER = "carol@example.com"
+DEFAULT = regulation.DEFAULT
+WINDOW = DEFAULT.window.total_seconds()
+# The test client is 127.0.0.1: as a trusted proxy its X-Forwarded-For names the address.
+BEHIND_PROXY = {"trusted_proxies": ["127.0.0.1/32"]}
+
+
+def _from(ip: str) -> dict[str, str]:
+    return {"X-Forwarded-For": ip}
+
+
+# --- the pure rules ------------------------------------------------------------------------
 
 
 def test_lockout_table() -> None:
     """Each scope locks at its own limit and unlocks when enough failures leave the window."""
-    assert regulation.lockout({"user_ip": [NOW - 1] * 9}, NOW) is None
-    locked = regulation.lockout({"user_ip": [NOW - 100 + i for i in range(10)]}, NOW)
-    assert locked is not None and locked.scope == "user_ip"
-    assert locked.until == NOW - 100 + regulation.WINDOW
-    assert regulation.lockout({"user_ip": [NOW - regulation.WINDOW] * 10}, NOW) is None
-    assert regulation.lockout({"user": [NOW] * 29, "ip": [NOW] * 49}, NOW) is None
-    assert regulation.lockout({"user": [NOW] * 30}, NOW).scope == "user"  # type: ignore[union-attr]
-    assert regulation.lockout({"ip": [NOW] * 50}, NOW).scope == "ip"  # type: ignore[union-attr]
-    assert max(regulation.LIMITS.values()) < 100  # NIST SP 800-63B's ceiling
+    old = NOW - 100
+    assert regulation.lockout({"user_ip": [old] * 9}, NOW) is None  # delays long passed
+    locked = regulation.lockout({"user_ip": [old + i for i in range(10)]}, NOW)
+    assert locked is not None and locked.scope == "user_ip" and not locked.is_delay
+    assert locked.until == old + WINDOW
+    assert regulation.lockout({"user_ip": [NOW - WINDOW] * 10}, NOW) is None
+    assert regulation.lockout({"user": [old] * 29, "ip": [old] * 49}, NOW) is None
+    assert regulation.lockout({"user": [old] * 30}, NOW).scope == "user"  # type: ignore[union-attr]
+    assert regulation.lockout({"ip": [old] * 50}, NOW).scope == "ip"  # type: ignore[union-attr]
+    assert DEFAULT.per_user_and_address < DEFAULT.per_user < 100  # NIST SP 800-63B's ceiling
+    assert DEFAULT.per_address < 100
 
 
-async def test_guessing_across_sign_ins_is_stopped(make_gateway: Any, tmp_path: Path) -> None:
-    """Five wrong codes per sign-in no longer reset the count: after 10 from one address the
-    right code is refused too, until the window has passed."""
+def test_delays_grow_from_the_last_failure() -> None:
+    """Five answers (one sign-in's worth) are free; then each waits twice as long as the last,
+    up to a minute."""
+    assert [regulation.delay_after(n, DEFAULT) for n in range(12)] == [
+        0,
+        0,
+        0,
+        0,
+        0,
+        2,
+        4,
+        8,
+        16,
+        32,
+        60,
+        60,
+    ]
+    assert regulation.lockout({"user_ip": [NOW - 1] * 4}, NOW) is None
+    slow = regulation.lockout({"user_ip": [NOW - 30] * 4 + [NOW - 1]}, NOW)
+    assert slow is not None and slow.is_delay and slow.until == NOW + 1
+    assert regulation.lockout({"user_ip": [NOW - 30] * 4 + [NOW - 2]}, NOW) is None
+    # only the user from this address is slowed: the user elsewhere and the address are not
+    assert regulation.lockout({"user": [NOW] * 9, "ip": [NOW] * 9}, NOW) is None
+
+
+def test_policy_numbers_are_used() -> None:
+    strict = AttemptLimits(
+        window=timedelta(minutes=5),
+        per_user_and_address=2,
+        per_user=3,
+        per_address=4,
+        free=0,
+        first_delay=timedelta(seconds=10),
+        max_delay=timedelta(seconds=10),
+    )
+    assert regulation.delay_after(1, strict) == 10
+    slow = regulation.lockout({"user_ip": [NOW]}, NOW, strict)
+    assert slow is not None and slow.is_delay and slow.until == NOW + 10
+    locked = regulation.lockout({"user_ip": [NOW - 60, NOW - 50]}, NOW, strict)
+    assert locked is not None and locked.scope == "user_ip" and locked.until == NOW - 60 + 300
+    with pytest.raises(ValueError, match="per_user_and_address"):
+        AttemptLimits(per_user_and_address=30, per_user=30)
+
+
+def test_one_address_never_reaches_the_user_wide_lockout() -> None:
+    """However an attacker at one address paces their guesses, the user-and-address lockout
+    stops them before the user-wide limit: the user's other addresses stay open."""
+    failures: list[float] = []
+    now = NOW
+    for _ in range(1000):
+        now += 1
+        found = regulation.lockout({"user_ip": failures, "user": failures}, now)
+        if found is not None:
+            now = max(now, found.until - 0.5)  # the attacker waits as little as possible
+            continue
+        failures.append(now)
+        window = [at for at in failures if now - WINDOW < at <= now]
+        assert len(window) < DEFAULT.per_user
+
+
+# --- through the gateway ---------------------------------------------------------------------
+
+
+def _users(tmp_path: Path) -> Path:
     users = tmp_path / "users.yaml"
-    users.write_text(f"users:\n  carol@example.com:\n    password: '{hash_password('pw')}'\n")
-    clock = FixedClock(NOW)
-    client = await make_gateway({"app": portal_app("http://127.0.0.1:9", users)}, clock=clock)
-    store = client.app[RUNTIME].store
-    secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-    cipher = client.app[RUNTIME].secrets.cipher
-    await store.put_enrolment(
-        "carol@example.com",
+    users.write_text(f"users:\n  {USER}:\n    password: '{hash_password('pw')}'\n")
+    return users
+
+
+async def _portal_gateway(
+    make_gateway: Any, tmp_path: Path, clock: FixedClock, policy: str | None = None
+) -> Any:
+    policies = {"example.yaml": policy} if policy else None
+    client = await make_gateway(
+        {"app": portal_app("http://127.0.0.1:9", _users(tmp_path))},
+        policies=policies,
+        clock=clock,
+        **BEHIND_PROXY,
+    )
+    runtime = client.app[RUNTIME]
+    await runtime.store.put_enrolment(
+        USER,
         "totp",
-        {"secret": cipher.encrypt(secret, "totp:carol@example.com"), "created": 1.0},
+        {"secret": runtime.secrets.cipher.encrypt(SECRET, f"totp:{USER}"), "created": 1.0},
     )
-    statuses = []
-    for _ in range(4):
-        login = await portal_login(client, "carol@example.com", "pw")
-        location = login.headers["Location"]
-        token = csrf_from_page(await (await client.get(location)).text())
-        for _ in range(3):
-            response = await client.post(location, data={"csrf_token": token, "code": "000000"})
-            statuses.append(response.status)
-            if response.status == 429:
-                break
-    assert statuses.count(401) == 9 and statuses[-1] == 429
-    assert "too many wrong answers" in (await response.text()).lower()
-    login = await portal_login(client, "carol@example.com", "pw")
-    location = login.headers["Location"]
-    token = csrf_from_page(await (await client.get(location)).text())
-    right = await client.post(
-        location, data={"csrf_token": token, "code": code_for(secret, at=clock.now)}
-    )
-    assert right.status == 429
-    clock.advance(regulation.WINDOW + 1)
-    login = await portal_login(client, "carol@example.com", "pw")
-    location = login.headers["Location"]
-    token = csrf_from_page(await (await client.get(location)).text())
-    ok = await client.post(
-        location,
-        data={"csrf_token": token, "code": code_for(secret, at=clock.now)},
+    return client
+
+
+async def _sign_in(client: Any, ip: str) -> Any:
+    """The password step from `ip`, in a fresh browser."""
+    client.session.cookie_jar.clear()
+    page = await client.get("/.gateway/login?rd=%2F", headers=_from(ip))
+    token = csrf_from_page(await page.text())
+    return await client.post(
+        "/.gateway/login?rd=%2F",
+        data={"csrf_token": token, "username": USER, "password": "pw"},
+        headers=_from(ip),
         allow_redirects=False,
     )
+
+
+async def _challenge(client: Any, ip: str) -> tuple[str, str]:
+    signed_in = await _sign_in(client, ip)
+    assert signed_in.status == 303, await signed_in.text()
+    location = signed_in.headers["Location"]
+    token = csrf_from_page(await (await client.get(location, headers=_from(ip))).text())
+    return location, token
+
+
+async def _answer(client: Any, location: str, token: str, code: str, ip: str) -> Any:
+    return await client.post(
+        location,
+        data={"csrf_token": token, "code": code},
+        headers=_from(ip),
+        allow_redirects=False,
+    )
+
+
+async def test_wrong_codes_slow_down_then_lock_out(
+    make_gateway: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Five wrong codes end a sign-in. From then on each try must wait (2 s, 4 s, ...): an early
+    one gets a 429 with Retry-After and is not even checked, the right code or password
+    included. Ten wrong codes from one address lock the user out there until the window has
+    passed, and the lockout is audited."""
+    caplog.set_level(logging.INFO, logger="gateway.audit")
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+    ip = "198.51.100.7"
+    location, token = await _challenge(client, ip)
+    statuses = [(await _answer(client, location, token, "000000", ip)).status for _ in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]
+    early = await _sign_in(client, ip)
+    assert early.status == 429 and early.headers["Retry-After"] == "2"
+    assert "Try again in 2 seconds" in await early.text()
+    clock.advance(2)
+    location, token = await _challenge(client, ip)
+    assert (await _answer(client, location, token, "000000", ip)).status == 401  # the 6th
+    early = await _answer(client, location, token, code_for(SECRET, at=clock.now), ip)
+    assert early.status == 429 and early.headers["Retry-After"] == "4"
+    statuses = []
+    for _ in range(4):  # the 7th to the 10th, each after its delay
+        clock.advance(61)
+        response = await _answer(client, location, token, "000000", ip)
+        statuses.append(response.status)
+    assert statuses == [401, 401, 401, 429]
+    assert "Too many wrong answers" in await response.text()
+    clock.advance(61)
+    refused = await _sign_in(client, ip)  # locked out: even the right password is refused
+    assert refused.status == 429 and "Too many wrong answers" in await refused.text()
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.audit"]
+    lockouts = [e for e in events if e["event"] == "lockout"]
+    assert lockouts and lockouts[0]["scope"] == "user_ip" and lockouts[0]["user"] == USER
+    assert sum(e["event"] == "failure" for e in events) == 10
+    clock.advance(WINDOW)
+    location, token = await _challenge(client, ip)
+    ok = await _answer(client, location, token, code_for(SECRET, at=clock.now), ip)
     assert ok.status == 303
+
+
+async def test_attacker_at_one_address_does_not_lock_out_the_user_elsewhere(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """An attacker who knows the password and guesses codes from one address is stopped there;
+    the user at another address is neither slowed nor locked out."""
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+    attacker, victim = "203.0.113.66", "192.0.2.10"
+    locked = False
+    for _ in range(40):
+        signed_in = await _sign_in(client, attacker)
+        if signed_in.status == 429:
+            locked = "Too many wrong answers" in await signed_in.text()
+            break
+        location = signed_in.headers["Location"]
+        page = await client.get(location, headers=_from(attacker))
+        token = csrf_from_page(await page.text())
+        await _answer(client, location, token, "000000", attacker)
+        clock.advance(61)
+    assert locked
+    location, token = await _challenge(client, victim)
+    ok = await _answer(client, location, token, code_for(SECRET, at=clock.now), victim)
+    assert ok.status == 303
+
+
+async def test_wrong_passwords_are_regulated_the_same_for_unknown_users(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """The portal's password form counts wrong passwords: after five, an early try is a 429
+    before the password is checked (the right one too). A name that does not exist gets the
+    same answers, so the delay tells nothing about which accounts exist."""
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+    for name in (USER, "nobody@example.com"):
+        statuses = [(await portal_login(client, name, "wrong")).status for _ in range(6)]
+        assert statuses == [401] * 5 + [429], name
+    assert (await portal_login(client, USER, "pw")).status == 429
+    clock.advance(2)
+    assert (await portal_login(client, USER, "pw")).status == 303
+
+
+async def test_policy_sets_the_numbers(make_gateway: Any, tmp_path: Path) -> None:
+    """A company's `attempts:` replaces the defaults: here no free tries and a lockout at 2."""
+    policy = """
+company: Example Company
+members:
+  domains: [example.com]
+enforce_2fa: true
+attempts:
+  per_user_and_address: 2
+  per_user: 5
+  free: 0
+  first_delay: 5s
+  max_delay: 5s
+"""
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock, policy)
+    assert (await portal_login(client, USER, "wrong")).status == 401
+    assert (await portal_login(client, USER, "wrong")).status == 429  # a 5 s wait already
+    clock.advance(5)
+    assert (await portal_login(client, USER, "wrong")).status == 401
+    clock.advance(5)
+    refused = await portal_login(client, USER, "pw")
+    assert refused.status == 429 and "Too many wrong answers" in await refused.text()
+
+
+async def test_intercepted_wrong_passwords_stop_reaching_the_application(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """In intercept mode the application judges passwords; the gateway counts its refusals and,
+    while the user must wait, does not pass further guesses on to the application at all."""
+    seen: list[str] = []
+
+    async def login(request: web.Request) -> web.Response:
+        form = await request.post()
+        seen.append(str(form.get("password")))
+        if form.get("password") == "right":
+            response = web.Response(status=302, headers={"Location": "/"})
+            response.set_cookie("legacy_session", "s1")
+            return response
+        return web.Response(status=302, headers={"Location": "/login"})
+
+    upstream_app = web.Application()
+    upstream_app.router.add_post("/login", login)
+    upstream = TestServer(upstream_app)
+    await upstream.start_server()
+    try:
+        clock = FixedClock(NOW)
+        app = intercept_app(str(upstream.make_url("/")).rstrip("/"))
+        app["intercept"]["login"]["failure_locations"] = ["/login"]
+        client = await make_gateway({"app": app}, clock=clock)
+
+        async def attempt(password: str) -> int:
+            response = await client.post(
+                "/login", data={"username": USER, "password": password}, allow_redirects=False
+            )
+            return int(response.status)
+
+        assert [await attempt("wrong") for _ in range(5)] == [302] * 5
+        assert await attempt("right") == 429
+        assert seen == ["wrong"] * 5  # the sixth never reached the application
+        clock.advance(2)
+        assert await attempt("right") == 303  # on to the second factor
+        assert seen[-1] == "right"
+    finally:
+        await upstream.close()

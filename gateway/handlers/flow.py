@@ -4,17 +4,17 @@ wrong codes, deferral, and completion (a verified session, the application's coo
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from gateway import regulation, trust
+from gateway import trust
 from gateway.audit import audit
 from gateway.decision import Mode
 from gateway.durations import human_duration
 from gateway.enforcement import is_enforced
 from gateway.errors import Forbidden
+from gateway.handlers.attempts import count_failure, forget_failures, refusal
 from gateway.handlers.common import (
     CSRF_FIELD,
     attach_csrf_cookie,
@@ -115,73 +115,41 @@ def page(
     return response
 
 
-def _regulation_keys(request: web.Request, user: str) -> dict[str, str]:
-    address = context(request).client_ip
-    return regulation.keys(user, str(address) if address is not None else None)
-
-
-async def locked_out(request: web.Request, user: str) -> regulation.Lockout | None:
-    """The lockout in force for this user from this address, counted across instances."""
-    rt = runtime(request)
-    now = rt.clock()
-    since = now - regulation.WINDOW
-    failures = {
-        scope: await rt.store.failures_since(key, since)
-        for scope, key in _regulation_keys(request, user).items()
-    }
-    found = regulation.lockout(failures, now)
-    if found is not None:
-        request[LOCKOUT] = found
-    return found
-
-
 async def too_many_failures(request: web.Request, session: Session) -> bool:
     """Count a wrong answer, in this sign-in and in the store by user and address; past a limit
     the pending session ends, so every further guess costs the password again, and past the
-    store's limits nobody may try for a while."""
+    store's limits nobody may try for a while. A mere delay leaves the sign-in going."""
     rt = runtime(request)
     assert session.user is not None
-    now = rt.clock()
-    for key in _regulation_keys(request, session.user).values():
-        await rt.store.record_failure(key, now)
+    method = request.query.get("method") or "second factor"
+    lockout = await count_failure(request, session.user, method[:32])
     session.failures += 1
-    lockout = await locked_out(request, session.user)
-    if session.failures >= MAX_FAILURES or lockout is not None:
+    if session.failures >= MAX_FAILURES or (lockout is not None and not lockout.is_delay):
         await rt.sessions.end(session)
         log.warning("too many wrong answers for %s: pending session ended", session.user)
-        if lockout is not None:
-            audit(
-                "lockout",
-                user=session.user,
-                scope=lockout.scope,
-                until=lockout.until,
-                ip=context(request).client_ip,
-                request_id=context(request).request_id,
-            )
+        if lockout is not None and not lockout.is_delay:
+            request[LOCKOUT] = lockout
         return True
     await rt.sessions.save(session)
     return False
 
 
 def start_again(request: web.Request) -> web.Response:
+    """The sign-in has ended after too many wrong answers: wait (if locked out), then sign in."""
     lockout = request.get(LOCKOUT)
     if lockout is not None:
-        when = datetime.fromtimestamp(lockout.until, UTC).strftime("%H:%M UTC")
-        message = "There have been too many wrong answers for this sign-in recently."
-        next_step = f"Wait until {when}, then sign in again."
+        response = refusal(request, lockout, "/", "Go to the start page")
     else:
-        message = (
-            f"{MAX_FAILURES} answers in a row were not right, so this sign-in has been stopped."
+        response = runtime(request).pages.render(
+            "error.html",
+            status=429,
+            title="Too many wrong codes",
+            message=(
+                f"{MAX_FAILURES} answers in a row were not right, so this sign-in has been stopped."
+            ),
+            next_step="Sign in again with your password, then enter the code your app shows.",
+            link="/",
         )
-        next_step = "Sign in again with your password, then enter the code your app shows."
-    response = runtime(request).pages.render(
-        "error.html",
-        status=429,
-        title="Too many wrong codes",
-        message=message,
-        next_step=next_step,
-        link="/",
-    )
     clear_session_cookie(response, request)
     return response
 
@@ -235,10 +203,7 @@ async def complete(
         session.lifetime = company.session.lifetime.total_seconds()
     session = await rt.sessions.promote(session, Level.VERIFIED)
     if via in REAL_FACTORS and session.user:
-        keys = _regulation_keys(request, session.user)
-        for scope in ("user", "user_ip"):  # the address's own count stays: it may be guessing
-            if scope in keys:
-                await rt.store.clear_failures(keys[scope])
+        await forget_failures(request, session.user)
     audit(
         "second_factor_ok",
         via=via,

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.cookies import SetCookie, scope_of
 from gateway.errors import BadRequest
+from gateway.handlers.attempts import count_failure, refusal, wait_for
 from gateway.handlers.common import context, runtime, session_cookie_line
 from gateway.handlers.standing import after_first_factor
 from gateway.handlers.upstream import upstream_headers
@@ -80,6 +81,11 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
             "The sign-in form could not be read, so it was not passed on.",
             "Go back to the sign-in page, reload it and try again.",
         ) from exc
+    user = username.lower()
+    waiting = await wait_for(request, user)  # the application sees no guess while this lasts
+    if waiting is not None:
+        log.warning("login refused while waiting for %s from %s", user, ctx.client_ip)
+        return refusal(request, waiting, encode_path(ctx.path), "Back to the sign-in page")
     headers = upstream_headers(request, session, identity=False, send_held=True)
     upstream = await http.open_upstream(
         rt.upstream,
@@ -95,7 +101,9 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
     succeeded = intercept.login_succeeded(config.login, upstream.status, location, split.session)
 
     if not succeeded:
-        # A refused password: the application's page goes back, its session cookie stays here.
+        # A refused password: counted; the application's page goes back, its session cookie
+        # stays here.
+        await count_failure(request, user, "password")
         response_headers.popall("Set-Cookie", None)
         for line in split.other:
             response_headers.add("Set-Cookie", line)
@@ -110,7 +118,6 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
         return await http.relay(request, upstream, response_headers)
 
     upstream.release()
-    user = username.lower()
     pending = session if session is not None and session.level is Level.ANONYMOUS else None
     if session is not None and pending is None:
         await rt.sessions.end(session)  # a new login replaces whatever was there

@@ -18,10 +18,11 @@ from gateway.handlers import (  # importing a method's module registers its page
     recovery,  # noqa: F401
     totp,  # noqa: F401
 )
+from gateway.handlers.attempts import refusal, wait_for
 from gateway.handlers.common import company_for, gateway_url, runtime, see_other
-from gateway.handlers.flow import locked_out, pending, pending_post, rd, start_again
+from gateway.handlers.flow import pending, pending_post, rd, start_again
 from gateway.handlers.methods import REGISTRY, enrollable, preferred, usable
-from gateway.keys import OTHER_WAYS
+from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.sessions import Session
 
 
@@ -83,11 +84,19 @@ async def challenge_get(request: web.Request) -> web.StreamResponse:
     return await REGISTRY[chosen[0]].challenge_get(request, session)
 
 
-async def _refused_while_locked(request: web.Request, session: Session, user: str) -> bool:
-    if await locked_out(request, user) is None:
-        return False
+async def _refusal_while_waiting(
+    request: web.Request, session: Session, user: str
+) -> web.StreamResponse | None:
+    """Before an answer is even looked at: a lockout ends the sign-in; a delay between wrong
+    answers asks to try again shortly, on the same page (the answer is not counted)."""
+    lockout = await wait_for(request, user)
+    if lockout is None:
+        return None
+    if lockout.is_delay:
+        return refusal(request, lockout, request.path_qs, "Back to the sign-in step")
     await runtime(request).sessions.end(session)
-    return True
+    request[LOCKOUT] = lockout
+    return start_again(request)
 
 
 async def _post(request: web.Request, page: str) -> web.StreamResponse:
@@ -97,8 +106,9 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
     if not isinstance(posted, tuple):
         return posted
     form, session, user = posted
-    if await _refused_while_locked(request, session, user):
-        return start_again(request)
+    refused = await _refusal_while_waiting(request, session, user)
+    if refused is not None:
+        return refused
     chosen = await _choose(request, session, page)
     if not isinstance(chosen, tuple):
         return chosen

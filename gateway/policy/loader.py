@@ -14,6 +14,7 @@ from gateway.policy.model import (
     Access,
     AccessRule,
     AccountType,
+    AttemptLimits,
     Branding,
     CodeLimits,
     Company,
@@ -27,7 +28,7 @@ from gateway.yamlsource import ConfigError, ConfigInvalid, KeyPath, Reader, load
 
 _COMPANY_KEYS = {
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
-    "trusted_networks", "branding", "session",
+    "trusted_networks", "branding", "session", "attempts",
 }  # fmt: skip
 _RULE_KEYS = ("paths", "methods", "access")
 _DOMAIN = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+")
@@ -194,6 +195,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
     )
     branding = _branding(reader, name)
     session = _session(reader)
+    attempts = _attempts(reader)
     if len(reader.errors) == before:
         seen.companies.append(
             Company(
@@ -213,6 +215,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
                 branding=branding,
                 session=session,
                 codes=code_limits,
+                attempts=attempts,
             )
         )
 
@@ -273,6 +276,43 @@ def _code_limits(reader: Reader) -> CodeLimits:
         resend_after=reader.duration((*path, "resend_after"), default.resend_after),
         sends_per_hour=reader.integer((*path, "sends_per_hour"), default.sends_per_hour, 1, 60),
     )
+
+
+def _attempts(reader: Reader) -> AttemptLimits:
+    path = ("attempts",)
+    reader.mapping(path)
+    names = tuple(AttemptLimits.__dataclass_fields__)
+    reader.unknown_keys(path, names)
+    default = AttemptLimits()
+    limits = {
+        name: reader.integer((*path, name), getattr(default, name), 1, 100)
+        for name in ("per_user_and_address", "per_user", "per_address")
+    }
+    free = reader.integer((*path, "free"), default.free, 0, 100)
+    window = reader.duration((*path, "window"), default.window)
+    first_delay = reader.duration((*path, "first_delay"), default.first_delay)
+    max_delay = reader.duration((*path, "max_delay"), default.max_delay)
+    one, user, address = (limits["per_user_and_address"], limits["per_user"], limits["per_address"])
+    problem = None
+    if one >= user:
+        problem = (
+            f"attempts.per_user_and_address ({one}) must be smaller than attempts.per_user "
+            f"({user}), or an attacker at one address could lock the user out everywhere"
+        )
+    elif one > address:
+        problem = (
+            f"attempts.per_user_and_address ({one}) cannot be larger than attempts.per_address "
+            f"({address})"
+        )
+    elif first_delay > max_delay:
+        problem = (
+            f"attempts.first_delay ({format_duration(first_delay)}) is longer than "
+            f"attempts.max_delay ({format_duration(max_delay)})"
+        )
+    if problem is not None:
+        reader.error(path, problem, at_key=True)
+        return default
+    return AttemptLimits(window, one, user, address, free, first_delay, max_delay)
 
 
 def _session(reader: Reader) -> SessionLimits:

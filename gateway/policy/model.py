@@ -73,6 +73,36 @@ class SessionLimits:
 
 
 @dataclass(frozen=True)
+class AttemptLimits:
+    """How many wrong answers (passwords at the gateway's or the application's login, second
+    factors) are tolerated, and how fast (`attempts:` in a policy file).
+
+    Failures count over a sliding window under three keys: the user from one address, the user
+    from anywhere, the address for any user. After `free` failures of a user from one address,
+    each further answer from there must wait, starting at `first_delay` and doubling up to
+    `max_delay`; at a limit, nobody may try under that key until enough failures leave the
+    window. One address alone never reaches the user-wide limit (per_user_and_address is
+    smaller), so an attacker there cannot lock the user out of every other address.
+    """
+
+    window: timedelta = timedelta(minutes=15)
+    per_user_and_address: int = 10
+    per_user: int = 30
+    per_address: int = 50
+    free: int = 5  # one sign-in's worth of tries (sessions.MAX_FAILURES) before any delay
+    first_delay: timedelta = timedelta(seconds=2)
+    max_delay: timedelta = timedelta(minutes=1)
+
+    def __post_init__(self) -> None:
+        if not self.per_user_and_address < self.per_user <= 100:
+            raise ValueError("per_user_and_address < per_user <= 100 must hold")
+        if not self.per_user_and_address <= self.per_address <= 100:
+            raise ValueError("per_user_and_address <= per_address <= 100 must hold")
+        if self.first_delay > self.max_delay:
+            raise ValueError("first_delay must not be longer than max_delay")
+
+
+@dataclass(frozen=True)
 class CodeLimits:
     """Codes sent by text, call or email (methods.codes in a policy file)."""
 
@@ -99,6 +129,7 @@ class Company:
     branding: Branding = Branding("")  # an empty name means the company name
     session: SessionLimits = SessionLimits()
     codes: CodeLimits = CodeLimits()
+    attempts: AttemptLimits = AttemptLimits()
     enforce_line: int = field(default=0, compare=False)  # where enforce_2fa is (or would be) said
 
     def __post_init__(self) -> None:

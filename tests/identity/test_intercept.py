@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from aiohttp import ClientSession, CookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 
+from gateway.clock import FixedClock
 from gateway.demo.legacy import create_legacy_app
 from tests.conftest import LEGACY_ACCOUNTS
 from tests.support import code_for, csrf_from_page, intercept_app, secret_from_page
@@ -46,8 +48,12 @@ async def enrol(client: Client, location: str) -> tuple[str, Any]:
     return secret, response
 
 
-async def signed_in(make_gateway: Any, legacy_server: TestServer) -> tuple[Client, str]:
-    client = await make_gateway({"legacy": intercept_app(str(legacy_server.make_url("")))})
+async def signed_in(
+    make_gateway: Any, legacy_server: TestServer, clock: FixedClock | None = None
+) -> tuple[Client, str]:
+    client = await make_gateway(
+        {"legacy": intercept_app(str(legacy_server.make_url("")))}, clock=clock
+    )
     login = await app_login(client, "alice@example.com", "alice-password")
     secret, done = await enrol(client, login.headers["Location"])
     assert done.status == 303
@@ -248,8 +254,10 @@ async def test_five_wrong_codes_end_the_pending_session(
     make_gateway: Any, legacy_server: TestServer
 ) -> None:
     """Guessing codes is bounded per sign-in: the fifth wrong code ends the pending session, and
-    even the right code is then refused until the password is entered again."""
-    client, secret = await signed_in(make_gateway, legacy_server)
+    even the right code is then refused until the password is entered again (after a short
+    wait: from now on each try from here waits a little longer)."""
+    clock = FixedClock(time.time())
+    client, secret = await signed_in(make_gateway, legacy_server, clock)
     await client.get("/logout")
     login = await app_login(client, "alice@example.com", "alice-password")
     location = login.headers["Location"]
@@ -262,6 +270,9 @@ async def test_five_wrong_codes_end_the_pending_session(
         location, data={"csrf_token": token, "code": code_for(secret, offset_steps=1)}
     )
     assert late.status == 403
+    early = await app_login(client, "alice@example.com", "alice-password")
+    assert early.status == 429 and early.headers["Retry-After"] == "2"
+    clock.advance(2)
     again = await app_login(client, "alice@example.com", "alice-password")
     assert again.headers["Location"].startswith("/.gateway/challenge")
 

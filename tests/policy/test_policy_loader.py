@@ -407,3 +407,46 @@ def test_code_limits_are_read_and_checked(tmp_path: Path) -> None:
     errors = check_policy_dir(tmp_path)
     assert any(e.line == 6 and "tries" in e.message for e in errors)
     assert any(e.line == 7 and "tries2" in e.message for e in errors)
+
+
+def test_attempt_limits_are_read_and_checked(tmp_path: Path) -> None:
+    """`attempts:` sets the delays and lockouts; numbers that would let one address lock a
+    user out everywhere, or pass NIST's 100, are reported with their line."""
+    _write(
+        tmp_path,
+        {
+            "a.yaml": """\
+                company: A
+                members:
+                  domains: [a.example]
+                attempts:
+                  window: 10m
+                  per_user_and_address: 4
+                  per_user: 12
+                  per_address: 20
+                  free: 2
+                  first_delay: 1s
+                  max_delay: 30s
+                """
+        },
+    )
+    attempts = load_policy_dir(tmp_path).companies[0].attempts
+    assert attempts.window == timedelta(minutes=10)
+    assert (attempts.per_user_and_address, attempts.per_user, attempts.per_address) == (4, 12, 20)
+    assert (attempts.free, attempts.first_delay, attempts.max_delay) == (
+        2,
+        timedelta(seconds=1),
+        timedelta(seconds=30),
+    )
+    head = "company: A\nmembers:\n  domains: [a.example]\nattempts:\n"
+    cases = {
+        "  per_user_and_address: 30\n": (4, "must be smaller than attempts.per_user (30)"),
+        "  per_user_and_address: 9\n  per_address: 5\n": (4, "cannot be larger than"),
+        "  first_delay: 2m\n": (4, "attempts.first_delay (2m) is longer than attempts.max_delay"),
+        "  per_user: 101\n": (5, "a whole number from 1 to 100"),
+        "  lockout: 5\n": (5, "lockout"),
+    }
+    for body, (line, message) in cases.items():
+        (tmp_path / "a.yaml").write_text(head + body)
+        errors = check_policy_dir(tmp_path)
+        assert [(e.line, message in e.message) for e in errors] == [(line, True)], (body, errors)

@@ -1,0 +1,97 @@
+"""Wrong answers at the gateway's doors (passwords and second factors), counted in the store by
+user and address, and the 429 page that says how long to wait (gateway.regulation)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from gateway import regulation
+from gateway.audit import audit
+from gateway.handlers.common import company_for, context, runtime
+from gateway.policy.model import AttemptLimits
+
+MAX_USER_KEY = 320  # a user name longer than any address is cut here for counting
+
+
+def _limits(request: web.Request, user: str) -> AttemptLimits:
+    company = company_for(request, user)
+    return company.attempts if company is not None else regulation.DEFAULT
+
+
+def _keys(request: web.Request, user: str) -> dict[str, str]:
+    address = context(request).client_ip
+    return regulation.keys(user[:MAX_USER_KEY], str(address) if address is not None else None)
+
+
+async def wait_for(request: web.Request, user: str) -> regulation.Lockout | None:
+    """The lockout or delay in force for this user from this address, across instances."""
+    rt = runtime(request)
+    now = rt.clock()
+    limits = _limits(request, user)
+    since = now - limits.window.total_seconds()
+    failures = {
+        scope: await rt.store.failures_since(key, since)
+        for scope, key in _keys(request, user).items()
+    }
+    return regulation.lockout(failures, now, limits)
+
+
+async def count_failure(request: web.Request, user: str, what: str) -> regulation.Lockout | None:
+    """Record one wrong answer (`what`: password or a method name); the wait it leads to. A new
+    lockout (not a mere delay) is audited."""
+    rt = runtime(request)
+    ctx = context(request)
+    now = rt.clock()
+    for key in _keys(request, user).values():
+        await rt.store.record_failure(key, now)
+    found = await wait_for(request, user)
+    audit("failure", what=what, user=user, ip=ctx.client_ip, request_id=ctx.request_id)
+    if found is not None and not found.is_delay:
+        audit(
+            "lockout",
+            user=user,
+            scope=found.scope,
+            until=found.until,
+            ip=ctx.client_ip,
+            request_id=ctx.request_id,
+        )
+    return found
+
+
+async def forget_failures(request: web.Request, user: str) -> None:
+    """After a second factor actually presented: the user's counts start again. The address's
+    own count stays, since it may be guessing at other users."""
+    rt = runtime(request)
+    keys = _keys(request, user)
+    for scope in ("user", "user_ip"):
+        await rt.store.clear_failures(keys[scope])
+
+
+def refusal(
+    request: web.Request, lockout: regulation.Lockout, back: str, back_text: str
+) -> web.Response:
+    """The 429 page: how long to wait, and where to go then."""
+    rt = runtime(request)
+    wait = max(1, math.ceil(lockout.until - rt.clock()))
+    if lockout.is_delay:
+        title = "Please wait a moment"
+        message = "The last answers were not right, so each new try has to wait a little longer."
+        next_step = f"Try again in {wait} second{'s' if wait != 1 else ''}."
+    else:
+        when = datetime.fromtimestamp(lockout.until, UTC).strftime("%H:%M UTC")
+        title = "Too many wrong answers"
+        message = "There have been too many wrong answers for this sign-in recently."
+        next_step = f"Wait until {when}, then sign in again."
+    return rt.pages.render(
+        "error.html",
+        status=429,
+        headers={"Retry-After": str(wait)},
+        title=title,
+        message=message,
+        next_step=next_step,
+        link=back,
+        link_text=back_text,
+    )
