@@ -96,6 +96,19 @@ def _parser() -> argparse.ArgumentParser:
     lift.add_argument("--reason", default=None, help="why; recorded in the audit log (required)")
     lift.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    users = commands.add_parser("users", help="users' second factors")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    reset = user_commands.add_parser(
+        "reset",
+        help="remove a user's second factors and end their sessions, so they enrol again (audited)",
+    )
+    reset.add_argument("user", metavar="USER", help="the user name or address")
+    reset.add_argument(
+        "--config", "-c", type=Path, default=Path("gateway.yaml"), help="settings file"
+    )
+    reset.add_argument("--reason", default=None, help="why; recorded in the audit log (required)")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
     hasher = commands.add_parser("hash-password", help="make an argon2id hash for a users file")
     hasher.add_argument(
         "--stdin", action="store_true", help="read the password from standard input"
@@ -367,6 +380,53 @@ def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bo
     return EXIT_OK
 
 
+def _reset_user(user: str, config: Path, reason: str | None, yes: bool) -> int:
+    from gateway.audit import audit
+    from gateway.operator import reset_user
+    from gateway.store import StoreUnavailable
+
+    name = "gateway users reset"
+    if reason is None or not reason.strip():
+        print(
+            f"{name}: a reason is required: --reason TEXT (it is recorded in the audit log)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    reason = " ".join(reason.split())
+    user = user.strip().lower()
+    settings = _load_settings(config)
+    if settings is None:
+        return EXIT_INVALID
+    if not yes:
+        if not sys.stdin.isatty():
+            print(f"{name}: not on a terminal: add --yes to confirm", file=sys.stderr)
+            return EXIT_USAGE
+        answer = input(f"Remove every second factor of {user} and sign them out everywhere? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing was reset.")
+            return EXIT_INVALID
+    try:
+        methods, ended = asyncio.run(reset_user(settings.store, user))
+    except StoreUnavailable as exc:
+        message = _redact(str(exc), settings.store)
+        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    _audit_to_stderr()
+    audit(
+        "reset",
+        user=user,
+        methods=methods,
+        sessions_ended=ended,
+        reason=reason,
+        operator=_operator_name(),
+        source="cli",
+    )
+    removed = ", ".join(methods) if methods else "none (the user had not enrolled)"
+    print(f"Reset {user}: second factors removed: {removed}; sessions ended: {ended}.")
+    print("At their next sign-in they set up a second factor again.")
+    return EXIT_OK
+
+
 def _hash_password(from_stdin: bool) -> int:
     from gateway.identity.portal import hash_password
 
@@ -441,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         return _companies_status(args.config)
     if args.command == "companies" and args.companies_command == "lift-enforcement":
         return _lift_enforcement(args.company, args.config, args.reason, args.yes)
+    if args.command == "users" and args.users_command == "reset":
+        return _reset_user(args.user, args.config, args.reason, args.yes)
     if args.command == "hash-password":
         return _hash_password(args.stdin)
     if args.command == "keygen":

@@ -63,6 +63,17 @@ async def user_facts(url: str, user: str, company: Company | None) -> StoreFacts
     return StoreFacts(enforced_since=since, methods=methods, deferred_until=deferred)
 
 
+async def reset_user(url: str, user: str) -> tuple[list[str], int]:
+    """A user's second factors removed and every session of theirs ended, so the next sign-in
+    enrols afresh (trusted-network cookies are void too: they are bound to the enrolment time).
+    Returns the methods that were removed and how many sessions ended."""
+    async with opened_store(url) as store:
+        methods = await store.list_methods(user)
+        await store.delete_enrolments(user)
+        ended = await store.delete_user_sessions(user)
+    return methods, ended
+
+
 async def lift_enforcement(url: str, company_id: str) -> float | None:
     """Remove the company's enforcement from the store; returns since when it had been enforced,
     or None when it was not enforced there. Auditing is the caller's business."""

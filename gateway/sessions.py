@@ -141,3 +141,11 @@ class SessionManager:
 
     async def end_all(self, user: str) -> int:
         return await self.store.delete_user_sessions(user)
+
+    async def sign_out(self, session: Session) -> int:
+        """Signing out ends every session of the user, on every browser and application (a
+        stolen or forgotten session goes with it); an anonymous one ends alone."""
+        await self.end(session)
+        if session.user and session.level is not Level.ANONYMOUS:
+            return 1 + await self.end_all(session.user)
+        return 1

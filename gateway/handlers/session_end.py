@@ -57,8 +57,8 @@ async def logout_post(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     session = await load_session(request)
     if session is not None:
-        await runtime(request).sessions.end(session)
-        log.info("signed out %s from %s", session.user, ctx.client_ip)
+        ended = await runtime(request).sessions.sign_out(session)
+        log.info("signed out %s from %s (%d sessions ended)", session.user, ctx.client_ip, ended)
     response = see_other(safe_redirect(request.query.get("rd")))
     clear_session_cookie(response, request)
     if ctx.application.intercept is not None:
