@@ -35,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--config", "-c", type=Path, default=Path("gateway.yaml"), help="settings file"
     )
+    run.add_argument(
+        "--workers",
+        "-w",
+        type=_workers,
+        default=1,
+        help="worker processes sharing the address (default 1; they share state in the store)",
+    )
+    run.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of them
 
     demo = commands.add_parser("demo", help="run a sample application behind the gateway")
     demo.add_argument("--port", type=int, default=8080)
@@ -116,6 +124,16 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("keygen", help="print a new encryption key and a new session key")
     return parser
+
+
+def _workers(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, not {text!r}")
+    return count
 
 
 def _redact(text: str, url: str) -> str:
@@ -454,16 +472,24 @@ def _keygen() -> int:
     return EXIT_OK
 
 
-def _run(config: Path, explicit_level: bool) -> int:
+def _run(args: argparse.Namespace) -> int:
     from gateway.server import serve
     from gateway.settings import SettingsError, load_settings
+    from gateway.workers import Supervisor, worker_command
     from gateway.yamlsource import ConfigInvalid
 
+    config: Path = args.config
     try:
         settings = load_settings(config)
-        if not explicit_level:
+        if args.log_level is None:
             logging.getLogger().setLevel(settings.log_level.upper())
-        asyncio.run(serve(settings))
+        if args.workers > 1:
+            # every mistake is reported once, here, rather than by each worker in turn
+            if _load_policy(settings.policy_dir, settings) is None:
+                return EXIT_INVALID
+            command = worker_command(config.resolve(), args.log_level)
+            return Supervisor(command, args.workers).run()
+        asyncio.run(serve(settings, reuse_port=args.worker))
     except (ConfigInvalid, SettingsError, ValueError, OSError) as exc:
         print(f"gateway: cannot start: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -490,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("run", "demo"):
         _audit_to_stderr()
     if args.command == "run":
-        return _run(args.config, explicit_level=args.log_level is not None)
+        return _run(args)
     if args.command == "demo":
         return _demo(args.port, args.host, args.data_dir)
     if args.command == "policy" and args.policy_command == "check":

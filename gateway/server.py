@@ -27,7 +27,11 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(settings: Settings, ready: Callable[[str], None] | None = None) -> None:
+async def serve(
+    settings: Settings, ready: Callable[[str], None] | None = None, reuse_port: bool = False
+) -> None:
+    """Serve until SIGINT or SIGTERM. `reuse_port`: one of several workers sharing the address
+    (gateway.workers), each with its own listening socket."""
     names = [application.name for application in settings.applications]
     policy = load_policy_dir(settings.policy_dir, known_apps=names)
     runtime = build_runtime(settings, policy)
@@ -36,7 +40,12 @@ async def serve(settings: Settings, ready: Callable[[str], None] | None = None) 
     await runner.setup()
     tls = ssl_context(settings)
     site = web.TCPSite(
-        runner, settings.listen.host, settings.listen.port, ssl_context=tls, reuse_address=True
+        runner,
+        settings.listen.host,
+        settings.listen.port,
+        ssl_context=tls,
+        reuse_address=True,
+        reuse_port=reuse_port or None,
     )
     await site.start()
     scheme = "https" if tls else "http"
