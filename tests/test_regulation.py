@@ -188,7 +188,8 @@ async def test_wrong_codes_slow_down_then_lock_out(
     assert "Try again in 2 seconds" in await early.text()
     clock.advance(2)
     location, token = await _challenge(client, ip)
-    assert (await _answer(client, location, token, "000000", ip)).status == 401  # the 6th
+    sixth = await _answer(client, location, token, "000000", ip)
+    assert sixth.status == 401 and "Wait 4 seconds before the next try." in await sixth.text()
     early = await _answer(client, location, token, code_for(SECRET, at=clock.now), ip)
     assert early.status == 429 and early.headers["Retry-After"] == "4"
     statuses = []

@@ -4,6 +4,7 @@ wrong codes, deferral, and completion (a verified session, the application's coo
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from aiohttp import web
@@ -100,6 +101,11 @@ def page(
     cookies: dict[str, str] = {}
     token = csrf_token(request, cookies)
     rt = runtime(request)
+    waiting = request.get(LOCKOUT)
+    if extra.get("error") and waiting is not None and waiting.is_delay:
+        seconds = max(1, math.ceil(waiting.until - rt.clock()))
+        plural = "s" if seconds != 1 else ""
+        extra["error"] += f" Wait {seconds} second{plural} before the next try."
     response = rt.pages.render(
         template,
         status=status,
@@ -124,11 +130,13 @@ async def too_many_failures(request: web.Request, session: Session) -> bool:
     method = request.query.get("method") or "second factor"
     lockout = await count_failure(request, session.user, method[:32])
     session.failures += 1
+    if lockout is not None:
+        request[LOCKOUT] = lockout  # a delay is mentioned on the page, a lockout explained
     if session.failures >= MAX_FAILURES or (lockout is not None and not lockout.is_delay):
         await rt.sessions.end(session)
         log.warning("too many wrong answers for %s: pending session ended", session.user)
-        if lockout is not None and not lockout.is_delay:
-            request[LOCKOUT] = lockout
+        if lockout is not None and lockout.is_delay:
+            del request[LOCKOUT]  # the sign-in is over: the page says so, not the delay
         return True
     await rt.sessions.save(session)
     return False
