@@ -41,7 +41,7 @@ def build_runtime(
     """Everything checked before the server starts: secrets, users files, the store URL."""
     cipher = Cipher(settings.secrets.read_encryption_key())
     keys = settings.secrets.read_session_keys()
-    store = store or open_store(settings.store)
+    store = store or open_store(settings.store, clock)
     holder = PolicyHolder()
     holder.replace(policy)  # generation 1: readyz tells a loaded policy from none
     users = {

@@ -1,8 +1,10 @@
-"""Fixtures: an upstream application and a gateway built in-process around it."""
+"""Fixtures: an upstream application, a real redis-server, and a gateway built in-process around
+them (on SQLite, or on Redis for the modules in BOTH_STORES)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import itertools
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,73 @@ from gateway.clock import FixedClock
 from gateway.demo.legacy import create_legacy_app
 from gateway.policy import load_policy_dir
 from gateway.settings import settings_from_dict
+from tests.redisserver import DATABASES, RedisCluster, RedisServer
 from tests.support import settings_dict
 
 LEGACY_ACCOUNTS = {"alice@example.com": "alice-password", "bob@example.com": "bob-password"}
 
 GatewayFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
+
+# The integration tests that lean on the store most also run with the gateway on Redis.
+BOTH_STORES = {
+    "tests/identity/test_codes.py",
+    "tests/identity/test_intercept.py",
+    "tests/identity/test_recovery.py",
+    "tests/test_regulation.py",
+}
+# ...except these, which count rows in SQLite's own tables
+SQLITE_ONLY = {
+    "test_a_code_is_bound_to_the_session_and_used_once",
+    "test_failing_provider_says_so_and_counts_nothing",
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_backend" not in metafunc.fixturenames:
+        return
+    module = Path(metafunc.definition.path).relative_to(Path(__file__).parent.parent).as_posix()
+    if module in BOTH_STORES and metafunc.definition.originalname not in SQLITE_ONLY:
+        metafunc.parametrize("store_backend", ["sqlite", "redis"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the whole run; tests share it through `redis_url`."""
+    try:
+        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """Three real redis-servers joined into a Redis Cluster, for the store's contract suite."""
+    try:
+        cluster = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield cluster
+    cluster.stop()
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis URL of this test's own: a database number nobody used before, emptied."""
+    db = next(_databases) % DATABASES
+    with redis_server.client(db) as client:
+        client.flushdb()
+    return redis_server.url(db)
+
+
+@pytest.fixture
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """sqlite, or redis for the tests BOTH_STORES runs twice."""
+    return str(getattr(request, "param", "sqlite"))
 
 
 @pytest.fixture
@@ -35,8 +99,16 @@ async def legacy_server() -> Any:
 async def make_gateway(
     tmp_path: Path,
     aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
+    store_backend: str,
+    request: pytest.FixtureRequest,
 ) -> GatewayFactory:
-    """A gateway in this test's loop: make_gateway(applications, policies=..., clock=...)."""
+    """A gateway in this test's loop: make_gateway(applications, policies=..., clock=...). Its
+    store is SQLite under tmp_path, or this test's Redis database (store_backend "redis"); a
+    `store=URL` keyword names another."""
+    if store_backend == "redis":
+        extra_store = {"store": request.getfixturevalue("redis_url")}
+    else:
+        extra_store = {}
 
     async def factory(
         applications: dict[str, Any],
@@ -44,7 +116,7 @@ async def make_gateway(
         clock: FixedClock | None = None,
         **extra: Any,
     ) -> TestClient[web.Request, web.Application]:
-        data = settings_dict(tmp_path, applications, policies, **extra)
+        data = settings_dict(tmp_path, applications, policies, **{**extra_store, **extra})
         settings = settings_from_dict(data, source=tmp_path / "gateway.yaml")
         policy = load_policy_dir(
             settings.policy_dir, known_apps=[a.name for a in settings.applications]

@@ -191,11 +191,12 @@ async def _send_reserved(
 async def check_code(
     request: web.Request, session: Session, method: str, destination: str, given: str
 ) -> codes.Check:
-    """Check a typed code; a wrong one counts as a try of that code (stored back)."""
+    """Check a typed code. The code is taken out of the store first, so of two answers racing
+    (on two gateways) only one can use it; a wrong one goes back with one more try counted."""
     rt = runtime(request)
     key = codes.record_key(method, _binding(session))
     now = rt.clock()
-    record = await rt.store.get_code(key, now)
+    record = await rt.store.take_code(key, now)
     result = codes.check(
         _key(rt),
         record,
@@ -208,8 +209,6 @@ async def check_code(
     )
     if result.record is not None:
         await rt.store.put_code(key, result.record, float(result.record["expires_at"]))
-    elif record is not None:
-        await rt.store.delete_code(key)  # used, void or expired
     return result
 
 

@@ -148,6 +148,12 @@ class SqliteStore:
         ).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
+    async def take_code(self, key: str, now: float) -> dict[str, Any] | None:
+        rows = self._run(  # fetchall: the statement ends, and with it the write
+            "DELETE FROM codes WHERE key = ? AND expires_at > ? RETURNING data", (key, now)
+        ).fetchall()
+        return dict(json.loads(rows[0][0])) if rows else None
+
     async def delete_code(self, key: str) -> None:
         self._run("DELETE FROM codes WHERE key = ?", (key,))
 

@@ -1,0 +1,302 @@
+"""The Store protocol, one behaviour for both backends: every test runs on SQLite, on a real
+redis-server and on a real three-node Redis Cluster. Times are passed explicitly and sit far
+from the real time (a fixed clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.clock import FixedClock
+from gateway.store import Deferral, Store, open_store
+from gateway.store.base import MEMBER_OF
+
+T0 = 1_800_000_000.0
+DAY = 86400.0
+
+
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path / 'g.db'}"
+    elif request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+    else:
+        cluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        url = cluster.url
+    opened = open_store(url, clock=FixedClock(T0))
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+async def test_session_round_trip_and_expiry(store: Store) -> None:
+    """A session is found until its expiry (checked against the `now` given), then not."""
+    await store.put_session("k", "u", "blob", expires_at=T0 + 60)
+    assert await store.get_session("k", T0) == "blob"
+    assert await store.get_session("k", T0 + 59.5) == "blob"
+    assert await store.get_session("k", T0 + 60) is None
+    assert await store.get_session("other", T0) is None
+
+
+async def test_session_put_again_replaces_blob_user_and_expiry(store: Store) -> None:
+    """Saving a session again replaces it: the new blob, the new expiry, the new owner."""
+    await store.put_session("k", None, "anonymous", expires_at=T0 + 60)
+    await store.put_session("k", "u", "signed in", expires_at=T0 + 600)
+    assert await store.get_session("k", T0 + 300) == "signed in"
+    assert await store.delete_user_sessions("u") == 1
+    assert await store.get_session("k", T0) is None
+
+
+async def test_delete_session(store: Store) -> None:
+    """One session ends; the user's others stay."""
+    await store.put_session("a", "u", "1", expires_at=T0 + 60)
+    await store.put_session("b", "u", "2", expires_at=T0 + 60)
+    await store.delete_session("a")
+    await store.delete_session("never existed")
+    assert await store.get_session("a", T0) is None
+    assert await store.get_session("b", T0) == "2"
+
+
+async def test_delete_user_sessions_ends_that_users_sessions_only(store: Store) -> None:
+    """Logout everywhere: all of the user's sessions go, another user's and anonymous ones stay,
+    and a session that changed hands is not ended with its former owner."""
+    for key in ("a", "b", "c"):
+        await store.put_session(key, "u", key, expires_at=T0 + 60)
+    await store.put_session("v1", "v", "v1", expires_at=T0 + 60)
+    await store.put_session("anon", None, "anon", expires_at=T0 + 60)
+    await store.put_session("moved", "u", "m", expires_at=T0 + 60)
+    await store.put_session("moved", "v", "m", expires_at=T0 + 60)
+    assert await store.delete_user_sessions("u") == 3
+    for key in ("a", "b", "c"):
+        assert await store.get_session(key, T0) is None
+    assert await store.get_session("v1", T0) == "v1"
+    assert await store.get_session("anon", T0) == "anon"
+    assert await store.get_session("moved", T0) == "m"
+    assert await store.delete_user_sessions("u") == 0
+    assert await store.delete_user_sessions("nobody") == 0
+
+
+async def test_purge_keeps_live_records(store: Store) -> None:
+    """Purging never drops what is live: sessions, codes, recent failures and sends."""
+    await store.put_session("live", "u", "blob", expires_at=T0 + 60)
+    await store.put_code("live", {"d": 1}, T0 + 60)
+    await store.record_failure("user:u", T0 - 10)
+    assert await store.reserve_send("u", T0 - 5, 30, 5)
+    purged = await store.purge_expired(T0)
+    assert purged >= 0
+    assert await store.get_session("live", T0) == "blob"
+    assert await store.get_code("live", T0) == {"d": 1}
+    assert await store.failures_since("user:u", 0) == [T0 - 10]
+    assert await store.sends_since("u", 0) == [T0 - 5]
+
+
+# --- enrolments ----------------------------------------------------------------------------------
+
+
+async def test_enrolments(store: Store) -> None:
+    """One record per (user, method), listed in order, removed one at a time or all at once."""
+    assert await store.get_enrolment("u", "totp") is None
+    assert await store.list_methods("u") == []
+    await store.put_enrolment("u", "totp", {"secret": "x", "n": 1})
+    await store.put_enrolment("u", "sms", {"phone": "enc"})
+    await store.put_enrolment("u", "totp", {"secret": "y", "n": 2})
+    await store.put_enrolment("v", "email", {"address": "enc"})
+    assert await store.get_enrolment("u", "totp") == {"secret": "y", "n": 2}
+    assert await store.list_methods("u") == ["sms", "totp"]
+    assert await store.delete_enrolment("u", "sms")
+    assert not await store.delete_enrolment("u", "sms")
+    assert await store.list_methods("u") == ["totp"]
+    assert await store.claim_totp_step("u", 5)
+    assert await store.delete_enrolments("u") == 1
+    assert await store.list_methods("u") == []
+    assert await store.last_totp_step("u") is None  # a reset forgets the used steps too
+    assert await store.delete_enrolments("u") == 0
+    assert await store.list_methods("v") == ["email"]
+
+
+async def test_replace_enrolment_is_compare_and_set(store: Store) -> None:
+    """A replacement happens only over the record it was based on; of ten racing replacements
+    from the same record, exactly one wins and its record is the one kept."""
+    old = {"codes": ["a", "b"], "counter": 1}
+    await store.put_enrolment("u", "recovery", old)
+    assert not await store.replace_enrolment("u", "recovery", {"codes": []}, {"codes": ["z"]})
+    assert not await store.replace_enrolment("u", "missing", old, {"codes": ["z"]})
+    news = [{"codes": ["b"], "counter": 2, "by": n} for n in range(10)]
+    results = await asyncio.gather(
+        *(store.replace_enrolment("u", "recovery", old, new) for new in news)
+    )
+    assert results.count(True) == 1
+    assert await store.get_enrolment("u", "recovery") == news[results.index(True)]
+    assert await store.get_enrolment("u", "missing") is None
+
+
+# --- the enforcement ratchet ---------------------------------------------------------------------
+
+
+async def test_enforcement_ratchet(store: Store) -> None:
+    """The first enforcement is kept (its time too); members are listed apart from companies;
+    lifting a company lifts its members and nobody else's."""
+    assert await store.enforced_since("acme") is None
+    assert await store.enforce("acme", T0, "policy acme.yaml")
+    assert not await store.enforce("acme", T0 + 10, "policy again")
+    assert await store.enforced_since("acme") == T0
+    assert await store.enforce("domain:acme.com", T0, MEMBER_OF + "acme")
+    assert await store.enforce("user:x@gmail.com", T0 + 1, MEMBER_OF + "acme")
+    assert await store.enforce("globex", T0 + 2, "policy globex.yaml")
+    assert await store.enforce("domain:globex.com", T0 + 2, MEMBER_OF + "globex")
+    assert await store.enforced_companies() == {"acme": T0, "globex": T0 + 2}
+    assert await store.enforced_members() == {
+        "domain:acme.com": ("acme", T0),
+        "user:x@gmail.com": ("acme", T0 + 1),
+        "domain:globex.com": ("globex", T0 + 2),
+    }
+    assert await store.lift_enforcement("acme")
+    assert not await store.lift_enforcement("acme")
+    assert await store.enforced_since("acme") is None
+    assert await store.enforced_companies() == {"globex": T0 + 2}
+    assert await store.enforced_members() == {"domain:globex.com": ("globex", T0 + 2)}
+
+
+async def test_racing_enforcements_first_writer_wins(store: Store) -> None:
+    """Ten gateways loading the same policy at once: exactly one records the enforcement."""
+    results = await asyncio.gather(*(store.enforce("acme", T0 + n, "policy") for n in range(10)))
+    assert results.count(True) == 1
+    assert await store.enforced_since("acme") == T0 + results.index(True)
+
+
+# --- deferrals -----------------------------------------------------------------------------------
+
+
+async def test_deferrals(store: Store) -> None:
+    """One deferral per user; listed per company; a new one for another company moves the user."""
+    assert await store.get_deferral("u") is None
+    await store.put_deferral("u", "acme", T0, T0 + 2 * DAY)
+    await store.put_deferral("v", "acme", T0 + 1, T0 + DAY)
+    await store.put_deferral("w", "globex", T0, T0 + DAY)
+    assert await store.get_deferral("u") == Deferral("acme", T0, T0 + 2 * DAY)
+    assert await store.list_deferrals("acme") == {"u": T0 + 2 * DAY, "v": T0 + DAY}
+    await store.put_deferral("v", "globex", T0 + 5, T0 + 3 * DAY)
+    assert await store.get_deferral("v") == Deferral("globex", T0 + 5, T0 + 3 * DAY)
+    assert await store.list_deferrals("acme") == {"u": T0 + 2 * DAY}
+    assert await store.list_deferrals("globex") == {"v": T0 + 3 * DAY, "w": T0 + DAY}
+    await store.put_deferral("u", "acme", T0 + 10, T0 + DAY)
+    assert await store.list_deferrals("acme") == {"u": T0 + DAY}
+    assert await store.list_deferrals("nobody") == {}
+
+
+# --- one-time codes ------------------------------------------------------------------------------
+
+
+async def test_codes(store: Store) -> None:
+    """A code is kept until it expires (checked against `now`), replaced by a new one, deleted."""
+    assert await store.get_code("sms:k", T0) is None
+    await store.put_code("sms:k", {"digest": "a", "tries": 0}, T0 + 600)
+    assert await store.get_code("sms:k", T0 + 599) == {"digest": "a", "tries": 0}
+    assert await store.get_code("sms:k", T0 + 600) is None
+    await store.put_code("sms:k", {"digest": "b", "tries": 1}, T0 + 900)
+    assert await store.get_code("sms:k", T0 + 800) == {"digest": "b", "tries": 1}
+    await store.delete_code("sms:k")
+    assert await store.get_code("sms:k", T0) is None
+    await store.delete_code("sms:k")
+
+
+async def test_take_code_removes_it(store: Store) -> None:
+    """Taking a code returns it once; an expired code is not taken; another key is untouched."""
+    await store.put_code("sms:k", {"digest": "a"}, T0 + 600)
+    await store.put_code("email:k", {"digest": "e"}, T0 + 600)
+    assert await store.take_code("sms:k", T0 + 600) is None  # expired at that moment
+    assert await store.take_code("sms:k", T0) == {"digest": "a"}
+    assert await store.take_code("sms:k", T0) is None
+    assert await store.get_code("sms:k", T0) is None
+    assert await store.get_code("email:k", T0) == {"digest": "e"}
+
+
+async def test_racing_takes_of_a_code_one_wins(store: Store) -> None:
+    """Ten submissions of the same code at once: exactly one gets it."""
+    await store.put_code("sms:k", {"digest": "a"}, T0 + 600)
+    results = await asyncio.gather(*(store.take_code("sms:k", T0) for _ in range(10)))
+    assert [r for r in results if r is not None] == [{"digest": "a"}]
+
+
+# --- failures ------------------------------------------------------------------------------------
+
+
+async def test_failures(store: Store) -> None:
+    """Failures are kept per key, in order, equal times counted twice, cleared per key."""
+    assert await store.failures_since("user:u", 0) == []
+    for at in (T0 + 3, T0 + 1, T0 + 2, T0 + 2):
+        await store.record_failure("user:u", at)
+    await store.record_failure("ip:10.0.0.1", T0)
+    assert await store.failures_since("user:u", T0) == [T0 + 1, T0 + 2, T0 + 2, T0 + 3]
+    assert await store.failures_since("user:u", T0 + 2) == [T0 + 2, T0 + 2, T0 + 3]
+    await store.clear_failures("user:u")
+    assert await store.failures_since("user:u", 0) == []
+    assert await store.failures_since("ip:10.0.0.1", 0) == [T0]
+
+
+async def test_failures_older_than_a_day_are_dropped(store: Store) -> None:
+    """A failure more than a day before the latest one of its key is forgotten."""
+    await store.record_failure("user:u", T0 - DAY - 10)
+    await store.record_failure("user:u", T0)
+    assert await store.failures_since("user:u", 0) == [T0]
+
+
+# --- code sends ----------------------------------------------------------------------------------
+
+
+async def test_reserve_send_pause_and_hourly_cap(store: Store) -> None:
+    """A send is refused within `pause` of the last one and once `per_hour` went out in the
+    hour; a released send gives its slot back."""
+    assert await store.reserve_send("u", T0, 30, 3)
+    assert not await store.reserve_send("u", T0 + 29, 30, 3)
+    assert await store.reserve_send("u", T0 + 30, 30, 3)
+    assert await store.reserve_send("u", T0 + 60, 30, 3)
+    assert not await store.reserve_send("u", T0 + 120, 30, 3)  # three in the hour
+    assert await store.sends_since("u", T0) == [T0, T0 + 30, T0 + 60]
+    assert await store.sends_since("u", T0 + 30) == [T0 + 30, T0 + 60]
+    await store.release_send("u", T0 + 60)
+    assert await store.sends_since("u", 0) == [T0, T0 + 30]
+    assert await store.reserve_send("u", T0 + 120, 30, 3)
+    assert await store.reserve_send("u", T0 + 3600, 30, 3)  # the first left the hour
+    assert await store.reserve_send("v", T0 + 120, 30, 3)  # per user
+
+
+async def test_racing_sends_one_is_reserved(store: Store) -> None:
+    """Ten "send again" clicks at once: exactly one send is reserved."""
+    results = await asyncio.gather(*(store.reserve_send("u", T0, 30, 5) for _ in range(10)))
+    assert results.count(True) == 1
+    assert await store.sends_since("u", 0) == [T0]
+
+
+# --- TOTP steps ----------------------------------------------------------------------------------
+
+
+async def test_totp_steps_only_move_forward(store: Store) -> None:
+    """A step is claimed once; an earlier one never; a later one always."""
+    assert await store.last_totp_step("u") is None
+    assert await store.claim_totp_step("u", 100)
+    assert not await store.claim_totp_step("u", 100)
+    assert not await store.claim_totp_step("u", 99)
+    assert await store.claim_totp_step("u", 101)
+    assert await store.last_totp_step("u") == 101
+    assert await store.claim_totp_step("v", 50)
+
+
+async def test_racing_claims_of_a_step_one_wins(store: Store) -> None:
+    """The same TOTP code submitted ten times at once: exactly one claim succeeds."""
+    results = await asyncio.gather(*(store.claim_totp_step("u", 7) for _ in range(10)))
+    assert results.count(True) == 1
+    assert await store.last_totp_step("u") == 7
+
+
+async def test_ping(store: Store) -> None:
+    """An open store answers."""
+    await store.ping()
