@@ -13,7 +13,16 @@ from aiohttp import web
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.enforcement import apply_ratchet
-from gateway.handlers import flow, health, passkeys, portal, recovery, second_factor, session_end
+from gateway.handlers import (
+    flow,
+    forward_auth,
+    health,
+    passkeys,
+    portal,
+    recovery,
+    second_factor,
+    session_end,
+)
 from gateway.handlers.proxy import proxy_handler
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
@@ -133,5 +142,8 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_post("/.gateway/passkeys/remove", passkeys.remove_post)
     router.add_get("/.gateway/logout", session_end.logout_get)
     router.add_post("/.gateway/logout", session_end.logout_post)
+    router.add_get("/.gateway/verify", forward_auth.verify, allow_head=True)
+    router.add_get("/.gateway/auth-request", forward_auth.auth_request, allow_head=True)
+    router.add_get("/.gateway/continue", forward_auth.continue_get)
     router.add_route("*", "/{tail:.*}", proxy_handler)
     return app

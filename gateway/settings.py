@@ -32,7 +32,10 @@ _TOP_KEYS = {
 }  # fmt: skip
 _APP_KEYS = {
     "upstream", "hosts", "identity", "intercept", "portal", "header", "preserve_host", "timeouts",
+    "mode",
 }  # fmt: skip
+_APP_MODES = ("proxy", "forward_auth")
+_PROXY_ONLY_KEYS = ("upstream", "preserve_host", "timeouts")  # meaningless in forward_auth
 _LOGIN_KEYS = {
     "path", "method", "username_field", "success_statuses", "success_requires_cookie",
     "failure_locations",
@@ -164,6 +167,9 @@ class Application:
     header: HeaderIdentity | None = None
     preserve_host: bool = True
     timeouts: Timeouts = Timeouts()
+    # `mode: forward_auth`: nginx, Traefik or Caddy in front call the gateway's verify endpoint
+    # and do the proxying themselves; there is no upstream (see docs/forward-auth.md)
+    forward_auth: bool = False
 
 
 @dataclass(frozen=True)
@@ -343,7 +349,13 @@ def _applications(
             continue
         found.append(app)
         where: KeyPath = ("applications", name)
-        if app.identity == "header" and not behind_proxy:
+        if app.forward_auth and not behind_proxy:
+            message = (
+                f'application "{name}" is in forward_auth mode, whose verify endpoint answers only '
+                "the proxy in front: list that proxy under trusted_proxies"
+            )
+            r.error((*where, "mode"), message)
+        elif app.identity == "header" and not behind_proxy:
             message = (
                 f'application "{name}" takes the user name from a request header, which is only '
                 "safe behind a proxy that sets it: list that proxy under trusted_proxies"
@@ -363,6 +375,9 @@ def _application(r: Reader, name: str, base: Path, claimed: dict[str, str]) -> A
     if not _APP_NAME.fullmatch(name):
         r.error(p, f'"{name}" cannot name an application: use letters, digits, ".", "-", "_"')
     identity = r.choice((*p, "identity"), _IDENTITIES, required=True)
+    forward_auth = r.choice((*p, "mode"), _APP_MODES, "proxy") == "forward_auth"
+    if forward_auth:
+        _forward_auth_checks(r, p, identity)
     for other in _IDENTITIES:
         if identity and other != identity and r.has((*p, other)):
             message = f'{_name((*p, other))} is given but identity is "{identity}"'
@@ -380,7 +395,7 @@ def _application(r: Reader, name: str, base: Path, claimed: dict[str, str]) -> A
             hosts.append(host)
     return Application(
         name=name,
-        upstream=_upstream(r, (*p, "upstream")),
+        upstream="" if forward_auth else _upstream(r, (*p, "upstream")),
         hosts=tuple(hosts),
         identity=cast(Identity, identity or "intercept"),
         intercept=_intercept(r, (*p, "intercept")) if identity == "intercept" else None,
@@ -388,7 +403,26 @@ def _application(r: Reader, name: str, base: Path, claimed: dict[str, str]) -> A
         header=_header(r, (*p, "header")) if identity == "header" else None,
         preserve_host=r.boolean((*p, "preserve_host"), True),
         timeouts=_timeouts(r, (*p, "timeouts")),
+        forward_auth=forward_auth,
     )
+
+
+def _forward_auth_checks(r: Reader, p: KeyPath, identity: str) -> None:
+    """The proxy in front forwards to the application, so the gateway has no upstream; and it
+    never sees the application's traffic, so intercept mode cannot work."""
+    for key in _PROXY_ONLY_KEYS:
+        if r.has((*p, key)):
+            message = (
+                f"{_name((*p, key))} is not used in forward_auth mode: the proxy in front "
+                "forwards to the application itself (remove it, or use mode: proxy)"
+            )
+            r.error((*p, key), message, at_key=True)
+    if identity == "intercept":
+        message = (
+            'identity "intercept" needs the application\'s traffic to pass through the gateway, '
+            'which forward_auth mode does not do: use identity "portal" or "header"'
+        )
+        r.error((*p, "identity"), message)
 
 
 def _upstream(r: Reader, path: KeyPath) -> str:

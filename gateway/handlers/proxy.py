@@ -33,14 +33,19 @@ from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Level, Session, cookie_d
 log = logging.getLogger("gateway.proxy")
 
 GATEWAY_PREFIX = "/.gateway"
-_SKIPS = {Outcome.SKIP_TRUSTED: TRUSTED_NETWORK, Outcome.SKIP_DEFERRED: DEFERRAL}
-_REDIRECTS = {Outcome.LOGIN: "login", Outcome.ENROL: "enrol", Outcome.CHALLENGE: "challenge"}
+SKIPS = {Outcome.SKIP_TRUSTED: TRUSTED_NETWORK, Outcome.SKIP_DEFERRED: DEFERRAL}
+REDIRECT_PAGES = {Outcome.LOGIN: "login", Outcome.ENROL: "enrol", Outcome.CHALLENGE: "challenge"}
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     if ctx.path == GATEWAY_PREFIX or ctx.path.startswith(GATEWAY_PREFIX + "/"):
         raise NotFound("There is no gateway page at this address.")
+    if ctx.application.forward_auth:
+        raise NotFound(
+            "This application is reached through the proxy in front of the gateway, not here.",
+            "Use the application's own address.",
+        )
     access, _rule = ctx.policy.access_for(ctx.application.name, request.method, ctx.path)
     if access is Access.DENY:
         raise Forbidden("The site's policy does not allow this address.")
@@ -50,7 +55,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     session = await load_session(request)
     fresh_cookie: Session | None = None
     if ctx.mode is Mode.HEADER:
-        session, fresh_cookie = await _header_session(request, session)
+        session, fresh_cookie = await header_session(request, session)
     intercept_config = ctx.application.intercept
     if intercept_config is not None:
         refused = _unbound_app_cookies(request, session)
@@ -59,13 +64,9 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         if intercept.is_login_request(intercept_config.login, request.method, ctx.path):
             return await handle_login(request, session)
 
-    level = session.level if session is not None else Level.ANONYMOUS
-    standing = Standing()
-    if level is Level.FIRST_FACTOR and session is not None and session.user:
-        standing = await standing_for(request, session)
-    outcome = decide(access, ctx.mode, level, standing).outcome
-    if outcome in _SKIPS and session is not None:
-        return await complete(request, session, _return_path(request), via=_SKIPS[outcome])
+    outcome = await outcome_for(request, access, session)
+    if outcome in SKIPS and session is not None:
+        return await complete(request, session, _return_path(request), via=SKIPS[outcome])
 
     if outcome in (Outcome.FORWARD, Outcome.FORWARD_ANONYMOUS):
         return await forward(
@@ -75,8 +76,8 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             fresh_cookie=fresh_cookie,
             ending=session is not None and _is_app_logout(request),
         )
-    if outcome in _REDIRECTS:
-        redirect = see_other(gateway_url(_REDIRECTS[outcome], _return_path(request)))
+    if outcome in REDIRECT_PAGES:
+        redirect = see_other(gateway_url(REDIRECT_PAGES[outcome], _return_path(request)))
         if fresh_cookie is not None:
             redirect.headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))
         return redirect
@@ -86,6 +87,15 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             "Sign in through your organisation's sign-in page and try again.",
         )
     raise Forbidden("The site's policy does not allow this request.")
+
+
+async def outcome_for(request: web.Request, access: Access, session: Session | None) -> Outcome:
+    """decide() for this request's session, with the user's standing once the password is done."""
+    level = session.level if session is not None else Level.ANONYMOUS
+    standing = Standing()
+    if level is Level.FIRST_FACTOR and session is not None and session.user:
+        standing = await standing_for(request, session)
+    return decide(access, context(request).mode, level, standing).outcome
 
 
 def _return_path(request: web.Request) -> str:
@@ -103,7 +113,7 @@ def _is_app_logout(request: web.Request) -> bool:
     )
 
 
-async def _header_session(
+async def header_session(
     request: web.Request, session: Session | None
 ) -> tuple[Session | None, Session | None]:
     """Header mode: the trusted proxy names the user on every request; a new name is a new login.

@@ -12,15 +12,27 @@ from gateway.keys import CONTEXT, RUNTIME
 from gateway.paths import BadPath, normalise_path
 from gateway.proxy.headers import canonical, clean_request_headers
 from gateway.runtime import mode_of
+from gateway.settings import Settings
 
 # Answered whatever the Host: load balancers probe these by address.
 UNROUTED = ("/.gateway/healthz", "/.gateway/readyz")
 STATIC = "/.gateway/static/"
+# Forward-auth endpoints: the front proxy names the application in X-Forwarded-Host, and their
+# handler (gateway/handlers/forward_auth.py) builds the context itself from what it says.
+FORWARD_AUTH = ("/.gateway/verify", "/.gateway/auth-request")
+
+
+def served_securely(settings: Settings, tls: bool, forwarded_proto: str) -> bool:
+    """Whether the browser talks to us over TLS: cookie_secure, else the socket or the trusted
+    proxy's X-Forwarded-Proto (pass "" when the peer is not trusted)."""
+    return {"always": True, "never": False}.get(
+        settings.cookie_secure, tls or forwarded_proto.lower() == "https"
+    )
 
 
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in UNROUTED or request.path.startswith(STATIC):
+    if request.path in UNROUTED or request.path in FORWARD_AUTH or request.path.startswith(STATIC):
         return await handler(request)
     runtime = request.app[RUNTIME]
     settings = runtime.settings
@@ -39,10 +51,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     trusted = settings.trusted_proxies
     peer_trusted = peer is not None and is_trusted(peer, trusted)
     forwarded_proto = request.headers.get("X-Forwarded-Proto", "") if peer_trusted else ""
-    secure = {
-        "always": True,
-        "never": False,
-    }.get(settings.cookie_secure, request.secure or forwarded_proto.lower() == "https")
+    secure = served_securely(settings, request.secure, forwarded_proto)
     extra: frozenset[str] = frozenset()
     header_user: str | None = None
     if application.header is not None:

@@ -1,0 +1,280 @@
+"""Forward-auth mode: nginx `auth_request`, Traefik ForwardAuth and Caddy `forward_auth` ask the
+gateway about a request they proxy themselves; the answer is allow, with the identity headers
+the proxy copies to the application, or where to send the browser.
+
+    /.gateway/verify        Traefik, Caddy: 200, or 303 to the sign-in pages
+    /.gateway/auth-request  nginx auth_request (2xx/401/403 only): 200, or 401 with the sign-in
+                            page in X-Gateway-Location, which nginx reads with auth_request_set
+    /.gateway/continue      a gateway page reached through the proxy, so first-party: finishes
+                            what needs a cookie set (header-mode login, trusted network, deferral)
+
+The original request is read from X-Forwarded-Method/-Proto/-Host/-Uri (Traefik, Caddy) or
+X-Original-Method/-URI (nginx), believed only from `trusted_proxies`. Two headers that say
+different things are a bad request, never a guess.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from gateway.clientip import client_ip, is_trusted, parse_ip
+from gateway.context import RequestContext
+from gateway.decision import Mode, Outcome
+from gateway.errors import BadRequest, Forbidden, MisdirectedRequest, NotFound
+from gateway.handlers.common import (
+    context,
+    gateway_url,
+    load_session,
+    runtime,
+    see_other,
+    session_cookie_line,
+)
+from gateway.handlers.flow import complete
+from gateway.handlers.proxy import (
+    GATEWAY_PREFIX,
+    REDIRECT_PAGES,
+    SKIPS,
+    header_session,
+    outcome_for,
+)
+from gateway.handlers.upstream import upstream_headers
+from gateway.keys import CONTEXT
+from gateway.middleware.context import served_securely
+from gateway.paths import BadPath, normalise_path
+from gateway.policy.model import Access
+from gateway.proxy.headers import IDENTITY, canonical, clean_request_headers
+from gateway.redirects import safe_redirect
+from gateway.runtime import mode_of
+from gateway.sessions import Session
+
+log = logging.getLogger("gateway.forward_auth")
+
+LOCATION_HEADER = "X-Gateway-Location"
+_METHOD_HEADERS = ("X-Forwarded-Method", "X-Original-Method")
+_URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI")
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
+_HOST = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,255}")
+# The identity headers upstream_headers() sets. Every allow carries all of them, empty when
+# unknown, so a proxy that copies them replaces the client's own copies (Caddy 2.6 would
+# otherwise send the literal "{http.reverse_proxy.header.Remote-User}"); nginx sends no header
+# for an empty value.
+IDENTITY_HEADERS = tuple(sorted(name.title() for name in IDENTITY if name.startswith("remote-")))
+
+
+class BadOriginal(ValueError):
+    """The front proxy's description of the original request cannot be used."""
+
+
+@dataclass(frozen=True)
+class Original:
+    """The request the front proxy is asking about."""
+
+    method: str
+    host: str
+    proto: str
+    path: str  # normalised, as access rules see it
+    query: str
+
+    @property
+    def return_path(self) -> str:
+        """Where the browser goes back to after signing in (a POST's body is gone by then)."""
+        if self.method not in ("GET", "HEAD"):
+            return "/"
+        return self.path + ("?" + self.query if self.query else "")
+
+
+def _one(headers: CIMultiDict[str] | CIMultiDictProxy[str], names: Iterable[str]) -> str | None:
+    """The one value these headers agree on; None when none is sent."""
+    values = {value.strip() for name in names for value in headers.getall(name, [])}
+    if len(values) > 1:
+        raise BadOriginal(f"{' and '.join(names)} disagree")
+    return values.pop() if values else None
+
+
+def original_request(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> Original:
+    """What the front proxy says about the original request, checked and normalised."""
+    method = _one(headers, _METHOD_HEADERS)
+    if method is None:
+        raise BadOriginal("it sent no X-Forwarded-Method or X-Original-Method")
+    if not _METHOD.fullmatch(method):
+        raise BadOriginal("the original method is not an HTTP method")
+    uri = _one(headers, _URI_HEADERS)
+    if uri is None:
+        raise BadOriginal("it sent no X-Forwarded-Uri or X-Original-URI")
+    if not uri.startswith("/") or any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
+        raise BadOriginal("the original URI is not a path with an optional query")
+    raw_path, _, query = uri.split("#", 1)[0].partition("?")
+    try:
+        path = normalise_path(raw_path)
+    except BadPath as exc:
+        raise BadOriginal(f"the original path is malformed: {exc}") from exc
+    host = _one(headers, ("X-Forwarded-Host",)) or _one(headers, ("Host",)) or ""
+    if not _HOST.fullmatch(host):
+        raise BadOriginal("the original host is missing or is not one host name")
+    proto = (_one(headers, ("X-Forwarded-Proto",)) or "http").lower()
+    if proto not in ("http", "https"):
+        raise BadOriginal("X-Forwarded-Proto is neither http nor https")
+    return Original(method.upper(), host.lower(), proto, path, query)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Allow (`location` None, with `identity` headers) or send the browser to `location`."""
+
+    location: str | None = None
+    identity: dict[str, str] = field(default_factory=dict)
+
+
+async def verify(request: web.Request) -> web.StreamResponse:
+    """Traefik ForwardAuth, Caddy forward_auth: a non-2xx answer goes to the browser as it is."""
+    answer = await _judge(request)
+    if answer.location is not None:
+        return see_other(answer.location)
+    return _allow(answer)
+
+
+async def auth_request(request: web.Request) -> web.StreamResponse:
+    """nginx auth_request: only 2xx, 401 and 403 are understood; 401 carries the next page."""
+    answer = await _judge(request)
+    if answer.location is not None:
+        return web.Response(
+            status=401,
+            text="Sign-in needed.\n",
+            headers={LOCATION_HEADER: answer.location, "Cache-Control": "no-store"},
+        )
+    return _allow(answer)
+
+
+def _allow(answer: Answer) -> web.Response:
+    headers = {name: answer.identity.get(name, "") for name in IDENTITY_HEADERS}
+    return web.Response(status=200, headers={**headers, "Cache-Control": "no-store"})
+
+
+async def _judge(request: web.Request) -> Answer:
+    rt = runtime(request)
+    settings = rt.settings
+    peer = parse_ip(request.remote)
+    if peer is None or not is_trusted(peer, settings.trusted_proxies):
+        log.warning("forward-auth request from %s, which is not a trusted proxy", request.remote)
+        raise Forbidden(
+            "This address answers only the proxy in front of the gateway.",
+            "Add the proxy's address to trusted_proxies in the gateway's settings.",
+        )
+    try:
+        original = original_request(request.headers)
+    except BadOriginal as exc:
+        raise BadRequest(
+            f"The proxy in front did not describe the request clearly: {exc}."
+        ) from exc
+    application = rt.router.route(original.host)
+    if application is None:
+        raise MisdirectedRequest("No application is served at this address.")
+    if not application.forward_auth:
+        raise Forbidden(
+            f'The application "{application.name}" is not in forward_auth mode.',
+            "Set mode: forward_auth for it in the gateway's settings, or proxy it through the "
+            "gateway.",
+        )
+    if original.path == GATEWAY_PREFIX or original.path.startswith(GATEWAY_PREFIX + "/"):
+        raise NotFound(
+            "The gateway's own pages are not an application's.",
+            "Send /.gateway/ to the gateway without asking it to verify (see the example config).",
+        )
+    extra: frozenset[str] = frozenset()
+    header_user: str | None = None
+    if application.header is not None:
+        extra = frozenset({canonical(application.header.user_header)})
+        header_user = (request.headers.get(application.header.user_header) or "").strip() or None
+    ctx = RequestContext(
+        application=application,
+        mode=mode_of(application),
+        client_ip=client_ip(
+            request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
+        ),
+        headers=clean_request_headers(request.headers, extra),
+        path=original.path,
+        query=original.query,
+        secure=served_securely(settings, request.secure, original.proto),
+        host=original.host,
+        policy=rt.policy.current,
+        header_user=header_user,
+    )
+    request[CONTEXT] = ctx
+    access, _rule = ctx.policy.access_for(application.name, original.method, original.path)
+    if access is Access.DENY:
+        raise Forbidden("The site's policy does not allow this address.")
+    if access is Access.BYPASS:  # no session lookup: works with the store down
+        return Answer()
+    session = await load_session(request)
+    if ctx.mode is Mode.HEADER:
+        if header_user is None:
+            session = None  # the single sign-on in front names nobody: unidentified
+        elif session is None or session.user != header_user.lower():
+            # A new name is a new login, and its session cookie is set on a gateway page.
+            return Answer(gateway_url("continue", original.return_path))
+    outcome = await outcome_for(request, access, session)
+    if outcome is Outcome.FORWARD:
+        return Answer(identity=_identity(request, session))
+    if outcome is Outcome.FORWARD_ANONYMOUS:
+        return Answer()
+    if outcome in SKIPS:
+        return Answer(gateway_url("continue", original.return_path))
+    if outcome in REDIRECT_PAGES:
+        return Answer(gateway_url(REDIRECT_PAGES[outcome], original.return_path))
+    if outcome is Outcome.UNIDENTIFIED:
+        raise Forbidden(
+            "The single sign-on in front of this gateway did not say who you are.",
+            "Sign in through your organisation's sign-in page and try again.",
+        )
+    raise Forbidden("The site's policy does not allow this request.")
+
+
+def _identity(request: web.Request, session: Session | None) -> dict[str, str]:
+    """The identity headers proxy mode sends upstream, for the front proxy to copy."""
+    headers = upstream_headers(request, session, identity=True)
+    return {name: headers[name] for name in IDENTITY_HEADERS if name in headers}
+
+
+async def continue_get(request: web.Request) -> web.StreamResponse:
+    """Reached through the front proxy on the application's host: do what the verify answer
+    could not (it cannot set cookies), then send the browser on to `rd` or the next page."""
+    ctx = context(request)
+    if not ctx.application.forward_auth:
+        raise NotFound("There is no gateway page at this address.")
+    target = safe_redirect(request.query.get("rd"))
+    try:
+        path = normalise_path(target.split("?", 1)[0])
+    except BadPath:
+        target, path = "/", "/"
+    access, _rule = ctx.policy.access_for(ctx.application.name, "GET", path)
+    if access is Access.DENY:
+        raise Forbidden("The site's policy does not allow this address.")
+    if access is Access.BYPASS:
+        return see_other(target)
+    session = await load_session(request)
+    fresh: Session | None = None
+    if ctx.mode is Mode.HEADER:
+        session, fresh = await header_session(request, session)
+    outcome = await outcome_for(request, access, session)
+    if outcome in SKIPS and session is not None:
+        return await complete(request, session, target, via=SKIPS[outcome])
+    if outcome in (Outcome.FORWARD, Outcome.FORWARD_ANONYMOUS):
+        response = see_other(target)
+    elif outcome in REDIRECT_PAGES:
+        response = see_other(gateway_url(REDIRECT_PAGES[outcome], target))
+    elif outcome is Outcome.UNIDENTIFIED:
+        raise Forbidden(
+            "The single sign-on in front of this gateway did not say who you are.",
+            "Sign in through your organisation's sign-in page and try again.",
+        )
+    else:
+        raise Forbidden("The site's policy does not allow this request.")
+    if fresh is not None:
+        response.headers.add("Set-Cookie", session_cookie_line(request, fresh))
+    return response

@@ -1,0 +1,129 @@
+"""A real nginx, configured from the shipped deploy/nginx/gateway.conf (only addresses and ports
+changed), in front of a real upstream, asking a real gateway process (portal identity)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.forward_auth.conftest import (
+    FRONT_HOST,
+    USER,
+    Nginx,
+    front_browser,
+    get,
+    page_form,
+    post,
+    received,
+    sign_in,
+)
+from tests.support import GatewayProcess, code_for, csrf_from_page, secret_from_page
+
+
+@pytest.fixture
+async def stack(
+    echo_upstream: TestServer,
+    shipped_gateway: GatewayProcess,
+    nginx_factory: Callable[[int, int], Nginx],
+) -> tuple[Nginx, GatewayProcess]:
+    """nginx from the shipped config in front of the echo upstream and the gateway."""
+    assert echo_upstream.port is not None
+    return nginx_factory(shipped_gateway.port, echo_upstream.port), shipped_gateway
+
+
+async def test_sign_in_enrol_challenge_and_logout_through_nginx(
+    stack: tuple[Nginx, GatewayProcess],
+) -> None:
+    """Anonymous -> sign-in page; password and TOTP enrolment through nginx -> the upstream gets
+    the request with the gateway's Remote-* headers and never the client's; logout ends it;
+    signing in again asks for the code; a bypass path needs no sign-in at all."""
+    nginx, _gateway = stack
+    async with front_browser(nginx.url) as session:
+        first = await get(session, "/reports?x=1")
+        assert first.status == 303
+        assert first.headers["Location"] == "/.gateway/login?rd=%2Freports%3Fx%3D1"
+        assert "no-store" in first.headers["Cache-Control"]
+
+        enrol = await sign_in(session, "%2Freports%3Fx%3D1")
+        assert enrol.startswith("/.gateway/enrol?")
+        html = await page_form(session, enrol)
+        secret = secret_from_page(html)
+        done = await post(
+            session, enrol, {"csrf_token": csrf_from_page(html), "code": code_for(secret)}
+        )
+        assert done.startswith("/.gateway/recovery") or done == "/reports?x=1"
+
+        spoofed = {"Remote-User": "admin", "remote-groups": "root", "Remote_User": "admin"}
+        async with session.get("/reports?x=1", headers=spoofed) as answer:
+            assert answer.status == 200
+            seen = await answer.json()
+        assert seen["path_qs"] == "/reports?x=1"
+        assert received(seen, "Remote-User") == [USER]
+        assert received(seen, "Remote-Email") == [USER]
+        assert received(seen, "Remote-Name") == ["Carol Example"]
+        assert received(seen, "Remote-Groups") == ["billing,admins"]
+        assert received(seen, "Remote_User") == []
+        assert "admin" not in [value for _, value in seen["headers"]]
+
+        # Logout, through nginx to the gateway's page: the session is over on the server.
+        html = await page_form(session, "/.gateway/logout")
+        await post(session, "/.gateway/logout", {"csrf_token": csrf_from_page(html)})
+        again = await get(session, "/reports")
+        assert again.status == 303 and again.headers["Location"].startswith("/.gateway/login")
+
+        # Signing in again: the enrolled factor is asked for.
+        challenge = await sign_in(session, "%2Freports")
+        assert challenge.startswith("/.gateway/challenge?")
+        html = await page_form(session, challenge)
+        code = code_for(secret, offset_steps=1)  # the enrolment's time step is used up
+        back = await post(session, challenge, {"csrf_token": csrf_from_page(html), "code": code})
+        assert back == "/reports"
+        async with session.get("/reports") as answer:
+            assert answer.status == 200
+            assert received(await answer.json(), "Remote-User") == [USER]
+
+    async with front_browser(nginx.url) as anonymous:
+        public = await get(anonymous, "/public/logo.png", headers={"Remote-User": "admin"})
+        assert public.status == 200
+        async with anonymous.get("/public/logo.png", headers={"Remote-User": "admin"}) as answer:
+            seen = await answer.json()
+        assert seen["path_qs"] == "/public/logo.png" and received(seen, "Remote-User") == []
+
+
+async def test_tricks_through_nginx_never_reach_the_upstream(
+    stack: tuple[Nginx, GatewayProcess],
+) -> None:
+    """Path tricks against the bypass rule, forged descriptions of the request, the internal
+    endpoints and deny rules: none of them gets an anonymous browser to the application."""
+    nginx, gateway = stack
+    async with front_browser(nginx.url) as session:
+        for path in ("/public/../admin", "/public/%2e%2e/admin", "/public/%2E%2E/admin/"):
+            answer = await get(session, path)
+            assert answer.status == 303, path
+            assert answer.headers["Location"].startswith("/.gateway/login?rd=%2Fadmin"), path
+
+        forged = {
+            "X-Original-URI": "/public/x",
+            "X-Forwarded-Uri": "/public/x",
+            "X-Forwarded-Method": "GET",
+            "X-Forwarded-Host": "elsewhere.example",
+        }
+        answer = await get(session, "/admin", headers=forged)
+        assert answer.status == 303 and answer.headers["Location"] == "/.gateway/login?rd=%2Fadmin"
+
+        for internal in ("/.gateway/auth-request", "/.gateway/verify"):
+            answer = await get(session, internal, headers=forged)
+            assert answer.status == 404, internal
+
+        assert (await get(session, "/internal/report")).status == 403
+
+    # The gateway itself, asked directly for the application: a 404 page, nothing forwarded.
+    async with (
+        aiohttp.ClientSession(headers={"Host": FRONT_HOST}) as direct,
+        direct.get(f"{gateway.url}/reports", allow_redirects=False) as answer,
+    ):
+        assert answer.status == 404
+        assert "proxy in front of the gateway" in await answer.text()
