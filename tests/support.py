@@ -139,10 +139,11 @@ class GatewayProcess:
             raise RuntimeError(log.read_text()) from None
 
     @classmethod
-    def run(cls, tmp: Path, settings: dict[str, Any]) -> GatewayProcess:
-        config = tmp / "gateway.yaml"
+    def run(cls, tmp: Path, settings: dict[str, Any], name: str = "gateway") -> GatewayProcess:
+        """`gateway run` with `settings` written to tmp/NAME.yaml; its log in tmp/NAME.log."""
+        config = tmp / f"{name}.yaml"
         config.write_text(yaml.safe_dump(settings))
-        return cls(["run", "-c", str(config)], settings["listen"]["port"], tmp / "gateway.log")
+        return cls(["run", "-c", str(config)], settings["listen"]["port"], tmp / f"{name}.log")
 
     @classmethod
     def demo(cls, tmp: Path) -> GatewayProcess:
