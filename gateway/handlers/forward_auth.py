@@ -43,7 +43,7 @@ from gateway.handlers.proxy import (
     header_session,
     outcome_for,
 )
-from gateway.handlers.upstream import upstream_headers
+from gateway.handlers.upstream import cookie_header_for_upstream, upstream_headers
 from gateway.keys import CONTEXT
 from gateway.middleware.context import served_securely
 from gateway.paths import BadPath, normalise_path
@@ -56,6 +56,9 @@ from gateway.sessions import Session
 log = logging.getLogger("gateway.forward_auth")
 
 LOCATION_HEADER = "X-Gateway-Location"
+# The Cookie header the application should get, under that very name so that Traefik's
+# authResponseHeaders and Caddy's copy_headers replace the browser's with it as they are.
+COOKIE_HEADER = "Cookie"
 _METHOD_HEADERS = ("X-Forwarded-Method", "X-Original-Method")
 _URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI")
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
@@ -136,7 +139,7 @@ async def verify(request: web.Request) -> web.StreamResponse:
     answer = await _judge(request)
     if answer.location is not None:
         return see_other(answer.location)
-    return _allow(answer)
+    return _allow(request, answer)
 
 
 async def auth_request(request: web.Request) -> web.StreamResponse:
@@ -148,11 +151,14 @@ async def auth_request(request: web.Request) -> web.StreamResponse:
             text="Sign-in needed.\n",
             headers={LOCATION_HEADER: answer.location, "Cache-Control": "no-store"},
         )
-    return _allow(answer)
+    return _allow(request, answer)
 
 
-def _allow(answer: Answer) -> web.Response:
+def _allow(request: web.Request, answer: Answer) -> web.Response:
+    """200 with the identity headers and the Cookie header for the front proxy to send on: the
+    browser's cookies without the gateway's own (always present, maybe empty, like the rest)."""
     headers = {name: answer.identity.get(name, "") for name in IDENTITY_HEADERS}
+    headers[COOKIE_HEADER] = cookie_header_for_upstream(request)
     return web.Response(status=200, headers={**headers, "Cache-Control": "no-store"})
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from multidict import CIMultiDict
 
-from gateway.cookies import build_cookie_header, parse_cookie_header
-from gateway.handlers.common import context
+from gateway import trust
+from gateway.cookies import build_cookie_header
+from gateway.handlers.common import CSRF_COOKIE, context, runtime
 from gateway.sessions import Level, Session
 
 
@@ -34,33 +35,56 @@ def upstream_headers(
         held = send_held or (
             identity and session is not None and session.level is Level.FIRST_FACTOR
         )
-        _app_cookies(headers, application.intercept.session_cookies, session, held)
-    elif identity and session is not None and session.user:
-        headers["Remote-User"] = session.user
-        if session.identity.get("email"):
-            headers["Remote-Email"] = str(session.identity["email"])
-        if session.identity.get("name"):
-            headers["Remote-Name"] = str(session.identity["name"])
-        if session.identity.get("groups"):
-            headers["Remote-Groups"] = ",".join(str(g) for g in session.identity["groups"])
+        _cookies(headers, request, application.intercept.session_cookies, session, held)
+    else:
+        _cookies(headers, request, (), session, held=False)
+        if identity and session is not None and session.user:
+            headers["Remote-User"] = session.user
+            if session.identity.get("email"):
+                headers["Remote-Email"] = str(session.identity["email"])
+            if session.identity.get("name"):
+                headers["Remote-Name"] = str(session.identity["name"])
+            if session.identity.get("groups"):
+                headers["Remote-Groups"] = ",".join(str(g) for g in session.identity["groups"])
     return headers
 
 
-def _app_cookies(
-    headers: CIMultiDict[str], names: tuple[str, ...], session: Session | None, held: bool
+def own_cookie_names(request: web.Request) -> frozenset[str]:
+    """The gateway's own cookies (session, CSRF, trusted network), under either spelling: the
+    application never sees them, so a session id cannot leak into its pages or logs."""
+    bases = (runtime(request).settings.session_cookie, CSRF_COOKIE, trust.COOKIE)
+    return frozenset(name for base in bases for name in (base, f"__Host-{base}"))
+
+
+def _cookies(
+    headers: CIMultiDict[str],
+    request: web.Request,
+    app_names: tuple[str, ...],
+    session: Session | None,
+    held: bool,
 ) -> None:
-    """Verified: the browser's bound cookies go through as they are. Otherwise the browser's are
-    removed and, when `held`, the session's held ones put in."""
-    if session is not None and session.level is Level.VERIFIED:
-        return
-    pairs = [
-        pair
-        for value in headers.getall("Cookie", [])
-        for pair in parse_cookie_header(value)
-        if pair[0] not in names
-    ]
+    """The Cookie header the application gets: never the gateway's own cookies. In intercept
+    mode, when verified, the browser's bound cookies go through as they are; otherwise the
+    browser's copies of the application's session cookies are removed and, when `held`, the
+    session's held ones put in."""
+    drop = own_cookie_names(request)
+    if app_names and not (session is not None and session.level is Level.VERIFIED):
+        drop = drop | frozenset(app_names)
+    else:
+        held = False
+    cookies = context(request).cookies
+    if not held and not any(name in drop for name, _ in cookies):
+        return  # nothing to take out: the header goes as the browser sent it
+    pairs = [pair for pair in cookies if pair[0] not in drop]
     if held and session is not None:
         pairs.extend(session.jar.items())
     headers.popall("Cookie", None)
     if pairs:
         headers["Cookie"] = build_cookie_header(pairs)
+
+
+def cookie_header_for_upstream(request: web.Request) -> str:
+    """Forward-auth: the Cookie header the front proxy should send on (the gateway's own
+    cookies taken out), or "" for none."""
+    drop = own_cookie_names(request)
+    return build_cookie_header([pair for pair in context(request).cookies if pair[0] not in drop])

@@ -82,6 +82,7 @@ async def test_sign_in_through_caddy(caddy: str) -> None:
         await post(session, enrol, data)
 
         spoofed = {"Remote-User": "admin", "remote-groups": "root", "Remote-Name": "Admin"}
+        session.cookie_jar.update_cookies({"app_pref": "dark"})
         async with session.get("/reports?x=1", headers=spoofed) as answer:
             assert answer.status == 200
             seen = await answer.json()
@@ -89,6 +90,8 @@ async def test_sign_in_through_caddy(caddy: str) -> None:
         assert received(seen, "Remote-User") == [USER]
         assert received(seen, "Remote-Groups") == ["billing,admins"]
         assert received(seen, "Remote-Name") == ["Carol Example"]
+        # the application's own cookies go through; the gateway's session id does not
+        assert received(seen, "Cookie") == ["app_pref=dark"]
 
         html = await page_form(session, "/.gateway/logout")
         await post(session, "/.gateway/logout", {"csrf_token": csrf_from_page(html)})

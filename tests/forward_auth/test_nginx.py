@@ -57,6 +57,7 @@ async def test_sign_in_enrol_challenge_and_logout_through_nginx(
         assert done.startswith("/.gateway/recovery") or done == "/reports?x=1"
 
         spoofed = {"Remote-User": "admin", "remote-groups": "root", "Remote_User": "admin"}
+        session.cookie_jar.update_cookies({"app_pref": "dark"})
         async with session.get("/reports?x=1", headers=spoofed) as answer:
             assert answer.status == 200
             seen = await answer.json()
@@ -67,6 +68,8 @@ async def test_sign_in_enrol_challenge_and_logout_through_nginx(
         assert received(seen, "Remote-Groups") == ["billing,admins"]
         assert received(seen, "Remote_User") == []
         assert "admin" not in [value for _, value in seen["headers"]]
+        # the application's own cookies go through; the gateway's session id does not
+        assert received(seen, "Cookie") == ["app_pref=dark"]
 
         # Logout, through nginx to the gateway's page: the session is over on the server.
         html = await page_form(session, "/.gateway/logout")

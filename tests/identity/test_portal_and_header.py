@@ -70,6 +70,13 @@ async def test_portal_flow_sets_identity_headers(
     assert headers["remote-name"] == "Carol Example"
     assert headers["remote-groups"] == "billing,admins"
     assert "remote_groups" not in headers
+    # The gateway's own cookies (session, CSRF, trusted network) never reach the application;
+    # the application's own go through.
+    client.session.cookie_jar.update_cookies({"app_pref": "dark", "gateway_trust": "x"})
+    seen = await (await client.get("/reports", headers={"Cookie": "__Host-gateway_session=y"})).json()
+    assert "gateway_session" in [c.key for c in client.session.cookie_jar]
+    cookies = {k.lower(): v for k, v in seen["headers"].items()}.get("cookie", "")
+    assert sorted(cookies.split("; ")) == ["app_pref=dark"], cookies
 
 
 async def test_wrong_password_and_unknown_user_look_the_same(
