@@ -23,7 +23,14 @@ SenderKind = Literal["http", "webhook", "smtp", "outbox"]
 CookieSecure = Literal["auto", "always", "never"]
 
 DEFAULT_STORE = "sqlite:///var/lib/gateway/gateway.db"
-_STORE_SCHEMES = ("sqlite:///", "redis://", "rediss://", "redis+sentinel://")
+_STORE_SCHEMES = (
+    "sqlite:///",
+    "redis://",
+    "rediss://",
+    "redis+sentinel://",
+    "redis+cluster://",
+    "rediss+cluster://",
+)
 _IDENTITIES: tuple[Identity, ...] = ("intercept", "portal", "header")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _TOP_KEYS = {

@@ -241,7 +241,13 @@ def test_settings_need_secrets_and_an_application(tmp_path: Path) -> None:
         'missing required setting "secrets.encryption_key"',
         "applications must list at least one application",
     ]
-    for store in ("redis://r:6379/0", "rediss://r", "redis+sentinel://a:26379,b:26379/m"):
+    for store in (
+        "redis://r:6379/0",
+        "rediss://r",
+        "redis+sentinel://a:26379,b:26379/m",
+        "redis+cluster://a:7000",
+        "rediss+cluster://a:7000",
+    ):
         assert (
             settings_from_dict(
                 {**_minimal(identity="portal", portal={"users_file": "u"}), "store": store},

@@ -208,8 +208,9 @@ async def forward(
         created = await _hold_app_cookies(request, session, response_headers)
         fresh_cookie = created or fresh_cookie
     if ending and session is not None:
-        # After the application's own cookie handling, which may have saved the session.
-        await rt.sessions.end(session)
+        # After the application's own cookie handling, which may have saved the session. Like
+        # the gateway's own sign-out, it ends every session of the user.
+        await rt.sessions.sign_out(session)
         response_headers.add("Set-Cookie", expire_session_cookie_line(request))
     elif fresh_cookie is not None:
         response_headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))

@@ -300,3 +300,34 @@ async def test_absolute_redirect_to_own_host_after_login(make_gateway: Any) -> N
         assert response.headers["Location"] == "/.gateway/enrol?rd=%2Fwelcome%3Fx%3D1"
     finally:
         await server.close()
+
+
+async def test_application_logout_ends_the_users_other_sessions(
+    make_gateway: Any, legacy_server: TestServer
+) -> None:
+    """Signing out of the application in one browser ends the user's gateway sessions in the
+    others too: their application cookies are no longer bound to a live session."""
+    client, secret = await signed_in(make_gateway, legacy_server)
+    async with ClientSession(
+        base_url=str(client.make_url("")), cookie_jar=CookieJar(unsafe=True)
+    ) as other:
+        page = await other.get("/login")
+        csrf = LEGACY_CSRF.search(await page.text())
+        assert csrf
+        login = await other.post(
+            "/login",
+            data={"csrf": csrf.group(1), "username": "alice@example.com", "password": "alice-password"},
+            allow_redirects=False,
+        )
+        location = login.headers["Location"]
+        html = await (await other.get(location)).text()
+        done = await other.post(
+            location,
+            data={"csrf_token": csrf_from_page(html), "code": code_for(secret, offset_steps=1)},
+            allow_redirects=False,
+        )
+        assert done.status == 303
+        assert (await other.get("/", allow_redirects=False)).status == 200
+        await client.get("/logout", allow_redirects=False)
+        after = await other.get("/", allow_redirects=False)
+        assert after.status != 200
