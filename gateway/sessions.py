@@ -54,6 +54,9 @@ class Session:
     scratch: dict[str, Any] = field(default_factory=dict)
     second_factor: str | None = None  # how the verified level was reached: totp, deferral, ...
     identity: dict[str, Any] = field(default_factory=dict)  # portal/header: email, name, groups
+    # whether this id is in the store already (not saved with the rest): a stored session is
+    # saved again only while it exists, so one ended meanwhile is never brought back
+    stored: bool = field(default=False, repr=False, compare=False)
 
     def expires_at(self) -> float:
         if self.level is Level.VERIFIED:
@@ -63,13 +66,15 @@ class Session:
     def to_json(self) -> str:
         data = asdict(self)
         data["level"] = int(self.level)
+        del data["stored"]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> Session:
         data = json.loads(text)
         data["level"] = Level(data["level"])
-        return cls(**data)
+        data.pop("stored", None)
+        return cls(**data, stored=True)
 
 
 def new_id() -> str:
@@ -116,16 +121,23 @@ class SessionManager:
         now = self.clock()
         return Session(id=new_id(), app=app, created=now, last_seen=now)
 
-    async def save(self, session: Session) -> None:
+    async def save(self, session: Session) -> bool:
+        """Store the session; False when it was stored before but has ended since (a logout or
+        reset elsewhere): it stays ended."""
         key = storage_key(session.id)
         blob = self.cipher.encrypt(session.to_json(), key)
+        if session.stored:
+            return await self.store.update_session(key, session.user, blob, session.expires_at())
         await self.store.put_session(key, session.user, blob, session.expires_at())
+        session.stored = True
+        return True
 
     async def promote(self, session: Session, level: Level, user: str | None = None) -> Session:
         """Move to a new level under a new id; the old id stops working at once."""
         old_id = session.id
         now = self.clock()
         session.id = new_id()
+        session.stored = False
         session.level = level
         if user is not None:
             session.user = user

@@ -101,6 +101,28 @@ if not value or cjson.decode(value)['e'] <= tonumber(ARGV[1]) then return false 
 redis.call('DEL', KEYS[1])
 return value
 """
+# Replace a session's fields only while it exists; ARGV: ttl ms, then field/value pairs.
+_UPDATE_HASH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local ttl = tonumber(ARGV[1])
+if ttl <= 0 then redis.call('DEL', KEYS[1]) return 1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+"""
+# A hold is "until|token". ARGV: token, now, until, ttl ms. Taken when absent or lapsed at `now`.
+_ACQUIRE = """
+local held = redis.call('GET', KEYS[1])
+if held and tonumber(string.match(held, '^([^|]*)')) > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[3] .. '|' .. ARGV[1], 'PX', ARGV[4])
+return 1
+"""
+# Delete a hold only if it is still this token's.
+_RELEASE = """
+local held = redis.call('GET', KEYS[1])
+if held and string.match(held, '|(.*)$') == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 _DELETE_IF_USER = """
 if redis.call('HGET', KEYS[1], 'user') ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
@@ -215,6 +237,20 @@ class RedisStore:
         if user is not None:
             fields += ["user", user]
         await self._eval(_PUT_HASH, [_tag("session", key)], [ttl, *fields])
+
+    async def update_session(
+        self, key: str, user: str | None, blob: str, expires_at: float
+    ) -> bool:
+        ttl = self._ttl(expires_at)
+        fields: list[str] = ["blob", blob, "exp", repr(expires_at)]
+        if user is not None:
+            fields += ["user", user]
+            await self._eval(
+                _ZADD_KEEP,
+                [_tag("user-sessions", user)],
+                [repr(expires_at), key, repr(self.clock()), ttl],
+            )
+        return bool(await self._eval(_UPDATE_HASH, [_tag("session", key)], [ttl, *fields]))
 
     async def delete_session(self, key: str) -> None:
         await self._do(self.client.delete(_tag("session", key)))
@@ -369,6 +405,13 @@ class RedisStore:
             self._ttl(at + DAY),
         ]
         return int(await self._eval(_RESERVE_SEND, [_tag("sends", user)], args)) == 1
+
+    async def acquire(self, name: str, token: str, now: float, ttl: float) -> bool:
+        args = [token, repr(now), repr(now + ttl), max(1, _ms(ttl))]
+        return bool(await self._eval(_ACQUIRE, [_tag("hold", name)], args))
+
+    async def release(self, name: str, token: str) -> None:
+        await self._eval(_RELEASE, [_tag("hold", name)], [token])
 
     async def release_send(self, user: str, at: float) -> None:
         await self._do(self.client.zremrangebyscore(_tag("sends", user), at, at))

@@ -29,6 +29,7 @@ CREATE INDEX IF NOT EXISTS failures_key ON failures(key, at);
 CREATE INDEX IF NOT EXISTS sends_user ON sends(user, at);
 CREATE TABLE IF NOT EXISTS enforcement (
     company TEXT PRIMARY KEY, since REAL NOT NULL, source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (name TEXT PRIMARY KEY, token TEXT NOT NULL, until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS deferrals (
     user TEXT PRIMARY KEY, company TEXT NOT NULL, since REAL NOT NULL, until REAL NOT NULL);
 """
@@ -92,6 +93,15 @@ class SqliteStore:
             (key, user, blob, expires_at),
         )
 
+    async def update_session(
+        self, key: str, user: str | None, blob: str, expires_at: float
+    ) -> bool:
+        cur = self._run(
+            "UPDATE sessions SET user = ?, blob = ?, expires_at = ? WHERE key = ?",
+            (user, blob, expires_at, key),
+        )
+        return cur.rowcount == 1
+
     async def delete_session(self, key: str) -> None:
         self._run("DELETE FROM sessions WHERE key = ?", (key,))
 
@@ -103,6 +113,7 @@ class SqliteStore:
         purged += self._run("DELETE FROM codes WHERE expires_at <= ?", (now,)).rowcount
         purged += self._run("DELETE FROM sends WHERE at < ?", (now - 86400,)).rowcount
         purged += self._run("DELETE FROM failures WHERE at < ?", (now - 86400,)).rowcount
+        purged += self._run("DELETE FROM holds WHERE until <= ?", (now,)).rowcount
         return purged
 
     async def get_enrolment(self, user: str, method: str) -> dict[str, Any] | None:
@@ -178,6 +189,17 @@ class SqliteStore:
             (user, at, user, at - 3600, per_hour, user, at - pause),
         )
         return cur.rowcount == 1
+
+    async def acquire(self, name: str, token: str, now: float, ttl: float) -> bool:
+        cur = self._run(
+            "INSERT INTO holds (name, token, until) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE "
+            "SET token = excluded.token, until = excluded.until WHERE holds.until <= ?",
+            (name, token, now + ttl, now),
+        )
+        return cur.rowcount == 1
+
+    async def release(self, name: str, token: str) -> None:
+        self._run("DELETE FROM holds WHERE name = ? AND token = ?", (name, token))
 
     async def release_send(self, user: str, at: float) -> None:
         self._run("DELETE FROM sends WHERE user = ? AND at = ?", (user, at))

@@ -300,3 +300,35 @@ async def test_racing_claims_of_a_step_one_wins(store: Store) -> None:
 async def test_ping(store: Store) -> None:
     """An open store answers."""
     await store.ping()
+
+
+# --- updating a stored session, holds ------------------------------------------------------------
+
+
+async def test_update_session_never_brings_an_ended_one_back(store: Store) -> None:
+    """A late save of a session that was ended meanwhile (logout elsewhere) stores nothing."""
+    assert not await store.update_session("k", "u", "late", expires_at=T0 + 60)
+    assert await store.get_session("k", T0) is None
+    await store.put_session("k", "u", "first", expires_at=T0 + 60)
+    assert await store.update_session("k", "u", "second", expires_at=T0 + 120)
+    assert await store.get_session("k", T0 + 90) == "second"
+    assert await store.delete_user_sessions("u") == 1
+    assert not await store.update_session("k", "u", "third", expires_at=T0 + 120)
+    assert await store.get_session("k", T0) is None
+
+
+async def test_holds_are_exclusive_until_released_or_lapsed(store: Store) -> None:
+    """Of ten racing takers one holds the name; only its own release frees it; a hold lapses
+    after its time even if never released."""
+    results = await asyncio.gather(
+        *(store.acquire("answer:u", f"t{n}", T0, 30) for n in range(10))
+    )
+    assert results.count(True) == 1
+    holder = f"t{results.index(True)}"
+    assert await store.acquire("answer:v", "other", T0, 30)  # another name is free
+    await store.release("answer:u", "not the holder")
+    assert not await store.acquire("answer:u", "late", T0 + 1, 30)
+    await store.release("answer:u", holder)
+    assert await store.acquire("answer:u", "next", T0 + 2, 30)
+    assert not await store.acquire("answer:u", "later", T0 + 31, 30)
+    assert await store.acquire("answer:u", "after the lapse", T0 + 32, 30)
