@@ -3,6 +3,7 @@ address; passwords (portal and intercepted logins) counted like second factors."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from datetime import timedelta
@@ -318,3 +319,20 @@ async def test_intercepted_wrong_passwords_stop_reaching_the_application(
         assert seen[-1] == "right"
     finally:
         await upstream.close()
+
+
+async def test_parallel_guesses_are_checked_one_at_a_time(make_gateway: Any, tmp_path: Path) -> None:
+    """Twenty wrong codes sent at once in one sign-in (on Redis the requests really interleave):
+    answers are checked one at a time, so exactly five are counted before the sign-in ends,
+    instead of all twenty passing the checks before any was counted."""
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+    ip = "198.51.100.9"
+    location, token = await _challenge(client, ip)
+    answers = await asyncio.gather(
+        *(_answer(client, location, token, "000000", ip) for _ in range(20))
+    )
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses.count(401) == 4 and statuses.count(429) == 1, statuses
+    store = client.app[RUNTIME].store
+    assert len(await store.failures_since(f"user_ip:{USER}|{ip}", 0)) == 5

@@ -3,7 +3,12 @@ user and address, and the 429 page that says how long to wait (gateway.regulatio
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -12,8 +17,13 @@ from gateway import regulation
 from gateway.audit import audit
 from gateway.handlers.common import company_for, context, runtime
 from gateway.policy.model import AttemptLimits
+from gateway.store import StoreUnavailable
+
+log = logging.getLogger("gateway.attempts")
 
 MAX_USER_KEY = 320  # a user name longer than any address is cut here for counting
+HOLD = 30.0  # seconds: the longest one answer may take to check (a login sent upstream included)
+HOLD_WAIT = 2.0  # seconds an answer waits for its turn before "please wait a moment"
 
 
 def _limits(request: web.Request, user: str) -> AttemptLimits:
@@ -24,6 +34,44 @@ def _limits(request: web.Request, user: str) -> AttemptLimits:
 def _keys(request: web.Request, user: str) -> dict[str, str]:
     address = context(request).client_ip
     return regulation.keys(user[:MAX_USER_KEY], str(address) if address is not None else None)
+
+
+@asynccontextmanager
+async def one_at_a_time(request: web.Request, user: str) -> AsyncIterator[bool]:
+    """Answers of one user are checked one at a time, across instances: an answer waits its
+    turn for a moment, then yields False if another is still being checked. Otherwise answers
+    sent in parallel would all pass the delay and lockout check before any of them counted."""
+    rt = runtime(request)
+    name = f"answer:{user[:MAX_USER_KEY]}"
+    token = secrets.token_hex(8)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + HOLD_WAIT
+    held = await rt.store.acquire(name, token, rt.clock(), HOLD)
+    while not held and loop.time() < give_up:  # two devices of one user: take turns
+        await asyncio.sleep(0.05)
+        held = await rt.store.acquire(name, token, rt.clock(), HOLD)
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                await rt.store.release(name, token)
+            except StoreUnavailable as exc:  # it lapses by itself
+                log.warning("could not release the answer hold of %s: %s", user, exc)
+
+
+def busy(request: web.Request, back: str, back_text: str) -> web.Response:
+    """429: another answer of this user is being checked right now."""
+    return runtime(request).pages.render(
+        "error.html",
+        status=429,
+        headers={"Retry-After": "1"},
+        title="Please wait a moment",
+        message="Another answer for this account is being checked right now.",
+        next_step="Wait a second, then try again.",
+        link=back,
+        link_text=back_text,
+    )
 
 
 async def wait_for(request: web.Request, user: str) -> regulation.Lockout | None:

@@ -66,6 +66,14 @@ async def pending(request: web.Request) -> Session | web.StreamResponse:
     return session
 
 
+async def pending_again(request: web.Request) -> Session | web.StreamResponse:
+    """`pending`, read from the store anew: after waiting for its turn (attempts.one_at_a_time)
+    an answer must see what the answers before it did to the session (its count of wrong
+    answers, or its end)."""
+    context(request).session_loaded = False
+    return await pending(request)
+
+
 async def may_defer(company: Company, store: Store, user: str) -> bool:
     """ "Remind me later" is for partner staff of companies that do not enforce 2FA; client
     accounts authenticate at every login (the Datto seed)."""

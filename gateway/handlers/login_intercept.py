@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.cookies import SetCookie, scope_of
 from gateway.errors import BadRequest
-from gateway.handlers.attempts import count_failure, refusal, wait_for
+from gateway.handlers.attempts import busy, count_failure, one_at_a_time, refusal, wait_for
 from gateway.handlers.common import context, runtime, session_cookie_line
 from gateway.handlers.standing import after_first_factor
 from gateway.handlers.upstream import upstream_headers
@@ -82,28 +82,39 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
             "Go back to the sign-in page, reload it and try again.",
         ) from exc
     user = username.lower()
-    waiting = await wait_for(request, user)  # the application sees no guess while this lasts
-    if waiting is not None:
-        log.warning("login refused while waiting for %s from %s", user, ctx.client_ip)
-        return refusal(request, waiting, encode_path(ctx.path), "Back to the sign-in page")
-    headers = upstream_headers(request, session, identity=False, send_held=True)
-    upstream = await http.open_upstream(
-        rt.upstream,
-        request.method,
-        http.upstream_url(application.upstream, encode_path(ctx.path), ctx.query),
-        headers,
-        body,
-        http.timeouts(application.timeouts.connect, application.timeouts.read),
-    )
-    response_headers = http.response_headers(upstream, application.upstream)
-    split = intercept.split_set_cookies(config, response_headers.getall("Set-Cookie", []))
-    location = response_headers.get("Location")
-    succeeded = intercept.login_succeeded(config.login, upstream.status, location, split.session)
+    back = encode_path(ctx.path)
+    async with one_at_a_time(request, user) as mine:  # parallel guesses would all get through
+        if not mine:
+            return busy(request, back, "Back to the sign-in page")
+        waiting = await wait_for(request, user)  # the application sees no guess meanwhile
+        if waiting is not None:
+            log.warning("login refused while waiting for %s from %s", user, ctx.client_ip)
+            return refusal(request, waiting, back, "Back to the sign-in page")
+        headers = upstream_headers(request, session, identity=False, send_held=True)
+        upstream = await http.open_upstream(
+            rt.upstream,
+            request.method,
+            http.upstream_url(application.upstream, back, ctx.query),
+            headers,
+            body,
+            http.timeouts(application.timeouts.connect, application.timeouts.read),
+        )
+        response_headers = http.response_headers(upstream, application.upstream)
+        split = intercept.split_set_cookies(config, response_headers.getall("Set-Cookie", []))
+        location = response_headers.get("Location")
+        succeeded = intercept.login_succeeded(
+            config.login, upstream.status, location, split.session
+        )
+        if not succeeded:
+            try:
+                await count_failure(request, user, "password")
+            except BaseException:
+                upstream.release()  # the store failed: its 503 goes back, not this page
+                raise
 
     if not succeeded:
-        # A refused password: counted; the application's page goes back, its session cookie
-        # stays here.
-        await count_failure(request, user, "password")
+        # A refused password (counted above): the application's page goes back, its session
+        # cookie stays here.
         response_headers.popall("Set-Cookie", None)
         for line in split.other:
             response_headers.add("Set-Cookie", line)

@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from gateway.errors import NotFound
-from gateway.handlers.attempts import count_failure, refusal, wait_for
+from gateway.handlers.attempts import busy, count_failure, one_at_a_time, refusal, wait_for
 from gateway.handlers.common import (
     CSRF_FIELD,
     attach_csrf_cookie,
@@ -69,15 +69,19 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     username = form.get("username", "").strip()
     counted_as = username.lower()
-    waiting = await wait_for(request, counted_as)  # the same for known and unknown names
-    if waiting is not None:
-        log.warning("sign-in refused while waiting for %r from %s", username[:64], ctx.client_ip)
-        return refusal(request, waiting, request.path_qs, "Back to the sign-in page")
-    user = users.check(username, form.get("password", ""))
-    if user is None:
-        log.warning("first factor refused for %r from %s", username[:64], ctx.client_ip)
-        await count_failure(request, counted_as, "password")
-        return _login_page(request, WRONG_PASSWORD, username[:320], 401)
+    back = request.path_qs
+    async with one_at_a_time(request, counted_as) as mine:  # the same for unknown names
+        if not mine:
+            return busy(request, back, "Back to the sign-in page")
+        waiting = await wait_for(request, counted_as)
+        if waiting is not None:
+            log.warning("sign-in refused while waiting: %r from %s", username[:64], ctx.client_ip)
+            return refusal(request, waiting, back, "Back to the sign-in page")
+        user = users.check(username, form.get("password", ""))
+        if user is None:
+            log.warning("first factor refused for %r from %s", username[:64], ctx.client_ip)
+            await count_failure(request, counted_as, "password")
+            return _login_page(request, WRONG_PASSWORD, username[:320], 401)
     session = await load_session(request)
     if session is not None:
         await rt.sessions.end(session)

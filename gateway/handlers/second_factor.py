@@ -18,9 +18,9 @@ from gateway.handlers import (  # importing a method's module registers its page
     recovery,  # noqa: F401
     totp,  # noqa: F401
 )
-from gateway.handlers.attempts import refusal, wait_for
+from gateway.handlers.attempts import busy, one_at_a_time, refusal, wait_for
 from gateway.handlers.common import company_for, gateway_url, runtime, see_other
-from gateway.handlers.flow import pending, pending_post, rd, start_again
+from gateway.handlers.flow import pending, pending_again, pending_post, rd, start_again
 from gateway.handlers.methods import REGISTRY, enrollable, preferred, usable
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.sessions import Session
@@ -106,16 +106,23 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
     if not isinstance(posted, tuple):
         return posted
     form, session, user = posted
-    refused = await _refusal_while_waiting(request, session, user)
-    if refused is not None:
-        return refused
-    chosen = await _choose(request, session, page)
-    if not isinstance(chosen, tuple):
-        return chosen
-    pages = REGISTRY[chosen[0]]
-    handler = pages.challenge_post if page == "challenge" else pages.enrol_post
-    assert handler is not None
-    return await handler(request, session, form)
+    async with one_at_a_time(request, user) as mine:
+        if not mine:
+            return busy(request, request.path_qs, "Back to the sign-in step")
+        current = await pending_again(request)
+        if not isinstance(current, Session) or current.user != user:
+            return current if not isinstance(current, Session) else see_other(request.path_qs)
+        session = current
+        refused = await _refusal_while_waiting(request, session, user)
+        if refused is not None:
+            return refused
+        chosen = await _choose(request, session, page)
+        if not isinstance(chosen, tuple):
+            return chosen
+        pages = REGISTRY[chosen[0]]
+        handler = pages.challenge_post if page == "challenge" else pages.enrol_post
+        assert handler is not None
+        return await handler(request, session, form)
 
 
 async def challenge_post(request: web.Request) -> web.StreamResponse:
