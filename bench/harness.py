@@ -1,0 +1,403 @@
+"""`python -m bench`: start everything, measure in interleaved rounds, report ratios per round
+and their median, check them against the targets of PRODUCT.md section 9, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import load, report, servers
+from bench.procs import Processes, cpu_seconds, pin, raise_nofile
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+TOOLS = {"wrk": "wrk", "nginx": "nginx", "curl": "curl", "redis-server": "redis-server"}
+SETUP_HINT = "run scripts/setup (or: sudo apt-get install -y {packages})"
+REDIS_MISSING = "redis backend not available"
+MB = 1_000_000
+
+
+@dataclass
+class Plan:
+    rounds: int
+    duration: float
+    latency_duration: float
+    warmup: float
+    connections: int
+    idle_connections: int
+    body_bytes: int
+    settle: float
+    workers_rounds: int
+    quick: bool
+
+
+def parse(argv: list[str] | None) -> tuple[Plan, Path]:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--idle-connections", type=int, default=5000)
+    parser.add_argument("--body-mb", type=int, default=100, help="large body size (100 MB)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run of seconds: tiny durations and sizes"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
+    args = parser.parse_args(argv)
+    if args.quick:
+        plan = Plan(1, 0.2, 0.2, 0.0, 8, 50, 2 * MB, 0.05, 1, True)
+    else:
+        plan = Plan(
+            rounds=args.rounds,
+            duration=args.duration,
+            latency_duration=args.duration / 2,
+            warmup=2.0,
+            connections=args.connections,
+            idle_connections=args.idle_connections,
+            body_bytes=args.body_mb * MB,
+            settle=1.0,
+            workers_rounds=max(2, args.rounds // 2),
+            quick=False,
+        )
+    return plan, args.output
+
+
+def ensure_tools() -> None:
+    """Install what is missing with apt-get when root; otherwise say exactly what to install."""
+    os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+    missing = sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(
+            "bench: missing "
+            + ", ".join(missing)
+            + "; "
+            + SETUP_HINT.format(packages=" ".join(missing))
+        )
+    print(f"bench: installing {' '.join(missing)} with apt-get", flush=True)
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if subprocess.run(install, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update"], check=True)
+        subprocess.run(install, check=True)
+
+
+def _version(args: list[str], pattern: str) -> str:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=10)
+    except OSError:
+        return "missing"
+    match = re.search(pattern, done.stdout + done.stderr)
+    return match.group(1) if match else "unknown"
+
+
+def machine() -> dict[str, Any]:
+    import aiohttp
+
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    git = ["git", "-C", str(ROOT)]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "aiohttp": aiohttp.__version__,
+        "nginx": _version(["nginx", "-v"], r"nginx/(\S+)"),
+        "wrk": _version(["wrk", "-v"], r"wrk (\S+)"),
+        "redis": _version(["redis-server", "--version"], r"v=(\S+)"),
+        "curl": _version(["curl", "--version"], r"curl (\S+)"),
+        "git_commit": _version([*git, "rev-parse", "HEAD"], r"(\w+)"),
+        "gateway_code_uncommitted": _version(
+            [*git, "status", "--porcelain", "gateway"], r"(\S[\s\S]*)"
+        )
+        not in ("unknown", "missing"),
+    }
+
+
+class Bench:
+    def __init__(self, plan: Plan, root: Path) -> None:
+        self.plan = plan
+        self.root = root
+        self.processes = Processes(root)
+        self.targets: list[servers.Server] = []
+        self.workers2: servers.Server | None = None
+        self.skipped: dict[str, str] = {}
+        self.helpers: dict[str, int] = {}
+        cpus = sorted(os.sched_getaffinity(0))
+        self.subject_cpus = {cpus[-1]} if len(cpus) >= 2 else None
+        self.other_cpus = set(cpus[:-1]) if len(cpus) >= 2 else None
+        self.all_cpus = set(cpus)
+
+    # -- starting -----------------------------------------------------------------------
+    def start(self) -> None:
+        p, root = self.processes, self.root
+        site = servers.www(root, self.plan.body_bytes)
+        self.upload = site.parent / "upload.bin"
+        shutil.copyfile(site / "big.bin", self.upload)
+        port = {
+            name: servers.free_port()
+            for name in ("sink", "upstream", "nginx", "pass", "redis", "gw_sql", "gw_red", "gw_2")
+        }
+        up = f"http://127.0.0.1:{port['upstream']}"
+        sink = servers.start_python(p, "sink", "bench.sink", str(port["sink"]))
+        upstream = servers.start_nginx(
+            p, root, "upstream", servers.upstream_block(port["upstream"], site, port["sink"])
+        )
+        nginx = servers.start_nginx(
+            p, root, "nginx", servers.proxy_block(port["nginx"], port["upstream"])
+        )
+        passthrough = servers.start_python(
+            p, "passthrough", "bench.passthrough", str(port["pass"]), up
+        )
+        redis = servers.start_redis(p, root, port["redis"])
+        hash_ = servers.password_hash()
+        sql_store = f"sqlite://{root / 'gateway' / 'gateway.db'}"
+        red_store = f"redis://127.0.0.1:{port['redis']}/0"
+        conf = {
+            name: servers.gateway_config(root, name, port[key], store, up, hash_)
+            for name, key, store in (
+                ("gateway_sqlite", "gw_sql", sql_store),
+                ("gateway_redis", "gw_red", red_store),
+                ("gateway_workers2", "gw_2", sql_store),
+            )
+        }
+        gw_sql = servers.start_gateway(p, "gateway_sqlite", conf["gateway_sqlite"])
+        gw_2 = servers.start_gateway(p, "gateway_workers2", conf["gateway_workers2"], workers=2)
+        servers.wait_redis(port["redis"], p, redis)
+        gw_red = servers.start_gateway(p, "gateway_redis", conf["gateway_redis"])
+        self.helpers = {"upstream": upstream, "sink": sink, "redis": redis}
+
+        def url(key: str) -> str:
+            return f"http://127.0.0.1:{port[key]}"
+
+        health = "/.gateway/healthz"
+        for name, pid, where in (
+            ("sink", sink, url("sink") + "/"),
+            ("upstream", upstream, f"{up}/{servers.SMALL}"),
+            ("nginx", nginx, f"{url('nginx')}/{servers.SMALL}"),
+            ("passthrough", passthrough, f"{url('pass')}/{servers.SMALL}"),
+            ("gateway_sqlite", gw_sql, url("gw_sql") + health),
+            ("gateway_workers2", gw_2, url("gw_2") + health),
+        ):
+            servers.wait_http(where, p, pid, name)
+        cookie, secret = servers.sign_in(url("gw_sql"))
+        verified = {"Cookie": cookie}
+        self.targets = [
+            servers.Server("direct", "nginx upstream, no proxy", up, upstream),
+            servers.Server("passthrough", "bare aiohttp pass-through", url("pass"), passthrough),
+            servers.Server("nginx", "nginx reverse proxy", url("nginx"), nginx),
+            servers.Server(
+                "gateway_sqlite",
+                "gateway, verified session, SQLite store",
+                url("gw_sql"),
+                gw_sql,
+                verified,
+            ),
+        ]
+        try:
+            servers.wait_http(url("gw_red") + health, p, gw_red, "gateway_redis")
+            cookie, _ = servers.sign_in(url("gw_red"), secret)
+        except (RuntimeError, TimeoutError) as exc:
+            reason = str(exc).strip().splitlines()[-1][:300]
+            self.skipped["gateway_redis"] = f"{REDIS_MISSING}: {reason}"
+            print(f"bench: {self.skipped['gateway_redis']}", flush=True)
+        else:
+            self.targets.append(
+                servers.Server(
+                    "gateway_redis",
+                    "gateway, verified session, Redis store",
+                    url("gw_red"),
+                    gw_red,
+                    {"Cookie": cookie},
+                )
+            )
+        self.workers2 = servers.Server(
+            "gateway_workers2", "gateway --workers 2, SQLite", url("gw_2"), gw_2, verified
+        )
+
+    # -- placing ------------------------------------------------------------------------
+    def arrange(self, subject: servers.Server | None) -> None:
+        """The server under test alone on the last core; everything else (wrk, the upstream,
+        the sink, Redis, idle servers) on the others. None: every process on every core."""
+        if self.subject_cpus is None or self.other_cpus is None:
+            return
+        for _, process in self.processes:
+            if process.poll() is None:
+                pin(process.pid, self.other_cpus if subject else self.all_cpus)
+        if subject is not None:
+            pin(subject.pid, self.subject_cpus)
+
+    @property
+    def pinning(self) -> str:
+        if self.subject_cpus is None:
+            return "nothing pinned: fewer than 2 usable cores"
+        return (
+            f"the server under test on core {sorted(self.subject_cpus)}, wrk/curl, the "
+            f"upstream nginx, the sink and redis-server on {sorted(self.other_cpus or ())}; "
+            "workers scaling unpinned (all cores shared with wrk and the upstream)"
+        )
+
+    def load(self, seconds: float, pinned: bool = True) -> load.Load:
+        cpus = self.other_cpus if pinned else self.all_cpus
+        return load.Load(self.plan.connections, seconds, cpus if self.other_cpus else None)
+
+    # -- measuring ----------------------------------------------------------------------
+    def check(self, server: servers.Server) -> None:
+        if server.headers and not servers.still_verified(server):
+            raise RuntimeError(f"{server.name}: the session is no longer verified")
+
+    def rate(
+        self, server: servers.Server, script: Path, seconds: float, connections: int | None = None
+    ) -> dict[str, float]:
+        helpers = {name: cpu_seconds(pid) for name, pid in self.helpers.items()}
+        result = load.wrk(server, self.load(seconds), connections, script)
+        for name, pid in self.helpers.items():
+            result[f"{name}_cpu_us_per_request"] = (
+                (cpu_seconds(pid) - helpers[name]) * 1e6 / result["requests"]
+            )
+        self.check(server)
+        return result
+
+    def run(self) -> dict[str, Any]:
+        plan = self.plan
+        script = self.root / "report.lua"
+        script.write_text(load.REPORT_LUA)
+        for server in self.targets + ([self.workers2] if self.workers2 else []):
+            if not plan.warmup:
+                break
+            self.arrange(server)
+            load.wrk(server, self.load(plan.warmup), None, script)
+            load.wrk(server, self.load(plan.warmup / 2), 1, script)
+        rounds = []
+        for number in range(plan.rounds):
+            shift = number % len(self.targets)
+            order = self.targets[shift:] + self.targets[:shift]
+            results: dict[str, dict[str, Any]] = {s.name: {} for s in order}
+            for server in order:
+                self.arrange(server)
+                results[server.name]["rate"] = self.rate(server, script, plan.duration)
+            for server in order:
+                self.arrange(server)
+                results[server.name]["latency"] = self.rate(
+                    server, script, plan.latency_duration, 1
+                )
+            for direction in ("down", "up"):
+                for server in order:
+                    self.arrange(server)
+                    results[server.name][direction] = load.transfer(
+                        server, direction, plan.body_bytes, self.upload
+                    )
+            rounds.append(
+                {
+                    "round": number + 1,
+                    "order": [s.name for s in order],
+                    "results": results,
+                    "ratios": report.ratios(results),
+                }
+            )
+            print(report.round_table(rounds[-1]), flush=True)
+        idle = {}
+        for server in self.targets:
+            self.arrange(server)
+            idle[server.name] = load.idle_connections(server, plan.idle_connections, plan.settle)
+        workers = self.scaling(script)
+        self.arrange(None)
+        return {"rounds": rounds, "idle": idle, "workers": workers}
+
+    def scaling(self, script: Path) -> dict[str, Any]:
+        """One worker against two, unpinned: the two gateways take turns."""
+        one = next(s for s in self.targets if s.name == "gateway_sqlite")
+        two = self.workers2
+        assert two is not None
+        self.arrange(None)
+        rounds = []
+        for _ in range(self.plan.workers_rounds):
+            a = load.wrk(one, self.load(self.plan.duration, pinned=False), 64, script)
+            b = load.wrk(two, self.load(self.plan.duration, pinned=False), 64, script)
+            self.check(one)
+            self.check(two)
+            rounds.append(
+                {
+                    "workers_1_rps": a["requests_per_s"],
+                    "workers_2_rps": b["requests_per_s"],
+                    "scaling": b["requests_per_s"] / a["requests_per_s"],
+                    "workers_1_cpu_us": a["cpu_us_per_request"],
+                    "workers_2_cpu_us": b["cpu_us_per_request"],
+                }
+            )
+        return {
+            "connections": 64,
+            "rounds": rounds,
+            "median_scaling": statistics.median(r["scaling"] for r in rounds),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan, output = parse(argv)
+    ensure_tools()
+    limit = raise_nofile()
+    if limit < plan.idle_connections + 100:
+        raise SystemExit(
+            f"bench: the open-file limit is {limit}, need {plan.idle_connections + 100} (ulimit -n)"
+        )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    host = machine()  # before the harness pins itself
+    root = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    started = time.monotonic()
+    bench = Bench(plan, root)
+    if bench.other_cpus:  # the harness, and curl that it starts, stay off the measured core
+        os.sched_setaffinity(0, bench.other_cpus)
+    try:
+        bench.start()
+        measured = bench.run()
+    except BaseException:
+        for name, _ in bench.processes:
+            tail = bench.processes.log_tail(name).strip()
+            if tail:
+                print(f"--- {name} log ---\n{tail}", file=sys.stderr)
+        raise
+    finally:
+        bench.processes.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+    result = {
+        "command": " ".join(["bench/run", *(argv if argv is not None else sys.argv[1:])]),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.monotonic() - started, 1),
+        "machine": host,
+        "plan": vars(plan),
+        "pinning": bench.pinning,
+        "targets": {s.name: s.what for s in bench.targets},
+        "skipped": bench.skipped,
+        **measured,
+    }
+    result["median"] = report.medians(measured["rounds"])
+    result["checks"] = report.checks(result)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(report.summary(result), flush=True)
+    print(f"bench: written to {output}", flush=True)
+    return 0
