@@ -46,7 +46,7 @@ from gateway.handlers.proxy import (
 from gateway.handlers.upstream import cookie_header_for_upstream, upstream_headers
 from gateway.keys import CONTEXT
 from gateway.middleware.context import served_securely
-from gateway.paths import BadPath, normalise_path
+from gateway.paths import BadPath, encode_path, normalise_path
 from gateway.policy.model import Access
 from gateway.proxy.headers import IDENTITY, canonical, clean_request_headers
 from gateway.redirects import safe_redirect
@@ -83,6 +83,14 @@ class Original:
     proto: str
     path: str  # normalised, as access rules see it
     query: str
+    raw_path: str = ""  # as the front proxy will send it on to the application
+
+    @property
+    def canonical(self) -> bool:
+        """Whether the application receives the very path the rules judge. The front proxy
+        forwards the raw path, so `/admin/../public/x` or `/admin/%2e%2e/light` would be judged
+        as one path and routed by the application as another."""
+        return self.raw_path == encode_path(self.path)
 
     @property
     def return_path(self) -> str:
@@ -123,7 +131,7 @@ def original_request(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> Origi
     proto = (_one(headers, ("X-Forwarded-Proto",)) or "http").lower()
     if proto not in ("http", "https"):
         raise BadOriginal("X-Forwarded-Proto is neither http nor https")
-    return Original(method.upper(), host.lower(), proto, path, query)
+    return Original(method.upper(), host.lower(), proto, path, query, raw_path)
 
 
 @dataclass(frozen=True)
@@ -187,6 +195,16 @@ async def _judge(request: web.Request) -> Answer:
             "Set mode: forward_auth for it in the gateway's settings, or proxy it through the "
             "gateway.",
         )
+    if not original.canonical:
+        # Judged only in the form the rules see: a browser asked once more for that form.
+        if original.method not in ("GET", "HEAD"):
+            raise BadRequest(
+                "The address is not in its plain form (dot segments, doubled slashes or "
+                "needless escapes), so it was not passed on."
+            )
+        log.warning("forward-auth: non-canonical path %r sent to its plain form", original.raw_path)
+        canonical_path = encode_path(original.path)
+        return Answer(canonical_path + ("?" + original.query if original.query else ""))
     if original.path == GATEWAY_PREFIX or original.path.startswith(GATEWAY_PREFIX + "/"):
         raise NotFound(
             "The gateway's own pages are not an application's.",

@@ -49,10 +49,13 @@ def upstream_headers(
     return headers
 
 
+BROWSER_COOKIE = "gateway_browser"  # the browser id the admin pages' shared-login warning uses
+
+
 def own_cookie_names(request: web.Request) -> frozenset[str]:
     """The gateway's own cookies (session, CSRF, trusted network), under either spelling: the
     application never sees them, so a session id cannot leak into its pages or logs."""
-    bases = (runtime(request).settings.session_cookie, CSRF_COOKIE, trust.COOKIE)
+    bases = (runtime(request).settings.session_cookie, CSRF_COOKIE, trust.COOKIE, BROWSER_COOKIE)
     return frozenset(name for base in bases for name in (base, f"__Host-{base}"))
 
 

@@ -69,9 +69,13 @@ async def test_sign_in_through_caddy(caddy: str) -> None:
         first = await get(session, "/reports?x=1")
         assert first.status == 303
         assert first.headers["Location"] == "/.gateway/login?rd=%2Freports%3Fx%3D1"
-        for trick in ("/public/../admin", "/public/%2e%2e/admin"):
+        tricks = {
+            "/public/%2e%2e/admin": "/admin",
+            "/admin/%2e%2e/public/x": "/public/x",
+        }
+        for trick, plain in tricks.items():  # only the plain form is judged: sent there first
             answer = await get(session, trick)
-            assert answer.status == 303 and "rd=%2Fadmin" in answer.headers["Location"], trick
+            assert answer.status == 303 and answer.headers["Location"] == plain, trick
         assert (await get(session, "/.gateway/verify")).status == 404
         forged = await get(session, "/admin", headers={"X-Original-URI": "/public/x"})
         assert forged.status == 400  # two descriptions that disagree: refused, not guessed

@@ -103,10 +103,21 @@ async def test_tricks_through_nginx_never_reach_the_upstream(
     endpoints and deny rules: none of them gets an anonymous browser to the application."""
     nginx, gateway = stack
     async with front_browser(nginx.url) as session:
-        for path in ("/public/../admin", "/public/%2e%2e/admin", "/public/%2E%2E/admin/"):
+        # nginx forwards the raw path: only its plain form is judged, so the browser is sent
+        # there first, and there it must sign in. (The client library resolves plain dot
+        # segments itself; test_verify.py covers those.)
+        tricks = {
+            "/public/%2e%2e/admin": "/admin",
+            "/public/%2E%2E/admin/": "/admin/",
+            "/admin/%2e%2e/public/x": "/public/x",
+        }
+        for path, plain in tricks.items():
             answer = await get(session, path)
-            assert answer.status == 303, path
-            assert answer.headers["Location"].startswith("/.gateway/login?rd=%2Fadmin"), path
+            assert answer.status in (302, 303), path
+            assert answer.headers["Location"].endswith(plain), path
+        assert (await get(session, "/admin")).headers["Location"].startswith(
+            "/.gateway/login?rd=%2Fadmin"
+        )
 
         forged = {
             "X-Original-URI": "/public/x",

@@ -175,15 +175,35 @@ async def test_deny_and_bypass_rules(
 async def test_path_tricks_never_ride_a_bypass_rule(
     gateway: TestClient[Any, Any], uri: str
 ) -> None:
-    """The original URI is normalised as proxied requests are: dot segments (plain or encoded)
-    leave /public/, an encoded "/" is refused; either way never a 200 for an anonymous browser."""
+    """The front proxy forwards the raw path, so only a path in its plain form is judged: dot
+    segments (plain or encoded) send the browser to the plain form first, an encoded "/" is
+    refused; either way never a 200 for an anonymous browser."""
     async with browser(gateway) as b:
         answer = await b.verify(uri)
         if "%2f" in uri.lower():
             assert answer.status == 400
         else:
             assert answer.status == 303
-            assert answer.headers["Location"] == "/.gateway/login?rd=%2Fadmin"
+            assert answer.headers["Location"] == "/admin"
+            again = await b.verify(answer.headers["Location"])
+            assert again.status == 303
+            assert again.headers["Location"] == "/.gateway/login?rd=%2Fadmin"
+
+
+@pytest.mark.parametrize(
+    "uri", ["/admin/../public/x", "/admin/%2e%2e/public/x", "/admin//../public/x", "/%70ublic/x"]
+)
+async def test_only_the_plain_form_of_a_path_is_judged(
+    gateway: TestClient[Any, Any], uri: str
+) -> None:
+    """The application routes the raw path its proxy forwards: "/admin/%2e%2e/public/x" may
+    well reach its admin handler. Judging it as /public/x (a bypass) would let an anonymous
+    browser in; it is sent to /public/x itself instead, and a POST is refused."""
+    async with browser(gateway) as b:
+        answer = await b.verify(uri)
+        assert answer.status == 303 and answer.headers["Location"] == "/public/x"
+        posted = await b.verify(uri, method="POST")
+        assert posted.status == 400
 
 
 @pytest.mark.parametrize(
