@@ -475,7 +475,7 @@ def _keygen() -> int:
 def _run(args: argparse.Namespace) -> int:
     from gateway.server import serve
     from gateway.settings import SettingsError, load_settings
-    from gateway.workers import Supervisor, worker_command
+    from gateway.workers import Supervisor, check_address_free, worker_command
     from gateway.yamlsource import ConfigInvalid
 
     config: Path = args.config
@@ -487,6 +487,7 @@ def _run(args: argparse.Namespace) -> int:
             # every mistake is reported once, here, rather than by each worker in turn
             if _load_policy(settings.policy_dir, settings) is None:
                 return EXIT_INVALID
+            check_address_free(settings.listen.host, settings.listen.port)
             command = worker_command(config.resolve(), args.log_level)
             return Supervisor(command, args.workers).run()
         asyncio.run(serve(settings, reuse_port=args.worker))

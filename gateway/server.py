@@ -32,6 +32,10 @@ async def serve(
 ) -> None:
     """Serve until SIGINT or SIGTERM. `reuse_port`: one of several workers sharing the address
     (gateway.workers), each with its own listening socket."""
+    if reuse_port:
+        from gateway.workers import become_worker
+
+        become_worker()
     names = [application.name for application in settings.applications]
     policy = load_policy_dir(settings.policy_dir, known_apps=names)
     runtime = build_runtime(settings, policy)

@@ -13,8 +13,11 @@ than restarting forever.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +31,37 @@ QUICK_DEATH = 5.0  # a worker that exits sooner than this after its start counts
 MAX_QUICK_DEATHS = 5  # in a row, for one worker slot, before the gateway gives up
 STOP_GRACE = 15.0  # seconds a worker has to finish after SIGTERM before it is killed
 POLL = 0.2
+
+
+class AddressInUse(OSError):
+    """Something already listens on the address: another gateway, perhaps orphaned workers."""
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Refuse to start N workers on an address something else already serves: workers share it
+    with SO_REUSEPORT, which would otherwise quietly split the traffic with whatever is there
+    (an older gateway with another configuration, say)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise AddressInUse(
+                f"{host}:{port} is already in use ({exc.strerror}); stop whatever listens there "
+                "(an earlier gateway or its workers) first"
+            ) from None
+
+
+def become_worker() -> None:
+    """In a worker: end with the supervisor. Linux sends SIGTERM when the parent dies, so a
+    killed supervisor leaves no orphaned workers serving an old configuration."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # the supervisor died before the line above took effect
+        raise SystemExit("gateway worker: the supervisor is gone; not starting")
 
 
 class Supervisor:

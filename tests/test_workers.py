@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -178,3 +180,46 @@ def test_worker_count_is_checked(count: str, capsys: Any) -> None:
         main(["run", "--workers", count])
     assert exit_.value.code == 2
     assert "from 1 to 64" in capsys.readouterr().err
+
+
+async def test_workers_end_with_their_supervisor_and_the_address_is_not_shared(
+    tmp_path: Path,
+) -> None:
+    """A killed supervisor leaves no orphaned workers serving an old configuration, and a
+    second gateway on an address the workers serve refuses to start instead of splitting it."""
+    port = free_port()
+    settings = settings_dict(
+        tmp_path, {"app": portal_app("http://127.0.0.1:9", tmp_path / "users.yaml")}, port=port
+    )
+    (tmp_path / "users.yaml").write_text("users: {}\n")
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    gateway = await asyncio.to_thread(
+        GatewayProcess, ["run", "-c", str(config), "--workers", "2"], port, tmp_path / "log"
+    )
+    try:
+        pids = await asyncio.to_thread(_workers, gateway.pid, port, 2)
+        second = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "gateway", "run", "-c", str(config), "--workers", "2"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert f"127.0.0.1:{port} is already in use" in second.stderr
+        single = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "gateway", "run", "-c", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert single.returncode == 1 and "cannot start" in single.stderr
+        workers = [psutil.Process(pid) for pid in pids]
+        gateway.process.kill()  # no chance to stop its workers itself
+        gateway.process.wait()
+        _gone, alive = await asyncio.to_thread(psutil.wait_procs, workers, 10)
+        assert not alive, "workers outlived their supervisor"
+    finally:
+        await asyncio.to_thread(gateway.stop)
