@@ -11,6 +11,7 @@ than what one address may reach.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,10 +21,36 @@ DEFAULT = AttemptLimits()
 SLOW_DOWN = "slow_down"  # the scope of a Lockout that is only a growing delay
 
 
+DAY = 86400.0  # the window of the daily limit on wrong second factors
+
+
+def address_of(ip: str | None) -> str:
+    """How an address is counted: an IPv6 address by its /64 (one host commonly holds a whole
+    /64, so counting /128s would give an attacker a fresh address per guess); requests whose
+    address is unknown (a trusted proxy that did not say) share one, "unknown", rather than
+    escaping regulation."""
+    if ip is None:
+        return "unknown"
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
+def second_factor_key(user: str) -> str:
+    """Wrong second factors of a user from anywhere, for the daily limit: only someone who
+    knows the password reaches them, so a stranger cannot lock the user out this way."""
+    return f"second:{user}"
+
+
 def keys(user: str, ip: str | None) -> dict[str, str]:
-    """The store keys of the three scopes. Requests whose address is unknown (a trusted proxy
-    that did not say) share one address, "unknown", rather than escaping regulation."""
-    address = ip if ip is not None else "unknown"
+    """The store keys of the three scopes."""
+    address = address_of(ip)
     return {
         "user": f"user:{user}",
         "user_ip": f"user_ip:{user}|{address}",
@@ -41,12 +68,16 @@ class Lockout:
         return self.scope == SLOW_DOWN
 
 
-def _limit(limits: AttemptLimits, scope: str) -> int:
+def _limit(limits: AttemptLimits, scope: str) -> tuple[int, float]:
+    """A scope's limit and window."""
+    if scope == "user_day":
+        return limits.per_user_per_day, DAY
+    window = limits.window.total_seconds()
     return {
         "user_ip": limits.per_user_and_address,
         "user": limits.per_user,
         "ip": limits.per_address,
-    }[scope]
+    }[scope], window
 
 
 def delay_after(failures: int, limits: AttemptLimits) -> float:
@@ -66,10 +97,10 @@ def lockout(
     window = limits.window.total_seconds()
     worst: Lockout | None = None
     for scope, times in failures.items():
-        recent = sorted(at for at in times if now - window < at <= now)
-        limit = _limit(limits, scope)
+        limit, span = _limit(limits, scope)
+        recent = sorted(at for at in times if now - span < at <= now)
         if len(recent) >= limit:
-            until = recent[-limit] + window  # when enough of them have left the window
+            until = recent[-limit] + span  # when enough of them have left the window
             if worst is None or until > worst.until:
                 worst = Lockout(until, scope)
     if worst is not None:

@@ -336,3 +336,50 @@ async def test_parallel_guesses_are_checked_one_at_a_time(make_gateway: Any, tmp
     assert statuses.count(401) == 4 and statuses.count(429) == 1, statuses
     store = client.app[RUNTIME].store
     assert len(await store.failures_since(f"user_ip:{USER}|{ip}", 0)) == 5
+
+
+def test_addresses_are_counted_by_what_one_host_can_hold() -> None:
+    """An IPv6 host commonly holds a whole /64: counting /128s would give an attacker a fresh
+    address per guess. IPv4 (also mapped into IPv6) counts per address."""
+    assert regulation.address_of("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert regulation.address_of("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert regulation.address_of("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert regulation.address_of("::ffff:192.0.2.7") == "192.0.2.7"
+    assert regulation.address_of("192.0.2.7") == "192.0.2.7"
+    assert regulation.address_of(None) == regulation.address_of("not an address") == "unknown"
+    assert regulation.keys("u", "2001:db8::1")["user_ip"] == "user_ip:u|2001:db8::/64"
+
+
+def test_wrong_second_factors_are_capped_per_day() -> None:
+    """However the guesses are spread over addresses and windows, 50 wrong second factors of a
+    user in a day lock the user out until the oldest is a day old."""
+    spread = [NOW - 23 * 3600 + i * 1500 for i in range(50)]  # one every 25 minutes
+    assert regulation.lockout({"user": spread[-5:], "user_day": spread[:-1]}, NOW) is None
+    locked = regulation.lockout({"user_day": spread}, NOW)
+    assert locked is not None and locked.scope == "user_day"
+    assert locked.until == spread[0] + regulation.DAY
+
+
+async def test_guesses_from_one_ipv6_network_share_a_count(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """Five wrong passwords, each from another address of one /64: the sixth, from yet another
+    one, must wait like any sixth try from one address."""
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+
+    async def attempt(ip: str, password: str) -> int:
+        client.session.cookie_jar.clear()
+        page = await client.get("/.gateway/login?rd=%2F", headers=_from(ip))
+        answer = await client.post(
+            "/.gateway/login?rd=%2F",
+            data={"csrf_token": csrf_from_page(await page.text()), "username": USER, "password": password},
+            headers=_from(ip),
+            allow_redirects=False,
+        )
+        return int(answer.status)
+
+    statuses = [await attempt(f"2001:db8:5:6::{n + 1:x}", "wrong") for n in range(5)]
+    assert statuses == [401] * 5
+    assert await attempt("2001:db8:5:6:ffff::1", "pw") == 429
+    assert await attempt("2001:db8:5:7::1", "pw") == 303  # another network: not slowed

@@ -31,18 +31,26 @@ def _limits(request: web.Request, user: str) -> AttemptLimits:
     return company.attempts if company is not None else regulation.DEFAULT
 
 
-def _keys(request: web.Request, user: str) -> dict[str, str]:
+def _address(request: web.Request) -> str | None:
     address = context(request).client_ip
-    return regulation.keys(user[:MAX_USER_KEY], str(address) if address is not None else None)
+    return str(address) if address is not None else None
+
+
+def _keys(request: web.Request, user: str) -> dict[str, str]:
+    return regulation.keys(user[:MAX_USER_KEY], _address(request))
 
 
 @asynccontextmanager
-async def one_at_a_time(request: web.Request, user: str) -> AsyncIterator[bool]:
+async def one_at_a_time(
+    request: web.Request, user: str, per_address: bool = False
+) -> AsyncIterator[bool]:
     """Answers of one user are checked one at a time, across instances: an answer waits its
     turn for a moment, then yields False if another is still being checked. Otherwise answers
     sent in parallel would all pass the delay and lockout check before any of them counted."""
     rt = runtime(request)
     name = f"answer:{user[:MAX_USER_KEY]}"
+    if per_address:  # passwords: a stranger's guesses hold up only their own address
+        name += f"|{regulation.address_of(_address(request))}"
     token = secrets.token_hex(8)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + HOLD_WAIT
@@ -84,6 +92,9 @@ async def wait_for(request: web.Request, user: str) -> regulation.Lockout | None
         scope: await rt.store.failures_since(key, since)
         for scope, key in _keys(request, user).items()
     }
+    failures["user_day"] = await rt.store.failures_since(
+        regulation.second_factor_key(user[:MAX_USER_KEY]), now - regulation.DAY
+    )
     return regulation.lockout(failures, now, limits)
 
 
@@ -95,6 +106,8 @@ async def count_failure(request: web.Request, user: str, what: str) -> regulatio
     now = rt.clock()
     for key in _keys(request, user).values():
         await rt.store.record_failure(key, now)
+    if what != "password":  # a wrong second factor: the password was right
+        await rt.store.record_failure(regulation.second_factor_key(user[:MAX_USER_KEY]), now)
     found = await wait_for(request, user)
     audit("failure", what=what, user=user, ip=ctx.client_ip, request_id=ctx.request_id)
     if found is not None and not found.is_delay:
@@ -116,6 +129,7 @@ async def forget_failures(request: web.Request, user: str) -> None:
     keys = _keys(request, user)
     for scope in ("user", "user_ip"):
         await rt.store.clear_failures(keys[scope])
+    await rt.store.clear_failures(regulation.second_factor_key(user[:MAX_USER_KEY]))
 
 
 def refusal(

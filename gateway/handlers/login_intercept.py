@@ -83,7 +83,7 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
         ) from exc
     user = username.lower()
     back = encode_path(ctx.path)
-    async with one_at_a_time(request, user) as mine:  # parallel guesses would all get through
+    async with one_at_a_time(request, user, per_address=True) as mine:  # no parallel guesses
         if not mine:
             return busy(request, back, "Back to the sign-in page")
         waiting = await wait_for(request, user)  # the application sees no guess meanwhile

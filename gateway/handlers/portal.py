@@ -70,7 +70,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     username = form.get("username", "").strip()
     counted_as = username.lower()
     back = request.path_qs
-    async with one_at_a_time(request, counted_as) as mine:  # the same for unknown names
+    async with one_at_a_time(request, counted_as, per_address=True) as mine:  # unknown too
         if not mine:
             return busy(request, back, "Back to the sign-in page")
         waiting = await wait_for(request, counted_as)

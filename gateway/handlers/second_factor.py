@@ -106,6 +106,9 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
     if not isinstance(posted, tuple):
         return posted
     form, session, user = posted
+    refused = await _refusal_while_waiting(request, session, user)
+    if refused is not None:  # a locked-out answer does not even wait for its turn
+        return refused
     async with one_at_a_time(request, user) as mine:
         if not mine:
             return busy(request, request.path_qs, "Back to the sign-in step")

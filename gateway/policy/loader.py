@@ -286,7 +286,7 @@ def _attempts(reader: Reader) -> AttemptLimits:
     default = AttemptLimits()
     limits = {
         name: reader.integer((*path, name), getattr(default, name), 1, 100)
-        for name in ("per_user_and_address", "per_user", "per_address")
+        for name in ("per_user_and_address", "per_user", "per_address", "per_user_per_day")
     }
     free = reader.integer((*path, "free"), default.free, 0, 100)
     window = reader.duration((*path, "window"), default.window)
@@ -304,6 +304,11 @@ def _attempts(reader: Reader) -> AttemptLimits:
             f"attempts.per_user_and_address ({one}) cannot be larger than attempts.per_address "
             f"({address})"
         )
+    elif window > timedelta(days=1):
+        problem = (
+            f"attempts.window ({format_duration(window)}) is longer than a day; failures are "
+            "kept for a day"
+        )
     elif first_delay > max_delay:
         problem = (
             f"attempts.first_delay ({format_duration(first_delay)}) is longer than "
@@ -312,7 +317,9 @@ def _attempts(reader: Reader) -> AttemptLimits:
     if problem is not None:
         reader.error(path, problem, at_key=True)
         return default
-    return AttemptLimits(window, one, user, address, free, first_delay, max_delay)
+    return AttemptLimits(
+        window, one, user, address, limits["per_user_per_day"], free, first_delay, max_delay
+    )
 
 
 def _session(reader: Reader) -> SessionLimits:

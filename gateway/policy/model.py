@@ -89,6 +89,8 @@ class AttemptLimits:
     per_user_and_address: int = 10
     per_user: int = 30
     per_address: int = 50
+    # wrong second factors of one user in 24 hours, from anywhere (the password was right)
+    per_user_per_day: int = 50
     free: int = 5  # one sign-in's worth of tries (sessions.MAX_FAILURES) before any delay
     first_delay: timedelta = timedelta(seconds=2)
     max_delay: timedelta = timedelta(minutes=1)
@@ -100,6 +102,10 @@ class AttemptLimits:
             raise ValueError("per_user_and_address <= per_address <= 100 must hold")
         if self.first_delay > self.max_delay:
             raise ValueError("first_delay must not be longer than max_delay")
+        if not 0 < self.window.total_seconds() <= 86400:
+            raise ValueError("window must be longer than zero and at most a day")
+        if not 0 < self.per_user_per_day <= 100:
+            raise ValueError("per_user_per_day must be from 1 to 100")
 
 
 @dataclass(frozen=True)

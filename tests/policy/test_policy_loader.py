@@ -445,6 +445,8 @@ def test_attempt_limits_are_read_and_checked(tmp_path: Path) -> None:
         "  first_delay: 2m\n": (4, "attempts.first_delay (2m) is longer than attempts.max_delay"),
         "  per_user: 101\n": (5, "a whole number from 1 to 100"),
         "  lockout: 5\n": (5, "lockout"),
+        "  window: 2d\n": (4, "attempts.window (48h) is longer than a day"),
+        "  per_user_per_day: 150\n": (5, "a whole number from 1 to 100"),
     }
     for body, (line, message) in cases.items():
         (tmp_path / "a.yaml").write_text(head + body)
