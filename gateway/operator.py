@@ -70,6 +70,7 @@ async def reset_user(url: str, user: str) -> tuple[list[str], int]:
     async with opened_store(url) as store:
         methods = await store.list_methods(user)
         await store.delete_enrolments(user)
+        await store.delete_deferral(user)  # a deferral would let them in with the password
         ended = await store.delete_user_sessions(user)
     return methods, ended
 

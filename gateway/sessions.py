@@ -135,6 +135,7 @@ class SessionManager:
     async def promote(self, session: Session, level: Level, user: str | None = None) -> Session:
         """Move to a new level under a new id; the old id stops working at once."""
         old_id = session.id
+        was_stored = session.stored
         now = self.clock()
         session.id = new_id()
         session.stored = False
@@ -145,7 +146,10 @@ class SessionManager:
         if level is Level.VERIFIED:
             session.verified_at = now
         await self.save(session)
-        await self.store.delete_session(storage_key(old_id))
+        if not await self.store.delete_session(storage_key(old_id)) and was_stored:
+            # ended meanwhile (a logout or reset elsewhere): the new one ends with it, so
+            # an answer racing a reset does not bring the user back
+            await self.store.delete_session(storage_key(session.id))
         return session
 
     async def end(self, session: Session) -> None:

@@ -33,3 +33,21 @@ async def test_a_touch_after_logout_elsewhere_does_not_revive_the_session(tmp_pa
         assert await sessions.load(fresh.id, "app") is not None
     finally:
         await store.close()
+
+
+async def test_a_promotion_racing_a_reset_does_not_bring_the_user_back(tmp_path: Path) -> None:
+    """An answer is being checked while an operator resets the user (or they sign out
+    elsewhere): the verified session it makes ends with the pending one."""
+    clock = FixedClock(NOW)
+    store = open_store(f"sqlite://{tmp_path / 'g.db'}", clock=clock)
+    await store.open()
+    try:
+        sessions = SessionManager(store, Cipher(generate_key()), clock)
+        pending = await sessions.promote(sessions.new("app"), Level.FIRST_FACTOR, "u")
+        loaded = await sessions.load(pending.id, "app")
+        assert loaded is not None
+        assert await sessions.end_all("u") == 1
+        verified = await sessions.promote(loaded, Level.VERIFIED)
+        assert await sessions.load(verified.id, "app") is None
+    finally:
+        await store.close()

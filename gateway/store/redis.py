@@ -28,7 +28,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.clock import Clock
 from gateway.store.base import MEMBER_OF, Deferral, StoreUnavailable
@@ -140,8 +140,10 @@ return old
 
 
 def _tag(kind: str, name: str) -> str:
-    """A key whose hash tag is `name`: keys of one user land in one cluster slot."""
-    return f"{PREFIX}{kind}:{{{name}}}"
+    """A key whose hash tag is `name`: keys of one user land in one cluster slot. Braces in
+    the name are escaped, or a name such as "}x" would end the tag early."""
+    escaped = name.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return f"{PREFIX}{kind}:{{{escaped}}}"
 
 
 def _ms(seconds: float) -> int:
@@ -183,7 +185,7 @@ class RedisStore:
     async def _do(self, awaitable: Awaitable[Any] | Any) -> Any:
         try:
             return await awaitable
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise self._fail(exc) from None
 
     async def _eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
@@ -252,8 +254,8 @@ class RedisStore:
             )
         return bool(await self._eval(_UPDATE_HASH, [_tag("session", key)], [ttl, *fields]))
 
-    async def delete_session(self, key: str) -> None:
-        await self._do(self.client.delete(_tag("session", key)))
+    async def delete_session(self, key: str) -> bool:
+        return bool(await self._do(self.client.delete(_tag("session", key))))
 
     async def delete_user_sessions(self, user: str) -> int:
         index = _tag("user-sessions", user)
@@ -345,6 +347,13 @@ class RedisStore:
         old = await self._eval(_SWAP, [_tag("deferral", user)], [row, ttl])
         if old is not None and json.loads(old)["company"] != company:
             await self._do(self.client.zrem(_tag("deferrals", json.loads(old)["company"]), user))
+
+    async def delete_deferral(self, user: str) -> bool:
+        old = await self._eval(_SWAP, [_tag("deferral", user)], ["", 0])
+        if old is None:
+            return False
+        await self._do(self.client.zrem(_tag("deferrals", json.loads(old)["company"]), user))
+        return True
 
     async def list_deferrals(self, company: str) -> dict[str, float]:
         """User -> until, for a company's members whose deferral has not run out."""

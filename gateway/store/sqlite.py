@@ -102,8 +102,8 @@ class SqliteStore:
         )
         return cur.rowcount == 1
 
-    async def delete_session(self, key: str) -> None:
-        self._run("DELETE FROM sessions WHERE key = ?", (key,))
+    async def delete_session(self, key: str) -> bool:
+        return self._run("DELETE FROM sessions WHERE key = ?", (key,)).rowcount == 1
 
     async def delete_user_sessions(self, user: str) -> int:
         return self._run("DELETE FROM sessions WHERE user = ?", (user,)).rowcount
@@ -261,6 +261,9 @@ class SqliteStore:
             "until = excluded.until",
             (user, company, since, until),
         )
+
+    async def delete_deferral(self, user: str) -> bool:
+        return self._run("DELETE FROM deferrals WHERE user = ?", (user,)).rowcount == 1
 
     async def list_deferrals(self, company: str) -> dict[str, float]:
         """User -> until, for a company's members who put off enrolment."""

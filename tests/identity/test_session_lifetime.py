@@ -169,11 +169,14 @@ async def test_reset_ends_sessions_and_the_user_enrols_again(
         data = settings_dict(tmp_path / "cli", {"app": portal_app("http://127.0.0.1:9", config)})
         data["store"] = client.app[RUNTIME].settings.store
         config.write_text(yaml.safe_dump(data))
+        store = client.app[RUNTIME].store
+        await store.put_deferral(USER, "example", NOW, NOW + 86400)  # from before enrolling
         code = await asyncio.to_thread(
             main,
             ["users", "reset", USER.upper(), "-c", str(config), "--reason", "lost phone", "--yes"],
         )
         assert code == 0
+        assert await store.get_deferral(USER) is None  # or the password alone would let them in
         assert await _where(client) == "/.gateway/login"
         page = await client.get("/.gateway/login?rd=%2F")
         signed_in = await client.post(

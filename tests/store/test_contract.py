@@ -332,3 +332,27 @@ async def test_holds_are_exclusive_until_released_or_lapsed(store: Store) -> Non
     assert await store.acquire("answer:u", "next", T0 + 2, 30)
     assert not await store.acquire("answer:u", "later", T0 + 31, 30)
     assert await store.acquire("answer:u", "after the lapse", T0 + 32, 30)
+
+
+async def test_delete_session_and_deferral_say_whether_there_was_one(store: Store) -> None:
+    await store.put_session("k", "u", "blob", expires_at=T0 + 60)
+    assert await store.delete_session("k")
+    assert not await store.delete_session("k")
+    await store.put_deferral("u", "acme", T0, T0 + DAY)
+    assert await store.delete_deferral("u")
+    assert await store.get_deferral("u") is None
+    assert await store.list_deferrals("acme") == {}
+    assert not await store.delete_deferral("u")
+
+
+async def test_user_names_with_braces_stay_in_one_slot(store: Store) -> None:
+    """A user name is part of a Redis Cluster hash tag: "}x" or "{a}" must not end it early
+    (multi-key operations would then span slots and fail)."""
+    for user in ("}x", "{a}b", "%7D"):
+        await store.put_enrolment(user, "totp", {"secret": user})
+        await store.put_session(f"s{user}", user, "blob", expires_at=T0 + 60)
+        assert await store.claim_totp_step(user, 1)
+        assert await store.delete_enrolments(user) == 1
+        assert await store.delete_user_sessions(user) == 1
+    await store.put_enrolment("%7D", "totp", {"secret": "b"})
+    assert await store.get_enrolment("}", "totp") is None  # escaping keeps names apart
