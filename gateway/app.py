@@ -14,6 +14,8 @@ from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.enforcement import apply_ratchet
 from gateway.handlers import (
+    admin,
+    admin_api,
     flow,
     forward_auth,
     health,
@@ -145,5 +147,7 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/verify", forward_auth.verify, allow_head=True)
     router.add_get("/.gateway/auth-request", forward_auth.auth_request, allow_head=True)
     router.add_get("/.gateway/continue", forward_auth.continue_get)
+    admin_api.add_routes(router)
+    admin.add_routes(router)
     router.add_route("*", "/{tail:.*}", proxy_handler)
     return app

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+# gateway.admin.FILTERS, without importing the package for --help
+ADMIN_FILTERS = (
+    "enrolled",
+    "deferred",
+    "not_enrolled",
+    "locked_out",
+    "possibly_shared",
+    "phone_pending",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,6 +115,28 @@ def _parser() -> argparse.ArgumentParser:
 
     users = commands.add_parser("users", help="users' second factors")
     user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    listing = user_commands.add_parser(
+        "list", help="companies' members and their enrolment status, from the policy and store"
+    )
+    listing.add_argument("--company", default=None, help="only this company (its id)")
+    listing.add_argument(
+        "--status",
+        default=None,
+        choices=ADMIN_FILTERS,
+        help="only members with this status or flag",
+    )
+    listing.add_argument(
+        "--query", "-q", default="", help="only addresses or names containing this"
+    )
+    listing.add_argument("--csv", action="store_true", help="CSV, as the admin pages export it")
+    listing.add_argument(
+        "--config", "-c", type=Path, default=Path("gateway.yaml"), help="settings file"
+    )
+    show = user_commands.add_parser("show", help="one user's company, factors and sign-ins")
+    show.add_argument("user", metavar="USER", help="the user name or address")
+    show.add_argument(
+        "--config", "-c", type=Path, default=Path("gateway.yaml"), help="settings file"
+    )
     reset = user_commands.add_parser(
         "reset",
         help="remove a user's second factors and end their sessions, so they enrol again (audited)",
@@ -445,6 +476,135 @@ def _reset_user(user: str, config: Path, reason: str | None, yes: bool) -> int:
     return EXIT_OK
 
 
+def _open_for_users(config: Path, name: str) -> tuple[Settings, Policy] | None:
+    settings = _load_settings(config)
+    if settings is None:
+        return None
+    policy = _load_policy(settings.policy_dir, settings)
+    if policy is None:
+        return None
+    return settings, policy
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from gateway.admin import select, shown, to_csv
+    from gateway.operator import StoreAbsent, company_members
+    from gateway.store import StoreUnavailable
+
+    name = "gateway users list"
+    loaded = _open_for_users(args.config, name)
+    if loaded is None:
+        return EXIT_INVALID
+    settings, policy = loaded
+    companies = sorted(policy.companies, key=lambda c: c.id)
+    if args.company is not None:
+        companies = [c for c in companies if c.id == args.company]
+        if not companies:
+            known = ", ".join(sorted(c.id for c in policy.companies)) or "none"
+            print(f"{name}: no company {args.company!r} (companies: {known})", file=sys.stderr)
+            return EXIT_INVALID
+    try:
+        found = asyncio.run(company_members(settings.store, policy, companies))
+    except StoreAbsent as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreUnavailable as exc:
+        message = _redact(str(exc), settings.store)
+        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    chosen = select(found, args.query, args.status or "")
+    if args.csv:
+        sys.stdout.write(to_csv(chosen))
+        return EXIT_OK
+    company_of = {c.id: c for c in companies}
+    rows = [("USER", "COMPANY", "STATUS", "METHODS", "LAST 2FA", "FROM", "FLAGS")]
+    for m in chosen:
+        owner = policy.company_for(m.user)
+        flags = sorted(m.flags() - {m.status})
+        rows.append(
+            (
+                m.user,
+                owner.id if owner is not None and owner.id in company_of else "",
+                m.status,
+                ",".join(m.methods) or "-",
+                shown(m.last_2fa) if m.last_2fa else "never",
+                m.last_2fa_from or "-",
+                ",".join(flags) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    print(f"{len(chosen)} member{'s' if len(chosen) != 1 else ''}")
+    return EXIT_OK
+
+
+def _users_show(user: str, config: Path) -> int:
+    from gateway.admin import shown
+    from gateway.operator import StoreAbsent, user_details
+    from gateway.store import StoreUnavailable
+
+    name = "gateway users show"
+    loaded = _open_for_users(config, name)
+    if loaded is None:
+        return EXIT_INVALID
+    settings, policy = loaded
+    user = user.strip().lower()
+    try:
+        found, seen = asyncio.run(user_details(settings.store, policy, user))
+    except StoreAbsent as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreUnavailable as exc:
+        message = _redact(str(exc), settings.store)
+        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
+        return EXIT_INVALID
+    company = policy.company_for(user)
+    if company is None and seen.record is None and not seen.methods:
+        print(f"{user}: belongs to no company and the gateway has never seen it", file=sys.stderr)
+        return EXIT_INVALID
+    lines = [("user", user)]
+    if company is None:
+        lines.append(("company", "none (asked for a second factor at every sign-in)"))
+    else:
+        lines.append(("company", f"{company.id} ({company.name}), {company.account_type.value}"))
+    lines.append(("second factors", ", ".join(seen.methods) or "none"))
+    if found is not None:
+        lines += [
+            ("name", found.name or "-"),
+            ("status", found.status.replace("_", " ")),
+            ("admin", "yes" if found.admin else "no"),
+            ("listed in policy", "yes" if found.listed else "no (member by domain)"),
+            ("first seen", shown(found.first_seen)),
+            ("last sign-in", shown(found.last_sign_in)),
+            (
+                "last 2FA",
+                shown(found.last_2fa)
+                + (f" from {found.last_2fa_from}" if found.last_2fa_from else ""),
+            ),
+            ("put off until", shown(found.deferred_until) if found.deferred_until else "-"),
+            (
+                "locked out",
+                f"until {shown(found.locked_out_until)}" if found.locked_out_until else "no",
+            ),
+            (
+                "possibly shared",
+                f"yes ({found.browsers} browsers before enrolling)"
+                if found.possibly_shared
+                else "no",
+            ),
+            ("new phone", "set by an admin, not yet confirmed" if found.phone_pending else "-"),
+        ]
+    elif seen.record is not None:
+        lines.append(("last sign-in", shown(seen.record.facts.get("last_sign_in"))))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}")
+    return EXIT_OK
+
+
 def _hash_password(from_stdin: bool) -> int:
     from gateway.identity.portal import hash_password
 
@@ -528,6 +688,10 @@ def main(argv: list[str] | None = None) -> int:
         return _companies_status(args.config)
     if args.command == "companies" and args.companies_command == "lift-enforcement":
         return _lift_enforcement(args.company, args.config, args.reason, args.yes)
+    if args.command == "users" and args.users_command == "list":
+        return _users_list(args)
+    if args.command == "users" and args.users_command == "show":
+        return _users_show(args.user, args.config)
     if args.command == "users" and args.users_command == "reset":
         return _reset_user(args.user, args.config, args.reason, args.yes)
     if args.command == "hash-password":

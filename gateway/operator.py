@@ -7,14 +7,24 @@ check run on the wrong machine, or before the gateway ever ran, leaves nothing b
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
+from gateway.admin import Member, member, members
 from gateway.enforcement import user_keys
 from gateway.explain import StoreFacts
-from gateway.policy.model import Company
+from gateway.policy.model import Company, Policy
 from gateway.store import Store, StoreUnavailable, open_store
+from gateway.store.base import UserRecord
 from gateway.store.sqlite import path_from_url
+
+
+@dataclass(frozen=True)
+class UserSeen:
+    record: UserRecord | None
+    methods: tuple[str, ...]
 
 
 class StoreAbsent(StoreUnavailable):
@@ -83,3 +93,26 @@ async def lift_enforcement(url: str, company_id: str) -> float | None:
         if since is None or not await store.lift_enforcement(company_id):
             return None
         return since
+
+
+async def company_members(url: str, policy: Policy, companies: list[Company]) -> list[Member]:
+    """The members of each company (gateway.admin), company by company."""
+    now = time.time()
+    async with opened_store(url) as store:
+        found: list[Member] = []
+        for company in companies:
+            found.extend(await members(store, policy, company, now))
+        return found
+
+
+async def user_details(url: str, policy: Policy, user: str) -> tuple[Member | None, UserSeen]:
+    """The user as a member of their company (None for users of no company or never seen nor
+    listed), and what the store holds whatever the company."""
+    now = time.time()
+    async with opened_store(url) as store:
+        company = policy.company_for(user)
+        found = None if company is None else await member(store, policy, company, user, now)
+        return found, UserSeen(
+            record=await store.get_user(user),
+            methods=tuple(await store.list_methods(user)),
+        )

@@ -15,6 +15,7 @@ from gateway.decision import Mode
 from gateway.durations import human_duration
 from gateway.enforcement import is_enforced
 from gateway.errors import Forbidden
+from gateway.handlers.admin_seen import BROWSER, SHARED, browser_cookie, seen_at_second_factor
 from gateway.handlers.attempts import count_failure, forget_failures, refusal
 from gateway.handlers.common import (
     CSRF_FIELD,
@@ -123,9 +124,13 @@ def page(
         csrf_token=token,
         rd=safe_redirect(request.query.get("rd")),
         other_ways=request.get(OTHER_WAYS, []),
+        shared_login=session.scratch.get(SHARED),
         **extra,
     )
     attach_csrf_cookie(response, request, cookies)
+    line = browser_cookie(request, session)
+    if line is not None:
+        response.headers.add("Set-Cookie", line)
     return response
 
 
@@ -209,10 +214,13 @@ async def complete(
     rt = runtime(request)
     ctx = context(request)
     withheld = list(session.withheld)
-    session.bound = {name: cookie_digest(value) for name, value in session.jar.items()}
+    # (a re-authentication keeps the cookies bound at the sign-in; a new sign-in has none)
+    session.bound |= {name: cookie_digest(value) for name, value in session.jar.items()}
     session.jar = {}
     session.withheld = []
     session.second_factor = via
+    browser = browser_cookie(request, session)
+    session.scratch.pop(BROWSER, None)
     company = company_for(request, session.user)
     if company is not None:
         session.idle_timeout = company.session.idle_timeout.total_seconds()
@@ -220,6 +228,7 @@ async def complete(
     session = await rt.sessions.promote(session, Level.VERIFIED)
     if via in REAL_FACTORS and session.user:
         await forget_failures(request, session.user)
+        await seen_at_second_factor(request, session, via)
     audit(
         "second_factor_ok",
         via=via,
@@ -235,6 +244,8 @@ async def complete(
     for line in withheld:
         response.headers.add("Set-Cookie", line)
     set_session_cookie(response, request, session)
+    if browser is not None:
+        response.headers.add("Set-Cookie", browser)
     network = trust.network_for(company, ctx.client_ip)
     if (
         via in REAL_FACTORS

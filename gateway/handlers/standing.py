@@ -7,6 +7,7 @@ from aiohttp import web
 from gateway import trust
 from gateway.decision import Outcome, Standing, second_factor
 from gateway.enforcement import is_enforced
+from gateway.handlers.admin_seen import seen_at_first_factor
 from gateway.handlers.common import (
     company_for,
     context,
@@ -68,7 +69,9 @@ async def after_first_factor(
     trusted-network cookie or a live deferral, straight on to `target`."""
     from gateway.handlers.flow import complete
 
-    decision = second_factor(await standing_for(request, session))
+    standing = await standing_for(request, session)
+    await seen_at_first_factor(request, session, standing.enrolled)
+    decision = second_factor(standing)
     if decision.outcome is Outcome.SKIP_TRUSTED:
         return await complete(request, session, target, via=TRUSTED_NETWORK)
     if decision.outcome is Outcome.SKIP_DEFERRED:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +16,21 @@ class Deferral:
     company: str
     since: float
     until: float
+
+
+# Browsers seen are kept at most this long, whatever window a caller counts them over.
+BROWSERS_KEPT = 30 * 86400.0
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """What the gateway has seen of one user, for company admins and operators."""
+
+    user: str
+    company: str | None  # the company the policy placed the user in when last seen
+    first_seen: float
+    # last_sign_in, last_2fa, last_2fa_ip, last_2fa_via, name, pending_phone, ... (JSON values)
+    facts: Mapping[str, Any]
 
 
 class StoreUnavailable(Exception):
@@ -96,3 +112,18 @@ class Store(Protocol):
     # TOTP replay protection: record `step` only if it is later than the last one accepted
     async def claim_totp_step(self, user: str, step: int) -> bool: ...
     async def last_totp_step(self, user: str) -> int | None: ...
+
+    # users the gateway has seen (first factor, second factor, an admin's change): one record
+    # each, kept until removed. `facts` are merged into the record (a None value removes that
+    # fact; names do not start with "_"); `at` is its first_seen when the record is new.
+    async def note_user(
+        self, user: str, company: str | None, at: float, facts: dict[str, Any]
+    ) -> None: ...
+    async def get_user(self, user: str) -> UserRecord | None: ...
+    # the records last seen in `company`, by user name
+    async def list_users(self, company: str) -> list[UserRecord]: ...
+
+    # distinct browsers (opaque ids) a user signed in from: record `browser` at `at`, forget
+    # those last seen before `since`, and return how many remain; kept BROWSERS_KEPT at most
+    async def note_browser(self, user: str, browser: str, at: float, since: float) -> int: ...
+    async def browsers_since(self, user: str, since: float) -> int: ...

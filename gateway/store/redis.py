@@ -31,7 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.clock import Clock
-from gateway.store.base import MEMBER_OF, Deferral, StoreUnavailable
+from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, Deferral, StoreUnavailable, UserRecord
 
 SCHEMES = ("redis", "rediss", "redis+sentinel", "redis+cluster", "rediss+cluster")
 TIMEOUT = 2.0  # seconds: a dead Redis fails a request fast instead of hanging it
@@ -136,6 +136,29 @@ else
   redis.call('DEL', KEYS[1])
 end
 return old
+"""
+
+# A user's record: a hash of "_first_seen", "_company" and JSON facts. ARGV: first_seen,
+# company ('' for none), the number n of facts to set, n field/value pairs, facts to remove.
+_NOTE_USER = """
+redis.call('HSETNX', KEYS[1], '_first_seen', ARGV[1])
+if ARGV[2] == '' then
+  redis.call('HDEL', KEYS[1], '_company')
+else
+  redis.call('HSET', KEYS[1], '_company', ARGV[2])
+end
+local n = tonumber(ARGV[3])
+for i = 4, 3 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+return 1
+"""
+# Browsers of a user, scored by when last seen; ARGV: at, browser, since, ttl ms. How many left.
+_NOTE_BROWSER = """
+redis.call('ZADD', KEYS[1], 'GT', ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+local ttl = tonumber(ARGV[4])
+if ttl > redis.call('PTTL', KEYS[1]) then redis.call('PEXPIRE', KEYS[1], ttl) end
+return redis.call('ZCARD', KEYS[1])
 """
 
 
@@ -436,6 +459,49 @@ class RedisStore:
     async def last_totp_step(self, user: str) -> int | None:
         step = await self._do(self.client.get(_tag("totp-step", user)))
         return None if step is None else int(step)
+
+    # users seen: a hash per user (no TTL), a set of user names per company (an index that may
+    # keep users who moved on: a record counts for the company it names)
+
+    async def note_user(
+        self, user: str, company: str | None, at: float, facts: dict[str, Any]
+    ) -> None:
+        if company is not None:  # indexed first: a record is never unknown to its company
+            await self._do(self.client.sadd(_tag("company-users", company), user))
+        sets = [(name, json.dumps(value)) for name, value in facts.items() if value is not None]
+        removes = [name for name, value in facts.items() if value is None]
+        args: list[Any] = [repr(at), company or "", len(sets)]
+        for name, value in sets:
+            args += [name, value]
+        await self._eval(_NOTE_USER, [_tag("user", user)], args + removes)
+
+    async def get_user(self, user: str) -> UserRecord | None:
+        row = await self._do(self.client.hgetall(_tag("user", user)))
+        if not row or "_first_seen" not in row:
+            return None
+        facts = {
+            str(name): json.loads(value) for name, value in row.items() if not name.startswith("_")
+        }
+        company = row.get("_company")
+        return UserRecord(user, str(company) if company else None, float(row["_first_seen"]), facts)
+
+    async def list_users(self, company: str) -> list[UserRecord]:
+        names = await self._do(self.client.smembers(_tag("company-users", company)))
+        found = []
+        for name in sorted(str(name) for name in names):
+            record = await self.get_user(name)
+            if record is not None and record.company == company:
+                found.append(record)
+        return found
+
+    async def note_browser(self, user: str, browser: str, at: float, since: float) -> int:
+        ttl = self._ttl(at + min(at - since, BROWSERS_KEPT))
+        keep_from = max(since, at - BROWSERS_KEPT)
+        args = [repr(at), browser, repr(keep_from), ttl]
+        return int(await self._eval(_NOTE_BROWSER, [_tag("browsers", user)], args))
+
+    async def browsers_since(self, user: str, since: float) -> int:
+        return int(await self._do(self.client.zcount(_tag("browsers", user), since, "+inf")))
 
 
 # --- URLs ----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from gateway.store.base import MEMBER_OF, Deferral, StoreUnavailable
+from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, Deferral, StoreUnavailable, UserRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -32,6 +32,11 @@ CREATE TABLE IF NOT EXISTS enforcement (
 CREATE TABLE IF NOT EXISTS holds (name TEXT PRIMARY KEY, token TEXT NOT NULL, until REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS deferrals (
     user TEXT PRIMARY KEY, company TEXT NOT NULL, since REAL NOT NULL, until REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    user TEXT PRIMARY KEY, company TEXT, first_seen REAL NOT NULL, facts TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS users_company ON users(company, user);
+CREATE TABLE IF NOT EXISTS browsers (
+    user TEXT NOT NULL, browser TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (user, browser));
 """
 
 
@@ -114,6 +119,7 @@ class SqliteStore:
         purged += self._run("DELETE FROM sends WHERE at < ?", (now - 86400,)).rowcount
         purged += self._run("DELETE FROM failures WHERE at < ?", (now - 86400,)).rowcount
         purged += self._run("DELETE FROM holds WHERE until <= ?", (now,)).rowcount
+        purged += self._run("DELETE FROM browsers WHERE at < ?", (now - BROWSERS_KEPT,)).rowcount
         return purged
 
     async def get_enrolment(self, user: str, method: str) -> dict[str, Any] | None:
@@ -283,3 +289,48 @@ class SqliteStore:
     async def last_totp_step(self, user: str) -> int | None:
         row = self._run("SELECT step FROM totp_steps WHERE user = ?", (user,)).fetchone()
         return None if row is None else int(row[0])
+
+    async def note_user(
+        self, user: str, company: str | None, at: float, facts: dict[str, Any]
+    ) -> None:
+        patch = json.dumps(facts)  # json_patch: a null removes the fact (RFC 7396)
+        self._run(
+            "INSERT INTO users (user, company, first_seen, facts) "
+            "VALUES (?, ?, ?, json_patch('{}', ?)) ON CONFLICT(user) DO UPDATE SET "
+            "company = excluded.company, facts = json_patch(users.facts, ?)",
+            (user, company, at, patch, patch),
+        )
+
+    @staticmethod
+    def _user(row: tuple[Any, ...]) -> UserRecord:
+        user, company, first_seen, facts = row
+        company = None if company is None else str(company)
+        return UserRecord(str(user), company, float(first_seen), dict(json.loads(facts)))
+
+    async def get_user(self, user: str) -> UserRecord | None:
+        row = self._run(
+            "SELECT user, company, first_seen, facts FROM users WHERE user = ?", (user,)
+        ).fetchone()
+        return None if row is None else self._user(row)
+
+    async def list_users(self, company: str) -> list[UserRecord]:
+        rows = self._run(
+            "SELECT user, company, first_seen, facts FROM users WHERE company = ? ORDER BY user",
+            (company,),
+        ).fetchall()
+        return [self._user(row) for row in rows]
+
+    async def note_browser(self, user: str, browser: str, at: float, since: float) -> int:
+        self._run(
+            "INSERT INTO browsers (user, browser, at) VALUES (?, ?, ?) ON CONFLICT(user, browser) "
+            "DO UPDATE SET at = MAX(browsers.at, excluded.at)",
+            (user, browser, at),
+        )
+        self._run("DELETE FROM browsers WHERE user = ? AND at < ?", (user, since))
+        return await self.browsers_since(user, since)
+
+    async def browsers_since(self, user: str, since: float) -> int:
+        row = self._run(
+            "SELECT COUNT(*) FROM browsers WHERE user = ? AND at >= ?", (user, since)
+        ).fetchone()
+        return int(row[0])

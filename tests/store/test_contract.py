@@ -12,7 +12,7 @@ import pytest
 
 from gateway.clock import FixedClock
 from gateway.store import Deferral, Store, open_store
-from gateway.store.base import MEMBER_OF
+from gateway.store.base import MEMBER_OF, UserRecord
 
 T0 = 1_800_000_000.0
 DAY = 86400.0
@@ -356,3 +356,77 @@ async def test_user_names_with_braces_stay_in_one_slot(store: Store) -> None:
         assert await store.delete_user_sessions(user) == 1
     await store.put_enrolment("%7D", "totp", {"secret": "b"})
     assert await store.get_enrolment("}", "totp") is None  # escaping keeps names apart
+
+
+# --- users seen, browsers seen -------------------------------------------------------------------
+
+
+async def test_user_records_merge_facts_and_keep_first_seen(store: Store) -> None:
+    """A record is made at the first sighting; later ones merge their facts (None removes one),
+    move the user to another company, and never change first_seen."""
+    assert await store.get_user("u@acme.com") is None
+    await store.note_user("u@acme.com", "acme", T0 + 0.25, {"last_sign_in": T0 + 0.25})
+    await store.note_user(
+        "u@acme.com",
+        "acme",
+        T0 + 60.125,
+        {"last_2fa": T0 + 60.125, "last_2fa_ip": "2001:db8::1", "name": "Ünïcode Ü"},
+    )
+    record = await store.get_user("u@acme.com")
+    assert record == UserRecord(
+        "u@acme.com",
+        "acme",
+        T0 + 0.25,
+        {
+            "last_sign_in": T0 + 0.25,
+            "last_2fa": T0 + 60.125,
+            "last_2fa_ip": "2001:db8::1",
+            "name": "Ünïcode Ü",
+        },
+    )
+    await store.note_user("u@acme.com", "acme", T0 + 99, {"name": None, "pending_phone": "enc"})
+    record = await store.get_user("u@acme.com")
+    assert record is not None
+    assert record.first_seen == T0 + 0.25
+    assert "name" not in record.facts and record.facts["pending_phone"] == "enc"
+    assert record.facts["last_2fa"] == T0 + 60.125
+
+
+async def test_users_are_listed_by_the_company_they_were_last_seen_in(store: Store) -> None:
+    """Listing a company gives its users in name order; a user who moved is listed only under
+    the new company; a user of no company is in no list."""
+    await store.note_user("b@acme.com", "acme", T0, {})
+    await store.note_user("a@acme.com", "acme", T0, {"last_sign_in": T0})
+    await store.note_user("g@globex.com", "globex", T0, {})
+    await store.note_user("m@gmail.com", "acme", T0, {})
+    await store.note_user("m@gmail.com", "globex", T0 + 1, {})
+    await store.note_user("nobody@else.com", None, T0, {})
+    assert [r.user for r in await store.list_users("acme")] == ["a@acme.com", "b@acme.com"]
+    assert [r.user for r in await store.list_users("globex")] == ["g@globex.com", "m@gmail.com"]
+    assert await store.list_users("initech") == []
+    lonely = await store.get_user("nobody@else.com")
+    assert lonely is not None and lonely.company is None
+
+
+async def test_browsers_are_counted_once_each_within_the_window(store: Store) -> None:
+    """Each browser counts once however often it is seen; those last seen before the window's
+    start are forgotten; another user's browsers do not count."""
+    assert await store.browsers_since("u", 0) == 0
+    assert await store.note_browser("u", "b1", T0, T0 - 7 * DAY) == 1
+    assert await store.note_browser("u", "b1", T0 + 10, T0 + 10 - 7 * DAY) == 1
+    assert await store.note_browser("u", "b2", T0 + 20, T0 + 20 - 7 * DAY) == 2
+    assert await store.note_browser("v", "b3", T0 + 20, T0 + 20 - 7 * DAY) == 1
+    assert await store.browsers_since("u", T0 + 5) == 2
+    assert await store.browsers_since("u", T0 + 15) == 1  # b1 was last seen at T0 + 10
+    later = T0 + 7 * DAY + 15
+    assert await store.note_browser("u", "b3", later, later - 7 * DAY) == 2  # b1 has left
+    assert await store.browsers_since("u", later - 7 * DAY) == 2
+
+
+async def test_purge_keeps_recent_browsers(store: Store) -> None:
+    """Purging keeps browsers seen within the longest window kept, and users' records."""
+    await store.note_browser("u", "b1", T0 - 10, T0 - 10 - 7 * DAY)
+    await store.note_user("u", "acme", T0 - 10, {})
+    await store.purge_expired(T0)
+    assert await store.browsers_since("u", 0) == 1
+    assert await store.get_user("u") is not None

@@ -1,0 +1,99 @@
+"""What an admin can do to a member or to the company, for the pages and the API alike: each
+action is audited with the admin, member, company, address and request id."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from gateway.admin import PENDING_PHONE
+from gateway.audit import audit
+from gateway.enforcement import enforce_company
+from gateway.factors.phone import parse
+from gateway.handlers.admin_access import Admin
+from gateway.handlers.common import context, runtime
+from gateway.notices import factor_changed
+
+log = logging.getLogger("gateway.admin")
+
+MAX_NAME = 200
+RESET_NOTICE = "A reset was made by your company's administrator"
+PHONE_NOTICE = "A new phone number was proposed by your company's administrator"
+
+
+def _audit(request: web.Request, event: str, admin: Admin, **fields: Any) -> None:
+    ctx = context(request)
+    audit(
+        event,
+        admin=admin.user,
+        company=admin.company.id,
+        ip=ctx.client_ip,
+        request_id=ctx.request_id,
+        **fields,
+    )
+
+
+@dataclass(frozen=True)
+class ResetDone:
+    methods: list[str]
+    sessions_ended: int
+    notified: bool
+
+
+async def reset(request: web.Request, admin: Admin, member: str) -> ResetDone:
+    """The member's second factors removed and every session of theirs ended: at their next
+    sign-in they enrol again. They are told by email when an address is known."""
+    rt = runtime(request)
+    methods = await rt.store.list_methods(member)
+    await rt.store.delete_enrolments(member)
+    ended = await rt.sessions.end_all(member)
+    _audit(request, "admin_reset", admin, member=member, methods=methods, sessions_ended=ended)
+    log.info("%s reset the second factors of %s (%d sessions ended)", admin.user, member, ended)
+    notified = await factor_changed(
+        rt.notifier, member, RESET_NOTICE, None, admin.company.branding.name
+    )
+    return ResetDone(methods, ended, notified)
+
+
+def clean_name(name: str) -> str:
+    """A display name on one line; ValueError when it is too long."""
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME:
+        raise ValueError(f"A name can be at most {MAX_NAME} characters long.")
+    return name
+
+
+async def change_name(request: web.Request, admin: Admin, member: str, name: str) -> str:
+    """The member's display name (empty removes it); ValueError when it cannot be used."""
+    name = clean_name(name)
+    rt = runtime(request)
+    now = rt.clock()
+    await rt.store.note_user(member, admin.company.id, now, {"name": name or None})
+    _audit(request, "admin_name_changed", admin, member=member, name=name or None)
+    return name
+
+
+async def change_phone(request: web.Request, admin: Admin, member: str, typed: str) -> str:
+    """A new phone number for the member, kept pending until the member confirms a code sent to
+    it at their next sign-in; raises InvalidNumber (a ValueError). Returns its last 4 digits."""
+    rt = runtime(request)
+    phone = parse(typed, rt.senders.default_region)
+    pending = rt.secrets.cipher.encrypt(phone.e164, PENDING_PHONE + member)
+    now = rt.clock()
+    facts = {"pending_phone": pending, "pending_phone_line_type": phone.line_type.value}
+    await rt.store.note_user(member, admin.company.id, now, facts)
+    _audit(request, "admin_phone_changed", admin, member=member, ending=phone.ending)
+    await factor_changed(rt.notifier, member, PHONE_NOTICE, None, admin.company.branding.name)
+    return phone.ending
+
+
+async def enforce(request: web.Request, admin: Admin) -> bool:
+    """ "Enable 2FA for all users": the company's enforcement recorded in the store (the
+    ratchet). True when it is new; only an operator can lift it."""
+    rt = runtime(request)
+    new = await enforce_company(rt.store, admin.company, rt.clock(), f"admin {admin.user}")
+    _audit(request, "admin_enforce", admin, new=new)
+    return new
