@@ -215,6 +215,7 @@ def nginx_factory(tmp_path: Path) -> Iterator[Any]:
                 "server 127.0.0.1:9091;": f"server 127.0.0.1:{gateway_port};",
                 "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
                 "listen 80;": f"listen 127.0.0.1:{port};",
+                "listen 80 default_server;": f"listen 127.0.0.1:{port} default_server;",
             },
         )
         nginx = Nginx(tmp_path / "nginx", block, port)

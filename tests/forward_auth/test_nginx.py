@@ -134,6 +134,14 @@ async def test_tricks_through_nginx_never_reach_the_upstream(
 
         assert (await get(session, "/internal/report")).status == 403
 
+        # A Host naming no server block gets no answer, rather than another application's rules.
+        with pytest.raises(aiohttp.ServerDisconnectedError):
+            await get(session, "/admin", headers={"Host": "elsewhere.example"})
+
+        # A browser's cookies may be large; the verdict echoing them must still fit.
+        big = {"Cookie": "app_pref=" + "x" * 7000}
+        assert (await get(session, "/public/logo.png", headers=big)).status == 200
+
     # The gateway itself, asked directly for the application: a 404 page, nothing forwarded.
     async with (
         aiohttp.ClientSession(headers={"Host": FRONT_HOST}) as direct,
