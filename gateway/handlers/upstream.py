@@ -7,6 +7,7 @@ from multidict import CIMultiDict
 
 from gateway import trust
 from gateway.cookies import build_cookie_header
+from gateway.handlers.admin_seen import BROWSER_COOKIE
 from gateway.handlers.common import CSRF_COOKIE, context, runtime
 from gateway.sessions import Level, Session
 
@@ -47,9 +48,6 @@ def upstream_headers(
             if session.identity.get("groups"):
                 headers["Remote-Groups"] = ",".join(str(g) for g in session.identity["groups"])
     return headers
-
-
-BROWSER_COOKIE = "gateway_browser"  # the browser id the admin pages' shared-login warning uses
 
 
 def own_cookie_names(request: web.Request) -> frozenset[str]:
