@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.audit import AuditFileError, AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.enforcement import apply_ratchet
@@ -19,6 +20,7 @@ from gateway.handlers import (
     flow,
     forward_auth,
     health,
+    metrics_page,
     passkeys,
     portal,
     recovery,
@@ -28,6 +30,7 @@ from gateway.handlers import (
 from gateway.handlers.proxy import proxy_handler
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
+from gateway.metrics import Metrics, timed_store
 from gateway.middleware.context import context_middleware
 from gateway.middleware.errors import errors_middleware
 from gateway.pages import Pages
@@ -37,7 +40,7 @@ from gateway.proxy.http import new_client
 from gateway.runtime import Router, Runtime, Secrets
 from gateway.senders import build_senders
 from gateway.sessions import SessionManager
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from gateway.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("gateway")
@@ -49,10 +52,12 @@ FORM_LIMIT = 64 * 1024  # the gateway's own forms; proxied bodies stream and are
 def build_runtime(
     settings: Settings, policy: Policy, clock: Clock = system_clock, store: Store | None = None
 ) -> Runtime:
-    """Everything checked before the server starts: secrets, users files, the store URL."""
+    """Everything checked before the server starts: secrets, users files, the store URL, the
+    audit file (opened for appending here)."""
     cipher = Cipher(settings.secrets.read_encryption_key())
     keys = settings.secrets.read_session_keys()
-    store = store or open_store(settings.store, clock)
+    metrics = Metrics(application.name for application in settings.applications)
+    store = timed_store(store or open_store(settings.store, clock), metrics)
     holder = PolicyHolder()
     holder.replace(policy)  # generation 1: readyz tells a loaded policy from none
     users = {
@@ -61,7 +66,11 @@ def build_runtime(
         if application.portal is not None
     }
     senders = build_senders(settings.senders)
-    return Runtime(
+    try:
+        audit_log = AuditLog(settings.audit.to, settings.audit.path)
+    except AuditFileError as exc:
+        raise SettingsError(f"{exc} (audit.path in {settings.source})") from None
+    runtime = Runtime(
         settings=settings,
         policy=holder,
         store=store,
@@ -73,7 +82,16 @@ def build_runtime(
         clock=clock,
         senders=senders,
         notifier=senders.email,  # factor-change notices go out like email codes
+        metrics=metrics,
+        audit_log=audit_log,
     )
+    metrics.policy_gauges(lambda: holder.generation, lambda: _reload_failing(runtime))
+    return runtime
+
+
+def _reload_failing(runtime: Runtime) -> int:
+    reloader = runtime.reloader
+    return 1 if reloader is not None and reloader.last_error is not None else 0
 
 
 def policy_reloader(runtime: Runtime) -> PolicyReloader:
@@ -84,7 +102,13 @@ def policy_reloader(runtime: Runtime) -> PolicyReloader:
 
     settings = runtime.settings
     names = [application.name for application in settings.applications]
-    return PolicyReloader(runtime.policy, settings.policy_dir, names, after_load=ratchet)
+    return PolicyReloader(
+        runtime.policy,
+        settings.policy_dir,
+        names,
+        after_load=ratchet,
+        on_result=lambda result: runtime.metrics.count(runtime.metrics.policy_reloads, result),
+    )
 
 
 async def _purge_expired(runtime: Runtime) -> None:
@@ -101,6 +125,18 @@ async def _purge_expired(runtime: Runtime) -> None:
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME]
+    if runtime.audit_log is not None:
+        runtime.audit_log.attach()
+    try:
+        async with _running(runtime):
+            yield
+    finally:
+        if runtime.audit_log is not None:
+            runtime.audit_log.detach()
+
+
+@contextlib.asynccontextmanager
+async def _running(runtime: Runtime) -> AsyncIterator[None]:
     await runtime.store.open()
     await apply_ratchet(
         runtime.policy.current, runtime.store, runtime.clock(), runtime.settings.policy_dir
@@ -128,6 +164,7 @@ def create_app(runtime: Runtime) -> web.Application:
     router = app.router
     router.add_get("/.gateway/healthz", health.healthz, allow_head=True)
     router.add_get("/.gateway/readyz", health.readyz, allow_head=True)
+    router.add_get("/.gateway/metrics", metrics_page.metrics, allow_head=True)
     router.add_static("/.gateway/static/", STATIC_DIR, append_version=False)
     router.add_get("/.gateway/login", portal.login_get)
     router.add_post("/.gateway/login", portal.login_post)

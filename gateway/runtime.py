@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from gateway.audit import AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.decision import Mode
 from gateway.identity.portal import UsersFile
+from gateway.metrics import Metrics
 from gateway.notices import Notifier
 from gateway.pages import Pages
 from gateway.policy import PolicyHolder
@@ -73,6 +75,8 @@ class Runtime:
     senders: Senders = field(default_factory=Senders)  # codes by SMS, voice, email
     clock: Clock = system_clock
     reloader: PolicyReloader | None = None  # made at startup, watching the policy_dir
+    metrics: Metrics = field(default_factory=Metrics)  # this gateway's own registry
+    audit_log: AuditLog | None = None  # where audit lines go while the app runs (settings)
 
     @property
     def upstream(self) -> aiohttp.ClientSession:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ _IDENTITIES: tuple[Identity, ...] = ("intercept", "portal", "header")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _TOP_KEYS = {
     "listen", "policy_dir", "store", "secrets", "trusted_proxies", "applications",
-    "cookie_secure", "session_cookie", "log_level", "senders",
+    "cookie_secure", "session_cookie", "log_level", "senders", "audit", "metrics",
 }  # fmt: skip
 _APP_KEYS = {
     "upstream", "hosts", "identity", "intercept", "portal", "header", "preserve_host", "timeouts",
@@ -62,6 +63,12 @@ _KIND_KEYS: dict[str, tuple[str, ...]] = {
     "outbox": ("path",),
 }  # fmt: skip
 DEFAULT_PROVIDER = "https://api.twilio.com"
+AuditTo = Literal["stdout", "file"]
+# who may read /.gateway/metrics unless `metrics.networks` says otherwise: this machine only
+LOOPBACK: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # cookie, header and method names (RFC 9110)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -210,6 +217,21 @@ class SendersConfig:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """Where the audit log's JSON lines go: standard output, or appended to a file."""
+
+    to: AuditTo = "stdout"
+    path: Path | None = None  # with to: file
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Who may read /.gateway/metrics: client addresses (as gateway.clientip computes them)."""
+
+    networks: tuple[IPNetwork, ...] = LOOPBACK
+
+
+@dataclass(frozen=True)
 class Settings:
     source: Path
     listen: Listen
@@ -222,6 +244,8 @@ class Settings:
     session_cookie: str = "gateway_session"
     log_level: str = "info"
     senders: SendersConfig = SendersConfig()
+    audit: AuditSettings = AuditSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 def load_settings(path: Path) -> Settings:
@@ -277,6 +301,8 @@ def _settings(r: Reader, source: Path) -> Settings:
         session_cookie=session_cookie,
         log_level=r.choice(("log_level",), _LOG_LEVELS, "info"),
         senders=_senders(r, base),
+        audit=_audit(r, base),
+        metrics=_metrics(r),
     )
 
 
@@ -578,6 +604,36 @@ def _service_url(r: Reader, path: KeyPath, default: str, *, required: bool = Fal
     elif parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts):
         r.error(path, f'{_name(path)} must be an http(s) URL, not "{url}"')
     return url
+
+
+def _audit(r: Reader, base: Path) -> AuditSettings:
+    p: KeyPath = ("audit",)
+    r.mapping(p)
+    r.unknown_keys(p, ("to", "path"))
+    to = cast(AuditTo, r.choice((*p, "to"), ("stdout", "file"), "stdout"))
+    path = _path(r, (*p, "path"), base)
+    if to == "file" and path is None and not r.has((*p, "path")):
+        message = "audit.path is required with to: file (the file the lines are appended to)"
+        r.error(p, message, at_key=True)
+    elif to == "stdout" and path is not None:
+        r.error((*p, "path"), "audit.path is only used with to: file", at_key=True)
+    return AuditSettings(to, path if to == "file" else None)
+
+
+def _metrics(r: Reader) -> MetricsSettings:
+    p: KeyPath = ("metrics",)
+    r.mapping(p)
+    r.unknown_keys(p, ("networks",))
+    if not r.has((*p, "networks")):
+        return MetricsSettings()
+    if r.value((*p, "networks")) == []:
+        message = (
+            'metrics.networks must list at least one network (["0.0.0.0/0", "::/0"] for '
+            "every address)"
+        )
+        r.error((*p, "networks"), message)
+        return MetricsSettings()
+    return MetricsSettings(r.networks((*p, "networks")) or LOOPBACK)
 
 
 def _seconds(r: Reader, path: KeyPath, default: float) -> float:

@@ -9,9 +9,11 @@ import pytest
 
 from gateway.settings import (
     Application,
+    AuditSettings,
     HeaderIdentity,
     Intercept,
     LoginRequest,
+    MetricsSettings,
     Portal,
     Secrets,
     SecretSource,
@@ -314,3 +316,67 @@ def test_secrets_split_session_keys_and_check_the_encryption_key(
     monkeypatch.setenv("GW_ENC", "not base64 !!")
     with pytest.raises(SettingsError, match="32 bytes"):
         secrets.read_encryption_key()
+
+
+def test_audit_and_metrics_settings(tmp_path: Path) -> None:
+    """Audit lines go to stdout unless a file is named (relative to the settings file);
+    metrics are for this machine unless networks are listed."""
+    default = settings_from_dict(
+        _minimal(identity="portal", portal={"users_file": "u"}), tmp_path / "g.yaml"
+    )
+    assert default.audit == AuditSettings("stdout", None)
+    assert default.metrics == MetricsSettings(
+        (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    )
+    data = {
+        **_minimal(identity="portal", portal={"users_file": "u"}),
+        "audit": {"to": "file", "path": "logs/audit.log"},
+        "metrics": {"networks": ["10.0.0.0/8", "192.0.2.7"]},
+    }
+    settings = settings_from_dict(data, tmp_path / "g.yaml")
+    assert settings.audit == AuditSettings("file", tmp_path / "logs" / "audit.log")
+    assert settings.metrics.networks == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("192.0.2.7/32"),
+    )
+
+
+AUDIT_METRICS_BROKEN = """\
+secrets:
+  session_keys: {env: SK}
+  encryption_key: {env: EK}
+applications:
+  wiki: {upstream: "http://127.0.0.1:9000", hosts: [wiki.example], identity: intercept,
+         intercept: {session_cookies: [s]}}
+audit:
+  to: syslog
+  file: audit.log
+metrics:
+  networks: [10.0.0.1/8]
+  allow: all
+"""
+
+
+def test_audit_and_metrics_mistakes_are_reported_with_their_lines(tmp_path: Path) -> None:
+    """Each mistake in audit: and metrics: is one error at its line."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(AUDIT_METRICS_BROKEN, encoding="utf-8")
+    with pytest.raises(ConfigInvalid) as caught:
+        load_settings(path)
+    assert [(error.line, error.message) for error in caught.value.errors] == [
+        (8, 'audit.to must be one of stdout, file, not "syslog"'),
+        (9, 'unknown setting "file" in audit'),
+        (11, '"10.0.0.1/8" has host bits set; did you mean "10.0.0.0/8"?'),
+        (12, 'unknown setting "allow" in metrics'),
+    ]
+    for text, expected in [
+        ("audit: {to: file}\n", (1, "audit.path is required with to: file")),
+        ("audit:\n  path: a.log\n", (2, "audit.path is only used with to: file")),
+        ("metrics:\n  networks: []\n", (2, "metrics.networks must list at least one network")),
+        ("audit: stdout\n", (1, "audit must be a mapping of settings, not")),
+    ]:
+        path.write_text(AUDIT_METRICS_BROKEN.split("audit:")[0] + text, encoding="utf-8")
+        with pytest.raises(ConfigInvalid) as caught:
+            load_settings(path)
+        [error] = caught.value.errors
+        assert (error.line - 6, error.message[: len(expected[1])]) == expected, error

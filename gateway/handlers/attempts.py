@@ -9,6 +9,7 @@ import math
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -24,6 +25,10 @@ log = logging.getLogger("gateway.attempts")
 MAX_USER_KEY = 320  # a user name longer than any address is cut here for counting
 HOLD = 30.0  # seconds: the longest one answer may take to check (a login sent upstream included)
 HOLD_WAIT = 2.0  # seconds an answer waits for its turn before "please wait a moment"
+PASSWORD = "password"  # noqa: S105 - what a wrong password is counted as
+# the second-factor method whose answer this request carries (set by the dispatcher), so that a
+# wrong answer is recorded under its method whoever counts it
+answering: ContextVar[str | None] = ContextVar("gateway_answering", default=None)
 
 
 def _limits(request: web.Request, user: str) -> AttemptLimits:
@@ -109,8 +114,13 @@ async def count_failure(request: web.Request, user: str, what: str) -> regulatio
     if what != "password":  # a wrong second factor: the password was right
         await rt.store.record_failure(regulation.second_factor_key(user[:MAX_USER_KEY]), now)
     found = await wait_for(request, user)
+    if what != PASSWORD:
+        what = answering.get() or what
+    metrics = rt.metrics
+    metrics.count(metrics.failures, PASSWORD if what == PASSWORD else "second_factor")
     audit("failure", what=what, user=user, ip=ctx.client_ip, request_id=ctx.request_id)
     if found is not None and not found.is_delay:
+        metrics.count(metrics.lockouts, found.scope)
         audit(
             "lockout",
             user=user,

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from gateway import metrics as answers
 from gateway.audit import audit
 from gateway.factors import codes
 from gateway.factors.phone import InvalidNumber, LineType, parse
@@ -179,12 +180,14 @@ async def _send_reserved(
         await rt.store.release_send(user, now)
         log.warning("the %s code for %s could not be sent: %s", method, user, exc)
         audit("code_send_failed", method=method, user=user, ip=ip, reason=str(exc))
+        rt.metrics.count(rt.metrics.codes_sent, method, "failed")
         another = " or choose another way below." if request.get(OTHER_WAYS) else "."
         return SEND_FAILED + another, 503
     await rt.store.put_code(
         codes.record_key(method, _binding(session)), record, float(record["expires_at"])
     )
     audit("code_sent", method=method, user=user, ip=ip)
+    rt.metrics.count(rt.metrics.codes_sent, method, "sent")
     return None
 
 
@@ -250,6 +253,16 @@ async def _verify_page(
     )
 
 
+def _count(request: web.Request, kind: str, method: str, result: codes.Check) -> None:
+    """The answer in gateway_challenges_total or gateway_enrolments_total (`kind`)."""
+    metrics = runtime(request).metrics
+    counter = metrics.challenges if kind == "challenge" else metrics.enrolments
+    outcome = {codes.Outcome.OK: answers.OK, codes.Outcome.NONE: answers.NO_CODE}.get(
+        result.outcome, answers.WRONG
+    )
+    metrics.count(counter, method, outcome)
+
+
 async def _wrong(
     request: web.Request, session: Session, method: str, result: codes.Check
 ) -> tuple[str, int] | web.StreamResponse:
@@ -309,6 +322,7 @@ def _challenge(method: str) -> tuple[Page, Post]:
                 status=problem[1],
             )
         result = await check_code(request, session, method, destination, form.get("code", ""))
+        _count(request, "challenge", method, result)
         if result.outcome is codes.Outcome.OK:
             log.info("second factor (%s) accepted for %s", method, user)
             return await complete(request, session, rd(request), via=method)
@@ -418,6 +432,7 @@ def _phone_enrol(method: str) -> tuple[Page, Post]:
         if method in enrolled:
             return see_other(gateway_url("challenge", rd(request)))  # enrolled meanwhile
         result = await check_code(request, session, method, pending["phone"], form.get("code", ""))
+        _count(request, "enrol", method, result)
         if result.outcome is not codes.Outcome.OK:
             refused = await _wrong(request, session, method, result)
             if not isinstance(refused, tuple):
@@ -507,6 +522,7 @@ async def email_enrol_post(
     if EMAIL in enrolled:
         return see_other(gateway_url("challenge", rd(request)))
     result = await check_code(request, session, EMAIL, address, form.get("code", ""))
+    _count(request, "enrol", EMAIL, result)
     if result.outcome is not codes.Outcome.OK:
         refused = await _wrong(request, session, EMAIL, result)
         if not isinstance(refused, tuple):

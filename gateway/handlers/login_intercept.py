@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from gateway.audit import audit
 from gateway.cookies import SetCookie, scope_of
 from gateway.errors import BadRequest
 from gateway.handlers.attempts import busy, count_failure, one_at_a_time, refusal, wait_for
@@ -98,6 +99,7 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
             headers,
             body,
             http.timeouts(application.timeouts.connect, application.timeouts.read),
+            rt.metrics.upstream(application.name),
         )
         response_headers = http.response_headers(upstream, application.upstream)
         split = intercept.split_set_cookies(config, response_headers.getall("Set-Cookie", []))
@@ -139,6 +141,7 @@ async def handle_login(request: web.Request, session: Session | None) -> web.Str
     pending.bound = {}
     pending = await rt.sessions.promote(pending, Level.FIRST_FACTOR, user)
     log.info("first factor accepted by %s for %s from %s", application.name, user, ctx.client_ip)
+    audit("first_factor_ok", via="intercept", user=user)
     target = safe_redirect(_same_host_path(location, ctx.host)) if location else "/"
     response = await after_first_factor(request, pending, target)
     if pending.level is Level.FIRST_FACTOR:  # not already completed (and re-cookied) just now

@@ -39,6 +39,7 @@ from gateway.handlers.flow import (
     too_many_failures,
 )
 from gateway.handlers.methods import MethodPages, allowed, register, usable
+from gateway.metrics import OK, REPLAY, WRONG
 from gateway.sessions import Level, Session
 from gateway.store import Store
 
@@ -165,7 +166,9 @@ async def challenge_post(
             raise Refused("counter", "the counter moved meanwhile")
     except Refused as refused:
         log.warning("passkey refused for %s from %s: %s", user, ctx.client_ip, refused)
-        if refused.reason == "counter":
+        replay = refused.reason == "counter"
+        rt.metrics.count(rt.metrics.challenges, WEBAUTHN, REPLAY if replay else WRONG)
+        if replay:
             audit("webauthn_counter", user=user, ip=ctx.client_ip, request_id=ctx.request_id)
         if await too_many_failures(request, session):
             return start_again(request)
@@ -174,6 +177,7 @@ async def challenge_post(
         )
         return await challenge_get(request, session, error=message, status=401)
     log.info("passkey %r accepted for %s from %s", used.name, user, ctx.client_ip)
+    rt.metrics.count(rt.metrics.challenges, WEBAUTHN, OK)
     return await complete(request, session, rd(request), via=WEBAUTHN)
 
 
@@ -261,11 +265,13 @@ async def enrol_post(
         log.warning("passkey not added for %s from %s: %s", user, ctx.client_ip, refused)
         if refused.reason == "name":
             return await enrol_get(request, session, error=BAD_NAME, status=400, name=name)
+        rt.metrics.count(rt.metrics.enrolments, WEBAUTHN, WRONG)
         if await too_many_failures(request, session):
             return start_again(request)
         message = EXPIRED if refused.reason == "expired" else NOT_ADDED
         return await enrol_get(request, session, error=message, status=400, name=name)
     log.info("passkey %r added for %s from %s", credential.name, user, ctx.client_ip)
+    rt.metrics.count(rt.metrics.enrolments, WEBAUTHN, OK)
     await announce_factor(
         request,
         session,
@@ -411,6 +417,7 @@ async def manage_post(request: web.Request) -> web.StreamResponse:
         message = {"name": BAD_NAME, "expired": EXPIRED}.get(refused.reason, NOT_ADDED)
         return await manage_get(request, session, error=message, status=400, name=name)
     log.info("passkey %r added for %s from %s", credential.name, user, ctx.client_ip)
+    rt.metrics.count(rt.metrics.enrolments, WEBAUTHN, OK)
     await announce_factor(
         request,
         session,

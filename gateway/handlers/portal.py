@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from gateway.audit import audit
 from gateway.errors import NotFound
 from gateway.handlers.attempts import busy, count_failure, one_at_a_time, refusal, wait_for
 from gateway.handlers.common import (
@@ -89,6 +90,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     session.identity = {"email": user.email, "name": user.display_name, "groups": list(user.groups)}
     session = await rt.sessions.promote(session, Level.FIRST_FACTOR, user.name)
     log.info("first factor accepted for %s from %s", user.name, ctx.client_ip)
+    audit("first_factor_ok", via="portal", user=user.name)
     response = await after_first_factor(request, session, safe_redirect(request.query.get("rd")))
     if session.level is Level.FIRST_FACTOR:  # not already completed (and re-cookied) just now
         response.headers.add("Set-Cookie", session_cookie_line(request, session))

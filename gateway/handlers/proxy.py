@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 from multidict import CIMultiDict
 
+from gateway.audit import audit
 from gateway.cookies import expire_cookie, mentions, path_prefixes, scope_of
 from gateway.decision import Mode, Outcome, Standing, decide
 from gateway.errors import Forbidden, NotFound
@@ -24,6 +25,7 @@ from gateway.handlers.login_intercept import handle_login, hold
 from gateway.handlers.standing import standing_for
 from gateway.handlers.upstream import upstream_headers
 from gateway.identity import intercept
+from gateway.metrics import BYPASS, LOGIN_REQUEST, NOT_FOUND, REFUSED_COOKIE
 from gateway.paths import encode_path
 from gateway.policy.model import Access
 from gateway.proxy import http
@@ -37,19 +39,28 @@ SKIPS = {Outcome.SKIP_TRUSTED: TRUSTED_NETWORK, Outcome.SKIP_DEFERRED: DEFERRAL}
 REDIRECT_PAGES = {Outcome.LOGIN: "login", Outcome.ENROL: "enrol", Outcome.CHALLENGE: "challenge"}
 
 
+def _count(request: web.Request, decision: str) -> None:
+    """The request in gateway_requests_total, by application and decision."""
+    runtime(request).metrics.decided(context(request).application.name, decision)
+
+
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     if ctx.path == GATEWAY_PREFIX or ctx.path.startswith(GATEWAY_PREFIX + "/"):
+        _count(request, NOT_FOUND)
         raise NotFound("There is no gateway page at this address.")
     if ctx.application.forward_auth:
+        _count(request, NOT_FOUND)
         raise NotFound(
             "This application is reached through the proxy in front of the gateway, not here.",
             "Use the application's own address.",
         )
     access, _rule = ctx.policy.access_for(ctx.application.name, request.method, ctx.path)
     if access is Access.DENY:
+        _count(request, Outcome.DENY)
         raise Forbidden("The site's policy does not allow this address.")
     if access is Access.BYPASS:  # no session lookup: bypass routes work even with the store down
+        _count(request, BYPASS)
         return await forward(request, session=None, identity=False)
 
     session = await load_session(request)
@@ -60,11 +71,14 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     if intercept_config is not None:
         refused = _unbound_app_cookies(request, session)
         if refused:
+            _count(request, REFUSED_COOKIE)
             return _refuse_app_cookies(request, refused)
         if intercept.is_login_request(intercept_config.login, request.method, ctx.path):
+            _count(request, LOGIN_REQUEST)
             return await handle_login(request, session)
 
     outcome = await outcome_for(request, access, session)
+    _count(request, outcome)
     if outcome in SKIPS and session is not None:
         return await complete(request, session, _return_path(request), via=SKIPS[outcome])
 
@@ -131,6 +145,7 @@ async def header_session(
         rt.sessions.new(ctx.application.name), Level.FIRST_FACTOR, user
     )
     ctx.session = fresh
+    audit("first_factor_ok", via="header", user=user)
     return fresh, fresh
 
 
@@ -202,6 +217,7 @@ async def forward(
         headers,
         http.request_body(request),
         http.timeouts(application.timeouts.connect, application.timeouts.read),
+        rt.metrics.upstream(application.name),
     )
     response_headers = http.response_headers(upstream, application.upstream)
     if application.intercept is not None:

@@ -30,6 +30,7 @@ from gateway.handlers.flow import (
     too_many_failures,
 )
 from gateway.handlers.methods import MethodPages, allowed, register
+from gateway.metrics import OK, WRONG
 from gateway.sessions import Level, Session
 from gateway.store import Store
 
@@ -77,14 +78,17 @@ async def challenge_post(
     user = session.user
     assert user is not None
     ip = context(request).client_ip
+    metrics = runtime(request).metrics
     left = await spend(runtime(request).store, user, form.get("code", ""))
     if left is not None:
         log.info("recovery code accepted for %s from %s, %d left", user, ip, left)
+        metrics.count(metrics.challenges, RECOVERY, OK)
         audit("recovery_code_used", user=user, remaining=left, ip=ip)
         return await complete(
             request, session, gateway_url("recovery/used", rd(request)), via=RECOVERY
         )
     log.warning("wrong recovery code for %s from %s", user, ip)
+    metrics.count(metrics.challenges, RECOVERY, WRONG)
     if await too_many_failures(request, session):
         return start_again(request)
     return page(request, "recovery_challenge.html", session, status=401, error=WRONG_CODE)

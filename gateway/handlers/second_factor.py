@@ -18,11 +18,12 @@ from gateway.handlers import (  # importing a method's module registers its page
     recovery,  # noqa: F401
     totp,  # noqa: F401
 )
-from gateway.handlers.attempts import busy, one_at_a_time, refusal, wait_for
+from gateway.handlers.attempts import answering, busy, one_at_a_time, refusal, wait_for
 from gateway.handlers.common import company_for, gateway_url, runtime, see_other
 from gateway.handlers.flow import pending, pending_again, pending_post, rd, start_again
 from gateway.handlers.methods import REGISTRY, enrollable, preferred, usable
 from gateway.keys import LOCKOUT, OTHER_WAYS
+from gateway.metrics import DELAYED, LOCKED_OUT
 from gateway.sessions import Session
 
 
@@ -92,6 +93,10 @@ async def _refusal_while_waiting(
     lockout = await wait_for(request, user)
     if lockout is None:
         return None
+    metrics = runtime(request).metrics
+    asked = request.query.get("method", "")
+    method = asked if asked in REGISTRY else "unknown"  # not chosen yet: the page's, if valid
+    metrics.count(metrics.challenges, method, DELAYED if lockout.is_delay else LOCKED_OUT)
     if lockout.is_delay:
         return refusal(request, lockout, request.path_qs, "Back to the sign-in step")
     await runtime(request).sessions.end(session)
@@ -125,7 +130,11 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
         pages = REGISTRY[chosen[0]]
         handler = pages.challenge_post if page == "challenge" else pages.enrol_post
         assert handler is not None
-        return await handler(request, session, form)
+        token = answering.set(pages.name)  # a wrong answer is counted under its method
+        try:
+            return await handler(request, session, form)
+        finally:
+            answering.reset(token)
 
 
 async def challenge_post(request: web.Request) -> web.StreamResponse:

@@ -8,6 +8,7 @@ import time
 import segno
 from aiohttp import web
 
+from gateway.audit import audit
 from gateway.factors import totp
 from gateway.handlers.common import context, gateway_url, runtime, see_other
 from gateway.handlers.flow import (
@@ -21,6 +22,7 @@ from gateway.handlers.flow import (
     too_many_failures,
 )
 from gateway.handlers.methods import MethodPages, register
+from gateway.metrics import OK, REPLAY, WRONG
 from gateway.sessions import Session
 
 log = logging.getLogger("gateway.challenge")
@@ -59,6 +61,7 @@ async def challenge_post(
     )
     if check.ok and check.step is not None and await rt.store.claim_totp_step(user, check.step):
         log.info("second factor accepted for %s from %s", user, context(request).client_ip)
+        rt.metrics.count(rt.metrics.challenges, TOTP, OK)
         return await complete(request, session, rd(request), via=TOTP)
     replay = check.replay or check.ok  # ok but the step was claimed meanwhile: also a replay
     log.warning(
@@ -67,6 +70,9 @@ async def challenge_post(
         user,
         context(request).client_ip,
     )
+    rt.metrics.count(rt.metrics.challenges, TOTP, REPLAY if replay else WRONG)
+    if replay:
+        audit("replay", method=TOTP, user=user, step=check.step)
     if await too_many_failures(request, session):
         return start_again(request)
     return page(
@@ -122,6 +128,7 @@ async def enrol_post(
     secret = rt.secrets.cipher.decrypt(session.pending_totp, _secret_context(user))
     check = totp.verify(secret, form.get("code", ""), rt.clock(), None)
     if not check.ok or check.step is None:
+        rt.metrics.count(rt.metrics.enrolments, TOTP, WRONG)
         if await too_many_failures(request, session):
             return start_again(request)
         return await enrol_get(request, session, error=WRONG_CODE, status=400)
@@ -137,6 +144,7 @@ async def enrol_post(
     await rt.store.claim_totp_step(user, check.step)
     session.pending_totp = None
     log.info("authenticator app enrolled for %s from %s", user, context(request).client_ip)
+    rt.metrics.count(rt.metrics.enrolments, TOTP, OK)
     await announce_factor(request, session, "factor_added", TOTP, "An authenticator app was added")
     return await complete(request, session, rd(request), via=TOTP, first_enrolment=first)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.audit import bind_request, unbind_request
 from gateway.clientip import client_ip, is_trusted, parse_ip
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, MisdirectedRequest
@@ -15,7 +16,7 @@ from gateway.runtime import mode_of
 from gateway.settings import Settings
 
 # Answered whatever the Host: load balancers probe these by address.
-UNROUTED = ("/.gateway/healthz", "/.gateway/readyz")
+UNROUTED = ("/.gateway/healthz", "/.gateway/readyz", "/.gateway/metrics")
 STATIC = "/.gateway/static/"
 # Forward-auth endpoints: the front proxy names the application in X-Forwarded-Host, and their
 # handler (gateway/handlers/forward_auth.py) builds the context itself from what it says.
@@ -32,6 +33,14 @@ def served_securely(settings: Settings, tls: bool, forwarded_proto: str) -> bool
 
 @web.middleware
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = bind_request(request)  # audit lines carry this request's user, ip and id
+    try:
+        return await _with_context(request, handler)
+    finally:
+        unbind_request(token)
+
+
+async def _with_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in UNROUTED or request.path in FORWARD_AUTH or request.path.startswith(STATIC):
         return await handler(request)
     runtime = request.app[RUNTIME]

@@ -34,6 +34,7 @@ MAX_SETTLE = 5.0  # a directory that never stops changing is read after this lon
 RACY_WINDOW_NS = 1_000_000_000  # files modified this close to a load are read again
 
 AfterLoad = Callable[[Policy], Awaitable[object]]
+OnResult = Callable[[str], object]  # "accepted" or "refused", after each counted reload
 # (name, mtime_ns, size, inode) per policy file, or why the directory could not be listed
 Signature = tuple[tuple[str, int, int, int], ...] | str
 
@@ -43,8 +44,8 @@ class PolicyReloader:
 
     `after_load` runs after every policy swapped in (the gateway records the enforcement ratchet
     with it); if it fails it is retried at the next poll. `reloads_accepted` and
-    `reloads_refused` count reloads that changed the policy or were refused; `last_error` says
-    why the files on disk are not in force, None when they are.
+    `reloads_refused` count reloads that changed the policy or were refused (`on_result` hears
+    of each); `last_error` says why the files on disk are not in force, None when they are.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class PolicyReloader:
         known_apps: Collection[str] | None = None,
         after_load: AfterLoad | None = None,
         *,
+        on_result: OnResult | None = None,
         interval: float | None = None,
         settle: float | None = None,
         max_settle: float | None = None,
@@ -62,6 +64,7 @@ class PolicyReloader:
         self.directory = directory
         self.known_apps = tuple(known_apps) if known_apps is not None else None
         self.after_load = after_load
+        self.on_result = on_result
         self.interval = POLL_INTERVAL if interval is None else interval
         self.settle = SETTLE if settle is None else settle
         self.max_settle = MAX_SETTLE if max_settle is None else max_settle
@@ -222,6 +225,8 @@ class PolicyReloader:
             generation=generation,
             trigger=trigger,
         )
+        if self.on_result is not None:
+            self.on_result("refused")
 
     async def _accept(self, policy: Policy, trigger: str, quiet: bool) -> None:
         was_refused = self._last_errors is not None
@@ -248,6 +253,8 @@ class PolicyReloader:
             ", ".join(sorted(policy.access_rules)) or "no application",
         )
         audit("policy_reload", outcome="accepted", generation=generation, trigger=trigger)
+        if self.on_result is not None:
+            self.on_result("accepted")
         self._hook_pending = policy
         await self._run_after_load()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -17,6 +19,13 @@ log = logging.getLogger("gateway.proxy")
 CHUNK = 64 * 1024
 # aiohttp adds these unless told not to; the upstream must see what the client sent.
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+class Timing(Protocol):
+    """Where the time to an upstream's response headers goes (gateway.metrics)."""
+
+    def observe(self, seconds: float) -> None: ...
+    def failed(self, reason: str) -> None: ...  # "timeout" or "unreachable"
 
 
 def new_client() -> aiohttp.ClientSession:
@@ -47,10 +56,13 @@ async def open_upstream(
     headers: CIMultiDict[str],
     body: aiohttp.StreamReader | bytes | None,
     timeout: aiohttp.ClientTimeout,
+    timing: Timing | None = None,
 ) -> aiohttp.ClientResponse:
-    """Send the request; the caller owns (and must release) the response."""
+    """Send the request; the caller owns (and must release) the response. `timing` hears how
+    long the response headers took, or why there are none."""
+    start = time.perf_counter()
     try:
-        return await client.request(
+        response = await client.request(
             method,
             url,
             headers=headers,
@@ -61,9 +73,16 @@ async def open_upstream(
             chunked=None,
         )
     except TimeoutError as exc:
+        if timing is not None:
+            timing.failed("timeout")
         raise UpstreamTimeout(str(url.origin())) from exc
     except (aiohttp.ClientError, OSError) as exc:
+        if timing is not None:
+            timing.failed("unreachable")
         raise UpstreamUnreachable(str(url.origin()), str(exc)) from exc
+    if timing is not None:
+        timing.observe(time.perf_counter() - start)
+    return response
 
 
 def request_body(request: web.Request) -> aiohttp.StreamReader | None:
