@@ -1,8 +1,10 @@
 """Prometheus metrics of one gateway, in a registry of its own (never the process-wide one, so
 gateways built in one process do not share counts).
 
-The request path pays one dict lookup and one increment per request: each labelled series is
-made once (`labels()` is not called per request) and kept in a dict by its label values.
+The request path pays for a few dict look-ups and additions: its series (requests by decision,
+upstream and store latency) are plain numbers kept by the gateway and read by a collector at
+scrape time, with no lock (they change only on the event loop's thread) and no `labels()` call
+per request. The rarer events (answers, lockouts, reloads) use prometheus_client's counters.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable, Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from gateway.decision import Outcome
 from gateway.store import Store, StoreUnavailable
@@ -50,6 +54,67 @@ UPSTREAM_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 
 STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2)
 
 
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else str(float(bound))
+
+
+class Series:
+    """One histogram series: counts per bucket (the last is +Inf) and the sum."""
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1  # the first bound >= seconds
+        self.total += seconds
+
+
+class Histograms:
+    """A labelled histogram family whose series are `Series`, exposed by `collect()`."""
+
+    def __init__(self, name: str, documentation: str, label: str, bounds: tuple[float, ...]):
+        self.name, self.documentation, self.label, self.bounds = name, documentation, label, bounds
+        self.series: dict[str, Series] = {}
+
+    def labels(self, value: str) -> Series:
+        found = self.series.get(value)
+        if found is None:
+            found = self.series[value] = Series(self.bounds)
+        return found
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, series in list(self.series.items()):
+            running, buckets = 0, []
+            for bound, count in zip((*series.bounds, float("inf")), series.counts, strict=True):
+                running += count
+                buckets.append((_le(bound), float(running)))
+            family.add_metric([value], buckets, series.total)
+        yield family
+
+
+class Requests:
+    """gateway_requests_total: plain counts by application, then decision."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "gateway_requests",
+            "Requests to the applications, by application and what the gateway decided",
+            labels=["application", "decision"],
+        )
+        for application, counts in list(self.counts.items()):
+            for decision, count in list(counts.items()):
+                family.add_metric([application, decision], count)
+        yield family
+
+
 class UpstreamSeries:
     """One application's upstream latency and failures (gateway.proxy.http.Timing)."""
 
@@ -70,12 +135,8 @@ class Metrics:
     def __init__(self, applications: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "gateway_requests",
-            "Requests to the applications, by application and what the gateway decided",
-            ["application", "decision"],
-            registry=r,
-        )
+        self.requests = Requests()
+        r.register(self.requests)
         self.challenges = Counter(
             "gateway_challenges",
             "Answers on the challenge page, by method and outcome "
@@ -107,26 +168,26 @@ class Metrics:
             ["scope"],
             registry=r,
         )
-        self.upstream_latency = Histogram(
+        self.upstream_latency = Histograms(
             "gateway_upstream_latency_seconds",
             "Time from sending a request to an application to its response headers",
-            ["application"],
-            buckets=UPSTREAM_BUCKETS,
-            registry=r,
+            "application",
+            UPSTREAM_BUCKETS,
         )
+        r.register(self.upstream_latency)
         self.upstream_failures = Counter(
             "gateway_upstream_failures",
             "Requests an application did not answer, by reason (timeout, unreachable)",
             ["application", "reason"],
             registry=r,
         )
-        self.store_latency = Histogram(
+        self.store_latency = Histograms(
             "gateway_store_latency_seconds",
             "Time of each store operation, by operation (failed ones included)",
-            ["operation"],
-            buckets=STORE_BUCKETS,
-            registry=r,
+            "operation",
+            STORE_BUCKETS,
         )
+        r.register(self.store_latency)
         self.store_errors = Counter(
             "gateway_store_errors",
             "Store operations that failed (store unreachable or in error), by operation",
@@ -141,24 +202,22 @@ class Metrics:
         )
         for result in ("accepted", "refused"):
             self.policy_reloads.labels(result)
-        self._decisions: dict[str, dict[str, Counter]] = {}
         self._upstream: dict[str, UpstreamSeries] = {}
         self._counters: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
         for application in applications:
             self._for_application(application)
 
-    def _for_application(self, application: str) -> dict[str, Counter]:
-        series = {d: self.requests.labels(application, d) for d in DECISIONS}
-        self._decisions[application] = series
+    def _for_application(self, application: str) -> dict[str, int]:
+        counts = self.requests.counts[application] = dict.fromkeys(DECISIONS, 0)
         self._upstream[application] = UpstreamSeries(self, application)
-        return series
+        return counts
 
     def decided(self, application: str, decision: str) -> None:
         """One request to `application` and what became of it (one of DECISIONS)."""
-        series = self._decisions.get(application)
-        if series is None:
-            series = self._for_application(application)
-        series[decision].inc()
+        counts = self.requests.counts.get(application)
+        if counts is None:
+            counts = self._for_application(application)
+        counts[decision] += 1
 
     def upstream(self, application: str) -> UpstreamSeries:
         found = self._upstream.get(application)
