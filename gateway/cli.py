@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -316,6 +316,28 @@ def _companies_status(config: Path) -> int:
     return EXIT_OK
 
 
+def _operator_audit(settings: Settings, event: str, **fields: Any) -> None:
+    """An operator command's audit line, where the settings send the gateway's (`audit:`): a
+    file, or standard error rather than standard output, which is the command's own."""
+    from gateway.audit import AuditFileError, AuditLog, audit
+
+    sink = None
+    if settings.audit.to == "file":
+        try:
+            sink = AuditLog("file", settings.audit.path)
+        except AuditFileError as exc:
+            print(f"note: {exc}; the audit line goes to standard error", file=sys.stderr)
+    if sink is None:
+        _audit_to_stderr()
+        audit(event, **fields)
+        return
+    sink.attach()
+    try:
+        audit(event, **fields)
+    finally:
+        sink.detach()
+
+
 def _audit_to_stderr() -> None:
     """Audit events as bare JSON lines on standard error, whatever --log-level says (a later
     setting chooses stdout or a file)."""
@@ -335,7 +357,6 @@ def _operator_name() -> str:
 
 
 def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bool) -> int:
-    from gateway.audit import audit
     from gateway.durations import format_duration
     from gateway.explain import utc
     from gateway.operator import StoreAbsent, enforced_companies, lift_enforcement
@@ -398,8 +419,8 @@ def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bo
     if lifted is None:
         print(f"{label} is no longer enforced in the store: nothing was lifted.", file=sys.stderr)
         return EXIT_INVALID
-    _audit_to_stderr()
-    audit(
+    _operator_audit(
+        settings,
         "enforcement_lifted",
         company=company_id,
         reason=reason,
@@ -430,7 +451,6 @@ def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bo
 
 
 def _reset_user(user: str, config: Path, reason: str | None, yes: bool) -> int:
-    from gateway.audit import audit
     from gateway.operator import reset_user
     from gateway.store import StoreUnavailable
 
@@ -460,10 +480,13 @@ def _reset_user(user: str, config: Path, reason: str | None, yes: bool) -> int:
         message = _redact(str(exc), settings.store)
         print(f"{name}: cannot open the store: {message}", file=sys.stderr)
         return EXIT_INVALID
-    _audit_to_stderr()
-    audit(
+    policy = _load_policy(settings.policy_dir, settings)
+    company = policy.company_for(user) if policy is not None else None
+    _operator_audit(
+        settings,
         "reset",
         user=user,
+        company=company.id if company is not None else None,
         methods=methods,
         sessions_ended=ended,
         reason=reason,

@@ -45,6 +45,7 @@ from gateway.handlers.proxy import (
 )
 from gateway.handlers.upstream import cookie_header_for_upstream, upstream_headers
 from gateway.keys import CONTEXT
+from gateway.metrics import BYPASS
 from gateway.middleware.context import served_securely
 from gateway.paths import BadPath, encode_path, normalise_path
 from gateway.policy.model import Access
@@ -231,9 +232,12 @@ async def _judge(request: web.Request) -> Answer:
     )
     request[CONTEXT] = ctx
     access, _rule = ctx.policy.access_for(application.name, original.method, original.path)
+    metrics = rt.metrics
     if access is Access.DENY:
+        metrics.decided(application.name, Outcome.DENY)
         raise Forbidden("The site's policy does not allow this address.")
     if access is Access.BYPASS:  # no session lookup: works with the store down
+        metrics.decided(application.name, BYPASS)
         return Answer()
     session = await load_session(request)
     if ctx.mode is Mode.HEADER:
@@ -243,6 +247,7 @@ async def _judge(request: web.Request) -> Answer:
             # A new name is a new login, and its session cookie is set on a gateway page.
             return Answer(gateway_url("continue", original.return_path))
     outcome = await outcome_for(request, access, session)
+    metrics.decided(application.name, outcome)  # in gateway_requests_total like proxied ones
     if outcome is Outcome.FORWARD:
         return Answer(identity=_identity(request, session))
     if outcome is Outcome.FORWARD_ANONYMOUS:

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from gateway.audit import audit
 from gateway.cookies import expire_cookie
 from gateway.handlers.common import (
     CSRF_FIELD,
@@ -59,6 +60,8 @@ async def logout_post(request: web.Request) -> web.StreamResponse:
     if session is not None:
         ended = await runtime(request).sessions.sign_out(session)
         log.info("signed out %s from %s (%d sessions ended)", session.user, ctx.client_ip, ended)
+        if session.user:
+            audit("sign_out", user=session.user, sessions_ended=ended)
     response = see_other(safe_redirect(request.query.get("rd")))
     clear_session_cookie(response, request)
     if ctx.application.intercept is not None:

@@ -417,3 +417,16 @@ async def test_header_identity_through_forward_auth(make_gateway: Any) -> None:
         del b.session.headers[SSO_HEADER]
         nobody = await b.verify("/reports")
         assert nobody.status == 403
+
+
+async def test_verdicts_are_counted_like_proxied_requests(gateway: TestClient[Any, Any]) -> None:
+    """Forward-auth verdicts appear in gateway_requests_total by application and decision."""
+    from tests.observability.conftest import scrape, value
+
+    async with browser(gateway) as b:
+        await b.verify("/internal/x")
+        await b.verify("/public/logo.png")
+        await b.verify("/admin/users")
+    samples = await scrape(gateway, **{"X-Forwarded-For": "127.0.0.1"})  # via the proxy
+    for decision in ("deny", "bypass", "login"):
+        assert value(samples, "gateway_requests_total", application="app", decision=decision) == 1

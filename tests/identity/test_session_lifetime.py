@@ -4,9 +4,12 @@ company), at logout (every session of the user), and when an operator resets the
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from aiohttp import ClientSession, CookieJar, web
 from aiohttp.test_utils import TestServer
@@ -128,8 +131,12 @@ async def test_absolute_lifetime_ends_an_active_session(make_gateway: Any, tmp_p
         await upstream.close()
 
 
-async def test_logout_ends_every_session_of_the_user(make_gateway: Any, tmp_path: Path) -> None:
-    """Signing out in one browser signs the user out of the others too, on the server."""
+async def test_logout_ends_every_session_of_the_user(
+    make_gateway: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Signing out in one browser signs the user out of the others too, on the server; the
+    sign-out is audited."""
+    caplog.set_level(logging.INFO, logger="gateway.audit")
     upstream = await _upstream()
     try:
         clock = FixedClock(NOW)
@@ -150,6 +157,10 @@ async def test_logout_ends_every_session_of_the_user(make_gateway: Any, tmp_path
             assert out.status == 303
             assert await _where(client) == "/.gateway/login"
             assert await _where(other) == "/.gateway/login"
+            events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.audit"]
+            out_lines = [e for e in events if e["event"] == "sign_out"]
+            assert len(out_lines) == 1 and out_lines[0]["user"] == USER
+            assert out_lines[0]["sessions_ended"] == 2
     finally:
         await upstream.close()
 
@@ -168,6 +179,7 @@ async def test_reset_ends_sessions_and_the_user_enrols_again(
         config = tmp_path / "cli.yaml"
         data = settings_dict(tmp_path / "cli", {"app": portal_app("http://127.0.0.1:9", config)})
         data["store"] = client.app[RUNTIME].settings.store
+        data["audit"] = {"to": "file", "path": str(tmp_path / "audit.log")}
         config.write_text(yaml.safe_dump(data))
         store = client.app[RUNTIME].store
         await store.put_deferral(USER, "example", NOW, NOW + 86400)  # from before enrolling
@@ -177,6 +189,10 @@ async def test_reset_ends_sessions_and_the_user_enrols_again(
         )
         assert code == 0
         assert await store.get_deferral(USER) is None  # or the password alone would let them in
+        lines = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+        reset = [line for line in lines if line["event"] == "reset"]
+        assert len(reset) == 1 and reset[0]["user"] == USER and reset[0]["company"] == "example"
+        assert reset[0]["reason"] == "lost phone" and reset[0]["methods"] == ["totp"]
         assert await _where(client) == "/.gateway/login"
         page = await client.get("/.gateway/login?rd=%2F")
         signed_in = await client.post(
