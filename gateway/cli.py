@@ -356,6 +356,30 @@ def _operator_name() -> str:
         return f"uid {os.getuid()}"
 
 
+def _reason(name: str, reason: str | None) -> str | None:
+    """An operator action's reason on one line, or None (after saying so) when there is none."""
+    if reason is None or not reason.strip():
+        print(
+            f"{name}: a reason is required: --reason TEXT (it is recorded in the audit log)",
+            file=sys.stderr,
+        )
+        return None
+    return " ".join(reason.split())
+
+
+def _confirm(name: str, yes: bool, question: str, declined: str) -> int | None:
+    """None when the operator confirmed (or said --yes); else the exit status."""
+    if yes:
+        return None
+    if not sys.stdin.isatty():
+        print(f"{name}: not on a terminal: add --yes to confirm", file=sys.stderr)
+        return EXIT_USAGE
+    if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+        print(declined)
+        return EXIT_INVALID
+    return None
+
+
 def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bool) -> int:
     from gateway.durations import format_duration
     from gateway.explain import utc
@@ -363,13 +387,9 @@ def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bo
     from gateway.store import StoreUnavailable
 
     name = "gateway companies lift-enforcement"
-    if reason is None or not reason.strip():
-        print(
-            f"{name}: a reason is required: --reason TEXT (it is recorded in the audit log)",
-            file=sys.stderr,
-        )
+    reason = _reason(name, reason)
+    if reason is None:
         return EXIT_USAGE
-    reason = " ".join(reason.split())
     settings = _load_settings(config)
     if settings is None:
         return EXIT_INVALID
@@ -401,14 +421,10 @@ def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bo
             )
         return EXIT_INVALID
 
-    if not yes:
-        if not sys.stdin.isatty():
-            print(f"{name}: not on a terminal: add --yes to confirm", file=sys.stderr)
-            return EXIT_USAGE
-        answer = input(f"Lift 2FA enforcement for {label}, enforced since {utc(since)}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Nothing was lifted.")
-            return EXIT_INVALID
+    question = f"Lift 2FA enforcement for {label}, enforced since {utc(since)}?"
+    refused = _confirm(name, yes, question, "Nothing was lifted.")
+    if refused is not None:
+        return refused
 
     try:
         lifted = asyncio.run(lift_enforcement(settings.store, company_id))
@@ -455,25 +471,17 @@ def _reset_user(user: str, config: Path, reason: str | None, yes: bool) -> int:
     from gateway.store import StoreUnavailable
 
     name = "gateway users reset"
-    if reason is None or not reason.strip():
-        print(
-            f"{name}: a reason is required: --reason TEXT (it is recorded in the audit log)",
-            file=sys.stderr,
-        )
+    reason = _reason(name, reason)
+    if reason is None:
         return EXIT_USAGE
-    reason = " ".join(reason.split())
     user = user.strip().lower()
     settings = _load_settings(config)
     if settings is None:
         return EXIT_INVALID
-    if not yes:
-        if not sys.stdin.isatty():
-            print(f"{name}: not on a terminal: add --yes to confirm", file=sys.stderr)
-            return EXIT_USAGE
-        answer = input(f"Remove every second factor of {user} and sign them out everywhere? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Nothing was reset.")
-            return EXIT_INVALID
+    question = f"Remove every second factor of {user} and sign them out everywhere?"
+    refused = _confirm(name, yes, question, "Nothing was reset.")
+    if refused is not None:
+        return refused
     try:
         methods, ended = asyncio.run(reset_user(settings.store, user))
     except StoreUnavailable as exc:
