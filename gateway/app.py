@@ -22,6 +22,7 @@ from gateway.handlers import (
     health,
     metrics_page,
     passkeys,
+    phone_confirm,
     portal,
     recovery,
     second_factor,
@@ -176,6 +177,8 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/recovery", recovery.codes_get)
     router.add_post("/.gateway/recovery", recovery.codes_post)
     router.add_get("/.gateway/recovery/used", recovery.used_get)
+    router.add_get("/.gateway/phone/confirm", phone_confirm.confirm_get)
+    router.add_post("/.gateway/phone/confirm", phone_confirm.confirm_post)
     router.add_get("/.gateway/passkeys", passkeys.manage_get)
     router.add_post("/.gateway/passkeys", passkeys.manage_post)
     router.add_post("/.gateway/passkeys/remove", passkeys.remove_post)

@@ -199,6 +199,12 @@ async def announce_factor(
     )
 
 
+async def phone_pending(store: Store, user: str) -> bool:
+    """An admin set a new phone number for `user` that they have not confirmed yet."""
+    record = await store.get_user(user)
+    return record is not None and bool(record.facts.get("pending_phone"))
+
+
 def site_name(request: web.Request, user: str) -> str:
     """What the user knows this site as: their company's branding, else the application."""
     company = company_for(request, user)
@@ -240,6 +246,8 @@ async def complete(
     target = safe_redirect(target)
     if first_enrolment and "recovery" in allowed(company, rt):
         target = gateway_url("recovery", target)  # the new recovery codes, shown once
+    if via in REAL_FACTORS and session.user and await phone_pending(rt.store, session.user):
+        target = gateway_url("phone/confirm", target)  # a number an admin set, to confirm
     response = see_other(target)
     for line in withheld:
         response.headers.add("Set-Cookie", line)
