@@ -4,6 +4,7 @@ them (on SQLite, or on Redis for the modules in BOTH_STORES)."""
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,18 @@ SQLITE_ONLY = {
     "test_failing_provider_says_so_and_counts_nothing",
 }
 
+
+
+@pytest.fixture(autouse=True)
+def _audit_logger_restored() -> Iterator[None]:
+    """A CLI command run in-process points the audit logger at standard error and stops its
+    propagation (gateway.cli); later tests reading audit lines through caplog must not depend
+    on which tests ran before them."""
+    audit_log = logging.getLogger("gateway.audit")
+    saved = (list(audit_log.handlers), audit_log.propagate, audit_log.level)
+    yield
+    audit_log.handlers[:] = saved[0]
+    audit_log.propagate, audit_log.level = saved[1], saved[2]
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_backend" not in metafunc.fixturenames:
