@@ -215,7 +215,8 @@ async def check_code(
     return result
 
 
-async def _code_waiting(request: web.Request, session: Session, method: str) -> bool:
+async def code_waiting(request: web.Request, session: Session, method: str) -> bool:
+    """Whether a code for this session and method is waiting in the store."""
     rt = runtime(request)
     key = codes.record_key(method, _binding(session))
     return await rt.store.get_code(key, rt.clock()) is not None
@@ -242,7 +243,7 @@ async def _verify_page(
         kind=kind,
         heading=HEADINGS[method],
         send_label=SEND_LABELS[method],
-        sent=await _code_waiting(request, session, method),
+        sent=await code_waiting(request, session, method),
         to=_describe(method, destination),
         action=_url(kind, method, rd(request)),
         error=error,

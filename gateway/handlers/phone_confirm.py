@@ -34,6 +34,7 @@ from gateway.handlers.codes import (
     VOID_CODE,
     WRONG_CODE,
     check_code,
+    code_waiting,
     send_code,
 )
 from gateway.handlers.common import (
@@ -107,13 +108,6 @@ async def _verified(request: web.Request) -> Session | web.StreamResponse:
     return session
 
 
-async def _code_waiting(request: web.Request, session: Session, method: str) -> bool:
-    """As gateway.handlers.codes: a code for this session (its id, hashed) is in the store."""
-    rt = runtime(request)
-    key = factor_codes.record_key(method, storage_key(session.id))
-    return await rt.store.get_code(key, rt.clock()) is not None
-
-
 async def _page(
     request: web.Request,
     session: Session,
@@ -134,7 +128,7 @@ async def _page(
         ending=pending.phone[-4:],
         heading=HEADINGS[method] if method else None,
         send_label=SEND_LABELS[method] if method else None,
-        sent=method is not None and await _code_waiting(request, session, method),
+        sent=method is not None and await code_waiting(request, session, method),
         action=_url(rd(request)),
         cannot_confirm=CANNOT_CONFIRM if method is None else None,
         error=error,
