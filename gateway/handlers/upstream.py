@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -51,9 +53,15 @@ def upstream_headers(
 
 
 def own_cookie_names(request: web.Request) -> frozenset[str]:
-    """The gateway's own cookies (session, CSRF, trusted network), under either spelling: the
-    application never sees them, so a session id cannot leak into its pages or logs."""
-    bases = (runtime(request).settings.session_cookie, CSRF_COOKIE, trust.COOKIE, BROWSER_COOKIE)
+    """The gateway's own cookies (session, CSRF, trusted network, browser id), under either
+    spelling: the application never sees them, so a session id cannot leak into its pages or
+    logs."""
+    return _own_cookie_names(runtime(request).settings.session_cookie)
+
+
+@functools.lru_cache(maxsize=4)  # one set per session-cookie name, not one per request
+def _own_cookie_names(session_cookie: str) -> frozenset[str]:
+    bases = (session_cookie, CSRF_COOKIE, trust.COOKIE, BROWSER_COOKIE)
     return frozenset(name for base in bases for name in (base, f"__Host-{base}"))
 
 
