@@ -167,6 +167,12 @@ def _workers(text: str) -> int:
     return count
 
 
+def _store_failed(name: str, exc: Exception, settings: Settings) -> int:
+    """Say that the store could not be used (never its password), and the exit status."""
+    print(f"{name}: cannot open the store: {_redact(str(exc), settings.store)}", file=sys.stderr)
+    return EXIT_INVALID
+
+
 def _redact(text: str, url: str) -> str:
     """`text` without the user name or password a store URL may carry."""
     parts = urlsplit(url)
@@ -309,9 +315,7 @@ def _companies_status(config: Path) -> int:
         print(f"note: {exc}; nothing is enforced in the store", file=sys.stderr)
         enforced = {}
     except StoreUnavailable as exc:
-        message = _redact(str(exc), settings.store)
-        print(f"gateway companies status: cannot open the store: {message}", file=sys.stderr)
-        return EXIT_INVALID
+        return _store_failed("gateway companies status", exc, settings)
     print("\n".join(status_table(policy, enforced)))
     return EXIT_OK
 
@@ -408,9 +412,7 @@ def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bo
         print(f"{name}: {exc}; nothing is enforced there", file=sys.stderr)
         return EXIT_INVALID
     except StoreUnavailable as exc:
-        message = _redact(str(exc), settings.store)
-        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
-        return EXIT_INVALID
+        return _store_failed(name, exc, settings)
     if since is None:
         print(f"{label} is not enforced in the store: there is nothing to lift.", file=sys.stderr)
         if company is not None and company.enforce_2fa:
@@ -429,9 +431,7 @@ def _lift_enforcement(company_id: str, config: Path, reason: str | None, yes: bo
     try:
         lifted = asyncio.run(lift_enforcement(settings.store, company_id))
     except StoreUnavailable as exc:
-        message = _redact(str(exc), settings.store)
-        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
-        return EXIT_INVALID
+        return _store_failed(name, exc, settings)
     if lifted is None:
         print(f"{label} is no longer enforced in the store: nothing was lifted.", file=sys.stderr)
         return EXIT_INVALID
@@ -485,9 +485,7 @@ def _reset_user(user: str, config: Path, reason: str | None, yes: bool) -> int:
     try:
         methods, ended = asyncio.run(reset_user(settings.store, user))
     except StoreUnavailable as exc:
-        message = _redact(str(exc), settings.store)
-        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
-        return EXIT_INVALID
+        return _store_failed(name, exc, settings)
     policy = _load_policy(settings.policy_dir, settings)
     company = policy.company_for(user) if policy is not None else None
     _operator_audit(
@@ -540,9 +538,7 @@ def _users_list(args: argparse.Namespace) -> int:
         print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except StoreUnavailable as exc:
-        message = _redact(str(exc), settings.store)
-        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
-        return EXIT_INVALID
+        return _store_failed(name, exc, settings)
     chosen = select(found, args.query, args.status or "")
     if args.csv:
         sys.stdout.write(to_csv(chosen))
@@ -589,9 +585,7 @@ def _users_show(user: str, config: Path) -> int:
         print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except StoreUnavailable as exc:
-        message = _redact(str(exc), settings.store)
-        print(f"{name}: cannot open the store: {message}", file=sys.stderr)
-        return EXIT_INVALID
+        return _store_failed(name, exc, settings)
     company = policy.company_for(user)
     if company is None and seen.record is None and not seen.methods:
         print(f"{user}: belongs to no company and the gateway has never seen it", file=sys.stderr)
