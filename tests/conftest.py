@@ -21,6 +21,9 @@ from gateway.settings import settings_from_dict
 from tests.redisserver import DATABASES, RedisCluster, RedisServer
 from tests.support import settings_dict
 
+# fixtures shared by the modules that send codes and notices
+pytest_plugins = ["tests.senders.fixtures"]
+
 LEGACY_ACCOUNTS = {"alice@example.com": "alice-password", "bob@example.com": "bob-password"}
 
 GatewayFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]

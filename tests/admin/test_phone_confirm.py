@@ -10,7 +10,7 @@ now" keeps it and asks again next time; "This is not my number" drops the admin'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +40,10 @@ from tests.admin.helpers import (
     upstream,
 )
 from tests.senders.fakes import (
-    SID,
-    SMTP_PASSWORD,
-    SMTP_USER,
-    TOKEN,
     FakeProvider,
     SmtpServer,
-    start_smtp,
 )
+from tests.senders.fixtures import sender_settings
 from tests.support import csrf_from_page
 
 CAROL_PAGE = f"/.gateway/admin/acme/members/{CAROL}"
@@ -69,52 +65,15 @@ def clock() -> FixedClock:
     return FixedClock(NOW)
 
 
-@pytest.fixture
-async def provider() -> AsyncIterator[tuple[FakeProvider, str]]:
-    fake = FakeProvider()
-    served = TestServer(fake.app())
-    await served.start_server()
-    yield fake, str(served.make_url("")).rstrip("/")
-    await served.close()
 
 
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
-    served = start_smtp(tmp_path)
-    yield served
-    served.stop()
 
 
 @pytest.fixture
 def senders(
     provider: tuple[FakeProvider, str], smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    """As in tests/identity/test_codes.py: texts and calls through the fake provider, notices
-    through the SMTP server."""
-    monkeypatch.setenv("TEST_PROVIDER_SID", SID)
-    monkeypatch.setenv("TEST_PROVIDER_TOKEN", TOKEN)
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
-    return {
-        "default_region": "GB",
-        "sms": {
-            "kind": "http",
-            "base_url": provider[1],
-            "account_sid": {"env": "TEST_PROVIDER_SID"},
-            "auth_token": {"env": "TEST_PROVIDER_TOKEN"},
-            "from": "+15005550006",
-        },
-        "voice": "sms",
-        "email": {
-            "kind": "smtp",
-            "host": "127.0.0.1",
-            "port": smtp.port,
-            "starttls": True,
-            "username": SMTP_USER,
-            "password": {"env": "TEST_SMTP_PASSWORD"},
-            "from": "Sign-in <gateway@mail.example>",
-            "ca_file": str(smtp.cert),
-        },
-    }
+    return sender_settings(provider[1], smtp, monkeypatch, "GB")
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,11 @@ from gateway.keys import RUNTIME
 from gateway.runtime import Runtime
 from tests.senders.fakes import (
     SID,
-    SMTP_PASSWORD,
-    SMTP_USER,
     TOKEN,
     FakeProvider,
     SmtpServer,
-    start_smtp,
 )
+from tests.senders.fixtures import sender_settings
 from tests.support import csrf_from_page, portal_app, portal_login
 
 USER, PASSWORD = "carol@example.com", "carol-password"
@@ -67,52 +65,15 @@ async def upstream() -> AsyncIterator[TestServer]:
     await server.close()
 
 
-@pytest.fixture
-async def provider() -> AsyncIterator[tuple[FakeProvider, str]]:
-    fake = FakeProvider()
-    server = TestServer(fake.app())
-    await server.start_server()
-    yield fake, str(server.make_url("")).rstrip("/")
-    await server.close()
 
 
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
-    server = start_smtp(tmp_path)
-    yield server
-    server.stop()
 
 
 @pytest.fixture
 def senders(
     provider: tuple[FakeProvider, str], smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, Any]:
-    """SMS and calls through the fake provider, email through the real SMTP server; the
-    credentials come from the environment."""
-    monkeypatch.setenv("TEST_PROVIDER_SID", SID)
-    monkeypatch.setenv("TEST_PROVIDER_TOKEN", TOKEN)
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", SMTP_PASSWORD)
-    return {
-        "default_region": "US",
-        "sms": {
-            "kind": "http",
-            "base_url": provider[1],
-            "account_sid": {"env": "TEST_PROVIDER_SID"},
-            "auth_token": {"env": "TEST_PROVIDER_TOKEN"},
-            "from": "+15005550006",
-        },
-        "voice": "sms",
-        "email": {
-            "kind": "smtp",
-            "host": "127.0.0.1",
-            "port": smtp.port,
-            "starttls": True,
-            "username": SMTP_USER,
-            "password": {"env": "TEST_SMTP_PASSWORD"},
-            "from": "Sign-in <gateway@mail.example>",
-            "ca_file": str(smtp.cert),
-        },
-    }
+    return sender_settings(provider[1], smtp, monkeypatch, "US")
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from gateway.senders import SendFailed
 from gateway.senders.http import HttpProviderSender, WebhookSender
@@ -25,25 +23,8 @@ from tests.senders.fakes import (
     FakeProvider,
     SmtpServer,
     outbox_messages,
-    start_smtp,
 )
 from tests.support import free_port
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[tuple[FakeProvider, str]]:
-    fake = FakeProvider()
-    server = TestServer(fake.app())
-    await server.start_server()
-    yield fake, str(server.make_url("")).rstrip("/")
-    await server.close()
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
-    server = start_smtp(tmp_path)
-    yield server
-    server.stop()
 
 
 def basic(user: str, password: str) -> str:
