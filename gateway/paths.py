@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import quote, unquote_to_bytes
 
 # Encoded separators and NUL change meaning between the gateway and the application, so they
 # are refused outright rather than guessed at.
 _FORBIDDEN_ENCODED = ("%2f", "%5c", "%00")
 _SAFE = "/:@!$&'()*+,;=-._~"
+_DOTS = (".", "..")
 
 
 class BadPath(ValueError):
@@ -34,6 +36,7 @@ def normalise_path(raw: str) -> str:
     segments: list[str] = []
     parts = decoded.split("/")
     for part in parts[1:]:
+        _check_segment(part)
         if part in ("", "."):
             continue
         if part == "..":
@@ -46,6 +49,20 @@ def normalise_path(raw: str) -> str:
     if segments and (last in ("", ".", "..")):
         path += "/"
     return path
+
+
+def _check_segment(part: str) -> None:
+    """Refuse a segment that an application server may read as a dot segment or a separator
+    where the gateway does not: `..;x` (Tomcat, Jetty and Spring drop path parameters before
+    resolving dot segments), or fullwidth dots and slashes that become `..` or `/` under
+    Unicode compatibility folding (IIS "best fit", NFKC in some frameworks)."""
+    if part not in _DOTS and part.split(";", 1)[0] in _DOTS:
+        raise BadPath("a dot segment carries path parameters")
+    if part.isascii():
+        return
+    folded = unicodedata.normalize("NFKC", part)
+    if "/" in folded or "\\" in folded or folded.split(";", 1)[0] in _DOTS:
+        raise BadPath("the path contains a character that folds to a dot segment or a separator")
 
 
 def encode_path(path: str) -> str:

@@ -7,6 +7,7 @@ with every family added rather than by copy and paste.
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import quote, unquote, urlsplit
 
 EVIL = "evil.example"
@@ -236,17 +237,36 @@ DENY_TRICKS = [
     "/internal/./x",
     "/public/../internal/x",
     "/public/%2e%2e/internal/x",
-    "/internal;/x",
-    "/internal;jsessionid=1/x",
     "/internal/;/x",
-    "/INTERNAL/x",
-    "/Internal/x",
+    "/internal/..;/internal/x",
     "/internal%00/x",
-    "/internal%20/x",
-    "/internal./x",
-    "/internal%2e/x",
     "/internal\\x",
     "/internal%5cx",
     "/internal%09/x",
     "/internal/x?/public/",
 ]
+# The same against rules that match the path exactly as normalised: path parameters and case.
+DENY_TRICKS_MATCHING = [
+    "/internal;/x",
+    "/internal;jsessionid=1/x",
+    "/INTERNAL/x",
+    "/Internal/x",
+]
+
+
+def application_reading(raw_path: str) -> str:
+    """The path an application server behind the gateway may route a raw path to, read
+    loosely as some do: decoded once, folded (NFKC), a backslash taken as a slash, path
+    parameters dropped, dot segments resolved, lower case."""
+    path = unicodedata.normalize("NFKC", unquote(raw_path.split("?", 1)[0].split("#", 1)[0]))
+    segments: list[str] = []
+    for part in path.replace("\\", "/").split("/"):
+        part = part.split(";", 1)[0]
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(part)
+    return "/" + "/".join(segments).lower()
