@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+_DUMMY_PASSWORD = "not a password: keeps unknown users as slow as known ones"  # noqa: S105
 # Compared against when the user does not exist, so both paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash("not a password: keeps unknown users as slow as known ones")
+_DUMMY_HASH = _hasher.hash(_DUMMY_PASSWORD)
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,25 @@ class UsersFileError(ValueError):
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def dummy_hash_like(hashes: list[str]) -> str:
+    """A hash of nothing with the parameters most of `hashes` use: an unknown user then costs
+    what a known one does, even in a file written with other parameters than today's defaults
+    (an older version, another tool), where the default-cost dummy would give unknown users
+    away by their slower answer."""
+    counted: Counter[tuple[int, int, int, int, int]] = Counter()
+    for value in hashes:
+        try:
+            p = extract_parameters(value)
+        except InvalidHashError:
+            continue
+        counted[(p.time_cost, p.memory_cost, p.parallelism, p.hash_len, p.salt_len)] += 1
+    if not counted:
+        return _DUMMY_HASH
+    time_cost, memory_cost, parallelism, hash_len, salt_len = counted.most_common(1)[0][0]
+    hasher = PasswordHasher(time_cost, memory_cost, parallelism, hash_len, salt_len)
+    return hasher.hash(_DUMMY_PASSWORD)
 
 
 def _load(path: Path) -> dict[str, PortalUser]:
@@ -67,6 +88,7 @@ class UsersFile:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._users: dict[str, PortalUser] = {}
+        self._dummy = _DUMMY_HASH
         self.refresh()
 
     def refresh(self) -> None:
@@ -76,7 +98,9 @@ class UsersFile:
             raise UsersFileError(f"cannot read the users file {self.path}: {exc}") from exc
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
-            self._users = _load(self.path)
+            users = _load(self.path)
+            self._dummy = dummy_hash_like([user.password_hash for user in users.values()])
+            self._users = users
             self._stamp = stamp
 
     def check(self, username: str, password: str) -> PortalUser | None:
@@ -84,7 +108,7 @@ class UsersFile:
         self.refresh()
         user = self._users.get(username.strip().lower())
         try:
-            _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+            _hasher.verify(user.password_hash if user else self._dummy, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         return user
