@@ -12,6 +12,9 @@ from types import MappingProxyType
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from gateway.policy.globs import PathPattern
+from gateway.policy.globs import glob_to_regex as glob_to_regex  # the patterns' reference meaning
+
 
 class Access(StrEnum):
     BYPASS = "bypass"
@@ -155,34 +158,6 @@ class Company:
         return user in self.users or ("@" in user and user.rpartition("@")[2] in self.domains)
 
 
-def glob_to_regex(pattern: str) -> str:
-    """An access-rule path pattern as a regular expression for `re.fullmatch`.
-
-    "*" matches within one segment, "**" matches anything, and a trailing "/**" also matches
-    the bare prefix, so "/public/**" matches "/public", "/public/" and "/public/a/b". "/**/" in
-    the middle matches one "/" or any run of segments, so "/a/**/b" matches "/a/b" and "/a/x/y/b".
-    """
-    out: list[str] = []
-    index = 0
-    while index < len(pattern):
-        if pattern.startswith("/**/", index):
-            out.append("/(?:.*/)?")
-            index += 4
-        elif pattern.startswith("/**", index) and index + 3 == len(pattern):
-            out.append("(?:/.*)?")
-            index += 3
-        elif pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-        elif pattern[index] == "*":
-            out.append("[^/]*")
-            index += 1
-        else:
-            out.append(re.escape(pattern[index]))
-            index += 1
-    return "".join(out)
-
-
 @dataclass(frozen=True)
 class AccessRule:
     paths: tuple[str, ...]
@@ -190,21 +165,28 @@ class AccessRule:
     methods: tuple[str, ...] | None = None
     source: str = ""
     line: int = 0
-    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _automata: tuple[PathPattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.paths or not all(path.startswith("/") for path in self.paths):
             raise ValueError(f"every path pattern must start with /, not {self.paths}")
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(m.upper() for m in self.methods))
-        regex = "|".join(f"(?:{glob_to_regex(path)})" for path in self.paths)
-        object.__setattr__(self, "_regex", re.compile(regex, re.DOTALL))
+        patterns = [PathPattern(path) for path in self.paths]
+        regexes = [f"(?:{pattern.regex})" for pattern in patterns if pattern.regex is not None]
+        regex = re.compile("|".join(regexes), re.DOTALL) if regexes else None
+        object.__setattr__(self, "_regex", regex)
+        automata = tuple(pattern for pattern in patterns if pattern.regex is None)
+        object.__setattr__(self, "_automata", automata)
 
     def matches(self, method: str, path: str) -> bool:
         """`path` is the normalised request path, without the query string."""
         if self.methods is not None and method.upper() not in self.methods:
             return False
-        return self._regex.fullmatch(path) is not None
+        if self._regex is not None and self._regex.fullmatch(path) is not None:
+            return True
+        return bool(self._automata) and any(pattern.matches(path) for pattern in self._automata)
 
 
 @dataclass(frozen=True)

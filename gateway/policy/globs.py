@@ -1,0 +1,160 @@
+"""Access-rule path patterns, matched in time linear in the request path.
+
+"*" matches within one segment, "**" matches anything, a trailing "/**" also matches the bare
+prefix and "/**/" matches one "/" or any run of segments. A backtracking regular expression of
+a pattern with several wildcards ("/**/**/x", "/**/*-*-*.js") takes time polynomial in the
+path, of a degree the number of wildcards: with a path of a few kilobytes, which any client may
+send, one request would hold the event loop for minutes. A pattern whose regular expression
+cannot backtrack more than linearly is matched by it (the usual patterns, and the fastest way);
+any other by a position-set automaton: the set of path positions reachable after each part of
+the pattern, as the bits of an integer, so a few integer operations per part.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+# The parts a pattern is made of: text, or one of the wildcards.
+_STAR = "*"  # [^/]*
+_ANY = "**"  # .*
+_MIDDLE = "/**/"  # /(?:.*/)?
+_TAIL = "/**"  # (?:/.*)?, at the end only
+_REGEX = {_STAR: "[^/]*", _ANY: ".*", _MIDDLE: "/(?:.*/)?", _TAIL: "(?:/.*)?"}
+
+
+def parts_of(pattern: str) -> list[tuple[bool, str]]:
+    """(is a wildcard, text) for each part of `pattern`, consecutive text joined."""
+    parts: list[tuple[bool, str]] = []
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith(_MIDDLE, index):
+            part = _MIDDLE
+        elif pattern.startswith(_TAIL, index) and index + 3 == len(pattern):
+            part = _TAIL
+        elif pattern.startswith(_ANY, index):
+            part = _ANY
+        elif pattern[index] == "*":
+            part = _STAR
+        else:
+            if parts and not parts[-1][0]:
+                parts[-1] = (False, parts[-1][1] + pattern[index])
+            else:
+                parts.append((False, pattern[index]))
+            index += 1
+            continue
+        parts.append((True, part))
+        index += len(part)
+    return parts
+
+
+def glob_to_regex(pattern: str) -> str:
+    """An access-rule path pattern as a regular expression for `re.fullmatch`.
+
+    "/public/**" matches "/public", "/public/" and "/public/a/b"; "/a/**/b" matches "/a/b" and
+    "/a/x/y/b".
+    """
+    return "".join(_REGEX[text] if wild else re.escape(text) for wild, text in parts_of(pattern))
+
+
+class _Path:
+    """A request path seen as positions 0..len: bit p of a set stands for "matched p chars"."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.end = len(path)
+        self.all = (1 << (self.end + 1)) - 1
+        self._found: dict[str, int] = {}
+        self._not_slash: int | None = None
+
+    def starts_of(self, text: str) -> int:
+        """The positions where `text` occurs (overlapping occurrences too)."""
+        found = self._found.get(text)
+        if found is None:
+            found = 0
+            at = self.path.find(text)
+            while at >= 0:
+                found |= 1 << at
+                at = self.path.find(text, at + 1)
+            self._found[text] = found
+        return found
+
+    def not_slash(self) -> int:
+        if self._not_slash is None:
+            self._not_slash = ((1 << self.end) - 1) & ~self.starts_of("/")
+        return self._not_slash
+
+    def text(self, reached: int, text: str) -> int:
+        return (reached & self.starts_of(text)) << len(text)
+
+    def star(self, reached: int) -> int:
+        # Adding the run mask carries each run's lowest reached position up to the run's end (the
+        # next "/"); the bits that change are every position from there to that end.
+        runs = self.not_slash()
+        return reached | (((reached & runs) + runs) ^ runs)
+
+    def any(self, reached: int) -> int:
+        if not reached:
+            return 0
+        lowest = reached & -reached
+        return self.all & ~(lowest - 1)
+
+
+_Step = Callable[[_Path, int], int]
+
+
+def _step(wild: bool, text: str) -> _Step:
+    if not wild:
+        return lambda path, reached: path.text(reached, text)
+    if text == _STAR:
+        return _Path.star
+    if text == _ANY:
+        return _Path.any
+    if text == _MIDDLE:
+        return lambda path, reached: _middle(path, path.text(reached, "/"))
+    return lambda path, reached: reached | path.any(path.text(reached, "/"))
+
+
+def _middle(path: _Path, after_slash: int) -> int:
+    return after_slash | path.text(path.any(after_slash), "/")
+
+
+def backtracks_linearly(parts: list[tuple[bool, str]]) -> bool:
+    """True when a backtracking regular expression of these parts takes linear time: at most one
+    wildcard that may end anywhere, every other one a "*" right before a "/" (which can only end
+    at the next "/", so it leaves one way on)."""
+    wildcards = [index for index, (wild, _) in enumerate(parts) if wild]
+    return all(
+        parts[index][1] == _STAR
+        and index + 1 < len(parts)
+        and not parts[index + 1][0]
+        and parts[index + 1][1].startswith("/")
+        for index in wildcards[:-1]
+    )
+
+
+class PathPattern:
+    """One compiled access-rule path pattern; `regex` is set when a regular expression of it
+    is safe to use (see backtracks_linearly), and `matches` uses it then."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        parts = parts_of(pattern)
+        self._steps = [_step(wild, text) for wild, text in parts]
+        self.regex = glob_to_regex(pattern) if backtracks_linearly(parts) else None
+        self._compiled = re.compile(self.regex, re.DOTALL) if self.regex is not None else None
+
+    def matches(self, path: str) -> bool:
+        if self._compiled is not None:
+            return self._compiled.fullmatch(path) is not None
+        return self.automaton_matches(path)
+
+    def automaton_matches(self, path: str) -> bool:
+        """The position-set automaton's answer, whatever the pattern."""
+        positions = _Path(path)
+        reached = 1
+        for step in self._steps:
+            reached = step(positions, reached)
+            if not reached:
+                return False
+        return bool(reached >> positions.end & 1)
