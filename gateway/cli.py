@@ -658,6 +658,7 @@ def _keygen() -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from gateway import heap
     from gateway.server import serve
     from gateway.settings import SettingsError, load_settings
     from gateway.workers import Supervisor, check_address_free, worker_command
@@ -675,7 +676,7 @@ def _run(args: argparse.Namespace) -> int:
             check_address_free(settings.listen.host, settings.listen.port)
             command = worker_command(config.resolve(), args.log_level)
             return Supervisor(command, args.workers).run()
-        asyncio.run(serve(settings, reuse_port=args.worker))
+        asyncio.run(serve(settings, ready=lambda _url: heap.settle(), reuse_port=args.worker))
     except (ConfigInvalid, SettingsError, ValueError, OSError) as exc:
         print(f"gateway: cannot start: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# No address is longer ("[IPv6 with an IPv4 tail]:port" is under 60 characters): anything
+# longer is not one, and is not kept in the parse cache.
+MAX_TEXT = 64
 
 
 def parse_ip(text: str | None) -> IPAddress | None:
-    if not text:
+    text = text.strip() if text else ""
+    if not text or len(text) > MAX_TEXT:
         return None
-    text = text.strip()
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=4096)  # the same few peers and proxies ask again and again
+def _parse(text: str) -> IPAddress | None:
     if text.startswith("[") and "]" in text:  # [v6]:port
         text = text[1 : text.index("]")]
     elif text.count(":") == 1:  # v4:port
@@ -35,7 +44,13 @@ def client_ip(
 ) -> IPAddress | None:
     """The socket peer, or, when the peer is a trusted proxy, the rightmost untrusted address of
     X-Forwarded-For. None when anything on the way does not parse: no trusted network then."""
-    address = parse_ip(peer)
+    return client_ip_of(parse_ip(peer), forwarded_for, trusted)
+
+
+def client_ip_of(
+    address: IPAddress | None, forwarded_for: Iterable[str], trusted: tuple[IPNetwork, ...]
+) -> IPAddress | None:
+    """client_ip() for a peer address already parsed."""
     if address is None or not trusted or not is_trusted(address, trusted):
         return address
     hops = [hop for value in forwarded_for for hop in value.split(",")]

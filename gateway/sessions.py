@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -17,6 +19,11 @@ MAX_FAILURES = 5  # wrong codes before a pending session ends and the password i
 PENDING_TTL = 15 * 60  # an unfinished login (anonymous jar or first factor) lives this long
 TOUCH_EVERY = 60  # idle time is recorded with this granularity, to spare the store a write per hit
 DEFAULT_IDLE = 30 * 60
+# A verified session read from the store is believed for this long (real seconds) before it is
+# read again: the bound on how late a logout or reset made by another instance or worker (or the
+# operator's CLI) takes effect here. On the instance that made it, it takes effect at once.
+RECHECK_AFTER = 2.0
+RECENT_MAX = 4096  # verified sessions remembered at once; the oldest read is forgotten first
 DEFAULT_LIFETIME = 12 * 3600
 
 
@@ -92,15 +99,71 @@ def cookie_digest(value: str) -> str:
 
 
 class SessionManager:
-    def __init__(self, store: Store, cipher: Cipher, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cipher: Cipher,
+        clock: Clock,
+        recheck_after: float = RECHECK_AFTER,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.cipher = cipher
         self.clock = clock
+        self.recheck_after = recheck_after
+        self.monotonic = monotonic
+        # session id -> (when it was read, monotonic; the session): the forwarding path's
+        # verified sessions, so that a burst of requests costs one store read, not one each
+        self._recent: dict[str, tuple[float, Session]] = {}
 
-    async def load(self, session_id: str | None, app: str) -> Session | None:
-        """The live session for this cookie, or None: unknown, expired, other app, tampered."""
+    async def load(self, session_id: str | None, app: str, recent: bool = False) -> Session | None:
+        """The live session for this cookie, or None: unknown, expired, other app, tampered.
+
+        `recent`: a verified session read from the store less than `recheck_after` seconds ago
+        may be answered from memory. Only for the forwarding paths (proxy, forward auth): the
+        same object is shared by their requests, and the gateway's own pages, which change
+        sessions, always read the store."""
         if not session_id or len(session_id) > 128:
             return None
+        if recent and self.recheck_after > 0:
+            found = self._recent.get(session_id)
+            if found is not None:
+                read_at, known = found
+                now = self.clock()
+                if (
+                    self.monotonic() - read_at < self.recheck_after
+                    and known.app == app
+                    and now - known.last_seen < TOUCH_EVERY  # else read, and record activity
+                    and known.expires_at() > now
+                ):
+                    return known
+                del self._recent[session_id]
+        session = await self._read(session_id, app)
+        if recent and session is not None and session.level is Level.VERIFIED:
+            self._remember(session)
+        return session
+
+    def _remember(self, session: Session) -> None:
+        if self.recheck_after <= 0:
+            return
+        recent = self._recent
+        if len(recent) >= RECENT_MAX:
+            now = self.monotonic()
+            for sid in [sid for sid, (at, _) in recent.items() if now - at >= self.recheck_after]:
+                del recent[sid]
+            while len(recent) >= RECENT_MAX:
+                del recent[next(iter(recent))]
+        recent[session.id] = (self.monotonic(), session)
+
+    def forget(self, session_id: str) -> None:
+        """Read this session from the store next time (it changed or ended here)."""
+        self._recent.pop(session_id, None)
+
+    def _forget_user(self, user: str) -> None:
+        for sid in [sid for sid, (_, s) in self._recent.items() if s.user == user]:
+            del self._recent[sid]
+
+    async def _read(self, session_id: str, app: str) -> Session | None:
         key = storage_key(session_id)
         now = self.clock()
         blob = await self.store.get_session(key, now)
@@ -114,7 +177,8 @@ class SessionManager:
             return None
         if session.level is Level.VERIFIED and now - session.last_seen >= TOUCH_EVERY:
             session.last_seen = now
-            await self.save(session)
+            if not await self.save(session):
+                return None  # ended between the read and the write
         return session
 
     def new(self, app: str) -> Session:
@@ -124,6 +188,7 @@ class SessionManager:
     async def save(self, session: Session) -> bool:
         """Store the session; False when it was stored before but has ended since (a logout or
         reset elsewhere): it stays ended."""
+        self.forget(session.id)
         key = storage_key(session.id)
         blob = self.cipher.encrypt(session.to_json(), key)
         if session.stored:
@@ -135,6 +200,7 @@ class SessionManager:
     async def promote(self, session: Session, level: Level, user: str | None = None) -> Session:
         """Move to a new level under a new id; the old id stops working at once."""
         old_id = session.id
+        self.forget(old_id)
         was_stored = session.stored
         now = self.clock()
         session.id = new_id()
@@ -153,9 +219,11 @@ class SessionManager:
         return session
 
     async def end(self, session: Session) -> None:
+        self.forget(session.id)
         await self.store.delete_session(storage_key(session.id))
 
     async def end_all(self, user: str) -> int:
+        self._forget_user(user)
         return await self.store.delete_user_sessions(user)
 
     async def sign_out(self, session: Session) -> int:

@@ -40,13 +40,14 @@ def cookie_value(ctx: RequestContext, name: str) -> str | None:
     return None
 
 
-async def load_session(request: web.Request) -> Session | None:
-    """The gateway session of this request, read from the store once."""
+async def load_session(request: web.Request, recent: bool = False) -> Session | None:
+    """The gateway session of this request, read from the store once. `recent`: a verified
+    session read in the last seconds will do (the forwarding paths; see SessionManager.load)."""
     ctx = context(request)
     if not ctx.session_loaded:
         rt = runtime(request)
         sid = cookie_value(ctx, cookie_name(ctx, rt.settings.session_cookie))
-        ctx.session = await rt.sessions.load(sid, ctx.application.name)
+        ctx.session = await rt.sessions.load(sid, ctx.application.name, recent=recent)
         ctx.session_loaded = True
     return ctx.session
 

@@ -239,7 +239,7 @@ async def _judge(request: web.Request) -> Answer:
     if access is Access.BYPASS:  # no session lookup: works with the store down
         metrics.decided(application.name, BYPASS)
         return Answer()
-    session = await load_session(request)
+    session = await load_session(request, recent=True)
     if ctx.mode is Mode.HEADER:
         if header_user is None:
             session = None  # the single sign-on in front names nobody: unidentified

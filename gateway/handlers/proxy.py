@@ -63,7 +63,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         _count(request, BYPASS)
         return await forward(request, session=None, identity=False)
 
-    session = await load_session(request)
+    session = await load_session(request, recent=True)
     fresh_cookie: Session | None = None
     if ctx.mode is Mode.HEADER:
         session, fresh_cookie = await header_session(request, session)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from gateway.cli import main
 from gateway.clock import FixedClock
 from gateway.identity.portal import hash_password
 from gateway.keys import RUNTIME
+from gateway.sessions import RECHECK_AFTER
 from tests.support import code_for, csrf_from_page, portal_app, settings_dict
 
 NOW = 1_800_000_000.0
@@ -168,8 +170,8 @@ async def test_logout_ends_every_session_of_the_user(
 async def test_reset_ends_sessions_and_the_user_enrols_again(
     make_gateway: Any, tmp_path: Path
 ) -> None:
-    """`gateway users reset` removes the factors and ends the sessions at once; the next sign-in
-    goes to enrolment."""
+    """`gateway users reset` removes the factors and ends the sessions (seen by a running gateway
+    within RECHECK_AFTER seconds); the next sign-in goes to enrolment."""
     upstream = await _upstream()
     try:
         clock = FixedClock(NOW)
@@ -193,6 +195,8 @@ async def test_reset_ends_sessions_and_the_user_enrols_again(
         reset = [line for line in lines if line["event"] == "reset"]
         assert len(reset) == 1 and reset[0]["user"] == USER and reset[0]["company"] == "example"
         assert reset[0]["reason"] == "lost phone" and reset[0]["methods"] == ["totp"]
+        sessions = client.app[RUNTIME].sessions
+        sessions.monotonic = lambda: time.monotonic() + RECHECK_AFTER  # the bound has passed
         assert await _where(client) == "/.gateway/login"
         page = await client.get("/.gateway/login?rd=%2F")
         signed_in = await client.post(

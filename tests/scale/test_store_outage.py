@@ -1,9 +1,14 @@
 """Fail closed on Redis (PRODUCT.md section 8): a `gateway run` process whose redis-server dies
 forwards nothing protected, answers with the 503 page, keeps bypass routes working and says it
-is not ready; when Redis comes back on its port, the same session works again, no restart."""
+is not ready; when Redis comes back on its port, the same session works again, no restart.
+
+A verified session read from the store is believed for `RECHECK_AFTER` seconds (gateway/
+sessions.py), so the gateway fails closed once that has passed since the last read: the same
+bound as a logout made elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from gateway.identity.portal import hash_password
+from gateway.sessions import RECHECK_AFTER
 from tests.redisserver import RedisServer
 from tests.scale.flows import browser, enrol_totp
 from tests.support import GatewayProcess, portal_app, portal_login, settings_dict
@@ -61,6 +67,7 @@ async def test_redis_down_fails_closed_and_recovers(counting_upstream: Any, tmp_
             seen.clear()
 
             redis.kill()
+            await asyncio.sleep(RECHECK_AFTER)
             async with session.get(f"{session_base}/invoices", allow_redirects=False) as down:
                 assert down.status == 503
                 body = await down.text()
