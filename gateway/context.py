@@ -12,6 +12,7 @@ from multidict import CIMultiDict
 from gateway.clientip import IPAddress
 from gateway.cookies import parse_cookie_header
 from gateway.decision import Mode
+from gateway.paths import encode_path
 from gateway.policy.model import Policy
 from gateway.sessions import Session
 from gateway.settings import Application
@@ -53,4 +54,6 @@ class RequestContext:
 
     @property
     def path_qs(self) -> str:
-        return self.path + ("?" + self.query if self.query else "")
+        """This request's address as a path to come back to: the normalised path encoded again
+        (a "?" or "#" inside the path stays part of it) and the raw query."""
+        return encode_path(self.path) + ("?" + self.query if self.query else "")

@@ -98,7 +98,7 @@ class Original:
         """Where the browser goes back to after signing in (a POST's body is gone by then)."""
         if self.method not in ("GET", "HEAD"):
             return "/"
-        return self.path + ("?" + self.query if self.query else "")
+        return encode_path(self.path) + ("?" + self.query if self.query else "")
 
 
 def _one(headers: CIMultiDict[str] | CIMultiDictProxy[str], names: Iterable[str]) -> str | None:

@@ -104,7 +104,9 @@ def relative_to_upstream(location: str, base: str) -> str:
         target, origin = URL(location), URL(base)
     except ValueError:
         return location
-    if target.is_absolute() and target.origin() == origin.origin():
+    # "//host/x" is absolute but has no scheme (and no origin()): the browser resolves it against
+    # the gateway's own scheme, so it is another host's address, left as it is
+    if target.is_absolute() and target.scheme and target.origin() == origin.origin():
         # "//host/..." as a path would be read by the browser as another site: the gateway
         # collapses empty segments in request paths anyway, so one "/" names the same page.
         path = "/" + target.raw_path_qs.lstrip("/")

@@ -8,7 +8,6 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
@@ -298,11 +297,6 @@ async def test_safe_return_addresses_survive(portal: Client) -> None:
     assert answer.headers["Location"] == f"/.gateway/enrol?rd={rd}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/proxy/http.py relative_to_upstream calls URL.origin() on a scheme-less "
-    "absolute URL ('//host/x'), which raises ValueError: a 500 instead of the application's answer",
-)
 async def test_protocol_relative_application_redirect(header: Client, upstream: TestServer) -> None:
     """An application redirecting to "//cdn.example/x" (a protocol-relative Location, common for
     assets and single sign-on) gets its answer through, as it wrote it; not a 500."""
@@ -317,11 +311,6 @@ async def test_protocol_relative_application_redirect(header: Client, upstream: 
     assert answer.headers["Location"] == "//cdn.example/x"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the return address is built from the decoded path: RequestContext.path_qs "
-    "(gateway/context.py) and forward_auth.Original.return_path must use encode_path(path)",
-)
 async def test_return_address_names_the_resource_requested(
     portal: Client, forward_auth: Client
 ) -> None:
