@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -223,11 +224,61 @@ class Policy:
         return self._by_id.get(company_id)
 
     def access_for(self, app: str, method: str, path: str) -> tuple[Access, AccessRule | None]:
-        """The first rule of `app` that matches decides; with none, two factors are needed."""
-        for rule in self.access_rules.get(app, ()):
-            if rule.matches(method, path):
-                return rule.access, rule
-        return Access.TWO_FACTOR, None
+        """The first rule of `app` that matches decides; with none, two factors are needed.
+
+        Application servers read some paths loosely (see `readings`): the rule is decided for
+        each reading and the strictest wins, so "/INTERNAL/x" or "/internal;a/x" meets the deny
+        rule of "/internal/**", and "/STATIC/x" gets no bypass unless "/STATIC/x" has one too.
+        """
+        rules = self.access_rules.get(app, ())
+        if not rules:
+            return Access.TWO_FACTOR, None
+        decided = _first_match(rules, method, path)
+        for reading in readings(path)[1:]:
+            other = _first_match(rules, method, reading)
+            if STRICTNESS[other[0]] > STRICTNESS[decided[0]]:
+                decided = other
+        return decided
+
+
+STRICTNESS = {Access.BYPASS: 0, Access.ONE_FACTOR: 1, Access.TWO_FACTOR: 2, Access.DENY: 3}
+
+
+def _first_match(
+    rules: tuple[AccessRule, ...], method: str, path: str
+) -> tuple[Access, AccessRule | None]:
+    for rule in rules:
+        if rule.matches(method, path):
+            return rule.access, rule
+    return Access.TWO_FACTOR, None
+
+
+def readings(path: str) -> list[str]:
+    """`path` (normalised) and the other paths an application server may route it to: with
+    ";parameters" dropped from each segment (Tomcat, Jetty, Spring), folded by NFKC, in lower
+    case (IIS, and many frameworks), and combinations of these. The path itself comes first."""
+    found = [path]
+    if ";" in path:
+        found.append(_without_parameters(path))
+    if not path.isascii():
+        found += [unicodedata.normalize("NFKC", reading) for reading in found]
+    found += [reading.lower() for reading in found]
+    return list(dict.fromkeys(found))
+
+
+def _without_parameters(path: str) -> str:
+    segments: list[str] = []
+    parts = path.split("/")
+    for part in parts[1:]:
+        part = part.split(";", 1)[0]
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if segments:
+                segments.pop()
+            continue
+        segments.append(part)
+    return "/" + "/".join(segments) + ("/" if segments and path.endswith("/") else "")
 
 
 Policy.EMPTY = Policy()

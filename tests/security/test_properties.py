@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from gateway.decision import Mode, Outcome, Standing, decide, second_factor
 from gateway.paths import BadPath, encode_path, normalise_path
 from gateway.policy.globs import PathPattern, glob_to_regex
-from gateway.policy.model import Access, AccessRule, Policy
+from gateway.policy.model import STRICTNESS, Access, AccessRule, Policy, readings
 from gateway.redirects import is_safe_redirect, safe_redirect
 from gateway.sessions import Level
 
@@ -40,7 +40,7 @@ PROPERTY = settings(
 
 IDENTITY = {Outcome.FORWARD, Outcome.SKIP_TRUSTED, Outcome.SKIP_DEFERRED}  # in, as the user
 THROUGH = IDENTITY | {Outcome.FORWARD_ANONYMOUS}  # reaches the application at all
-STRICTNESS = [Access.ONE_FACTOR, Access.TWO_FACTOR, Access.DENY]
+RULE_ORDER = [Access.ONE_FACTOR, Access.TWO_FACTOR, Access.DENY]  # laxer to stricter
 
 standings = st.builds(
     Standing,
@@ -136,7 +136,7 @@ def test_no_identity_without_a_first_factor(access: Access, mode: Mode, standing
 
 
 @PROPERTY
-@given(st.sampled_from(list(pairwise(STRICTNESS))), modes, levels, standings)
+@given(st.sampled_from(list(pairwise(RULE_ORDER))), modes, levels, standings)
 def test_a_stricter_rule_never_lets_more_through(
     pair: tuple[Access, Access], mode: Mode, level: Level, standing: Standing
 ) -> None:
@@ -407,6 +407,45 @@ def test_any_path_that_normalises_into_a_denied_prefix_is_denied(raw: str) -> No
         assert access is Access.DENY
     # and the path forwarded gets the same rule again
     assert RULES.access_for("legacy", "GET", normalise_path(encode_path(path)))[0] is access
+
+
+@st.composite
+def loosely_read(draw: st.DrawFn) -> str:
+    """A path under /internal as an application server may still route it there: letters in
+    another case (IIS and many frameworks), ";parameters" on segments (Tomcat, Jetty, Spring)."""
+    segments = [
+        "internal",
+        *draw(st.lists(segment_text.filter(lambda s: ";" not in s), max_size=3)),
+    ]
+    path = ""
+    for segment in segments:
+        flips = draw(st.lists(st.booleans(), min_size=len(segment), max_size=len(segment)))
+        path += "/" + "".join(
+            c.swapcase() if flip else c for c, flip in zip(segment, flips, strict=True)
+        )
+        if draw(st.booleans()):
+            path += ";" + draw(st.sampled_from(["", "x", "jsessionid=1", "a=b"]))
+    return path
+
+
+@PROPERTY
+@given(loosely_read())
+def test_a_deny_rule_holds_for_every_reading_of_the_path(raw: str) -> None:
+    assert RULES.access_for("legacy", "GET", normalise_path(raw))[0] is Access.DENY
+
+
+@PROPERTY
+@given(raw_paths | disguised().map(lambda case: case[1]) | loosely_read())
+def test_the_strictest_reading_decides(raw: str) -> None:
+    try:
+        path = normalise_path(raw)
+    except BadPath:
+        return
+    decided, _ = RULES.access_for("legacy", "GET", path)
+    rules = RULES.access_rules["legacy"]
+    for reading in readings(path):
+        alone = next((rule.access for rule in rules if rule.matches("GET", reading)), None)
+        assert STRICTNESS[decided] >= STRICTNESS[alone or Access.TWO_FACTOR], (path, reading)
 
 
 # ---------------------------------------------------------------------------------------------
