@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import Any, Literal, cast
 from urllib.parse import SplitResult, urlsplit
 
+from gateway.durations import parse_duration
 from gateway.factors.phone import valid_region
 from gateway.policy.model import IPNetwork
-from gateway.yamlsource import ConfigInvalid, Document, KeyPath, Reader, load_yaml_file
+from gateway.yamlsource import (
+    ConfigInvalid,
+    Document,
+    KeyPath,
+    Reader,
+    describe,
+    load_yaml_file,
+)
 from gateway.yamlsource import setting_name as _name
 
 Identity = Literal["intercept", "portal", "header"]
@@ -131,10 +139,17 @@ class Secrets:
 
 @dataclass(frozen=True)
 class Listen:
+    """Where to listen, and what a client connection may take (enforced in gateway.protocol)."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    header_timeout: float = 10.0  # seconds for a whole request head
+    body_timeout: float = 60.0  # seconds a request body may stall between two pieces
+    max_body_size: int | None = None  # bytes; None: no limit
+    max_header_size: int = 8190  # bytes in the request line and in each header line
+    max_headers: int = 128
 
 
 @dataclass(frozen=True)
@@ -337,14 +352,76 @@ def _token(r: Reader, path: KeyPath, what: str, default: str = "") -> str:
 
 def _listen(r: Reader, base: Path) -> Listen:
     r.mapping(("listen",))
-    r.unknown_keys(("listen",), ("host", "port", "tls_cert", "tls_key"))
+    r.unknown_keys(("listen",), ("host", "port", "tls_cert", "tls_key", *_LIMIT_KEYS))
     cert = _path(r, ("listen", "tls_cert"), base)
     key = _path(r, ("listen", "tls_key"), base)
     if (cert is None) != (key is None):
         message = "listen.tls_cert and listen.tls_key go together: give both or neither"
         r.error(("listen",), message, at_key=True)
     host = r.string(("listen", "host"), "127.0.0.1", required=r.has(("listen", "host")))
-    return Listen(host.strip(), r.integer(("listen", "port"), 8080, 0, 65535), cert, key)
+    default = Listen()
+    return Listen(
+        host.strip(),
+        r.integer(("listen", "port"), 8080, 0, 65535),
+        cert,
+        key,
+        header_timeout=_timeout(r, ("listen", "header_timeout"), default.header_timeout),
+        body_timeout=_timeout(r, ("listen", "body_timeout"), default.body_timeout),
+        max_body_size=_size(r, ("listen", "max_body_size"), 1, 1 << 40, "10MB"),
+        max_header_size=_size(r, ("listen", "max_header_size"), 1024, 1 << 20, "16KB")
+        or default.max_header_size,
+        max_headers=r.integer(("listen", "max_headers"), default.max_headers, 16, 10_000),
+    )
+
+
+_LIMIT_KEYS = ("header_timeout", "body_timeout", "max_body_size", "max_header_size", "max_headers")
+_MAX_TIMEOUT = 3600.0
+_SIZE = re.compile(r"([0-9]+)\s*(?:([kmg])(?:i?b)?|b)?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _timeout(r: Reader, path: KeyPath, default: float) -> float:
+    """Seconds (fractions allowed) or a duration such as "10s", above zero and at most an hour."""
+    value = r.value(path)
+    if value is None:
+        return default
+    try:
+        seconds = value if isinstance(value, float) else parse_duration(value).total_seconds()
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= _MAX_TIMEOUT:
+        message = f'{_name(path)} must be a duration above 0 and at most 1h, such as "10s" or "1m"'
+        r.error(path, f"{message}, not {describe(value)}")
+        return default
+    return seconds
+
+
+def _size(r: Reader, path: KeyPath, minimum: int, maximum: int, example: str) -> int | None:
+    """Bytes, or a size such as "512k", "10MB" or "1GiB" (k, m, g: 1024, 1024², 1024³); None
+    when absent or wrong."""
+    value = r.value(path)
+    if value is None:
+        return None
+    match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size: int | None = value
+    elif match:
+        size = int(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+    else:
+        size = None
+    if size is None or not minimum <= size <= maximum:
+        limits = f"from {_bytes(minimum)} to {_bytes(maximum)}"
+        message = f'{_name(path)} must be a size {limits} such as "{example}" or a number of bytes'
+        r.error(path, f"{message}, not {describe(value)}")
+        return None
+    return size
+
+
+def _bytes(size: int) -> str:
+    for unit, factor in (("TB", 1 << 40), ("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return "1 byte" if size == 1 else f"{size} bytes"
 
 
 def _secret(r: Reader, path: KeyPath, base: Path) -> SecretSource:

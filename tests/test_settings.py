@@ -12,6 +12,7 @@ from gateway.settings import (
     AuditSettings,
     HeaderIdentity,
     Intercept,
+    Listen,
     LoginRequest,
     MetricsSettings,
     Portal,
@@ -380,3 +381,91 @@ def test_audit_and_metrics_mistakes_are_reported_with_their_lines(tmp_path: Path
             load_settings(path)
         [error] = caught.value.errors
         assert (error.line - 6, error.message[: len(expected[1])]) == expected, error
+
+
+def test_the_example_shows_the_listen_limits_at_their_defaults() -> None:
+    """gateway.example.yaml documents the connection limits with the values the gateway uses when they are left out."""
+    shown = load_settings(ROOT / "gateway.example.yaml").listen
+    assert shown == Listen(port=8080)
+    assert (shown.header_timeout, shown.body_timeout, shown.max_body_size) == (10.0, 60.0, None)
+    assert (shown.max_header_size, shown.max_headers) == (8190, 128)
+
+
+def test_listen_limits_take_durations_and_sizes(tmp_path: Path) -> None:
+    """Timeouts as durations or seconds (fractions too), sizes as bytes or with k/M/G (1024-based)."""
+    listen = {
+        "header_timeout": 0.5,
+        "body_timeout": "2m",
+        "max_body_size": "10MB",
+        "max_header_size": "16k",
+        "max_headers": 200,
+    }
+    settings = settings_from_dict(
+        {**_minimal(identity="portal", portal={"users_file": "u"}), "listen": listen},
+        tmp_path / "g.yaml",
+    )
+    assert settings.listen == Listen(
+        header_timeout=0.5,
+        body_timeout=120.0,
+        max_body_size=10 << 20,
+        max_header_size=16 << 10,
+        max_headers=200,
+    )
+    for written, size in (("512k", 512 << 10), ("1GiB", 1 << 30), ("3 mb", 3 << 20), (4096, 4096)):
+        data = {
+            **_minimal(identity="portal", portal={"users_file": "u"}),
+            "listen": {"max_body_size": written},
+        }
+        assert settings_from_dict(data, tmp_path / "g.yaml").listen.max_body_size == size, written
+
+
+LISTEN_LIMITS_BROKEN = """\
+listen:
+  header_timeout: 0
+  body_timeout: 2h
+  max_body_size: 10 parsecs
+  max_header_size: 100
+  max_headers: 5
+  max_body_sise: 1MB
+secrets:
+  session_keys: {env: SK}
+  encryption_key: {env: EK}
+applications:
+  wiki:
+    upstream: http://127.0.0.1:9000
+    hosts: [wiki.example]
+    identity: portal
+    portal: {users_file: users.yaml}
+"""
+
+
+def test_wrong_listen_limits_are_each_reported_with_their_line(tmp_path: Path) -> None:
+    """Every wrong limit in one pass, at its line, saying what would be right."""
+    path = tmp_path / "gateway.yaml"
+    path.write_text(LISTEN_LIMITS_BROKEN, encoding="utf-8")
+    with pytest.raises(ConfigInvalid) as caught:
+        load_settings(path)
+    assert [(error.line, error.message) for error in caught.value.errors] == [
+        (
+            2,
+            'listen.header_timeout must be a duration above 0 and at most 1h, such as "10s" or '
+            '"1m", not 0',
+        ),
+        (
+            3,
+            'listen.body_timeout must be a duration above 0 and at most 1h, such as "10s" or '
+            '"1m", not "2h"',
+        ),
+        (
+            4,
+            'listen.max_body_size must be a size from 1 byte to 1TB such as "10MB" or a number '
+            'of bytes, not "10 parsecs"',
+        ),
+        (
+            5,
+            'listen.max_header_size must be a size from 1KB to 1MB such as "16KB" or a number '
+            "of bytes, not 100",
+        ),
+        (6, "listen.max_headers must be a whole number from 16 to 10000, not 5"),
+        (7, 'unknown setting "max_body_sise" in listen (did you mean "max_body_size"?)'),
+    ]
