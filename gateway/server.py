@@ -13,18 +13,50 @@ from aiohttp import web
 
 from gateway.app import build_runtime, create_app
 from gateway.policy import load_policy_dir
-from gateway.settings import Settings
+from gateway.protocol import EdgeRunner, check_parser
+from gateway.settings import Listen, Settings
 
 log = logging.getLogger("gateway")
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    listen = settings.listen
+def ssl_context(listen: Listen) -> ssl.SSLContext | None:
     if listen.tls_cert is None or listen.tls_key is None:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(listen.tls_cert, listen.tls_key)
     return context
+
+
+async def start(
+    app: web.Application, listen: Listen, reuse_port: bool = False
+) -> tuple[web.AppRunner, str]:
+    """Run `app` on the address `listen` names, every connection held to its limits
+    (gateway.protocol); returns the runner (to clean up) and the URL served."""
+    runner = EdgeRunner(
+        app,
+        listen,
+        access_log=None,
+        handle_signals=False,
+        max_line_size=listen.max_header_size,
+        max_field_size=listen.max_header_size,
+        max_headers=listen.max_headers,
+        # Bodies go upstream as the client encoded them; decoding one here would forward the
+        # decoded bytes under the client's Content-Encoding.
+        auto_decompress=False,
+    )
+    await runner.setup()
+    tls = ssl_context(listen)
+    site = web.TCPSite(
+        runner,
+        listen.host,
+        listen.port,
+        ssl_context=tls,
+        reuse_address=True,
+        reuse_port=reuse_port or None,
+    )
+    await site.start()
+    port = listen.port or runner.addresses[0][1]
+    return runner, f"{'https' if tls else 'http'}://{listen.host}:{port}/"
 
 
 async def serve(
@@ -36,24 +68,11 @@ async def serve(
         from gateway.workers import become_worker
 
         become_worker()
+    check_parser()
     names = [application.name for application in settings.applications]
     policy = load_policy_dir(settings.policy_dir, known_apps=names)
     runtime = build_runtime(settings, policy)
-    app = create_app(runtime)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    tls = ssl_context(settings)
-    site = web.TCPSite(
-        runner,
-        settings.listen.host,
-        settings.listen.port,
-        ssl_context=tls,
-        reuse_address=True,
-        reuse_port=reuse_port or None,
-    )
-    await site.start()
-    scheme = "https" if tls else "http"
-    url = f"{scheme}://{settings.listen.host}:{settings.listen.port}/"
+    runner, url = await start(create_app(runtime), settings.listen, reuse_port)
     log.info("gateway listening on %s for %s", url, ", ".join(names))
     if ready is not None:
         ready(url)
