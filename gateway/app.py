@@ -32,8 +32,7 @@ from gateway.handlers.proxy import proxy_handler
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
 from gateway.metrics import Metrics, timed_store
-from gateway.middleware.context import context_middleware
-from gateway.middleware.errors import errors_middleware
+from gateway.middleware.context import gateway_middleware
 from gateway.pages import Pages
 from gateway.policy import Policy, PolicyHolder
 from gateway.policy.reload import PolicyReloader
@@ -158,7 +157,7 @@ async def _running(runtime: Runtime) -> AsyncIterator[None]:
 
 def create_app(runtime: Runtime) -> web.Application:
     app = web.Application(
-        middlewares=[errors_middleware, context_middleware], client_max_size=FORM_LIMIT
+        middlewares=[gateway_middleware], client_max_size=FORM_LIMIT
     )
     app[RUNTIME] = runtime
     app.cleanup_ctx.append(_lifecycle)

@@ -9,7 +9,7 @@ from multidict import CIMultiDict
 
 from gateway.audit import audit
 from gateway.cookies import expire_cookie, mentions, path_prefixes, scope_of
-from gateway.decision import Mode, Outcome, Standing, decide
+from gateway.decision import Mode, Outcome, decide
 from gateway.errors import Forbidden, NotFound
 from gateway.handlers.common import (
     context,
@@ -79,10 +79,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
 
     outcome = await outcome_for(request, access, session)
     _count(request, outcome)
-    if outcome in SKIPS and session is not None:
-        return await complete(request, session, _return_path(request), via=SKIPS[outcome])
-
-    if outcome in (Outcome.FORWARD, Outcome.FORWARD_ANONYMOUS):
+    if outcome is Outcome.FORWARD or outcome is Outcome.FORWARD_ANONYMOUS:
         return await forward(
             request,
             session,
@@ -90,6 +87,8 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             fresh_cookie=fresh_cookie,
             ending=session is not None and _is_app_logout(request),
         )
+    if outcome in SKIPS and session is not None:
+        return await complete(request, session, _return_path(request), via=SKIPS[outcome])
     if outcome in REDIRECT_PAGES:
         redirect = see_other(gateway_url(REDIRECT_PAGES[outcome], _return_path(request)))
         if fresh_cookie is not None:
@@ -106,10 +105,10 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
 async def outcome_for(request: web.Request, access: Access, session: Session | None) -> Outcome:
     """decide() for this request's session, with the user's standing once the password is done."""
     level = session.level if session is not None else Level.ANONYMOUS
-    standing = Standing()
+    mode = context(request).mode
     if level is Level.FIRST_FACTOR and session is not None and session.user:
-        standing = await standing_for(request, session)
-    return decide(access, context(request).mode, level, standing).outcome
+        return decide(access, mode, level, await standing_for(request, session)).outcome
+    return decide(access, mode, level).outcome
 
 
 def _return_path(request: web.Request) -> str:

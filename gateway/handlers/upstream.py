@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import trust
-from gateway.cookies import build_cookie_header
+from gateway.cookies import build_cookie_header, parse_cookie_header
 from gateway.handlers.admin_seen import BROWSER_COOKIE
 from gateway.handlers.common import CSRF_COOKIE, context, runtime
 from gateway.sessions import Level, Session
@@ -81,6 +81,15 @@ def _cookies(
         drop = drop | frozenset(app_names)
     else:
         held = False
+    if not held:
+        raw = headers.getall("Cookie", [])
+        if len(raw) == 1:  # the usual case, and the same header comes again and again
+            cleaned = _without(raw[0], drop)
+            if cleaned is not raw[0]:
+                headers.popall("Cookie", None)
+                if cleaned:
+                    headers["Cookie"] = cleaned
+            return
     cookies = context(request).cookies
     if not held and not any(name in drop for name, _ in cookies):
         return  # nothing to take out: the header goes as the browser sent it
@@ -90,6 +99,31 @@ def _cookies(
     headers.popall("Cookie", None)
     if pairs:
         headers["Cookie"] = build_cookie_header(pairs)
+
+
+_CLEANED: dict[tuple[str, frozenset[str]], str] = {}
+CLEANED_KEPT = 1024  # Cookie headers remembered (each up to COOKIE_KEPT_LENGTH characters)
+COOKIE_KEPT_LENGTH = 4096
+
+
+def _without(header: str, drop: frozenset[str]) -> str:
+    """One Cookie header without the cookies named in `drop`: the same string when none is
+    there, "" when nothing is left."""
+    key = (header, drop)
+    found = _CLEANED.get(key)
+    if found is not None:
+        return header if found is _UNCHANGED else found
+    pairs = parse_cookie_header(header)
+    kept = [pair for pair in pairs if pair[0] not in drop]
+    cleaned = header if len(kept) == len(pairs) else build_cookie_header(kept)
+    if len(header) <= COOKIE_KEPT_LENGTH:
+        if len(_CLEANED) >= CLEANED_KEPT:
+            _CLEANED.clear()
+        _CLEANED[key] = _UNCHANGED if cleaned is header else cleaned
+    return cleaned
+
+
+_UNCHANGED = "\0unchanged"  # a marker: the remembered header had nothing to take out
 
 
 def cookie_header_for_upstream(request: web.Request) -> str:

@@ -1,4 +1,5 @@
-"""First stop of every request: client address, header hygiene, application and path."""
+"""First stop of every request: client address, header hygiene, application and path; and the
+last: whatever escapes a handler becomes a page (gateway.middleware.errors)."""
 
 from __future__ import annotations
 
@@ -6,46 +7,75 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.audit import bind_request, unbind_request
-from gateway.clientip import client_ip, is_trusted, parse_ip
+from gateway.clientip import client_ip_of, is_trusted, parse_ip
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, MisdirectedRequest
 from gateway.keys import CONTEXT, RUNTIME
+from gateway.middleware.errors import error_response
 from gateway.paths import BadPath, normalise_path
 from gateway.proxy.headers import canonical, clean_request_headers
 from gateway.runtime import mode_of
-from gateway.settings import Settings
+from gateway.settings import Application, Settings
 
 # Answered whatever the Host: load balancers probe these by address.
-UNROUTED = ("/.gateway/healthz", "/.gateway/readyz", "/.gateway/metrics")
+UNROUTED = frozenset({"/.gateway/healthz", "/.gateway/readyz", "/.gateway/metrics"})
 STATIC = "/.gateway/static/"
 # Forward-auth endpoints: the front proxy names the application in X-Forwarded-Host, and their
 # handler (gateway/handlers/forward_auth.py) builds the context itself from what it says.
-FORWARD_AUTH = ("/.gateway/verify", "/.gateway/auth-request")
+FORWARD_AUTH = frozenset({"/.gateway/verify", "/.gateway/auth-request"})
+# Normalised paths by raw path: the same paths come again and again. Bounded, and only short
+# paths are kept; a malformed path is not kept (it is refused anyway).
+_PATHS: dict[str, str] = {}
+PATHS_KEPT = 4096
+PATH_KEPT_LENGTH = 512
 
 
 def served_securely(settings: Settings, tls: bool, forwarded_proto: str) -> bool:
     """Whether the browser talks to us over TLS: cookie_secure, else the socket or the trusted
     proxy's X-Forwarded-Proto (pass "" when the peer is not trusted)."""
-    return {"always": True, "never": False}.get(
-        settings.cookie_secure, tls or forwarded_proto.lower() == "https"
-    )
+    if settings.cookie_secure == "always":
+        return True
+    if settings.cookie_secure == "never":
+        return False
+    return tls or forwarded_proto.lower() == "https"
+
+
+def normalised(raw_path: str) -> str:
+    """normalise_path, remembered for short paths."""
+    found = _PATHS.get(raw_path)
+    if found is None:
+        found = normalise_path(raw_path)
+        if len(raw_path) <= PATH_KEPT_LENGTH:
+            if len(_PATHS) >= PATHS_KEPT:
+                _PATHS.clear()
+            _PATHS[raw_path] = found
+    return found
 
 
 @web.middleware
-async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = bind_request(request)  # audit lines carry this request's user, ip and id
     try:
         return await _with_context(request, handler)
+    except web.HTTPException:
+        raise
+    except Exception as exc:  # every failure is a page, never a traceback
+        return error_response(request, exc)
     finally:
         unbind_request(token)
+        # aiohttp keeps the last request of a keep-alive connection until the next one comes:
+        # what the gateway hung on it goes now, so an idle connection holds as little as it can
+        request.pop(CONTEXT, None)
 
 
 async def _with_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in UNROUTED or request.path in FORWARD_AUTH or request.path.startswith(STATIC):
+    path = request.path
+    if path in UNROUTED or path in FORWARD_AUTH or path.startswith(STATIC):
         return await handler(request)
     runtime = request.app[RUNTIME]
     settings = runtime.settings
-    application = runtime.router.route(request.headers.get("Host"))
+    headers = request.headers
+    application = runtime.router.route(headers.get("Host"))
     if application is None:
         raise MisdirectedRequest(
             "No application is served at this address.",
@@ -53,30 +83,37 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
         )
     raw_path = request.raw_path.split("?", 1)[0].split("#", 1)[0]
     try:
-        path = normalise_path(raw_path)
+        normal = normalised(raw_path)
     except BadPath as exc:
         raise BadRequest(f"The address of this request is malformed: {exc}.") from exc
     peer = parse_ip(request.remote)
     trusted = settings.trusted_proxies
-    peer_trusted = peer is not None and is_trusted(peer, trusted)
-    forwarded_proto = request.headers.get("X-Forwarded-Proto", "") if peer_trusted else ""
-    secure = served_securely(settings, request.secure, forwarded_proto)
-    extra: frozenset[str] = frozenset()
+    peer_trusted = bool(trusted) and peer is not None and is_trusted(peer, trusted)
+    forwarded_proto = headers.get("X-Forwarded-Proto", "") if peer_trusted else ""
     header_user: str | None = None
-    if application.header is not None:
-        extra = frozenset({canonical(application.header.user_header)})
-        if peer_trusted:
-            header_user = (request.headers.get(application.header.user_header) or "").strip()
+    if application.header is not None and peer_trusted:
+        header_user = (headers.get(application.header.user_header) or "").strip()
     request[CONTEXT] = RequestContext(
         application=application,
         mode=mode_of(application),
-        client_ip=client_ip(request.remote, request.headers.getall("X-Forwarded-For", []), trusted),
-        headers=clean_request_headers(request.headers, extra),
-        path=path,
+        client_ip=(
+            client_ip_of(peer, headers.getall("X-Forwarded-For", []), trusted)
+            if peer_trusted
+            else peer
+        ),
+        headers=clean_request_headers(headers, _extra_identity(application)),
+        path=normal,
         query=request.rel_url.raw_query_string,
-        secure=secure,
-        host=request.headers.get("Host", ""),
+        secure=served_securely(settings, request.secure, forwarded_proto),
+        host=headers.get("Host", ""),
         policy=runtime.policy.current,
         header_user=header_user or None,
     )
     return await handler(request)
+
+
+def _extra_identity(application: Application) -> frozenset[str]:
+    """Header mode: the single sign-on's user header is an identity header too."""
+    if application.header is None:
+        return frozenset()
+    return frozenset({canonical(application.header.user_header)})

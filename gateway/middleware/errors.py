@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.errors import GatewayError, StoreDown, UpstreamTimeout, UpstreamUnreachable
 from gateway.keys import RUNTIME
@@ -25,17 +24,16 @@ def error_page(request: web.Request, error: GatewayError) -> web.Response:
     )
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except GatewayError as error:
-        if isinstance(error, (UpstreamUnreachable, UpstreamTimeout)):
+def error_response(request: web.Request, exc: Exception) -> web.Response:
+    """The page for an exception that escaped a handler (web.HTTPException is aiohttp's to
+    answer and is not passed here)."""
+    if isinstance(exc, GatewayError):
+        if isinstance(exc, (UpstreamUnreachable, UpstreamTimeout)):
             log.warning(
-                "upstream %s failed: %s %s", error.origin, error.title, getattr(error, "detail", "")
+                "upstream %s failed: %s %s", exc.origin, exc.title, getattr(exc, "detail", "")
             )
-        return error_page(request, error)
-    except StoreUnavailable as exc:
+        return error_page(request, exc)
+    if isinstance(exc, StoreUnavailable):
         log.error("store unavailable: %s", exc)
         return error_page(
             request,
@@ -44,14 +42,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                 "Try again in a minute. Nothing you sent was passed on.",
             ),
         )
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_page(
-            request,
-            GatewayError(
-                "The gateway hit an unexpected problem and did not pass your request on.",
-                "Try again. If it keeps happening, tell the people who run this site.",
-            ),
-        )
+    log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    return error_page(
+        request,
+        GatewayError(
+            "The gateway hit an unexpected problem and did not pass your request on.",
+            "Try again. If it keeps happening, tell the people who run this site.",
+        ),
+    )

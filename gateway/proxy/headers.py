@@ -74,11 +74,31 @@ def clean_request_headers(
     listed = connection_listed(headers)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        key = canonical(name)
-        if key in HOP_BY_HOP or key in listed or key == "host" or is_identity(key, extra_identity):
+        key = _request_verdict(name)
+        if key is None or key in listed or key in extra_identity:
             continue
         out.add(name, value)
     return out
+
+
+_VERDICTS: dict[str, str | None] = {}
+VERDICTS_KEPT = 1024  # header names seen; only short names are kept
+
+
+def _request_verdict(name: str) -> str | None:
+    """None for a request header that never goes upstream (hop-by-hop, identity, Host), else its
+    canonical name (for the Connection-listed and application-specific checks)."""
+    try:
+        return _VERDICTS[name]
+    except KeyError:
+        pass
+    key = canonical(name)
+    verdict = None if key in HOP_BY_HOP or key == "host" or is_identity(key) else key
+    if len(name) <= 64:
+        if len(_VERDICTS) >= VERDICTS_KEPT:
+            _VERDICTS.clear()
+        _VERDICTS[name] = verdict
+    return verdict
 
 
 def clean_response_headers(headers: CIMultiDict[str] | Mapping[str, str]) -> CIMultiDict[str]:

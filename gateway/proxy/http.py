@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Protocol
@@ -17,6 +18,7 @@ from gateway.proxy.headers import clean_response_headers
 log = logging.getLogger("gateway.proxy")
 
 CHUNK = 64 * 1024
+NO_BODY = (204, 304)
 # aiohttp adds these unless told not to; the upstream must see what the client sent.
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
@@ -45,6 +47,7 @@ def upstream_url(base: str, encoded_path: str, query: str) -> URL:
     return URL(f"{base}{encoded_path}{'?' + query if query else ''}", encoded=True)
 
 
+@functools.lru_cache(maxsize=64)  # one per application's settings, not one per request
 def timeouts(connect: float, read: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, connect=connect, sock_read=read)
 
@@ -114,16 +117,45 @@ def relative_to_upstream(location: str, base: str) -> str:
     return location
 
 
+class WholeResponse(web.Response):
+    """An upstream answer sent back in one write; its body is let go once sent (aiohttp keeps
+    the last response of a keep-alive connection until the next request)."""
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await super().write_eof(data)
+        self._body = None
+
+
+def _arrived_whole(request: web.Request, upstream: aiohttp.ClientResponse) -> bool:
+    """Whether the whole body is in memory already (never for answers that have no body, whose
+    headers describe another one: HEAD, 204, 304)."""
+    return (
+        upstream.content.is_eof()
+        and request.method != "HEAD"
+        and upstream.status not in NO_BODY
+        and upstream.status >= 200
+    )
+
+
 async def relay(
     request: web.Request, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str]
 ) -> web.StreamResponse:
-    """Stream `upstream` back to the client with `headers`, then release it."""
+    """Stream `upstream` back to the client with `headers`, then release it.
+
+    A body that has already arrived whole (most pages, scripts, API answers) goes back in one
+    write with the headers, as a web.Response; anything else is streamed as it comes."""
+    if _arrived_whole(request, upstream):
+        body = upstream.content.read_nowait()
+        upstream.release()
+        return WholeResponse(
+            body=body, status=upstream.status, reason=upstream.reason, headers=headers
+        )
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
     response.headers.extend(headers)
     try:
         await response.prepare(request)
         if request.method != "HEAD":
-            async for chunk in upstream.content.iter_chunked(CHUNK):
+            async for chunk in upstream.content.iter_any():  # as received: no re-slicing
                 await response.write(chunk)
         await response.write_eof()
     except (TimeoutError, aiohttp.ClientError) as exc:

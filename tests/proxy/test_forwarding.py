@@ -219,3 +219,55 @@ async def test_upstream_stalling_mid_body_cuts_the_connection(
     assert response.status == 200
     with pytest.raises(aiohttp.ClientPayloadError):
         await response.read()
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "body"),
+    [
+        ("GET", 200, b"x" * 1000),
+        ("GET", 201, b""),
+        ("GET", 204, b""),
+        ("GET", 304, b""),
+        ("GET", 404, b"not here"),
+        ("HEAD", 200, b"x" * 1000),
+    ],
+)
+async def test_small_answers_keep_status_headers_and_body(
+    make_gateway: Any, method: str, status: int, body: bytes
+) -> None:
+    """An answer that arrives whole goes back in one piece (gateway/proxy/http.py relay) with
+    the upstream's status, headers and body as they were: no Content-Type added, no length
+    invented for HEAD, 204 or 304."""
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=status, headers={"ETag": '"v1"', "X-App": "1"})
+        if status not in (204, 304):
+            response.content_length = len(body)
+        await response.prepare(request)
+        if request.method != "HEAD" and status not in (204, 304):
+            await response.write(body)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    upstream = TestServer(app, host="127.0.0.1")
+    await upstream.start_server()
+    try:
+        client = await make_gateway({"app": bypass_app(str(upstream.make_url("")))}, BYPASS_POLICIES)
+        got = await raw_request(client.host, client.port, "/page", method=method)
+        direct = await raw_request("127.0.0.1", upstream.port or 0, "/page", method=method)
+    finally:
+        await upstream.close()
+    assert got.status == direct.status == status
+
+    def described(response: Any) -> list[tuple[str, str]]:
+        own = {"date", "server", "connection", "keep-alive"}
+        return sorted((n.lower(), v) for n, v in response.headers if n.lower() not in own)
+
+    assert described(got) == described(direct)
+    assert got.get("ETag") == ['"v1"'] and got.get("X-App") == ["1"]
+    expected_length = [] if status in (204, 304) else [str(len(body))]
+    assert got.get("Content-Length") == expected_length
+    assert got.body == direct.body == (b"" if method == "HEAD" else body)
