@@ -36,7 +36,8 @@ def is_safe_redirect(target: str) -> bool:
         if decoded == candidate:
             return True
         candidate = decoded
-    return _acceptable(candidate)
+    # still encoded after every round: nothing legitimate is encoded this deep
+    return _acceptable(candidate) and unquote(candidate) == candidate
 
 
 def safe_redirect(target: str | None, default: str = DEFAULT_TARGET) -> str:

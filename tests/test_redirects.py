@@ -46,3 +46,17 @@ def test_everything_else_is_refused(target: str) -> None:
 def test_missing_target_falls_back() -> None:
     assert safe_redirect(None) == "/"
     assert safe_redirect(None, "/home") == "/home"
+
+
+def test_a_target_still_encoded_after_every_decoding_round_is_refused() -> None:
+    """"/" and "//evil.example" percent-encoded four times: three rounds of decoding leave it
+    encoded still, and a fourth (by whatever reads it next) would leave the site."""
+    from urllib.parse import quote
+
+    from gateway.redirects import is_safe_redirect
+
+    target = "//evil.example"
+    for _ in range(4):
+        target = quote(target, safe="")
+    assert not is_safe_redirect("/" + target)
+    assert is_safe_redirect("/a%2520b")  # encoded twice, ends plain: a file name with a space

@@ -131,12 +131,6 @@ async def test_deny_rule_forward_auth(forward_auth: Client, endpoint: str) -> No
     assert not leaks, "\n".join(leaks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="access rules match the normalised path exactly (gateway/policy/model.py "
-    "AccessRule.matches): a deny rule must also match the path with ;parameters dropped from "
-    "each segment and compared case-insensitively (the strictest of the readings wins)",
-)
 async def test_deny_rule_path_parameters_and_case(header: Client, upstream: TestServer) -> None:
     """Tomcat, Jetty and Spring route /internal;x/y to /internal/y; IIS and many frameworks
     route /INTERNAL/y to /internal/y: a verified user must not reach a denied path either way."""
