@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.errors import GatewayError, StoreDown, UpstreamTimeout, UpstreamUnreachable
 from gateway.keys import RUNTIME
+from gateway.protocol import refused_body
 from gateway.store import StoreUnavailable
 
 log = logging.getLogger("gateway.errors")
@@ -27,6 +28,9 @@ def error_page(request: web.Request, error: GatewayError) -> web.Response:
 def error_response(request: web.Request, exc: Exception) -> web.Response:
     """The page for an exception that escaped a handler (web.HTTPException is aiohttp's to
     answer and is not passed here)."""
+    refused = refused_body(request)  # the edge cut the body (too large, or stalled): say so,
+    if refused is not None:  # not the upstream failure that the cut caused
+        return error_page(request, refused)
     if isinstance(exc, GatewayError):
         if isinstance(exc, (UpstreamUnreachable, UpstreamTimeout)):
             log.warning(
