@@ -255,15 +255,26 @@ def _first_match(
 
 def readings(path: str) -> list[str]:
     """`path` (normalised) and the other paths an application server may route it to: with
-    ";parameters" dropped from each segment (Tomcat, Jetty, Spring), folded by NFKC, in lower
-    case (IIS, and many frameworks), and combinations of these. The path itself comes first."""
+    ";parameters" dropped from each segment (Tomcat, Jetty, Spring), with trailing dots and
+    spaces dropped from each segment (Windows and IIS: "/internal./x" is "/internal/x"),
+    folded by NFKC, in lower case (IIS, and many frameworks), and combinations of these. The
+    path itself comes first."""
     found = [path]
     if ";" in path:
         found.append(_without_parameters(path))
+    if "./" in path or " /" in path or path.endswith((".", " ")):
+        found += [_trimmed(reading) for reading in found]
     if not path.isascii():
         found += [unicodedata.normalize("NFKC", reading) for reading in found]
     found += [reading.lower() for reading in found]
     return list(dict.fromkeys(found))
+
+
+def _trimmed(path: str) -> str:
+    """Each segment without trailing dots and spaces; segments left empty go."""
+    segments = [part.rstrip(". ") for part in path.split("/")[1:]]
+    kept = [part for part in segments if part]
+    return "/" + "/".join(kept) + ("/" if kept and path.endswith("/") else "")
 
 
 def _without_parameters(path: str) -> str:

@@ -160,3 +160,16 @@ def test_company_refuses_inconsistent_methods_and_branding() -> None:
     with pytest.raises(ValueError, match="logo"):
         Branding("Acme", logo="javascript:alert(1)")
     assert set(METHODS) >= {"totp", "webauthn", "recovery"}
+
+
+@pytest.mark.parametrize("path", ["/internal./x", "/internal /x", "/internal.. ./x", "/internal."])
+def test_a_deny_rule_meets_segments_with_trailing_dots_and_spaces(path: str) -> None:
+    """Windows and IIS drop trailing dots and spaces from each segment, so "/internal./x" is
+    "/internal/x" there: the deny rule of "/internal/**" decides (and so does "/internal")."""
+    rules = (
+        AccessRule(("/internal", "/internal/**"), Access.DENY),
+        AccessRule(("/**",), Access.BYPASS),
+    )
+    policy = Policy(companies=(), access_rules={"app": rules})
+    assert policy.access_for("app", "GET", path)[0] is Access.DENY
+    assert policy.access_for("app", "GET", "/internals./x")[0] is Access.BYPASS
