@@ -105,8 +105,23 @@ def clean_response_headers(headers: CIMultiDict[str] | Mapping[str, str]) -> CIM
     listed = connection_listed(headers)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        key = canonical(name)
+        key = _canonical(name)
         if key in HOP_BY_HOP or key in listed:
             continue
         out.add(name, value)
     return out
+
+
+_CANONICAL: dict[str, str] = {}
+
+
+def _canonical(name: str) -> str:
+    """canonical(), remembered for the header names an application sends again and again."""
+    found = _CANONICAL.get(name)
+    if found is None:
+        found = canonical(name)
+        if len(name) <= 64:
+            if len(_CANONICAL) >= VERDICTS_KEPT:
+                _CANONICAL.clear()
+            _CANONICAL[name] = found
+    return found
