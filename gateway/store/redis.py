@@ -503,6 +503,16 @@ class RedisStore:
     async def browsers_since(self, user: str, since: float) -> int:
         return int(await self._do(self.client.zcount(_tag("browsers", user), since, "+inf")))
 
+    # browsers that got the user's password right: another sorted set by last sighting
+
+    async def note_known_browser(self, user: str, browser: str, at: float) -> None:
+        args = [repr(at), browser, repr(at - BROWSERS_KEPT), self._ttl(at + BROWSERS_KEPT)]
+        await self._eval(_NOTE_BROWSER, [_tag("known-browsers", user)], args)
+
+    async def knows_browser(self, user: str, browser: str, since: float) -> bool:
+        at = await self._do(self.client.zscore(_tag("known-browsers", user), browser))
+        return at is not None and float(at) >= since
+
 
 # --- URLs ----------------------------------------------------------------------------------------
 

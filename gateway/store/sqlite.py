@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE INDEX IF NOT EXISTS users_company ON users(company, user);
 CREATE TABLE IF NOT EXISTS browsers (
     user TEXT NOT NULL, browser TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (user, browser));
+CREATE TABLE IF NOT EXISTS known_browsers (
+    user TEXT NOT NULL, browser TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (user, browser));
 """
 
 
@@ -120,6 +122,9 @@ class SqliteStore:
         purged += self._run("DELETE FROM failures WHERE at < ?", (now - 86400,)).rowcount
         purged += self._run("DELETE FROM holds WHERE until <= ?", (now,)).rowcount
         purged += self._run("DELETE FROM browsers WHERE at < ?", (now - BROWSERS_KEPT,)).rowcount
+        purged += self._run(
+            "DELETE FROM known_browsers WHERE at < ?", (now - BROWSERS_KEPT,)
+        ).rowcount
         return purged
 
     async def get_enrolment(self, user: str, method: str) -> dict[str, Any] | None:
@@ -334,3 +339,20 @@ class SqliteStore:
             "SELECT COUNT(*) FROM browsers WHERE user = ? AND at >= ?", (user, since)
         ).fetchone()
         return int(row[0])
+
+    async def note_known_browser(self, user: str, browser: str, at: float) -> None:
+        self._run(
+            "INSERT INTO known_browsers (user, browser, at) VALUES (?, ?, ?) "
+            "ON CONFLICT(user, browser) DO UPDATE SET at = MAX(known_browsers.at, excluded.at)",
+            (user, browser, at),
+        )
+        self._run(
+            "DELETE FROM known_browsers WHERE user = ? AND at < ?", (user, at - BROWSERS_KEPT)
+        )
+
+    async def knows_browser(self, user: str, browser: str, since: float) -> bool:
+        row = self._run(
+            "SELECT 1 FROM known_browsers WHERE user = ? AND browser = ? AND at >= ?",
+            (user, browser, since),
+        ).fetchone()
+        return row is not None

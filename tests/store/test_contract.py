@@ -12,7 +12,7 @@ import pytest
 
 from gateway.clock import FixedClock
 from gateway.store import Deferral, Store, open_store
-from gateway.store.base import MEMBER_OF, UserRecord
+from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, UserRecord
 
 T0 = 1_800_000_000.0
 DAY = 86400.0
@@ -320,9 +320,7 @@ async def test_update_session_never_brings_an_ended_one_back(store: Store) -> No
 async def test_holds_are_exclusive_until_released_or_lapsed(store: Store) -> None:
     """Of ten racing takers one holds the name; only its own release frees it; a hold lapses
     after its time even if never released."""
-    results = await asyncio.gather(
-        *(store.acquire("answer:u", f"t{n}", T0, 30) for n in range(10))
-    )
+    results = await asyncio.gather(*(store.acquire("answer:u", f"t{n}", T0, 30) for n in range(10)))
     assert results.count(True) == 1
     holder = f"t{results.index(True)}"
     assert await store.acquire("answer:v", "other", T0, 30)  # another name is free
@@ -430,3 +428,31 @@ async def test_purge_keeps_recent_browsers(store: Store) -> None:
     await store.purge_expired(T0)
     assert await store.browsers_since("u", 0) == 1
     assert await store.get_user("u") is not None
+
+
+async def test_known_browsers_are_known_per_user_since_their_last_sighting(store: Store) -> None:
+    """A browser recorded for a user is known to that user only, from its latest sighting on (an
+    older one noted late does not move it back); the shared-login browsers are another list."""
+    assert not await store.knows_browser("u", "b1", 0)
+    await store.note_known_browser("u", "b1", T0)
+    await store.note_known_browser("u", "b1", T0 + 20)
+    await store.note_known_browser("u", "b1", T0 + 10)  # late: the later sighting stays
+    assert await store.knows_browser("u", "b1", T0 + 20)
+    assert not await store.knows_browser("u", "b1", T0 + 20.5)
+    assert not await store.knows_browser("u", "b2", 0)
+    assert not await store.knows_browser("v", "b1", 0)
+    assert not await store.knows_browser("u}", "b1", 0)  # escaping keeps names apart
+    assert await store.browsers_since("u", 0) == 0
+
+
+async def test_known_browsers_are_kept_thirty_days(store: Store) -> None:
+    """A browser noted again is kept; one not seen for BROWSERS_KEPT is forgotten when the user's
+    next browser is noted, and by a purge; a recent one survives the purge."""
+    assert BROWSERS_KEPT == 30 * DAY
+    await store.note_known_browser("u", "old", T0 - BROWSERS_KEPT - 10)
+    await store.note_known_browser("u", "new", T0 - 10)
+    await store.note_known_browser("v", "old", T0 - BROWSERS_KEPT - 10)
+    await store.purge_expired(T0)
+    assert not await store.knows_browser("u", "old", 0)
+    assert not await store.knows_browser("v", "old", 0)
+    assert await store.knows_browser("u", "new", T0 - 10)
