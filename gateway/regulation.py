@@ -7,6 +7,13 @@ anywhere, and the address for any user. The numbers are a company's `attempts:` 
 passed, a lockout when enough failures have left the window. From one address an attacker
 slows down and then locks out only that address for the user; the user-wide limit is larger
 than what one address may reach.
+
+Strangers spread over many addresses could still reach the user-wide limit with wrong passwords
+and keep the user locked out everywhere. So a browser known to have signed in as the user (a
+right password within KNOWN_BROWSER_WINDOW; the caller says which, by the hash of its id) is
+not held to the user-wide count: it has one of its own at the same limit, of its own wrong
+passwords and the user's wrong second factors. Its user-and-address and address limits, the
+delays and the daily cap on second factors stay as they are (OWASP's "device cookies").
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ SLOW_DOWN = "slow_down"  # the scope of a Lockout that is only a growing delay
 
 
 DAY = 86400.0  # the window of the daily limit on wrong second factors
+# a browser that got a password of the user right this recently counts as the user's own
+KNOWN_BROWSER_WINDOW = 30 * DAY
 
 
 def address_of(ip: str | None) -> str:
@@ -58,17 +67,47 @@ def keys(user: str, ip: str | None) -> dict[str, str]:
     }
 
 
+def browser_key(user: str, browser: str) -> str:
+    """Wrong passwords of a user from one known browser (`browser`: the hash of its id)."""
+    return f"user_browser:{user}|{browser}"
+
+
+def counted(user: str, ip: str | None, browser: str | None = None) -> dict[str, tuple[str, ...]]:
+    """The keys whose failures each scope counts (scope -> keys). `browser`: the hash of the
+    id of a browser known to have signed in as the user, else None. Such a browser answers to
+    `user_browser` (its own wrong passwords and the user's wrong second factors) instead of
+    `user` (every wrong answer for the user, strangers' guesses included)."""
+    scopes: dict[str, tuple[str, ...]] = {scope: (key,) for scope, key in keys(user, ip).items()}
+    if browser is not None:
+        del scopes["user"]
+        scopes["user_browser"] = (browser_key(user, browser), second_factor_key(user))
+    scopes["user_day"] = (second_factor_key(user),)
+    return scopes
+
+
+def recorded(user: str, ip: str | None, browser: str | None, password: bool) -> list[str]:
+    """The keys one wrong answer is recorded under: the three scopes' keys; for a wrong second
+    factor the user's daily key too, for a wrong password from a known browser its own."""
+    found = list(keys(user, ip).values())
+    if not password:
+        found.append(second_factor_key(user))
+    elif browser is not None:
+        found.append(browser_key(user, browser))
+    return found
+
+
 @dataclass(frozen=True)
 class Lockout:
     until: float
-    scope: str  # which limit: user_ip, user, ip, or SLOW_DOWN for a delay between answers
+    # which limit: user_ip, user, user_browser, ip, user_day, or SLOW_DOWN for a delay
+    scope: str
 
     @property
     def is_delay(self) -> bool:
         return self.scope == SLOW_DOWN
 
 
-def _limit(limits: AttemptLimits, scope: str) -> tuple[int, float]:
+def limit_of(limits: AttemptLimits, scope: str) -> tuple[int, float]:
     """A scope's limit and window."""
     if scope == "user_day":
         return limits.per_user_per_day, DAY
@@ -76,6 +115,7 @@ def _limit(limits: AttemptLimits, scope: str) -> tuple[int, float]:
     return {
         "user_ip": limits.per_user_and_address,
         "user": limits.per_user,
+        "user_browser": limits.per_user,
         "ip": limits.per_address,
     }[scope], window
 
@@ -97,7 +137,7 @@ def lockout(
     window = limits.window.total_seconds()
     worst: Lockout | None = None
     for scope, times in failures.items():
-        limit, span = _limit(limits, scope)
+        limit, span = limit_of(limits, scope)
         recent = sorted(at for at in times if now - span < at <= now)
         if len(recent) >= limit:
             until = recent[-limit] + span  # when enough of them have left the window

@@ -19,11 +19,13 @@ from gateway.clock import FixedClock
 from gateway.identity.portal import hash_password
 from gateway.keys import RUNTIME
 from gateway.policy.model import AttemptLimits
+from tests.admin.helpers import browser
 from tests.support import code_for, csrf_from_page, intercept_app, portal_app, portal_login
 
 NOW = 1_800_000_000.0
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 USER = "carol@example.com"
+OTHER = "dave@example.com"  # another user, never enrolled
 DEFAULT = regulation.DEFAULT
 WINDOW = DEFAULT.window.total_seconds()
 # The test client is 127.0.0.1: as a trusted proxy its X-Forwarded-For names the address.
@@ -117,7 +119,10 @@ def test_one_address_never_reaches_the_user_wide_lockout() -> None:
 
 def _users(tmp_path: Path) -> Path:
     users = tmp_path / "users.yaml"
-    users.write_text(f"users:\n  {USER}:\n    password: '{hash_password('pw')}'\n")
+    users.write_text(
+        f"users:\n  {USER}:\n    password: '{hash_password('pw')}'\n"
+        f"  {OTHER}:\n    password: '{hash_password('pw2')}'\n"
+    )
     return users
 
 
@@ -140,24 +145,32 @@ async def _portal_gateway(
     return client
 
 
-async def _sign_in(client: Any, ip: str) -> Any:
-    """The password step from `ip`, in a fresh browser."""
-    client.session.cookie_jar.clear()
-    page = await client.get("/.gateway/login?rd=%2F", headers=_from(ip))
+async def _password(http: Any, ip: str, password: str = "pw", user: str = USER) -> Any:  # noqa: S107
+    """The password step from `ip`, in the browser `http` (its cookies as they are)."""
+    page = await http.get("/.gateway/login?rd=%2F", headers=_from(ip))
     token = csrf_from_page(await page.text())
-    return await client.post(
+    return await http.post(
         "/.gateway/login?rd=%2F",
-        data={"csrf_token": token, "username": USER, "password": "pw"},
+        data={"csrf_token": token, "username": user, "password": password},
         headers=_from(ip),
         allow_redirects=False,
     )
 
 
-async def _challenge(client: Any, ip: str) -> tuple[str, str]:
-    signed_in = await _sign_in(client, ip)
+async def _sign_in(client: Any, ip: str) -> Any:
+    """The password step from `ip`, in a fresh browser."""
+    client.session.cookie_jar.clear()
+    return await _password(client, ip)
+
+
+async def _challenge(client: Any, ip: str, http: Any = None) -> tuple[str, str]:
+    """The password step from `ip` (in a fresh browser, or in `http` as it is), then the
+    challenge page: where to answer, and its CSRF token."""
+    signed_in = await (_sign_in(client, ip) if http is None else _password(http, ip))
     assert signed_in.status == 303, await signed_in.text()
     location = signed_in.headers["Location"]
-    token = csrf_from_page(await (await client.get(location, headers=_from(ip))).text())
+    http = http or client
+    token = csrf_from_page(await (await http.get(location, headers=_from(ip))).text())
     return location, token
 
 
@@ -321,7 +334,9 @@ async def test_intercepted_wrong_passwords_stop_reaching_the_application(
         await upstream.close()
 
 
-async def test_parallel_guesses_are_checked_one_at_a_time(make_gateway: Any, tmp_path: Path) -> None:
+async def test_parallel_guesses_are_checked_one_at_a_time(
+    make_gateway: Any, tmp_path: Path
+) -> None:
     """Twenty wrong codes sent at once in one sign-in (on Redis the requests really interleave):
     answers are checked one at a time, so exactly five are counted before the sign-in ends,
     instead of all twenty passing the checks before any was counted."""
@@ -373,7 +388,11 @@ async def test_guesses_from_one_ipv6_network_share_a_count(
         page = await client.get("/.gateway/login?rd=%2F", headers=_from(ip))
         answer = await client.post(
             "/.gateway/login?rd=%2F",
-            data={"csrf_token": csrf_from_page(await page.text()), "username": USER, "password": password},
+            data={
+                "csrf_token": csrf_from_page(await page.text()),
+                "username": USER,
+                "password": password,
+            },
             headers=_from(ip),
             allow_redirects=False,
         )
@@ -383,3 +402,140 @@ async def test_guesses_from_one_ipv6_network_share_a_count(
     assert statuses == [401] * 5
     assert await attempt("2001:db8:5:6:ffff::1", "pw") == 429
     assert await attempt("2001:db8:5:7::1", "pw") == 303  # another network: not slowed
+
+
+# --- the user's own browsers and strangers spread over many addresses ----------------------
+
+
+def test_a_known_browser_has_its_own_user_wide_count() -> None:
+    """From a browser known to have signed in as the user, the user-wide limit counts that
+    browser's wrong passwords and the user's wrong second factors, at the same number, and not
+    every wrong answer for the user; its other scopes are those of any browser."""
+    plain = regulation.counted("u", "192.0.2.1")
+    known = regulation.counted("u", "192.0.2.1", "b" * 64)
+    assert plain["user"] == ("user:u",) and "user_browser" not in plain
+    assert "user" not in known
+    assert known["user_browser"] == (regulation.browser_key("u", "b" * 64), "second:u")
+    assert {k: v for k, v in known.items() if k != "user_browser"} == {
+        k: v for k, v in plain.items() if k != "user"
+    }
+    flood = [NOW - 60] * 200  # strangers' wrong passwords, from anywhere
+    assert regulation.lockout({"user": flood}, NOW) is not None
+    assert regulation.lockout({"user_browser": [NOW - 60] * 29}, NOW) is None
+    own = regulation.lockout({"user_browser": [NOW - 60] * 30}, NOW)
+    assert own is not None and own.scope == "user_browser" and own.until == NOW - 60 + WINDOW
+    # a wrong password is also recorded under the browser's own key; a wrong code is not
+    password = regulation.recorded("u", "192.0.2.1", "b" * 64, password=True)
+    code = regulation.recorded("u", "192.0.2.1", "b" * 64, password=False)
+    assert regulation.browser_key("u", "b" * 64) in password and "second:u" not in password
+    assert regulation.browser_key("u", "b" * 64) not in code and "second:u" in code
+    assert regulation.recorded("u", "192.0.2.1", None, True) == list(
+        regulation.keys("u", "192.0.2.1").values()
+    )
+
+
+async def _flood(client: Any, guesses: int, first: int = 1) -> list[int]:
+    """Strangers' wrong passwords for the user, five from each of many addresses (so no
+    address is ever slowed down), each in a fresh browser."""
+    statuses = []
+    for n in range(guesses):
+        client.session.cookie_jar.clear()
+        answer = await _password(client, f"203.0.113.{first + n // 5}", "wrong")
+        statuses.append(answer.status)
+    return statuses
+
+
+async def _verified(client: Any, http: Any, ip: str, clock: FixedClock) -> int:
+    """The password and the code in the browser `http` (its session, if any, gone by now, its
+    browser id kept); the status of the code's answer."""
+    _session_over(http)
+    location, token = await _challenge(client, ip, http)
+    clock.advance(30)  # a fresh code: each is accepted once
+    return int((await _answer(http, location, token, code_for(SECRET, at=clock.now), ip)).status)
+
+
+def _session_over(http: Any) -> None:
+    """The browser's gateway session is over (it keeps its other cookies)."""
+    http.cookie_jar.clear(lambda cookie: cookie.key == "gateway_session")
+
+
+def _browser_id(http: Any) -> str:
+    [cookie] = [c for c in http.cookie_jar if c.key == "gateway_browser"]
+    return str(cookie.value)
+
+
+async def test_strangers_everywhere_lock_out_new_browsers_but_not_the_users_own(
+    make_gateway: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Strangers who know only the user name send wrong passwords from many addresses until the
+    user is locked out everywhere: a new browser is refused even the right password, and so is
+    a browser that signed in only as another user, or one with a made-up id. The browser the
+    user signed in with before still gets in, password and code, from any address (and its
+    second factor starts the user's counts again, as any does)."""
+    caplog.set_level(logging.INFO, logger="gateway.audit")
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+    home, cafe = "192.0.2.10", "198.51.100.20"
+    async with browser(client) as own, browser(client) as others:
+        assert await _verified(client, own, home, clock) == 303
+        assert (await _password(others, home, "pw2", OTHER)).status == 303
+        await others.get("/.gateway/enrol", headers=_from(home))  # its id comes with this page
+        others_id = _browser_id(others)
+        clock.advance(3600)
+        assert await _flood(client, DEFAULT.per_user) == [401] * DEFAULT.per_user
+        for cookie in (None, others_id, "made-up-" + "x" * 32):
+            client.session.cookie_jar.clear()
+            if cookie is not None:
+                client.session.cookie_jar.update_cookies({"gateway_browser": cookie})
+            refused = await _password(client, cafe)
+            assert refused.status == 429, cookie
+            assert "Too many wrong answers" in await refused.text()
+        assert await _verified(client, own, cafe, clock) == 303  # even from a new address
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.audit"]
+    assert {e["scope"] for e in events if e["event"] == "lockout"} == {"user"}
+
+
+async def test_the_users_own_browser_is_still_limited_per_address(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """A known browser is not exempt from the user-and-address limit: ten wrong passwords from
+    one address (each after its delay) lock the user out there, the right password included,
+    while the same browser elsewhere gets in."""
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+    here, there = "192.0.2.10", "192.0.2.77"
+    async with browser(client) as own:
+        assert await _verified(client, own, here, clock) == 303
+        _session_over(own)
+        statuses = []
+        for _ in range(DEFAULT.per_user_and_address):
+            clock.advance(61)  # past any delay
+            statuses.append((await _password(own, here, "wrong")).status)
+        assert statuses == [401] * DEFAULT.per_user_and_address
+        clock.advance(61)
+        refused = await _password(own, here)
+        assert refused.status == 429 and "Too many wrong answers" in await refused.text()
+        assert await _verified(client, own, there, clock) == 303
+
+
+async def test_a_stolen_browser_id_does_not_give_endless_guesses(
+    make_gateway: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone who copies the user's browser id and guesses from many addresses is held to the
+    user-wide number all the same: that browser's own count. The lockout is audited as such,
+    and the user's other browsers are not locked out by it."""
+    caplog.set_level(logging.INFO, logger="gateway.audit")
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+    async with browser(client) as own, browser(client) as thief:
+        assert await _verified(client, own, "192.0.2.10", clock) == 303
+        thief.cookie_jar.update_cookies({"gateway_browser": _browser_id(own)})
+        statuses = []
+        for n in range(DEFAULT.per_user):
+            statuses.append((await _password(thief, f"203.0.113.{1 + n // 5}", "wrong")).status)
+        assert statuses == [401] * DEFAULT.per_user
+        refused = await _password(thief, "203.0.113.99")
+        assert refused.status == 429 and "Too many wrong answers" in await refused.text()
+        assert (await _sign_in(client, "198.51.100.20")).status == 429  # strangers' count too
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.audit"]
+    assert [e["scope"] for e in events if e["event"] == "lockout"] == ["user_browser"]

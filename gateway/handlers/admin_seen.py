@@ -1,5 +1,6 @@
 """What the sign-in flow tells the store about users, for admins: each first and second factor,
-and the browsers a login is used from before it enrols (the shared-login warning).
+and the browsers a login is used from before it enrols (the shared-login warning); and, for
+regulation, every browser that got the user's password right (a known browser).
 
 The browser id is a long-lived random cookie of the gateway's (HttpOnly, SameSite=Lax, and
 `__Host-` with Secure over TLS); the store keeps only its hash.
@@ -27,28 +28,45 @@ def _company_id(request: web.Request, user: str) -> str | None:
     return company.id if company is not None else None
 
 
+def _browser_id(request: web.Request) -> str | None:
+    """This browser's id, if it sent one that the gateway could have given."""
+    ctx = context(request)
+    browser = cookie_value(ctx, cookie_name(ctx, BROWSER_COOKIE))
+    return browser if browser and len(browser) <= 64 else None
+
+
+def _digest(browser: str) -> str:
+    return hashlib.sha256(browser.encode()).hexdigest()
+
+
+def browser_digest(request: web.Request) -> str | None:
+    """The hash of this browser's id (what the store keeps), if it sent one."""
+    browser = _browser_id(request)
+    return _digest(browser) if browser is not None else None
+
+
 async def seen_at_first_factor(request: web.Request, session: Session, enrolled: bool) -> None:
-    """Record the sign-in; before enrolment, also this browser, and flag the session when the
+    """Record the sign-in and this browser as one that knows the password (regulation);
+    before enrolment, also count it among the login's browsers, and flag the session when the
     login looks shared. A browser without an id gets one with the next page or the completion
     of this sign-in (`browser_cookie`), never with the answer to the password itself."""
     rt = runtime(request)
-    ctx = context(request)
     user = session.user
     assert user is not None
     now = rt.clock()
     await rt.store.note_user(user, _company_id(request, user), now, {"last_sign_in": now})
-    if enrolled:
-        return
-    browser = cookie_value(ctx, cookie_name(ctx, BROWSER_COOKIE))
+    browser = _browser_id(request)
     changed = False
-    if not browser or len(browser) > 64:
+    if browser is None:
         browser = session.scratch[BROWSER] = secrets.token_urlsafe(24)
         changed = True
-    digest = hashlib.sha256(browser.encode()).hexdigest()
-    count = await rt.store.note_browser(user, digest, now, now - SHARED_WINDOW)
-    if count >= SHARED_BROWSERS:
-        session.scratch[SHARED] = count
-        changed = True
+    digest = _digest(browser)
+    await rt.store.note_known_browser(user, digest, now)
+    if not enrolled:
+        count = await rt.store.note_browser(user, digest, now, now - SHARED_WINDOW)
+        if count >= SHARED_BROWSERS:
+            session.scratch[SHARED] = count
+            changed = True
     if changed:
         await rt.sessions.save(session)
 

@@ -1,5 +1,7 @@
 """Wrong answers at the gateway's doors (passwords and second factors), counted in the store by
-user and address, and the 429 page that says how long to wait (gateway.regulation)."""
+user and address, and the 429 page that says how long to wait (gateway.regulation). A browser
+that got the user's password right before (its `gateway_browser` id, admin_seen) is counted
+apart from strangers' guesses at the user-wide limit."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from aiohttp import web
 
 from gateway import regulation
 from gateway.audit import audit
+from gateway.handlers.admin_seen import browser_digest
 from gateway.handlers.common import company_for, context, runtime
 from gateway.policy.model import AttemptLimits
 from gateway.store import StoreUnavailable
@@ -43,6 +46,17 @@ def _address(request: web.Request) -> str | None:
 
 def _keys(request: web.Request, user: str) -> dict[str, str]:
     return regulation.keys(user[:MAX_USER_KEY], _address(request))
+
+
+async def known_browser(request: web.Request, user: str) -> str | None:
+    """The hash of this browser's id if it got a password of `user` right within
+    regulation.KNOWN_BROWSER_WINDOW (admin_seen.seen_at_first_factor), else None."""
+    digest = browser_digest(request)
+    if digest is None or len(user) > MAX_USER_KEY:
+        return None
+    rt = runtime(request)
+    since = rt.clock() - regulation.KNOWN_BROWSER_WINDOW
+    return digest if await rt.store.knows_browser(user, digest, since) else None
 
 
 @asynccontextmanager
@@ -88,18 +102,22 @@ def busy(request: web.Request, back: str, back_text: str) -> web.Response:
 
 
 async def wait_for(request: web.Request, user: str) -> regulation.Lockout | None:
-    """The lockout or delay in force for this user from this address, across instances."""
+    """The lockout or delay in force for this user from this address and browser, across
+    instances."""
+    return await _wait_for(request, user, await known_browser(request, user))
+
+
+async def _wait_for(
+    request: web.Request, user: str, browser: str | None
+) -> regulation.Lockout | None:
     rt = runtime(request)
     now = rt.clock()
     limits = _limits(request, user)
-    since = now - limits.window.total_seconds()
-    failures = {
-        scope: await rt.store.failures_since(key, since)
-        for scope, key in _keys(request, user).items()
-    }
-    failures["user_day"] = await rt.store.failures_since(
-        regulation.second_factor_key(user[:MAX_USER_KEY]), now - regulation.DAY
-    )
+    failures: dict[str, list[float]] = {}
+    scopes = regulation.counted(user[:MAX_USER_KEY], _address(request), browser)
+    for scope, keys in scopes.items():
+        since = now - regulation.limit_of(limits, scope)[1]
+        failures[scope] = [at for key in keys for at in await rt.store.failures_since(key, since)]
     return regulation.lockout(failures, now, limits)
 
 
@@ -109,11 +127,11 @@ async def count_failure(request: web.Request, user: str, what: str) -> regulatio
     rt = runtime(request)
     ctx = context(request)
     now = rt.clock()
-    for key in _keys(request, user).values():
+    browser = await known_browser(request, user)
+    password = what == PASSWORD  # else a wrong second factor: the password was right
+    for key in regulation.recorded(user[:MAX_USER_KEY], _address(request), browser, password):
         await rt.store.record_failure(key, now)
-    if what != "password":  # a wrong second factor: the password was right
-        await rt.store.record_failure(regulation.second_factor_key(user[:MAX_USER_KEY]), now)
-    found = await wait_for(request, user)
+    found = await _wait_for(request, user, browser)
     if what != PASSWORD:
         what = answering.get() or what
     metrics = rt.metrics
@@ -140,6 +158,9 @@ async def forget_failures(request: web.Request, user: str) -> None:
     for scope in ("user", "user_ip"):
         await rt.store.clear_failures(keys[scope])
     await rt.store.clear_failures(regulation.second_factor_key(user[:MAX_USER_KEY]))
+    digest = browser_digest(request)
+    if digest is not None:
+        await rt.store.clear_failures(regulation.browser_key(user[:MAX_USER_KEY], digest))
 
 
 def refusal(
