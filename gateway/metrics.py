@@ -164,7 +164,8 @@ class Metrics:
         )
         self.lockouts = Counter(
             "gateway_lockouts",
-            "Lockouts begun by a wrong answer, by scope (user_ip, user, ip)",
+            "Lockouts begun by a wrong answer, by scope "
+            "(user_ip, user, user_browser, ip, user_day)",
             ["scope"],
             registry=r,
         )
