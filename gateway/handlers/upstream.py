@@ -11,6 +11,7 @@ from gateway import trust
 from gateway.cookies import build_cookie_header, parse_cookie_header
 from gateway.handlers.admin_seen import BROWSER_COOKIE
 from gateway.handlers.common import CSRF_COOKIE, context, runtime
+from gateway.memo import remembered
 from gateway.sessions import Level, Session
 
 
@@ -84,8 +85,8 @@ def _cookies(
     if not held:
         raw = headers.getall("Cookie", [])
         if len(raw) == 1:  # the usual case, and the same header comes again and again
-            cleaned = _without(raw[0], drop)
-            if cleaned is not raw[0]:
+            cleaned = _without((raw[0], drop))
+            if cleaned != raw[0]:
                 headers.popall("Cookie", None)
                 if cleaned:
                     headers["Cookie"] = cleaned
@@ -101,29 +102,14 @@ def _cookies(
         headers["Cookie"] = build_cookie_header(pairs)
 
 
-_CLEANED: dict[tuple[str, frozenset[str]], str] = {}
-CLEANED_KEPT = 1024  # Cookie headers remembered (each up to COOKIE_KEPT_LENGTH characters)
-COOKIE_KEPT_LENGTH = 4096
-
-
-def _without(header: str, drop: frozenset[str]) -> str:
-    """One Cookie header without the cookies named in `drop`: the same string when none is
+@remembered(entries=1024, longest=4096, size=lambda key: len(key[0]))
+def _without(key: tuple[str, frozenset[str]]) -> str:
+    """One Cookie header without the cookies named in the set: the header itself when none is
     there, "" when nothing is left."""
-    key = (header, drop)
-    found = _CLEANED.get(key)
-    if found is not None:
-        return header if found is _UNCHANGED else found
+    header, drop = key
     pairs = parse_cookie_header(header)
     kept = [pair for pair in pairs if pair[0] not in drop]
-    cleaned = header if len(kept) == len(pairs) else build_cookie_header(kept)
-    if len(header) <= COOKIE_KEPT_LENGTH:
-        if len(_CLEANED) >= CLEANED_KEPT:
-            _CLEANED.clear()
-        _CLEANED[key] = _UNCHANGED if cleaned is header else cleaned
-    return cleaned
-
-
-_UNCHANGED = "\0unchanged"  # a marker: the remembered header had nothing to take out
+    return header if len(kept) == len(pairs) else build_cookie_header(kept)
 
 
 def cookie_header_for_upstream(request: web.Request) -> str:

@@ -11,6 +11,7 @@ from gateway.clientip import client_ip_of, is_trusted, parse_ip
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, MisdirectedRequest
 from gateway.keys import CONTEXT, RUNTIME
+from gateway.memo import remembered
 from gateway.middleware.errors import error_response
 from gateway.paths import BadPath, normalise_path
 from gateway.proxy.headers import canonical, clean_request_headers
@@ -23,11 +24,6 @@ STATIC = "/.gateway/static/"
 # Forward-auth endpoints: the front proxy names the application in X-Forwarded-Host, and their
 # handler (gateway/handlers/forward_auth.py) builds the context itself from what it says.
 FORWARD_AUTH = frozenset({"/.gateway/verify", "/.gateway/auth-request"})
-# Normalised paths by raw path: the same paths come again and again. Bounded, and only short
-# paths are kept; a malformed path is not kept (it is refused anyway).
-_PATHS: dict[str, str] = {}
-PATHS_KEPT = 4096
-PATH_KEPT_LENGTH = 512
 
 
 def served_securely(settings: Settings, tls: bool, forwarded_proto: str) -> bool:
@@ -40,16 +36,8 @@ def served_securely(settings: Settings, tls: bool, forwarded_proto: str) -> bool
     return tls or forwarded_proto.lower() == "https"
 
 
-def normalised(raw_path: str) -> str:
-    """normalise_path, remembered for short paths."""
-    found = _PATHS.get(raw_path)
-    if found is None:
-        found = normalise_path(raw_path)
-        if len(raw_path) <= PATH_KEPT_LENGTH:
-            if len(_PATHS) >= PATHS_KEPT:
-                _PATHS.clear()
-            _PATHS[raw_path] = found
-    return found
+# the same paths come again and again; a malformed one raises, and is not remembered
+normalised = remembered(entries=4096, longest=512)(normalise_path)
 
 
 @web.middleware

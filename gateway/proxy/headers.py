@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 
 from multidict import CIMultiDict
 
+from gateway.memo import remembered
+
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -81,24 +83,12 @@ def clean_request_headers(
     return out
 
 
-_VERDICTS: dict[str, str | None] = {}
-VERDICTS_KEPT = 1024  # header names seen; only short names are kept
-
-
+@remembered(entries=1024, longest=64)  # the header names clients send again and again
 def _request_verdict(name: str) -> str | None:
     """None for a request header that never goes upstream (hop-by-hop, identity, Host), else its
     canonical name (for the Connection-listed and application-specific checks)."""
-    try:
-        return _VERDICTS[name]
-    except KeyError:
-        pass
     key = canonical(name)
-    verdict = None if key in HOP_BY_HOP or key == "host" or is_identity(key) else key
-    if len(name) <= 64:
-        if len(_VERDICTS) >= VERDICTS_KEPT:
-            _VERDICTS.clear()
-        _VERDICTS[name] = verdict
-    return verdict
+    return None if key in HOP_BY_HOP or key == "host" or is_identity(key) else key
 
 
 def clean_response_headers(headers: CIMultiDict[str] | Mapping[str, str]) -> CIMultiDict[str]:
@@ -112,16 +102,5 @@ def clean_response_headers(headers: CIMultiDict[str] | Mapping[str, str]) -> CIM
     return out
 
 
-_CANONICAL: dict[str, str] = {}
-
-
-def _canonical(name: str) -> str:
-    """canonical(), remembered for the header names an application sends again and again."""
-    found = _CANONICAL.get(name)
-    if found is None:
-        found = canonical(name)
-        if len(name) <= 64:
-            if len(_CANONICAL) >= VERDICTS_KEPT:
-                _CANONICAL.clear()
-            _CANONICAL[name] = found
-    return found
+# the header names an application sends again and again
+_canonical = remembered(entries=1024, longest=64)(canonical)
