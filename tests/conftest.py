@@ -22,7 +22,7 @@ from tests.redisserver import DATABASES, RedisCluster, RedisServer
 from tests.support import settings_dict
 
 # fixtures shared by the modules that send codes and notices
-pytest_plugins = ["tests.senders.fixtures"]
+pytest_plugins = ["tests.senders.fixtures", "tests.proxy.fixtures"]
 
 LEGACY_ACCOUNTS = {"alice@example.com": "alice-password", "bob@example.com": "bob-password"}
 

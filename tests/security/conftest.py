@@ -5,7 +5,6 @@ tests/proxy, with one access policy (bypass /public/**, deny /internal/**)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from argon2 import PasswordHasher
 
 from gateway.clock import FixedClock
 from tests.proxy.helpers import RawResponse, raw_request
-from tests.proxy.upstream import SEEN, create_upstream
+from tests.proxy.upstream import SEEN
 from tests.support import DEFAULT_POLICY, intercept_app, portal_app
 
 Client = TestClient[Any, Any]
@@ -37,17 +36,6 @@ POLICIES = {"example.yaml": DEFAULT_POLICY, "applications.yaml": ACCESS}
 USERS_HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
 
-@pytest.fixture
-async def upstream() -> AsyncIterator[TestServer]:
-    server = TestServer(create_upstream(), host="127.0.0.1")
-    await server.start_server()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-def upstream_url(upstream: TestServer) -> str:
-    return str(upstream.make_url("")).rstrip("/")
 
 
 def reached(upstream: TestServer) -> list[dict[str, Any]]:
