@@ -1,10 +1,12 @@
-"""Liveness and readiness for load balancers and orchestrators."""
+"""Liveness and readiness for load balancers and orchestrators. Why the gateway is not ready
+is told in full only to the networks that may read its metrics (`metrics.networks`)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from gateway.handlers.common import runtime
+from gateway.handlers.metrics_page import may_read_metrics
 from gateway.store import StoreUnavailable
 
 
@@ -18,7 +20,8 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await rt.store.ping()
     except StoreUnavailable as exc:
-        problems.append(f"store: {exc}")
+        # where the store is (host, port) only for the networks allowed to read the metrics
+        problems.append(f"store: {exc}" if may_read_metrics(request) else "store: unavailable")
     if rt.policy.generation == 0:
         problems.append("policy: not loaded")
     if problems:

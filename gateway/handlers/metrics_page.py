@@ -10,13 +10,19 @@ from gateway.clientip import client_ip, is_trusted
 from gateway.handlers.common import runtime
 
 
-async def metrics(request: web.Request) -> web.Response:
-    rt = runtime(request)
-    settings = rt.settings
+def may_read_metrics(request: web.Request) -> bool:
+    """Whether this client is on the networks that may read the gateway's internals (metrics,
+    and the reasons readyz gives)."""
+    settings = runtime(request).settings
     address = client_ip(
         request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies
     )
-    if address is None or not is_trusted(address, settings.metrics.networks):
+    return address is not None and is_trusted(address, settings.metrics.networks)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    rt = runtime(request)
+    if not may_read_metrics(request):
         return web.Response(
             status=403,
             text="metrics are not served to this address (see metrics.networks)\n",
