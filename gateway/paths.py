@@ -8,6 +8,7 @@ from urllib.parse import quote, unquote_to_bytes
 # Encoded separators and NUL change meaning between the gateway and the application, so they
 # are refused outright rather than guessed at.
 _FORBIDDEN_ENCODED = ("%2f", "%5c", "%00")
+_TWICE_ENCODED = ("%2e", "%2f", "%5c", "%00")  # still there once the path is decoded
 _SAFE = "/:@!$&'()*+,;=-._~"
 _DOTS = (".", "..")
 
@@ -17,7 +18,8 @@ class BadPath(ValueError):
 
 
 def normalise_path(raw: str) -> str:
-    """Decode once, resolve dot segments and collapse empty segments.
+    """Decode once, resolve dot segments and collapse empty segments. A path that still
+    encodes a dot, slash, backslash or NUL once decoded is refused.
 
     `raw` is the path as sent on the wire, without the query string.
     """
@@ -33,6 +35,13 @@ def normalise_path(raw: str) -> str:
         raise BadPath("the path is not valid UTF-8 once decoded") from exc
     if "\\" in decoded or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
         raise BadPath("the path contains a backslash or a control character")
+    if "%" in decoded:
+        still = decoded.lower()
+        for token in _TWICE_ENCODED:
+            if token in still:
+                # an application that decodes again would read a dot, slash, backslash or NUL
+                # the rules never saw ("/public/%252e%252e/admin" is /admin to it)
+                raise BadPath(f"the path is encoded twice ({token!r} once decoded)")
     segments: list[str] = []
     parts = decoded.split("/")
     for part in parts[1:]:

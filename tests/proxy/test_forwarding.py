@@ -136,7 +136,7 @@ async def test_gateway_paths_are_never_forwarded(gateway: Any, upstream: TestSer
         ("/a/%2e%2e/b?q=%2F..%2F", "/b?q=%2F..%2F"),
         ("/%61dmin/", "/admin/"),
         ("/a%20b/caf%C3%A9", "/a%20b/caf%C3%A9"),
-        ("/a%252fb", "/a%252fb"),
+        ("/100%25/x", "/100%25/x"),
         ("/../../etc/passwd", "/etc/passwd"),
     ],
 )
