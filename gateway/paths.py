@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from urllib.parse import quote, unquote_to_bytes
 
 # Encoded separators and NUL change meaning between the gateway and the application, so they
@@ -42,22 +43,25 @@ def normalise_path(raw: str) -> str:
                 # an application that decodes again would read a dot, slash, backslash or NUL
                 # the rules never saw ("/public/%252e%252e/admin" is /admin to it)
                 raise BadPath(f"the path is encoded twice ({token!r} once decoded)")
-    segments: list[str] = []
-    parts = decoded.split("/")
-    for part in parts[1:]:
+    parts = decoded.split("/")[1:]
+    for part in parts:
         _check_segment(part)
+    return resolved(parts, trailing_slash=parts[-1] in ("", ".", ".."))
+
+
+def resolved(segments: Iterable[str], trailing_slash: bool) -> str:
+    """An absolute path of these segments with empty and "." segments dropped and each ".."
+    taking the one before it away; a final "/" when asked and anything is left."""
+    kept: list[str] = []
+    for part in segments:
         if part in ("", "."):
             continue
         if part == "..":
-            if segments:
-                segments.pop()
+            if kept:
+                kept.pop()
             continue
-        segments.append(part)
-    path = "/" + "/".join(segments)
-    last = parts[-1]
-    if segments and (last in ("", ".", "..")):
-        path += "/"
-    return path
+        kept.append(part)
+    return "/" + "/".join(kept) + ("/" if trailing_slash and kept else "")
 
 
 def _check_segment(part: str) -> None:

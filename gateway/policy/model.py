@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from gateway.paths import resolved
 from gateway.policy.globs import PathPattern
 from gateway.policy.globs import glob_to_regex as glob_to_regex  # the patterns' reference meaning
 
@@ -272,24 +273,13 @@ def readings(path: str) -> list[str]:
 
 def _trimmed(path: str) -> str:
     """Each segment without trailing dots and spaces; segments left empty go."""
-    segments = [part.rstrip(". ") for part in path.split("/")[1:]]
-    kept = [part for part in segments if part]
-    return "/" + "/".join(kept) + ("/" if kept and path.endswith("/") else "")
+    segments = (part.rstrip(". ") for part in path.split("/")[1:])
+    return resolved(segments, trailing_slash=path.endswith("/"))
 
 
 def _without_parameters(path: str) -> str:
-    segments: list[str] = []
-    parts = path.split("/")
-    for part in parts[1:]:
-        part = part.split(";", 1)[0]
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if segments:
-                segments.pop()
-            continue
-        segments.append(part)
-    return "/" + "/".join(segments) + ("/" if segments and path.endswith("/") else "")
+    segments = (part.split(";", 1)[0] for part in path.split("/")[1:])
+    return resolved(segments, trailing_slash=path.endswith("/"))
 
 
 Policy.EMPTY = Policy()
