@@ -3,12 +3,10 @@ against docs/admin-api.yaml, and every change audited."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from gateway.app import create_app
 from gateway.clock import FixedClock
@@ -18,42 +16,20 @@ from tests.admin.helpers import (
     BOB,
     CAROL,
     DAVE,
-    NOW,
     Client,
     audit_events,
     browser,
     capture_audit,
-    gateway,
     password,
     runtime,
     seen,
     sign_in,
-    upstream,
 )
 
 API = "/.gateway/admin/api"
 ACME = "/companies/{company}"
 MEMBERS = ACME + "/members"
 MEMBER = MEMBERS + "/{user}"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[TestServer]:
-    served = await upstream()
-    yield served
-    await served.close()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture
-async def client(
-    make_gateway: Any, tmp_path: Path, server: TestServer, clock: FixedClock
-) -> Client:
-    return await gateway(make_gateway, tmp_path, server, clock)
 
 
 def url(template: str, **values: str) -> str:

@@ -3,12 +3,7 @@ in, what an admin sees, and each action with its audit event."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
 import pytest
-from aiohttp.test_utils import TestServer
 
 from gateway.clock import FixedClock
 from tests.admin.helpers import (
@@ -16,42 +11,20 @@ from tests.admin.helpers import (
     BOB,
     CAROL,
     DAVE,
-    NOW,
     Client,
     answer_challenge,
     audit_events,
     browser,
     capture_audit,
     csrf,
-    gateway,
     password,
     runtime,
     seen,
     sign_in,
-    upstream,
 )
 
 MEMBERS = "/.gateway/admin/acme/"
 CAROL_PAGE = f"{MEMBERS}members/{CAROL}"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[TestServer]:
-    served = await upstream()
-    yield served
-    await served.close()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture
-async def client(
-    make_gateway: Any, tmp_path: Path, server: TestServer, clock: FixedClock
-) -> Client:
-    return await gateway(make_gateway, tmp_path, server, clock)
 
 
 async def test_not_signed_in_is_sent_to_sign_in(client: Client) -> None:

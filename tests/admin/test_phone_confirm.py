@@ -10,7 +10,6 @@ now" keeps it and asks again next time; "This is not my number" drops the admin'
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from gateway.handlers.phone_confirm import CANNOT_CONFIRM
 from tests.admin.helpers import (
     ALICE,
     CAROL,
-    NOW,
     Client,
     answer_challenge,
     audit_events,
@@ -37,7 +35,6 @@ from tests.admin.helpers import (
     runtime,
     seen,
     sign_in,
-    upstream,
 )
 from tests.senders.fakes import (
     FakeProvider,
@@ -51,18 +48,6 @@ OLD, NEW = "+447400111111", "+447400123456"  # Carol's enrolled mobile; the one 
 LANDLINE = "+442079460000"
 CONFIRM = "/.gateway/phone/confirm?rd=%2F"
 SMS_CHALLENGE = "/.gateway/challenge?method=sms&rd=%2F"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[TestServer]:
-    served = await upstream()
-    yield served
-    await served.close()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(NOW)
 
 
 

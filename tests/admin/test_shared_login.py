@@ -3,47 +3,20 @@ before enrolling is warned on the enrolment page, and the admin table flags it."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
-from aiohttp.test_utils import TestServer
 
 from gateway.admin import SHARED_BROWSERS, SHARED_WINDOW
 from gateway.clock import FixedClock
 from tests.admin.helpers import (
     ALICE,
     ERIN,
-    NOW,
     Client,
     browser,
-    gateway,
     password,
     sign_in,
-    upstream,
 )
 
 WARNING = "Is this login shared?"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[TestServer]:
-    served = await upstream()
-    yield served
-    await served.close()
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(NOW)
-
-
-@pytest.fixture
-async def client(
-    make_gateway: Any, tmp_path: Path, server: TestServer, clock: FixedClock
-) -> Client:
-    return await gateway(make_gateway, tmp_path, server, clock)
 
 
 async def enrolment_page(other: Any) -> str:
