@@ -90,13 +90,17 @@ def portal_app(upstream: str, users: Path, **overrides: Any) -> dict[str, Any]:
     return app
 
 
-async def portal_login(client: Any, user: str, password: str, rd: str = "%2F") -> Any:
-    """The gateway's login page, then its form; returns the answer (303 on success)."""
-    page = await client.get(f"/.gateway/login?rd={rd}")
+async def portal_login(
+    client: Any, user: str, password: str, rd: str = "%2F", headers: dict[str, str] | None = None
+) -> Any:
+    """The gateway's login page, then its form (both with `headers`); returns the answer (303
+    on success)."""
+    page = await client.get(f"/.gateway/login?rd={rd}", headers=headers)
     token = csrf_from_page(await page.text())
     return await client.post(
         f"/.gateway/login?rd={rd}",
         data={"csrf_token": token, "username": user, "password": password},
+        headers=headers,
         allow_redirects=False,
     )
 

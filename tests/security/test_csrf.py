@@ -20,6 +20,7 @@ from tests.support import (
     code_for,
     csrf_from_page,
     portal_app,
+    portal_login,
     secret_from_page,
     settings_dict,
 )
@@ -63,16 +64,7 @@ async def test_the_router_is_enumerated(
 
 
 async def signed_in_admin(client: Client) -> None:
-    page = await client.get("/.gateway/login")
-    login = await client.post(
-        "/.gateway/login",
-        data={
-            "csrf_token": csrf_from_page(await page.text()),
-            "username": USER,
-            "password": PASSWORD,
-        },
-        allow_redirects=False,
-    )
+    login = await portal_login(client, USER, PASSWORD)
     assert login.status == 303
     html = await (await client.get("/.gateway/enrol")).text()
     done = await client.post(

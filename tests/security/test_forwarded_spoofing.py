@@ -15,7 +15,14 @@ from tests.security.conftest import (
     Client,
     send,
 )
-from tests.support import DEFAULT_POLICY, code_for, csrf_from_page, portal_app, secret_from_page
+from tests.support import (
+    DEFAULT_POLICY,
+    code_for,
+    csrf_from_page,
+    portal_app,
+    portal_login,
+    secret_from_page,
+)
 
 INSIDE = "10.1.2.3"
 TRUSTED_NETWORK_POLICY = DEFAULT_POLICY.replace("enforce_2fa: true", "enforce_2fa: false") + (
@@ -59,17 +66,7 @@ async def test_no_trusted_network_shortcut_from_made_up_addresses(
             store=f"sqlite://{tmp_path / f'store{index}.db'}",
         )
         headers = dict(spoofed(INSIDE))  # the client library sends one of each name
-        page = await client.get("/.gateway/login", headers=headers)
-        login = await client.post(
-            "/.gateway/login",
-            data={
-                "csrf_token": csrf_from_page(await page.text()),
-                "username": USER,
-                "password": PASSWORD,
-            },
-            headers=headers,
-            allow_redirects=False,
-        )
+        login = await portal_login(client, USER, PASSWORD, headers=headers)
         assert login.status == 303
         html = await (await client.get("/.gateway/enrol?method=totp", headers=headers)).text()
         done = await client.post(

@@ -90,20 +90,10 @@ async def test_deny_rule_proxy_mode(header: Client, upstream: TestServer) -> Non
 async def verified_forward_auth_cookie(forward_auth: Client) -> str:
     """A browser that signed in and enrolled through the gateway's pages on the app's host."""
     from tests.security.conftest import PASSWORD
-    from tests.support import code_for, csrf_from_page, secret_from_page
+    from tests.support import code_for, csrf_from_page, portal_login, secret_from_page
 
     host = {"Host": "app.test"}
-    page = await forward_auth.get("/.gateway/login", headers=host)
-    login = await forward_auth.post(
-        "/.gateway/login",
-        data={
-            "csrf_token": csrf_from_page(await page.text()),
-            "username": USER,
-            "password": PASSWORD,
-        },
-        headers=host,
-        allow_redirects=False,
-    )
+    login = await portal_login(forward_auth, USER, PASSWORD, headers=host)
     assert login.status == 303, await login.text()
     html = await (await forward_auth.get(login.headers["Location"], headers=host)).text()
     done = await forward_auth.post(
