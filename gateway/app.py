@@ -36,6 +36,7 @@ from gateway.middleware.context import gateway_middleware
 from gateway.pages import Pages
 from gateway.policy import Policy, PolicyHolder
 from gateway.policy.reload import PolicyReloader
+from gateway.proxy.client import Pool
 from gateway.proxy.http import new_client
 from gateway.runtime import Router, Runtime, Secrets
 from gateway.senders import build_senders
@@ -142,6 +143,7 @@ async def _running(runtime: Runtime) -> AsyncIterator[None]:
         runtime.policy.current, runtime.store, runtime.clock(), runtime.settings.policy_dir
     )
     runtime.client = new_client()
+    runtime.pool = Pool()
     reloader = runtime.reloader = policy_reloader(runtime)
     reloader.start()
     purger = asyncio.create_task(_purge_expired(runtime))
@@ -151,6 +153,7 @@ async def _running(runtime: Runtime) -> AsyncIterator[None]:
         await purger
     await reloader.stop()  # before the store closes: the ratchet uses it
     await runtime.client.close()
+    await runtime.pool.close()
     await runtime.senders.close()
     await runtime.store.close()
 

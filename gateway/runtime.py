@@ -17,6 +17,7 @@ from gateway.notices import Notifier
 from gateway.pages import Pages
 from gateway.policy import PolicyHolder
 from gateway.policy.reload import PolicyReloader
+from gateway.proxy.client import Pool
 from gateway.senders import Senders
 from gateway.sessions import SessionManager
 from gateway.settings import Application, Settings
@@ -71,6 +72,7 @@ class Runtime:
     router: Router
     users: dict[str, UsersFile]  # portal-mode applications' users files, by application name
     client: aiohttp.ClientSession | None = None
+    pool: Pool | None = None  # the lean client for bodiless GET and HEAD (gateway.proxy.client)
     notifier: Notifier | None = None  # email to users (notices); None when no sender is set up
     senders: Senders = field(default_factory=Senders)  # codes by SMS, voice, email
     clock: Clock = system_clock

@@ -217,6 +217,7 @@ async def forward(
         http.request_body(request),
         http.timeouts(application.timeouts.connect, application.timeouts.read),
         rt.metrics.upstream(application.name),
+        rt.pool,
     )
     response_headers = http.response_headers(upstream, application.upstream)
     if application.intercept is not None:
@@ -229,7 +230,7 @@ async def forward(
         response_headers.add("Set-Cookie", expire_session_cookie_line(request))
     elif fresh_cookie is not None:
         response_headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))
-    return await http.relay(request, upstream, response_headers)
+    return await http.relay(request, upstream, response_headers, application.timeouts.read)
 
 
 async def _hold_app_cookies(

@@ -9,10 +9,12 @@ from typing import Protocol
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from gateway.errors import UpstreamTimeout, UpstreamUnreachable
+from gateway.proxy import client as lean
+from gateway.proxy import splice
 from gateway.proxy.headers import clean_response_headers
 
 log = logging.getLogger("gateway.proxy")
@@ -21,6 +23,20 @@ CHUNK = 64 * 1024
 NO_BODY = (204, 304)
 # aiohttp adds these unless told not to; the upstream must see what the client sent.
 _SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+class Upstream(Protocol):
+    """An upstream's answer being relayed: aiohttp's ClientResponse or the lean client's."""
+
+    status: int
+    reason: str | None
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+    @property
+    def content(self) -> aiohttp.StreamReader: ...
+    def release(self) -> object: ...
+    def close(self) -> None: ...
 
 
 class Timing(Protocol):
@@ -60,21 +76,28 @@ async def open_upstream(
     body: aiohttp.StreamReader | bytes | None,
     timeout: aiohttp.ClientTimeout,
     timing: Timing | None = None,
-) -> aiohttp.ClientResponse:
+    pool: lean.Pool | None = None,
+) -> Upstream:
     """Send the request; the caller owns (and must release) the response. `timing` hears how
-    long the response headers took, or why there are none."""
+    long the response headers took, or why there are none. GET and HEAD without a body go
+    through `pool` when there is one (gateway.proxy.client), everything else through aiohttp."""
     start = time.perf_counter()
+    response: Upstream
     try:
-        response = await client.request(
-            method,
-            url,
-            headers=headers,
-            data=body,
-            allow_redirects=False,
-            timeout=timeout,
-            compress=None,
-            chunked=None,
-        )
+        if pool is not None and body is None and method in lean.METHODS:
+            connect, read = timeout.sock_connect, timeout.sock_read
+            response = await pool.send(method, url, headers, connect, read)
+        else:
+            response = await client.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                timeout=timeout,
+                compress=None,
+                chunked=None,
+            )
     except TimeoutError as exc:
         if timing is not None:
             timing.failed("timeout")
@@ -92,7 +115,7 @@ def request_body(request: web.Request) -> aiohttp.StreamReader | None:
     return request.content if request.body_exists else None
 
 
-def response_headers(upstream: aiohttp.ClientResponse, base: str) -> CIMultiDict[str]:
+def response_headers(upstream: Upstream, base: str) -> CIMultiDict[str]:
     headers = clean_response_headers(upstream.headers)
     location = headers.get("Location")
     if location:
@@ -126,7 +149,7 @@ class WholeResponse(web.Response):
         self._body = None
 
 
-def _arrived_whole(request: web.Request, upstream: aiohttp.ClientResponse) -> bool:
+def _arrived_whole(request: web.Request, upstream: Upstream) -> bool:
     """Whether the whole body is in memory already (never for answers that have no body, whose
     headers describe another one: HEAD, 204, 304)."""
     return (
@@ -138,12 +161,17 @@ def _arrived_whole(request: web.Request, upstream: aiohttp.ClientResponse) -> bo
 
 
 async def relay(
-    request: web.Request, upstream: aiohttp.ClientResponse, headers: CIMultiDict[str]
+    request: web.Request,
+    upstream: Upstream,
+    headers: CIMultiDict[str],
+    read_timeout: float | None = None,
 ) -> web.StreamResponse:
     """Stream `upstream` back to the client with `headers`, then release it.
 
     A body that has already arrived whole (most pages, scripts, API answers) goes back in one
-    write with the headers, as a web.Response; anything else is streamed as it comes."""
+    write with the headers, as a web.Response; a large one between plain TCP sockets is moved by
+    the kernel (gateway.proxy.splice); anything else is streamed as it comes. `read_timeout`:
+    the longest wait for more of the body."""
     if _arrived_whole(request, upstream):
         body = upstream.content.read_nowait()
         upstream.release()
@@ -154,7 +182,9 @@ async def relay(
     response.headers.extend(headers)
     try:
         await response.prepare(request)
-        if request.method != "HEAD":
+        if request.method != "HEAD" and not await splice.relay_body(
+            request, response, upstream, read_timeout
+        ):
             async for chunk in upstream.content.iter_any():  # as received: no re-slicing
                 await response.write(chunk)
         await response.write_eof()
