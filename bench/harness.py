@@ -44,6 +44,7 @@ class Plan:
     settle: float
     workers_rounds: int
     quick: bool
+    transfers: int = 3  # large bodies per target, direction and round (the median counts)
 
 
 def parse(argv: list[str] | None) -> tuple[Plan, Path]:
@@ -59,7 +60,7 @@ def parse(argv: list[str] | None) -> tuple[Plan, Path]:
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
     args = parser.parse_args(argv)
     if args.quick:
-        plan = Plan(1, 0.2, 0.2, 0.0, 8, 50, 2 * MB, 0.05, 1, True)
+        plan = Plan(1, 0.2, 0.2, 0.0, 8, 50, 2 * MB, 0.05, 1, True, transfers=1)
     else:
         plan = Plan(
             rounds=args.rounds,
@@ -236,15 +237,17 @@ class Bench:
         )
 
     # -- placing ------------------------------------------------------------------------
-    def arrange(self, subject: servers.Server | None) -> None:
+    def arrange(self, subject: servers.Server | None, alone: bool = True) -> None:
         """The server under test alone on the last core; everything else (wrk, the upstream,
-        the sink, Redis, idle servers) on the others. None: every process on every core."""
+        the sink, Redis, idle servers) on the others. None: every process on every core.
+        `alone=False`: the subject stays with the others (the direct upstream during large
+        transfers, placed as it is when a proxy is measured)."""
         if self.subject_cpus is None or self.other_cpus is None:
             return
         for _, process in self.processes:
             if process.poll() is None:
                 pin(process.pid, self.other_cpus if subject else self.all_cpus)
-        if subject is not None:
+        if subject is not None and alone:
             pin(subject.pid, self.subject_cpus)
 
     @property
@@ -303,9 +306,9 @@ class Bench:
                 )
             for direction in ("down", "up"):
                 for server in order:
-                    self.arrange(server)
-                    results[server.name][direction] = load.transfer(
-                        server, direction, plan.body_bytes, self.upload
+                    self.arrange(server, alone=server.name != "direct")
+                    results[server.name][direction] = load.transfers(
+                        server, direction, plan.body_bytes, self.upload, plan.transfers
                     )
             rounds.append(
                 {

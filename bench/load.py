@@ -8,6 +8,7 @@ import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import threading
 import time
@@ -155,6 +156,21 @@ def transfer(server: Server, direction: str, size: int, upload_file: Path) -> di
         "mb_per_s": size / seconds / 1e6,
         "seconds": seconds,
         "memory_growth_mb": memory.growth / 1e6,
+    }
+
+
+def transfers(
+    server: Server, direction: str, size: int, upload_file: Path, times: int
+) -> dict[str, float]:
+    """`times` transfers one after the other: the median throughput (one 100 MB transfer takes
+    well under a second, so a single one is at the mercy of whatever else the kernel runs) and
+    the largest memory growth."""
+    runs = [transfer(server, direction, size, upload_file) for _ in range(times)]
+    return {
+        "mb_per_s": statistics.median(run["mb_per_s"] for run in runs),
+        "seconds": statistics.median(run["seconds"] for run in runs),
+        "memory_growth_mb": max(run["memory_growth_mb"] for run in runs),
+        "transfers": len(runs),
     }
 
 
