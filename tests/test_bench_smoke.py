@@ -78,3 +78,27 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     checks = result["checks"]
     assert len(checks) == 15 and all(finite(c["measured"]) for c in checks), checks
     assert all(isinstance(c["met"], bool) for c in checks), checks
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two cores")
+def test_a_harness_pinned_to_one_core_still_pins_the_servers_elsewhere() -> None:
+    """The harness pins itself to the load generator's core; `pin` must still move a server to
+    any core (it once looked at its own affinity, saw one core, and pinned nothing, so every
+    server ran on the load generator's core)."""
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    script = (
+        "import os, subprocess\n"
+        "from bench.procs import pin\n"
+        f"os.sched_setaffinity(0, {{{cores[0]}}})\n"
+        "child = subprocess.Popen(['sleep', '30'])\n"
+        "try:\n"
+        f"    pin(child.pid, {{{cores[1]}}})\n"
+        "    print(sorted(os.sched_getaffinity(child.pid)))\n"
+        "finally:\n"
+        "    child.kill()\n"
+        "    child.wait()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == [cores[1]]
