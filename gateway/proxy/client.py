@@ -9,9 +9,10 @@ llhttp code as before:
 
 - one keep-alive pool per origin (scheme, host, port), last used first, idle connections closed
   after IDLE_TIMEOUT (and at once when the application closes them);
-- a connection goes back to the pool only when its answer was read to its end and the parser
-  saw nothing after it; anything else (a client that went away mid-body, an error, an upstream
-  that asked to close) closes it;
+- a connection goes back to the pool only when its answer was read to its end and no further
+  answer or error was parsed after it (the bytes of an unfinished one are dropped with the
+  parser, which is new for every request); anything else (a client that went away mid-body, an
+  answer llhttp refused, an upstream that asked to close) closes it;
 - a pooled connection the application closed just as the request went out (nothing of an answer
   received) is retried once on a new connection, as aiohttp does: GET and HEAD are idempotent;
 - the read timeout is aiohttp's sock_read, restarted whenever bytes arrive.
@@ -27,6 +28,7 @@ from collections.abc import Callable
 
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_writer import _serialize_headers
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -40,7 +42,8 @@ _Key = tuple[str, str, int]
 
 
 class UpstreamProtocolError(aiohttp.ClientError):
-    """The application's answer cannot be forwarded (a 101 nobody asked for)."""
+    """The application's answer cannot be forwarded: not HTTP, framed ambiguously, or a 101
+    nobody asked for."""
 
 
 class Answer:
@@ -196,9 +199,13 @@ class Pool:
         if transport is None or transport.is_closing():
             raise aiohttp.ServerDisconnectedError()
         transport.write(head)
-        protocol.start_timeout()
         while True:
-            message, payload = await protocol.read()
+            # (again after each 1xx: aiohttp's protocol stops the timer at any bodiless answer)
+            protocol.start_timeout()
+            try:
+                message, payload = await protocol.read()
+            except HttpProcessingError as exc:  # llhttp refused the answer's framing or syntax
+                raise UpstreamProtocolError(f"the application's answer is not HTTP: {exc}") from exc
             if message.code == 101:
                 raise UpstreamProtocolError("the application switched protocols unasked (101)")
             if not 100 <= message.code <= 199:  # 1xx (103 Early Hints, say) are not forwarded
