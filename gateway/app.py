@@ -159,9 +159,7 @@ async def _running(runtime: Runtime) -> AsyncIterator[None]:
 
 
 def create_app(runtime: Runtime) -> web.Application:
-    app = web.Application(
-        middlewares=[gateway_middleware], client_max_size=FORM_LIMIT
-    )
+    app = web.Application(middlewares=[gateway_middleware], client_max_size=FORM_LIMIT)
     app[RUNTIME] = runtime
     app.cleanup_ctx.append(_lifecycle)
     router = app.router

@@ -255,7 +255,9 @@ async def test_small_answers_keep_status_headers_and_body(
     upstream = TestServer(app, host="127.0.0.1")
     await upstream.start_server()
     try:
-        client = await make_gateway({"app": bypass_app(str(upstream.make_url("")))}, BYPASS_POLICIES)
+        client = await make_gateway(
+            {"app": bypass_app(str(upstream.make_url("")))}, BYPASS_POLICIES
+        )
         got = await raw_request(client.host, client.port, "/page", method=method)
         direct = await raw_request("127.0.0.1", upstream.port or 0, "/page", method=method)
     finally:
