@@ -24,6 +24,7 @@ from aiohttp import web
 
 from gateway.proxy.client import Answer
 
+NO_BODY = (204, 304)
 MIN_BODY = 1 << 20  # smaller bodies are not worth a pipe and four extra system calls
 PIPE_SIZE = 1 << 20  # asked for; the kernel may give less (its pipe-max-size)
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -38,6 +39,20 @@ def _length(answer: Answer) -> int | None:
     if len(values) != 1 or not values[0].isdigit():
         return None
     return int(values[0])
+
+
+def _framed_by_length(request: web.Request, response: web.StreamResponse, length: int) -> bool:
+    """Whether the client's answer is framed by that same Content-Length: raw bytes written
+    under chunked framing or compression would let the body end the answer early and pass for
+    another one (an application listing Content-Length in Connection gets a chunked answer)."""
+    writer = request.writer
+    return (
+        response.content_length == length
+        and not response.chunked
+        and not response.compression
+        and not getattr(writer, "chunked", True)
+        and getattr(writer, "_compress", None) is None
+    )
 
 
 def _plain_socket(transport: asyncio.BaseTransport | None) -> socket.socket | None:
@@ -60,9 +75,11 @@ async def relay_body(
     relay does, once the headers are out."""
     if not AVAILABLE or not isinstance(upstream, Answer):
         return False
+    if request.method == "HEAD" or upstream.status < 200 or upstream.status in NO_BODY:
+        return False  # no body follows, whatever Content-Length says (a 304 may carry one)
     length = _length(upstream)
     protocol = upstream.protocol
-    if length is None or protocol is None:
+    if length is None or protocol is None or not _framed_by_length(request, response, length):
         return False
     content = upstream.content
     remaining = length - content.total_bytes

@@ -241,3 +241,69 @@ def test_tls_transports_are_never_spliced() -> None:
             transport = _Transport(socket=sock, **tls)
             assert splice._plain_socket(transport) is None  # type: ignore[arg-type]
     assert splice._plain_socket(None) is None
+
+
+async def answering(answer: bytes) -> tuple[asyncio.Server, str]:
+    """A raw upstream that gives every request on a connection the same bytes."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(answer)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    host, port = server.sockets[0].getsockname()[:2]
+    return server, f"http://{host}:{port}"
+
+
+async def test_a_304_with_a_large_content_length_is_not_waited_for(
+    make_gateway: Any, spliced: list[int]
+) -> None:
+    """A 304 may carry the Content-Length of the full page, but no body follows: the gateway
+    answers at once and the connection serves the next request at once (it once waited the
+    read timeout for a body that never comes, then cut the connection)."""
+    head = b'HTTP/1.1 304 Not Modified\r\nContent-Length: 4194304\r\nETag: "x"\r\n\r\n'
+    server, url = await answering(head)
+    try:
+        _client, connect = await gateway_for(make_gateway, url, read=30)
+        reader, writer = await connect()
+        try:
+            for _ in range(2):
+                writer.write(b'GET /a HTTP/1.1\r\nHost: g\r\nIf-None-Match: "x"\r\n\r\n')
+                await writer.drain()
+                head_back = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                assert head_back.startswith(b"HTTP/1.1 304")
+        finally:
+            writer.close()
+        assert spliced == []
+    finally:
+        server.close()
+
+
+async def test_a_body_under_chunked_framing_is_never_spliced(
+    make_gateway: Any, spliced: list[int]
+) -> None:
+    """An application that names Content-Length in Connection gets it removed (hop-by-hop), so
+    the client's answer is chunked. Raw bytes spliced under chunked framing would let a body
+    holding "0\\r\\n\\r\\nHTTP/1.1 200 ..." end the answer early and pass for the next one; the
+    body must arrive as data inside the chunks, and the next request get its own answer."""
+    size = 2 * MIB
+    inject = b"0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED"
+    body = inject + b"A" * (size - len(inject))
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: content-length\r\n\r\n" % size
+    server, url = await answering(head + body)
+    try:
+        client, _connect = await gateway_for(make_gateway, url)
+        for _ in range(2):  # the second on the same pooled client connection
+            response = await asyncio.wait_for(client.get("/a"), 10)
+            assert response.headers.get("Transfer-Encoding") == "chunked"
+            assert await asyncio.wait_for(response.read(), 10) == body
+        assert spliced == []
+    finally:
+        server.close()
