@@ -219,17 +219,21 @@ async def forward(
         rt.metrics.upstream(application.name),
         rt.pool,
     )
-    response_headers = http.response_headers(upstream, application.upstream)
-    if application.intercept is not None:
-        created = await _hold_app_cookies(request, session, response_headers)
-        fresh_cookie = created or fresh_cookie
-    if ending and session is not None:
-        # After the application's own cookie handling, which may have saved the session. Like
-        # the gateway's own sign-out, it ends every session of the user.
-        await rt.sessions.sign_out(session)
-        response_headers.add("Set-Cookie", expire_session_cookie_line(request))
-    elif fresh_cookie is not None:
-        response_headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))
+    try:
+        response_headers = http.response_headers(upstream, application.upstream)
+        if application.intercept is not None:
+            created = await _hold_app_cookies(request, session, response_headers)
+            fresh_cookie = created or fresh_cookie
+        if ending and session is not None:
+            # After the application's own cookie handling, which may have saved the session.
+            # Like the gateway's own sign-out, it ends every session of the user.
+            await rt.sessions.sign_out(session)
+            response_headers.add("Set-Cookie", expire_session_cookie_line(request))
+        elif fresh_cookie is not None:
+            response_headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))
+    except BaseException:  # a store that is down, say: the answer is never relayed
+        upstream.close()
+        raise
     return await http.relay(request, upstream, response_headers, application.timeouts.read)
 
 

@@ -219,13 +219,14 @@ class Pool:
         factory: Callable[[], ResponseHandler] = lambda: ResponseHandler(loop)  # noqa: E731
         async with asyncio.timeout(timeout):
             _transport, protocol = await loop.create_connection(
-                factory, host, port, ssl=tls, server_hostname=host if tls else None
+                factory, host, port, ssl=tls, server_hostname=host.rstrip(".") if tls else None
             )
         return protocol
 
     def _context(self) -> ssl.SSLContext:
         if self._tls is None:  # verified against the system's CAs, as aiohttp's default
             self._tls = ssl.create_default_context()
+            self._tls.set_alpn_protocols(["http/1.1"])
         return self._tls
 
 
