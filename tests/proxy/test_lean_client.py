@@ -1087,3 +1087,25 @@ async def test_gateway_answers_502_for_an_unparsable_upstream_answer(
     )
     response = await client.request(method, "/broken", data=b"x" if method == "POST" else None)
     assert response.status == 502
+
+
+async def test_gateway_closes_the_answer_when_forwarding_fails_before_the_relay(
+    make_gateway: Any, scripted: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything that fails between the upstream's headers and the relay (a store error while
+    holding intercept cookies, say) closes the upstream connection: it is neither leaked nor
+    pooled with an unread answer on it."""
+    from gateway.handlers import proxy
+
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("failing on purpose")
+
+    server = await scripted(described)
+    client = await make_gateway(
+        {"app": bypass_app(server.url, timeouts={"connect": 1, "read": 5})}, BYPASS_POLICIES
+    )
+    monkeypatch.setattr(proxy.http, "response_headers", broken)
+    response = await client.get("/page")
+    assert response.status == 500
+    await guard(server.ended(1))
+    assert client.server.app[RUNTIME].pool.idle_count() == 0
