@@ -36,7 +36,7 @@ def _length(answer: Answer) -> int | None:
     if "Transfer-Encoding" in answer.headers:
         return None
     values = answer.headers.getall("Content-Length", [])
-    if len(values) != 1 or not values[0].isdigit():
+    if len(values) != 1 or not (values[0].isascii() and values[0].isdigit()):
         return None
     return int(values[0])
 
