@@ -149,15 +149,15 @@ class WholeResponse(web.Response):
         self._body = None
 
 
+def _has_body(request: web.Request, upstream: Upstream) -> bool:
+    """Whether a body follows the headers: never for HEAD, 1xx, 204 or 304, whatever their
+    Content-Length says (it describes another answer)."""
+    return request.method != "HEAD" and upstream.status >= 200 and upstream.status not in NO_BODY
+
+
 def _arrived_whole(request: web.Request, upstream: Upstream) -> bool:
-    """Whether the whole body is in memory already (never for answers that have no body, whose
-    headers describe another one: HEAD, 204, 304)."""
-    return (
-        upstream.content.is_eof()
-        and request.method != "HEAD"
-        and upstream.status not in NO_BODY
-        and upstream.status >= 200
-    )
+    """Whether the whole body is in memory already."""
+    return _has_body(request, upstream) and upstream.content.is_eof()
 
 
 async def relay(
@@ -182,7 +182,7 @@ async def relay(
     response.headers.extend(headers)
     try:
         await response.prepare(request)
-        if request.method != "HEAD" and not await splice.relay_body(
+        if _has_body(request, upstream) and not await splice.relay_body(
             request, response, upstream, read_timeout
         ):
             async for chunk in upstream.content.iter_any():  # as received: no re-slicing

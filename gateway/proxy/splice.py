@@ -24,7 +24,6 @@ from aiohttp import web
 
 from gateway.proxy.client import Answer
 
-NO_BODY = (204, 304)
 MIN_BODY = 1 << 20  # smaller bodies are not worth a pipe and four extra system calls
 PIPE_SIZE = 1 << 20  # asked for; the kernel may give less (its pipe-max-size)
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -71,12 +70,11 @@ async def relay_body(
     request: web.Request, response: web.StreamResponse, upstream: object, read_timeout: float | None
 ) -> bool:
     """Send `upstream`'s body to the client with splice(2) when both ends allow it; False (and
-    nothing done) when they do not. Raises aiohttp.ClientError or TimeoutError as the streaming
-    relay does, once the headers are out."""
+    nothing done) when they do not. The caller has made sure a body follows the headers (not
+    HEAD, 1xx, 204 or 304, whose Content-Length describes another answer). Raises
+    aiohttp.ClientError or TimeoutError as the streaming relay does, once the headers are out."""
     if not AVAILABLE or not isinstance(upstream, Answer):
         return False
-    if request.method == "HEAD" or upstream.status < 200 or upstream.status in NO_BODY:
-        return False  # no body follows, whatever Content-Length says (a 304 may carry one)
     length = _length(upstream)
     protocol = upstream.protocol
     if length is None or protocol is None or not _framed_by_length(request, response, length):
