@@ -87,6 +87,9 @@ def build_runtime(
         audit_log=audit_log,
     )
     metrics.policy_gauges(lambda: holder.generation, lambda: _reload_failing(runtime))
+    for application in settings.applications:
+        for warning in application.intercept.warnings if application.intercept else ():
+            log.warning("application %s (intercept): %s", application.name, warning)
     return runtime
 
 

@@ -50,7 +50,7 @@ class Router:
 
     def route(self, host: str | None) -> Application | None:
         if host:
-            host = host.strip().lower().rstrip(".")
+            host = canonical_host(host)
             found = self._by_host.get(host)
             if found is not None:
                 return found
@@ -59,6 +59,18 @@ class Router:
             if found is not None:
                 return found
         return self._fallback
+
+
+def canonical_host(host: str) -> str:
+    """One spelling of a Host header: lower case, no spaces, no trailing dot on the name (the
+    port kept as sent)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host
+    name, sep, port = host.rpartition(":")
+    if not sep or not port.isdigit():
+        return host.rstrip(".")
+    return f"{name.rstrip('.')}:{port}"
 
 
 @dataclass

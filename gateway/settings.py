@@ -16,6 +16,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from gateway.durations import parse_duration
 from gateway.factors.phone import valid_region
+from gateway.intercept_settings import Intercept, read_intercept
 from gateway.policy.model import IPNetwork
 from gateway.yamlsource import (
     ConfigInvalid,
@@ -26,6 +27,7 @@ from gateway.yamlsource import (
     load_yaml_file,
 )
 from gateway.yamlsource import setting_name as _name
+from gateway.yamlsource import token as _token
 
 Identity = Literal["intercept", "portal", "header"]
 SenderKind = Literal["http", "webhook", "smtp", "outbox"]
@@ -52,10 +54,6 @@ _APP_KEYS = {
 }  # fmt: skip
 _APP_MODES = ("proxy", "forward_auth")
 _PROXY_ONLY_KEYS = ("upstream", "preserve_host", "timeouts")  # meaningless in forward_auth
-_LOGIN_KEYS = {
-    "path", "method", "username_field", "success_statuses", "success_requires_cookie",
-    "failure_locations",
-}  # fmt: skip
 # senders: which kinds serve which channel, and the settings each kind takes
 _CHANNEL_KINDS: dict[str, tuple[SenderKind, ...]] = {
     "sms": ("http", "webhook", "outbox"),
@@ -77,7 +75,6 @@ LOOPBACK: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("127.0.0.0/8"),
     ipaddress.ip_network("::1/128"),
 )
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # cookie, header and method names (RFC 9110)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
@@ -150,23 +147,6 @@ class Listen:
     max_body_size: int | None = None  # bytes; None: no limit
     max_header_size: int = 8190  # bytes in the request line and in each header line
     max_headers: int = 128
-
-
-@dataclass(frozen=True)
-class LoginRequest:
-    path: str = "/login"
-    method: str = "POST"
-    username_field: str = "username"
-    success_statuses: tuple[int, ...] = ()
-    success_requires_cookie: bool = True
-    failure_locations: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Intercept:
-    session_cookies: tuple[str, ...]
-    login: LoginRequest = LoginRequest()
-    logout_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -336,20 +316,6 @@ def _path(r: Reader, path: KeyPath, base: Path, *, required: bool = False) -> Pa
     return base / text if text else None
 
 
-def _url_path(r: Reader, path: KeyPath, default: str | None = None) -> str | None:
-    text = r.string(path, default or "", required=r.has(path)).strip()
-    if text and (not text.startswith("/") or text.startswith("//")):
-        r.error(path, f'{_name(path)} must be a path starting with "/", not "{text}"')
-    return text or default
-
-
-def _token(r: Reader, path: KeyPath, what: str, default: str = "") -> str:
-    text = r.string(path, default, required=r.has(path)).strip()
-    if text and not _TOKEN.fullmatch(text):
-        r.error(path, f'"{text}" is not {what}')
-    return text
-
-
 def _listen(r: Reader, base: Path) -> Listen:
     r.mapping(("listen",))
     r.unknown_keys(("listen",), ("host", "port", "tls_cert", "tls_key", *_LIMIT_KEYS))
@@ -471,7 +437,7 @@ def _applications(
                 "safe behind a proxy that sets it: list that proxy under trusted_proxies"
             )
             r.error((*where, "identity"), message)
-        if app.intercept is not None and session_cookie in app.intercept.session_cookies:
+        if app.intercept is not None and app.intercept.session_cookies.matches(session_cookie):
             message = f'"{session_cookie}" is the gateway\'s own cookie (session_cookie)'
             r.error((*where, "intercept", "session_cookies"), message)
     return tuple(found)
@@ -508,7 +474,7 @@ def _application(r: Reader, name: str, base: Path, claimed: dict[str, str]) -> A
         upstream="" if forward_auth else _upstream(r, (*p, "upstream")),
         hosts=tuple(hosts),
         identity=cast(Identity, identity or "intercept"),
-        intercept=_intercept(r, (*p, "intercept")) if identity == "intercept" else None,
+        intercept=read_intercept(r, (*p, "intercept")) if identity == "intercept" else None,
         portal=_portal(r, (*p, "portal"), base) if identity == "portal" else None,
         header=_header(r, (*p, "header")) if identity == "header" else None,
         preserve_host=r.boolean((*p, "preserve_host"), True),
@@ -556,33 +522,6 @@ def _port_ok(parts: SplitResult) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _intercept(r: Reader, p: KeyPath) -> Intercept | None:
-    if r.mapping(p, required=True) is None:
-        return None
-    r.unknown_keys(p, ("session_cookies", "login", "logout_path"))
-    cookies = [item for item, _ in r.strings((*p, "session_cookies"), required=True)]
-    login: KeyPath = (*p, "login")
-    r.mapping(login)
-    r.unknown_keys(login, _LOGIN_KEYS)
-    statuses = r.sequence((*login, "success_statuses"))
-    failures = r.strings((*login, "failure_locations"))
-    return Intercept(
-        session_cookies=tuple(dict.fromkeys(_token(r, item, "a cookie name") for item in cookies)),
-        login=LoginRequest(
-            path=_url_path(r, (*login, "path"), "/login") or "/login",
-            method=_token(r, (*login, "method"), "an HTTP method such as POST", "POST").upper(),
-            username_field=r.string((*login, "username_field"), "username").strip() or "username",
-            success_statuses=tuple(
-                r.integer((*login, "success_statuses", index), 0, 100, 599)
-                for index in range(len(statuses))
-            ),
-            success_requires_cookie=r.boolean((*login, "success_requires_cookie"), True),
-            failure_locations=tuple(_url_path(r, item) or "" for item, _ in failures),
-        ),
-        logout_path=_url_path(r, (*p, "logout_path")),
-    )
 
 
 def _portal(r: Reader, p: KeyPath, base: Path) -> Portal | None:

@@ -462,3 +462,22 @@ def _quote_hint(value: Any) -> str:
 
 def _list_hint(value: Any) -> str:
     return f' (write ["{value}"] for a single item)' if isinstance(value, str) else ""
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # cookie, header and method names (RFC 9110)
+
+
+def url_path(r: Reader, path: KeyPath, default: str | None = None) -> str | None:
+    """A path setting: it starts with one "/"."""
+    text = r.string(path, default or "", required=r.has(path)).strip()
+    if text and (not text.startswith("/") or text.startswith("//")):
+        r.error(path, f'{setting_name(path)} must be a path starting with "/", not "{text}"')
+    return text or default
+
+
+def token(r: Reader, path: KeyPath, what: str, default: str = "") -> str:
+    """A name setting (a cookie, header or method name: an RFC 9110 token)."""
+    text = r.string(path, default, required=r.has(path)).strip()
+    if text and not _TOKEN.fullmatch(text):
+        r.error(path, f'"{text}" is not {what}')
+    return text

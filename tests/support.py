@@ -72,11 +72,28 @@ def intercept_app(upstream: str, **overrides: Any) -> dict[str, Any]:
         "intercept": {
             "session_cookies": ["legacy_session"],
             "login": {"path": "/login", "method": "POST", "username_field": "username"},
-            "logout_path": "/logout",
+            "logout": {"path": "/logout", "methods": ["POST"]},
         },
     }
     app.update(overrides)
     return app
+
+
+def legacy_whoami(app: dict[str, Any]) -> dict[str, Any]:
+    """intercept_app() settings for the demo's legacy application, with its whoami page."""
+    app["intercept"]["whoami"] = {"path": "/api/me", "json": "user"}
+    return app
+
+
+LEGACY_CSRF_RE = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+
+
+async def legacy_logout(client: Any) -> Any:
+    """The legacy application's sign-out: its "are you sure?" page, then its POST."""
+    page = await client.get("/logout")
+    match = LEGACY_CSRF_RE.search(await page.text())
+    assert match, "no sign-out form"
+    return await client.post("/logout", data={"csrf": match.group(1)}, allow_redirects=False)
 
 
 def portal_app(upstream: str, users: Path, **overrides: Any) -> dict[str, Any]:

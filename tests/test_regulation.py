@@ -315,7 +315,7 @@ async def test_intercepted_wrong_passwords_stop_reaching_the_application(
     try:
         clock = FixedClock(NOW)
         app = intercept_app(str(upstream.make_url("/")).rstrip("/"))
-        app["intercept"]["login"]["failure_locations"] = ["/login"]
+        app["intercept"]["login"]["failure"] = {"location": ["/login"]}
         client = await make_gateway({"app": app}, clock=clock)
 
         async def attempt(password: str) -> int:

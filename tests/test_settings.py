@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from gateway.identity.cookie_names import CookieNames
+from gateway.intercept_settings import Credentials, LoginRequest, Logout, Signals, Whoami
 from gateway.settings import (
     Application,
     AuditSettings,
     HeaderIdentity,
     Intercept,
     Listen,
-    LoginRequest,
     MetricsSettings,
     Portal,
     Secrets,
@@ -49,9 +50,13 @@ def test_the_example_settings_load() -> None:
         hosts=("legacy.example", "legacy.example:8443"),
         identity="intercept",
         intercept=Intercept(
-            session_cookies=("LEGACYSESSID",),
-            login=LoginRequest(success_statuses=(302,), failure_locations=("/login",)),
-            logout_path="/logout",
+            session_cookies=CookieNames(["LEGACYSESSID"]),
+            login=LoginRequest(
+                success=Signals(statuses=(302,)), failure=Signals(locations=("/login",))
+            ),
+            whoami=Whoami(path="/api/me", json=("user",)),
+            logout=Logout(path="/logout", methods=("POST",)),
+            credentials=Credentials(headers=("x-api-key",), query=("api_key",)),
         ),
         timeouts=Timeouts(connect=5.0, read=300.0),
     )
@@ -137,7 +142,7 @@ applications:
     identity: intercept
     intercept:
       session_cookies: []
-      login: {method: "P OST", success_statuses: [200, 700], failure_locations: [login]}
+      login: {method: "P OST", success: {status: [200, 700]}, failure: {location: [login]}}
   shop:
     upstream: http://x
 """
@@ -198,12 +203,12 @@ def test_a_broken_settings_file_reports_every_error_with_its_line(tmp_path: Path
         (29, '"P OST" is not an HTTP method such as POST'),
         (
             29,
-            "applications.shop.intercept.login.success_statuses[1] must be a whole number "
+            "applications.shop.intercept.login.success.status[1] must be a whole number "
             "from 100 to 599, not 700",
         ),
         (
             29,
-            "applications.shop.intercept.login.failure_locations[0] must be a path starting "
+            "applications.shop.intercept.login.failure.location[0] must be a path starting "
             'with "/", not "login"',
         ),
         (30, 'duplicate key "shop" (first given on line 24)'),

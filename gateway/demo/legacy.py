@@ -92,12 +92,37 @@ async def home(request: web.Request) -> web.Response:
         "Invoices",
         f"""<h1>Welcome, {user}</h1><p id="who">Signed in to Legacy Billing as {user}.</p>
 <ul><li>Invoice 1001: 120.00</li><li>Invoice 1002: 75.50</li></ul>
-<p><a href="/logout">Sign out</a></p>""",
+<form method="post" action="/logout"><input type="hidden" name="csrf" value="{session.csrf}">
+<button type="submit">Sign out</button></form>""",
     )
 
 
+async def logout_page(request: web.Request) -> web.Response:
+    """ "Are you sure?": a GET never signs anyone out."""
+    _, session = _session(request)
+    if session is None or not session.user:
+        raise web.HTTPFound("/login")
+    return _page(
+        "Sign out",
+        f"""<h1>Sign out of Legacy Billing?</h1>
+<form method="post" action="/logout"><input type="hidden" name="csrf" value="{session.csrf}">
+<button type="submit">Sign out</button></form>""",
+    )
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """Who this session signs in, for the gateway's `whoami` (401 for nobody)."""
+    _, session = _session(request)
+    if session is None or not session.user:
+        return web.json_response({"user": None}, status=401)
+    return web.json_response({"user": session.user})
+
+
 async def logout(request: web.Request) -> web.Response:
-    sid, _ = _session(request)
+    sid, session = _session(request)
+    form = await request.post()
+    if session is None or form.get("csrf") != session.csrf:
+        return _page("Sign out", "<p>Your form expired. <a href='/'>Back</a>.</p>", 400)
     request.app[SESSIONS].pop(sid or "", None)
     response = web.Response(status=302, headers={"Location": "/login"})
     response.del_cookie(COOKIE, path="/")
@@ -127,7 +152,9 @@ def create_legacy_app(accounts: dict[str, str]) -> web.Application:
     app.router.add_get("/login", login_form)
     app.router.add_post("/login", login_submit)
     app.router.add_get("/", home)
-    app.router.add_get("/logout", logout)
+    app.router.add_get("/logout", logout_page)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/api/me", whoami)
     app.router.add_get("/ws", websocket)
     app.router.add_get("/static/legacy.css", css)
     return app

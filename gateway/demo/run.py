@@ -53,8 +53,15 @@ def demo_settings(data_dir: Path, port: int, upstream_port: int, host: str) -> d
                 "identity": "intercept",
                 "intercept": {
                     "session_cookies": [COOKIE],
-                    "login": {"path": "/login", "method": "POST", "username_field": "username"},
-                    "logout_path": "/logout",
+                    "login": {
+                        "path": "/login",
+                        "method": "POST",
+                        "username_field": "username",
+                        "success": {"status": [302]},
+                    },
+                    # the application's own word on who signed in (the strong configuration)
+                    "whoami": {"path": "/api/me", "json": "user"},
+                    "logout": {"path": "/logout", "methods": ["POST"]},
                 },
             }
         },

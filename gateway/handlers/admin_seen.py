@@ -20,6 +20,7 @@ from gateway.sessions import Session
 BROWSER_COOKIE = "gateway_browser"
 BROWSER_MAX_AGE = 400 * 86400  # the longest browsers keep a cookie
 SHARED = "shared_login"  # session scratch: distinct browsers seen, when the login looks shared
+SHARED_ACCOUNT = "shared_account"  # session scratch: intercept mode's login names no user
 BROWSER = "browser_id"  # session scratch: the id a browser without one is given
 
 

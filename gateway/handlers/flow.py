@@ -15,7 +15,13 @@ from gateway.decision import Mode
 from gateway.durations import human_duration
 from gateway.enforcement import is_enforced
 from gateway.errors import Forbidden
-from gateway.handlers.admin_seen import BROWSER, SHARED, browser_cookie, seen_at_second_factor
+from gateway.handlers.admin_seen import (
+    BROWSER,
+    SHARED,
+    SHARED_ACCOUNT,
+    browser_cookie,
+    seen_at_second_factor,
+)
 from gateway.handlers.attempts import count_failure, forget_failures, refusal
 from gateway.handlers.common import (
     CSRF_FIELD,
@@ -125,6 +131,7 @@ def page(
         rd=safe_redirect(request.query.get("rd")),
         other_ways=request.get(OTHER_WAYS, []),
         shared_login=session.scratch.get(SHARED),
+        shared_account=bool(session.scratch.get(SHARED_ACCOUNT)),
         **extra,
     )
     attach_csrf_cookie(response, request, cookies)

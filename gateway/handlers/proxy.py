@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.audit import audit
-from gateway.cookies import expire_cookie, mentions, path_prefixes, scope_of
+from gateway.cookies import expire_cookie, path_prefixes, scope_of
 from gateway.decision import Mode, Outcome, decide
 from gateway.errors import Forbidden, NotFound
 from gateway.handlers.common import (
@@ -24,7 +24,10 @@ from gateway.handlers.flow import complete
 from gateway.handlers.login_intercept import handle_login, hold
 from gateway.handlers.standing import standing_for
 from gateway.handlers.upstream import upstream_headers
-from gateway.identity import intercept
+from gateway.handlers.whoami import ask_whoami
+from gateway.identity import cookie_names, intercept
+from gateway.identity.credentials import without_credentials
+from gateway.identity.whoami import WhoamiUnreadable
 from gateway.metrics import BYPASS, LOGIN_REQUEST, NOT_FOUND, REFUSED_COOKIE
 from gateway.paths import encode_path
 from gateway.policy.model import Access
@@ -37,6 +40,10 @@ log = logging.getLogger("gateway.proxy")
 GATEWAY_PREFIX = "/.gateway"
 SKIPS = {Outcome.SKIP_TRUSTED: TRUSTED_NETWORK, Outcome.SKIP_DEFERRED: DEFERRAL}
 REDIRECT_PAGES = {Outcome.LOGIN: "login", Outcome.ENROL: "enrol", Outcome.CHALLENGE: "challenge"}
+
+
+def _verified(session: Session | None) -> bool:
+    return session is not None and session.level is Level.VERIFIED
 
 
 def _count(request: web.Request, decision: str) -> None:
@@ -61,7 +68,8 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         raise Forbidden("The site's policy does not allow this address.")
     if access is Access.BYPASS:  # no session lookup: bypass routes work even with the store down
         _count(request, BYPASS)
-        return await forward(request, session=None, identity=False)
+        credentials = _rule is not None and _rule.pass_credentials
+        return await forward(request, session=None, identity=False, credentials=credentials)
 
     session = await load_session(request, recent=True)
     fresh_cookie: Session | None = None
@@ -73,7 +81,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         if refused:
             _count(request, REFUSED_COOKIE)
             return _refuse_app_cookies(request, refused)
-        if intercept.is_login_request(intercept_config.login, request.method, ctx.path):
+        if intercept.is_login_request(intercept_config.login, request.method, ctx.path, ctx.query):
             _count(request, LOGIN_REQUEST)
             return await handle_login(request, session)
 
@@ -86,6 +94,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             identity=outcome is Outcome.FORWARD,
             fresh_cookie=fresh_cookie,
             ending=session is not None and _is_app_logout(request),
+            credentials=_rule is not None and _rule.pass_credentials,
         )
     if outcome in SKIPS and session is not None:
         return await complete(request, session, _return_path(request), via=SKIPS[outcome])
@@ -119,11 +128,7 @@ def _return_path(request: web.Request) -> str:
 def _is_app_logout(request: web.Request) -> bool:
     ctx = context(request)
     config = ctx.application.intercept
-    return (
-        config is not None
-        and config.logout_path is not None
-        and ctx.path.rstrip("/") == config.logout_path.rstrip("/")
-    )
+    return config is not None and intercept.is_logout_request(config, request.method, ctx.path)
 
 
 async def header_session(
@@ -149,25 +154,31 @@ async def header_session(
 
 
 def _unbound_app_cookies(request: web.Request, session: Session | None) -> list[str]:
-    """Application session cookies in this request that no verified gateway session owns."""
+    """Application session cookies in this request that no verified gateway session owns.
+
+    Every name some framework may read as a session cookie counts (gateway.identity.
+    cookie_names): another case, PHP's `_` for `.`, a percent-encoded name, one hidden behind a
+    `,`. Only the very cookie bound to this verified session, sent once, goes through."""
     ctx = context(request)
     config = ctx.application.intercept
     if config is None:
         return []
-    refused = []
-    for name, value in ctx.cookies:
-        if name in config.session_cookies and (
-            session is None
-            or session.level is not Level.VERIFIED
-            or session.bound.get(name) != cookie_digest(value)
-        ):
-            refused.append(name)
-    raw = ctx.headers.getall("Cookie", [])
-    for name in config.session_cookies:
-        # Hidden from our parser (", name=" or " name=") but maybe not from the application's.
-        if mentions(raw, name) > sum(1 for key, _ in ctx.cookies if key == name):
-            refused.append(name)
-    return sorted(set(refused))
+    names = config.session_cookies
+    verified = session is not None and session.level is Level.VERIFIED
+    bound = session.bound if session is not None and verified else {}
+    refused = set()
+    found = [(name, value) for name, value in ctx.cookies if names.matches(name)]
+    seen: set[str] = set()
+    for name, value in found:
+        readings = cookie_names.readings(name)
+        if not verified or bound.get(name) != cookie_digest(value) or readings & seen:
+            refused.add(name)
+        seen |= readings
+    hidden = [name for name in cookie_names.hidden_names(ctx.headers.getall("Cookie", []))]
+    if sum(1 for name in hidden if names.matches(name)) > len(found):
+        # Hidden from our parser (after a "," or a space) but maybe not from the application's.
+        refused.update(name for name in hidden if names.matches(name))
+    return sorted(refused)
 
 
 def _refuse_app_cookies(request: web.Request, names: list[str]) -> web.Response:
@@ -197,14 +208,19 @@ async def forward(
     identity: bool,
     fresh_cookie: Session | None = None,
     ending: bool = False,
+    credentials: bool = False,
 ) -> web.StreamResponse:
     """Send the request upstream and stream the answer back. `ending`: the application's logout,
-    after which the gateway session is over too and its cookie is cleared."""
+    after which this gateway session is over too and its cookie is cleared. `credentials`: an
+    access rule lets the client's own credentials through without a verified session."""
     ctx = context(request)
     rt = runtime(request)
     application = ctx.application
-    url = http.upstream_url(application.upstream, encode_path(ctx.path), ctx.query)
-    headers = upstream_headers(request, session, identity)
+    query = ctx.query
+    if application.intercept is not None and not credentials and not _verified(session):
+        query = without_credentials(application.intercept, query)
+    url = http.upstream_url(application.upstream, encode_path(ctx.path), query)
+    headers = upstream_headers(request, session, identity, credentials=credentials)
     if is_websocket(request):
         return await relay_websocket(
             request, rt.upstream, url, headers, application.timeouts.connect
@@ -226,8 +242,8 @@ async def forward(
             fresh_cookie = created or fresh_cookie
         if ending and session is not None:
             # After the application's own cookie handling, which may have saved the session.
-            # Like the gateway's own sign-out, it ends every session of the user.
-            await rt.sessions.sign_out(session)
+            # Only this session ends: the gateway's own sign-out ends every one of the user's.
+            await rt.sessions.end(session)
             response_headers.add("Set-Cookie", expire_session_cookie_line(request))
         elif fresh_cookie is not None:
             response_headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))
@@ -252,6 +268,11 @@ async def _hold_app_cookies(
     if not split.session:
         return None
     if session is not None and session.level is Level.VERIFIED:
+        if config.whoami is not None and not await _still_the_user(request, session, split):
+            headers.popall("Set-Cookie", None)
+            for line in split.other:
+                headers.add("Set-Cookie", line)
+            return None
         for cookie in split.session:
             if cookie.deleting:
                 session.bound.pop(cookie.name, None)
@@ -272,3 +293,37 @@ async def _hold_app_cookies(
     hold(session, split.session)
     await rt.sessions.save(session)
     return session if created else None
+
+
+async def _still_the_user(
+    request: web.Request, session: Session, split: intercept.SplitCookies
+) -> bool:
+    """A verified session's application cookie changes: the application is asked whom the new
+    cookies sign in. Another user (the victim's password sent to a login the settings do not
+    name) or no answer: the new cookies are not passed on."""
+    ctx = context(request)
+    config = ctx.application.intercept
+    assert config is not None and config.whoami is not None
+    jar = {name: value for name, value in ctx.cookies if config.session_cookies.matches(name)}
+    if all(cookie.deleting or jar.get(cookie.name) == cookie.value for cookie in split.session):
+        return True
+    for cookie in [*split.session, *split.other_parsed()]:
+        if cookie.deleting:
+            jar.pop(cookie.name, None)
+        else:
+            jar[cookie.name] = cookie.value
+    try:
+        user = await ask_whoami(request, config.whoami, jar)
+    except WhoamiUnreadable as exc:
+        log.error("application cookies of %s not passed on: %s", session.user, exc)
+        return False
+    if user == session.user:
+        return True
+    log.error(
+        "%s set cookies signing in %s for the verified session of %s: not passed on",
+        ctx.application.name,
+        user or "nobody",
+        session.user,
+    )
+    audit("app_cookie_user_mismatch", user=session.user, signed_in=user)
+    return False

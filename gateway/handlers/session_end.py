@@ -66,7 +66,10 @@ async def logout_post(request: web.Request) -> web.StreamResponse:
     clear_session_cookie(response, request)
     if ctx.application.intercept is not None:
         scopes = session.scopes if session is not None else {}
-        for name in ctx.application.intercept.session_cookies:
+        patterns = ctx.application.intercept.session_cookies.patterns
+        known = [name for name in patterns if "*" not in name and "?" not in name]
+        names = dict.fromkeys([*known, *(session.bound if session is not None else {}), *scopes])
+        for name in names:
             path, domain = scopes.get(name) or ["/", None]
             response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure, path or "/", domain))
     return response

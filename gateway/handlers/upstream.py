@@ -11,19 +11,27 @@ from gateway import trust
 from gateway.cookies import build_cookie_header, parse_cookie_header
 from gateway.handlers.admin_seen import BROWSER_COOKIE
 from gateway.handlers.common import CSRF_COOKIE, context, runtime
+from gateway.identity.cookie_names import CookieNames
+from gateway.identity.credentials import strip_headers
 from gateway.memo import remembered
 from gateway.sessions import Level, Session
 
 
 def upstream_headers(
-    request: web.Request, session: Session | None, identity: bool, send_held: bool = False
+    request: web.Request,
+    session: Session | None,
+    identity: bool,
+    send_held: bool = False,
+    credentials: bool = False,
 ) -> CIMultiDict[str]:
     """What the application receives: the client's headers after hygiene, the gateway's own
     X-Forwarded-*, and the identity (portal, header) or held cookies (intercept) of the session.
 
     Held cookies go upstream only with the application's login request (`send_held`) and, after
     the first factor, on one_factor paths (`identity`): the gateway cannot know whether the
-    application has quietly made a held cookie a signed-in one, so it never lends it elsewhere."""
+    application has quietly made a held cookie a signed-in one, so it never lends it elsewhere.
+    In intercept mode, without a verified session, no credential header goes upstream unless an
+    access rule lets them through (`credentials`)."""
     ctx = context(request)
     application = ctx.application
     headers = CIMultiDict(ctx.headers)
@@ -40,8 +48,10 @@ def upstream_headers(
             identity and session is not None and session.level is Level.FIRST_FACTOR
         )
         _cookies(headers, request, application.intercept.session_cookies, session, held)
+        if not credentials and not (session is not None and session.level is Level.VERIFIED):
+            strip_headers(application.intercept, headers)
     else:
-        _cookies(headers, request, (), session, held=False)
+        _cookies(headers, request, None, session, held=False)
         if identity and session is not None and session.user:
             headers["Remote-User"] = session.user
             if session.identity.get("email"):
@@ -69,32 +79,33 @@ def _own_cookie_names(session_cookie: str) -> frozenset[str]:
 def _cookies(
     headers: CIMultiDict[str],
     request: web.Request,
-    app_names: tuple[str, ...],
+    app_names: CookieNames | None,
     session: Session | None,
     held: bool,
 ) -> None:
     """The Cookie header the application gets: never the gateway's own cookies. In intercept
-    mode, when verified, the browser's bound cookies go through as they are; otherwise the
-    browser's copies of the application's session cookies are removed and, when `held`, the
+    mode, when verified, the browser's bound cookies go through as they are; otherwise every
+    cookie the application may read as its session cookie is removed and, when `held`, the
     session's held ones put in."""
     drop = own_cookie_names(request)
+    names: CookieNames | None = None
     if app_names and not (session is not None and session.level is Level.VERIFIED):
-        drop = drop | frozenset(app_names)
+        names = app_names
     else:
         held = False
     if not held:
         raw = headers.getall("Cookie", [])
         if len(raw) == 1:  # the usual case, and the same header comes again and again
-            cleaned = _without((raw[0], drop))
+            cleaned = _without((raw[0], drop, names))
             if cleaned != raw[0]:
                 headers.popall("Cookie", None)
                 if cleaned:
                     headers["Cookie"] = cleaned
             return
     cookies = context(request).cookies
-    if not held and not any(name in drop for name, _ in cookies):
+    if not held and not any(_dropped(name, drop, names) for name, _ in cookies):
         return  # nothing to take out: the header goes as the browser sent it
-    pairs = [pair for pair in cookies if pair[0] not in drop]
+    pairs = [pair for pair in cookies if not _dropped(pair[0], drop, names)]
     if held and session is not None:
         pairs.extend(session.jar.items())
     headers.popall("Cookie", None)
@@ -102,13 +113,17 @@ def _cookies(
         headers["Cookie"] = build_cookie_header(pairs)
 
 
+def _dropped(name: str, drop: frozenset[str], names: CookieNames | None) -> bool:
+    return name in drop or (names is not None and names.matches(name))
+
+
 @remembered(entries=1024, longest=4096, size=lambda key: len(key[0]))
-def _without(key: tuple[str, frozenset[str]]) -> str:
-    """One Cookie header without the cookies named in the set: the header itself when none is
-    there, "" when nothing is left."""
-    header, drop = key
+def _without(key: tuple[str, frozenset[str], CookieNames | None]) -> str:
+    """One Cookie header without the cookies named in the set or matching the application's
+    session cookies: the header itself when none is there, "" when nothing is left."""
+    header, drop, names = key
     pairs = parse_cookie_header(header)
-    kept = [pair for pair in pairs if pair[0] not in drop]
+    kept = [pair for pair in pairs if not _dropped(pair[0], drop, names)]
     return header if len(kept) == len(pairs) else build_cookie_header(kept)
 
 

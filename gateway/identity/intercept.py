@@ -1,118 +1,159 @@
-"""Intercept mode: the application keeps its login form; the gateway recognises a successful
-login by its answer and holds the application's session cookies until the second factor."""
+"""Intercept mode: the application keeps its login form; the gateway recognises its login
+request, judges the answer (success, failure, or neither) and holds the application's session
+cookies until the second factor. Pure: the handlers do the talking."""
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
+from enum import Enum
 from urllib.parse import parse_qsl, urlsplit
 
 from gateway.cookies import SetCookie, parse_set_cookie
-from gateway.settings import Intercept, LoginRequest
+from gateway.identity.login_body import field_reading
+from gateway.intercept_settings import Intercept, LoginRequest, Signals
 
 MAX_LOGIN_BODY = 256 * 1024
 
 
-def is_login_request(config: LoginRequest, method: str, path: str) -> bool:
-    return method.upper() == config.method.upper() and path.rstrip("/") == config.path.rstrip("/")
-
-
-class UnreadableLogin(ValueError):
-    """The login request does not name exactly one user the gateway can read. It is refused
-    before anything reaches the application: what the gateway cannot read, it cannot vouch for."""
-
-
-def _params(content_type: str) -> tuple[str, dict[str, str]]:
-    kind, *rest = content_type.split(";")
-    params = {}
-    for param in rest:
-        key, _, value = param.strip().partition("=")
-        params[key.strip().lower()] = value.strip().strip('"')
-    return kind.strip().lower(), params
-
-
-def username_from_body(content_type: str, body: bytes, field: str) -> str:
-    """The one user name in a form or JSON login body, decoded with the charset it declares."""
-    kind, params = _params(content_type)
+def is_login_request(config: LoginRequest, method: str, path: str, query: str) -> bool:
+    """The request the operator named as the login: method, path and required query values."""
+    if method.upper() != config.method or path.rstrip("/") != config.path.rstrip("/"):
+        return False
+    if not config.query:
+        return True
     try:
-        text = body.decode(params.get("charset") or "utf-8")
-    except (LookupError, UnicodeDecodeError) as exc:
-        raise UnreadableLogin(f"the body cannot be decoded: {exc}") from exc
-    values: list[object]
-    if kind in ("application/x-www-form-urlencoded", ""):
-        encoding = params.get("charset") or "utf-8"
-        try:
-            pairs = parse_qsl(text, keep_blank_values=True, encoding=encoding, errors="strict")
-        except (LookupError, UnicodeDecodeError, ValueError) as exc:
-            raise UnreadableLogin(f"the form cannot be decoded: {exc}") from exc
-        values = [value for key, value in pairs if key == field]
-    elif kind == "application/json" or kind.endswith("+json"):
-        try:
-            data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-        except ValueError as exc:
-            raise UnreadableLogin(f"the JSON body cannot be read: {exc}") from exc
-        values = [data[field]] if isinstance(data, dict) and field in data else []
-    elif kind == "multipart/form-data":
-        values = _multipart_values(params.get("boundary", ""), text, field)
-    else:
-        raise UnreadableLogin(f"a login sent as {kind!r} cannot be read")
-    if len(values) != 1:
-        raise UnreadableLogin(f"the field {field!r} appears {len(values)} times, not once")
-    value = values[0]
-    if not isinstance(value, str) or not 0 < len(value.strip()) <= 320:
-        raise UnreadableLogin(f"the field {field!r} does not hold a user name")
-    return value.strip()
+        pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return False
+    for key, value in config.query:
+        reading = field_reading(key)
+        same = [(k, v) for k, v in pairs if field_reading(k) == reading]
+        if same != [(key, value)]:
+            return False
+    return True
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    keys = [key for key, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError("a key appears twice")
-    return dict(pairs)
-
-
-def _multipart_values(boundary: str, text: str, field: str) -> list[object]:
-    if not boundary:
-        raise UnreadableLogin("the multipart body has no boundary")
-    values: list[object] = []
-    for part in text.split("--" + boundary)[1:]:
-        head, sep, content = part.partition("\r\n\r\n")
-        if sep and re.search(rf'(?i)\bname="?{re.escape(field)}"?(;|\s|$)', head):
-            values.append(content.removesuffix("\r\n"))
-    return values
+def is_logout_request(config: Intercept, method: str, path: str) -> bool:
+    logout = config.logout
+    return (
+        logout is not None
+        and method.upper() in logout.methods
+        and path.rstrip("/") == logout.path.rstrip("/")
+    )
 
 
 @dataclass(frozen=True)
 class SplitCookies:
     session: list[SetCookie]  # the application's session cookies: held by the gateway
-    other: list[str]  # everything else passes through
+    other: list[str]  # every other Set-Cookie line
+
+    def other_parsed(self) -> list[SetCookie]:
+        return [c for c in (parse_set_cookie(line) for line in self.other) if c is not None]
 
 
 def split_set_cookies(config: Intercept, raw_headers: list[str]) -> SplitCookies:
-    names = set(config.session_cookies)
     session: list[SetCookie] = []
     other: list[str] = []
     for raw in raw_headers:
         parsed = parse_set_cookie(raw)
-        if parsed is not None and parsed.name in names:
+        if parsed is not None and config.session_cookies.matches(parsed.name):
             session.append(parsed)
         else:
             other.append(raw)
     return SplitCookies(session=session, other=other)
 
 
-def login_succeeded(
-    config: LoginRequest, status: int, location: str | None, session_cookies: list[SetCookie]
-) -> bool:
-    if config.success_statuses and status not in config.success_statuses:
-        return False
-    if status >= 400:
-        return False
-    if config.success_requires_cookie and not any(not c.deleting for c in session_cookies):
-        return False
-    if location and config.failure_locations:
-        path = urlsplit(location).path or "/"
-        if any(path.startswith(prefix) for prefix in config.failure_locations):
+class Verdict(Enum):
+    SUCCESS = "success"  # a new signed-in session: held until the second factor
+    FAILURE = "failure"  # the application refused the password: its answer goes back
+    UNCLEAR = "unclear"  # neither: every cookie is held, the person gets a page, the operator
+    # an error line
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    reason: str  # what the answer showed, for the operator's log
+
+
+def new_session_cookies(split: SplitCookies, sent: dict[str, str]) -> list[SetCookie]:
+    """The session cookies the answer sets to a value other than the one the application got
+    with the login (a page that merely starts a session keeps the value it had)."""
+    return [c for c in split.session if not c.deleting and sent.get(c.name) != c.value]
+
+
+def judge(
+    login: LoginRequest,
+    status: int,
+    location: str | None,
+    split: SplitCookies,
+    sent: dict[str, str],
+    *,
+    whoami: bool,
+) -> Judgement:
+    """The login answer read without asking the application. With `whoami` a SUCCESS here only
+    means "ask the application": the caller's whoami decides."""
+    target = urlsplit(location).path or "/" if location else None
+    if status >= 400 or status in login.failure.statuses:
+        return Judgement(Verdict.FAILURE, f"status {status}")
+    if target is not None and (
+        _at(target, login.failure.locations) or _back_to_login(login, location or "")
+    ):
+        return Judgement(Verdict.FAILURE, f"status {status} to {location}")
+    if whoami:
+        return Judgement(Verdict.SUCCESS, f"status {status}, asked whoami")
+    changed = new_session_cookies(split, sent)
+    others = [c.name for c in split.other_parsed() if not c.deleting]
+    seen = _seen(status, location, split)
+    if _signals_success(login.success, status, target):
+        if changed:
+            names = ",".join(c.name for c in changed)
+            return Judgement(Verdict.SUCCESS, f"status {status}, new session cookie(s) {names}")
+        if others:
+            return Judgement(
+                Verdict.UNCLEAR,
+                f"{seen}: a successful answer that sets no session cookie; do the "
+                "session_cookies settings name the ones it sets?",
+            )
+        return Judgement(Verdict.FAILURE, f"{seen}: no session cookie set")
+    if 300 <= status < 400 and (changed or others):
+        return Judgement(
+            Verdict.UNCLEAR,
+            f"{seen}: a redirect neither success nor failure settings recognise",
+        )
+    return Judgement(Verdict.FAILURE, f"{seen}: not a success")
+
+
+def _signals_success(success: Signals, status: int, target: str | None) -> bool:
+    if success.statuses:
+        if status not in success.statuses:
             return False
-    return True
+    elif not 300 <= status < 400:
+        return False
+    return not success.locations or (target is not None and _at(target, success.locations))
+
+
+def _back_to_login(login: LoginRequest, location: str) -> bool:
+    """A redirect to the login page itself (with the login's own query values, if it has
+    them): the application asks again."""
+    parts = urlsplit(location)
+    if (parts.path or "/").rstrip("/") != login.path.rstrip("/"):
+        return False
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    return all(pair in pairs for pair in login.query)
+
+
+def _at(path: str, prefixes: tuple[str, ...]) -> bool:
+    """Whether `path` is one of `prefixes` or under one (a prefix ending in "/" or not)."""
+    for prefix in prefixes:
+        bare = prefix.rstrip("/")
+        if path.rstrip("/") == bare or path.startswith(bare + "/"):
+            return True
+    return False
+
+
+def _seen(status: int, location: str | None, split: SplitCookies) -> str:
+    names = [c.name for c in split.session] + [c.name for c in split.other_parsed()]
+    where = f" to {location}" if location else ""
+    cookies = ", cookies " + ",".join(names) if names else ", no cookies"
+    return f"status {status}{where}{cookies}"

@@ -15,7 +15,7 @@ from gateway.memo import remembered
 from gateway.middleware.errors import error_response
 from gateway.paths import BadPath, normalise_path
 from gateway.proxy.headers import canonical, clean_request_headers
-from gateway.runtime import mode_of
+from gateway.runtime import canonical_host, mode_of
 from gateway.settings import Application, Settings
 
 # Answered whatever the Host: load balancers probe these by address.
@@ -93,7 +93,7 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
         path=normal,
         query=request.rel_url.raw_query_string,
         secure=served_securely(settings, request.secure, forwarded_proto),
-        host=headers.get("Host", ""),
+        host=canonical_host(headers.get("Host", "")),
         policy=runtime.policy.current,
         header_user=header_user or None,
     )

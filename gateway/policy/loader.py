@@ -30,7 +30,7 @@ _COMPANY_KEYS = {
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
     "trusted_networks", "branding", "session", "attempts",
 }  # fmt: skip
-_RULE_KEYS = ("paths", "methods", "access")
+_RULE_KEYS = ("paths", "methods", "access", "credentials")
 _DOMAIN = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+")
 _HTTP_METHOD = re.compile(r"[A-Z]+")
 
@@ -383,11 +383,21 @@ def _rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
             if not _HTTP_METHOD.fullmatch(method.upper()):
                 reader.error(item, f'"{method}" is not an HTTP method such as GET or POST')
             methods.append(method.upper())
+    credentials = reader.choice((*path, "credentials"), ("pass", "strip"), "strip")
+    if credentials == "pass" and access == Access.DENY:
+        reader.error((*path, "credentials"), "a deny rule lets nothing through: remove credentials")
     if len(reader.errors) > before or not access:
         return None
     methods_tuple = tuple(dict.fromkeys(methods)) if methods is not None else None
     line = reader.document.line(path)
-    return AccessRule(tuple(patterns), Access(access), methods_tuple, str(file), line)
+    return AccessRule(
+        tuple(patterns),
+        Access(access),
+        methods_tuple,
+        str(file),
+        line,
+        pass_credentials=credentials == "pass",
+    )
 
 
 def _pattern_problem(pattern: str) -> str | None:

@@ -167,6 +167,9 @@ class AccessRule:
     methods: tuple[str, ...] | None = None
     source: str = ""
     line: int = 0
+    # intercept mode: the client's own credentials (Authorization, API tokens) reach the
+    # application here without a verified gateway session
+    pass_credentials: bool = False
     _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _automata: tuple[PathPattern, ...] = field(init=False, repr=False, compare=False)
 

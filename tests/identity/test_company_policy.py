@@ -121,7 +121,7 @@ class Gateways:
             {} if trusted_proxies is None else {"trusted_proxies": trusted_proxies}
         )
         data = settings_dict(
-            self.tmp, {"legacy": intercept_app(self.upstream)}, policy_files or policies(), **extra
+            self.tmp, {"legacy": _legacy(self.upstream)}, policy_files or policies(), **extra
         )
         # settings_dict writes new secrets each time: keep the store's key, choose the signing keys
         if self.encryption_key is None:
@@ -145,6 +145,13 @@ def gateways(
     tmp_path: Path, aiohttp_client: ClientFactory, legacy: TestServer, clock: FixedClock
 ) -> Gateways:
     return Gateways(tmp_path / "gateway", aiohttp_client, str(legacy.make_url("")), clock)
+
+
+def _legacy(upstream: str) -> dict[str, Any]:
+    """The legacy application; users of no company may enrol (erin is one)."""
+    app = intercept_app(upstream)
+    app["intercept"]["enrol_unknown_users"] = True
+    return app
 
 
 def via(ip: str | None) -> dict[str, str]:

@@ -20,7 +20,9 @@ from tests.support import (
 
 BYPASS_POLICIES = {
     "example.yaml": DEFAULT_POLICY,
-    "applications.yaml": 'applications:\n  app:\n    - paths: ["/**"]\n      access: bypass\n',
+    # raw proxying: the client's own credentials go through too
+    "applications.yaml": 'applications:\n  app:\n    - paths: ["/**"]\n      access: bypass\n'
+    "      credentials: pass\n",
 }
 USER = "carol@example.com"
 PASSWORD = "carol-password"

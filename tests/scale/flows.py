@@ -37,6 +37,15 @@ def cookie(session: aiohttp.ClientSession, name: str) -> str | None:
     return None
 
 
+async def app_logout(session: aiohttp.ClientSession, base: str) -> None:
+    """The legacy application's sign-out: its "are you sure?" page, then its POST."""
+    async with session.get(f"{base}/logout") as page:
+        found = LEGACY_CSRF.search(await page.text())
+    assert found, "the application's sign-out form"
+    async with session.post(f"{base}/logout", data={"csrf": found.group(1)}, allow_redirects=False):
+        pass
+
+
 async def app_login(session: aiohttp.ClientSession, base: str, user: str, password: str) -> str:
     """The legacy application's own login form, through the gateway at `base`; returns where
     the gateway sends the browser next (its enrolment or challenge page)."""
@@ -168,8 +177,7 @@ async def race_email_code(
         code=code,
     )
     assert status == 303, status
-    async with session.get(f"{first}/logout", allow_redirects=False):
-        pass
+    await app_logout(session, first)
     await app_login(session, first, *user)
     code = await email_code(session, first + EMAIL_CHALLENGE, user[0], outbox)
     token = csrf_from_page(await form_page(session, bases[-1] + EMAIL_CHALLENGE))

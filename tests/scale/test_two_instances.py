@@ -16,6 +16,7 @@ from tests.redisserver import RedisServer
 from tests.scale.flows import (
     accepted,
     app_login,
+    app_logout,
     browser,
     cookie,
     enrol_totp,
@@ -132,8 +133,7 @@ async def test_session_totp_steps_and_logout_are_shared(pair: Any) -> None:
             assert home.status == 200
             assert "Welcome, alice@example.com" in await home.text()
         copied = cookie(session, "gateway_session")
-        async with session.get(f"{b.url}/logout", allow_redirects=False):
-            pass
+        await app_logout(session, b.url)
     async with browser() as other:  # a copy of the cookie is dead on A too
         headers = {"Cookie": f"gateway_session={copied}"}
         async with other.get(f"{a.url}/", headers=headers, allow_redirects=False) as answer:
@@ -158,8 +158,7 @@ async def test_wrong_answers_on_both_add_up_to_one_lockout(pair: Any) -> None:
     async with browser() as session:
         location = await app_login(session, a.url, "erin@example.com", "erin-password")
         secret, _ = await enrol_totp(session, a.url + location)
-        async with session.get(f"{a.url}/logout", allow_redirects=False):
-            pass
+        await app_logout(session, a.url)
         location = await app_login(session, b.url, "erin@example.com", "erin-password")
         token = csrf_from_page(await form_page(session, a.url + location))
         statuses = []
