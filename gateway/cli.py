@@ -148,6 +148,39 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("--reason", default=None, help="why; recorded in the audit log (required)")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
+    intercept = commands.add_parser("intercept", help="applications that keep their login form")
+    intercept_commands = intercept.add_subparsers(
+        dest="intercept_command", required=True, metavar="ACTION"
+    )
+    probe = intercept_commands.add_parser(
+        "probe",
+        help="sign in to an application with a test account (a wrong password, then the right "
+        "one) and show its login form, answers and cookies, checks of its intercept settings "
+        "and a suggested intercept: block",
+    )
+    probe.add_argument(
+        "--config", "-c", type=Path, default=None, help="settings file (with --app): check them"
+    )
+    probe.add_argument("--app", default=None, help="the application, with --config")
+    probe.add_argument(
+        "--upstream",
+        default=None,
+        help="without --config: the application's URL, such as http://127.0.0.1:9000",
+    )
+    probe.add_argument(
+        "--login-page",
+        default=None,
+        help="the path of the page with the login form (default: the settings' login path, "
+        "else /login)",
+    )
+    probe.add_argument("--user", required=True, help="the test account's user name")
+    probe.add_argument(
+        "--password-env",
+        default=None,
+        metavar="VAR",
+        help="the environment variable holding its password (default: asked on the terminal)",
+    )
+
     hasher = commands.add_parser("hash-password", help="make an argon2id hash for a users file")
     hasher.add_argument(
         "--stdin", action="store_true", help="read the password from standard input"
@@ -243,6 +276,9 @@ def _policy_check(directory: Path, config: Path | None, use_store: bool) -> int:
             checked = "; no enforced company is turned off"
     for error in errors:
         print(error, file=sys.stderr)
+    for application in settings.applications if settings is not None else ():
+        for warning in application.intercept.warnings if application.intercept else ():
+            print(f"warning: application {application.name}: {warning}", file=sys.stderr)
     if errors:
         print(f"{len(errors)} error(s) in {directory}", file=sys.stderr)
         if settings is not None and use_store and policy is None:
@@ -630,6 +666,12 @@ def _users_show(user: str, config: Path) -> int:
     return EXIT_OK
 
 
+def _intercept_probe(args: argparse.Namespace) -> int:
+    from gateway.probe import probe_command
+
+    return probe_command(args)
+
+
 def _hash_password(from_stdin: bool) -> int:
     from gateway.identity.portal import hash_password
 
@@ -720,6 +762,8 @@ def main(argv: list[str] | None = None) -> int:
         return _users_show(args.user, args.config)
     if args.command == "users" and args.users_command == "reset":
         return _reset_user(args.user, args.config, args.reason, args.yes)
+    if args.command == "intercept" and args.intercept_command == "probe":
+        return _intercept_probe(args)
     if args.command == "hash-password":
         return _hash_password(args.stdin)
     if args.command == "keygen":
