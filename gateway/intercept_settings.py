@@ -16,7 +16,9 @@ from gateway.yamlsource import KeyPath, Reader, setting_name, token, url_path
 _INTERCEPT_KEYS = (
     "login", "session_cookies", "whoami", "logout", "credentials", "enrol_unknown_users",
 )  # fmt: skip
-_LOGIN_KEYS = ("path", "method", "query", "username_field", "account", "success", "failure")
+_LOGIN_KEYS = (
+    "path", "method", "fields", "username_field", "account", "token", "success", "failure",
+)  # fmt: skip
 _SIGNAL_KEYS = ("status", "location")
 _WHOAMI_KEYS = ("path", "method", "json", "pattern", "header")
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z?\[\]-]+")  # a token, or a pattern of one
@@ -41,9 +43,11 @@ class Signals:
 class LoginRequest:
     path: str = "/login"
     method: str = "POST"
-    query: tuple[tuple[str, str], ...] = ()  # parameters the login's query string must carry
+    # values (in the query string or the body) that make a request to `path` the login
+    fields: tuple[tuple[str, str], ...] = ()
     username_field: str | None = "username"
     account: str | None = None  # the one account of a form without a user-name field
+    token: str | None = None  # the JSON field of a successful answer holding a bearer token
     success: Signals = Signals()
     failure: Signals = Signals()
 
@@ -63,6 +67,7 @@ class Whoami:
 class Logout:
     path: str
     methods: tuple[str, ...] = ("POST",)
+    query: tuple[tuple[str, str], ...] = ()  # values the query string must carry
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Credentials:
 
     headers: tuple[str, ...] = ()  # lower case
     query: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()  # body fields, refused outside the login request
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,8 @@ def read_intercept(r: Reader, p: KeyPath) -> Intercept | None:
     allowed_login = (*_LOGIN_KEYS, *_RENAMED)
     r.unknown_keys(p, (*_INTERCEPT_KEYS, *_RENAMED))
     cookies: list[str] = []
-    for item, name in r.strings((*p, "session_cookies"), required=True):
+    token_login = bool(r.value((*p, "login", "token")))
+    for item, name in r.strings((*p, "session_cookies"), required=not token_login):
         if not _COOKIE_NAME.fullmatch(name) or name.strip("*?") == "":
             r.error(item, f'"{name}" is not a cookie name or a pattern such as "DW*"')
         else:
@@ -128,12 +135,6 @@ def _login(r: Reader, p: KeyPath, allowed: tuple[str, ...]) -> LoginRequest:
     r.mapping(p)
     r.unknown_keys(p, allowed)
     path = url_path(r, (*p, "path"), "/login") or "/login"
-    query: list[tuple[str, str]] = []
-    for key, value in (r.mapping((*p, "query")) or {}).items():
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            r.error((*p, "query", key), f"{setting_name((*p, 'query', key))} must be text")
-        else:
-            query.append((str(key), str(value)))
     field_path = (*p, "username_field")
     account_path = (*p, "account")
     account = r.string(account_path).strip().lower() or None
@@ -146,12 +147,24 @@ def _login(r: Reader, p: KeyPath, allowed: tuple[str, ...]) -> LoginRequest:
     return LoginRequest(
         path=path,
         method=token(r, (*p, "method"), "an HTTP method such as POST", "POST").upper(),
-        query=tuple(query),
+        fields=_values(r, (*p, "fields")),
         username_field=username_field,
         account=account,
+        token=r.string((*p, "token")).strip() or None,
         success=_signals(r, (*p, "success"), path),
         failure=_signals(r, (*p, "failure"), path),
     )
+
+
+def _values(r: Reader, p: KeyPath) -> tuple[tuple[str, str], ...]:
+    """A mapping of field names to the text values they must have."""
+    found: list[tuple[str, str]] = []
+    for key, value in (r.mapping(p) or {}).items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            r.error((*p, key), f"{setting_name((*p, key))} must be text")
+        else:
+            found.append((str(key), str(value)))
+    return tuple(found)
 
 
 def _signals(r: Reader, p: KeyPath, login_path: str) -> Signals:
@@ -203,7 +216,7 @@ def _logout(r: Reader, p: KeyPath) -> Logout | None:
         return None
     if r.mapping(p, required=True) is None:
         return None
-    r.unknown_keys(p, ("path", "methods"))
+    r.unknown_keys(p, ("path", "methods", "query"))
     methods = [
         token(r, item, "an HTTP method such as POST").upper()
         for item, _ in r.strings((*p, "methods"))
@@ -211,15 +224,21 @@ def _logout(r: Reader, p: KeyPath) -> Logout | None:
     return Logout(
         path=url_path(r, (*p, "path"), "/logout") or "/logout",
         methods=tuple(dict.fromkeys(methods)) or ("POST",),
+        query=_values(r, (*p, "query")),
     )
 
 
 def _credentials(r: Reader, p: KeyPath) -> Credentials:
     r.mapping(p)
-    r.unknown_keys(p, ("headers", "query"))
+    r.unknown_keys(p, ("headers", "query", "fields"))
     headers = [token(r, item, "a header name").lower() for item, _ in r.strings((*p, "headers"))]
     query = [name for _, name in r.strings((*p, "query"))]
-    return Credentials(headers=tuple(dict.fromkeys(headers)), query=tuple(dict.fromkeys(query)))
+    fields = [name for _, name in r.strings((*p, "fields"))]
+    return Credentials(
+        headers=tuple(dict.fromkeys(headers)),
+        query=tuple(dict.fromkeys(query)),
+        fields=tuple(dict.fromkeys(fields)),
+    )
 
 
 def weaknesses(config: Intercept) -> tuple[str, ...]:

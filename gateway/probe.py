@@ -21,8 +21,15 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.cookies import build_cookie_header
+from gateway.identity.body_fields import query_fields
 from gateway.identity.cookie_names import CookieNames
-from gateway.identity.intercept import Verdict, is_login_request, judge, split_set_cookies
+from gateway.identity.intercept import (
+    Verdict,
+    fields_match,
+    is_login_target,
+    judge,
+    split_set_cookies,
+)
 from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, user_from_answer
 from gateway.intercept_settings import Intercept
 from gateway.probe_form import (
@@ -231,11 +238,14 @@ def checks(report: Report) -> list[tuple[bool, str]]:
     path, query = visible_path(form.action, report.target.upstream)
     here = f"{form.method} {path}" + (f"?{query}" if query else "")
     login = config.login
-    if is_login_request(login, form.method, path, query):
+    posted = [(f.name, f.value or "") for f in form.fields if f.name and not f.submit]
+    if is_login_target(login, form.method, path) and fields_match(
+        login.fields, query_fields(query) + posted
+    ):
         found.append((True, f"the form's action {here} is the settings' login request"))
     else:
         wanted = f"{login.method} {login.path}"
-        wanted += f" with {urlencode(login.query)}" if login.query else ""
+        wanted += f" with {urlencode(login.fields)}" if login.fields else ""
         found.append((False, f"the form's action is {here}, the settings' login {wanted}"))
     if login.username_field is not None and form.field(login.username_field) is None:
         found.append((False, f'the form has no field "{login.username_field}" (username_field)'))
@@ -400,7 +410,7 @@ def _target(args: argparse.Namespace) -> Target | int:
         what = f"no intercept application {args.app!r}" if args.app else "--app NAME is required"
         return _usage(f"{what} (intercept applications in {args.config}: {intercepted})")
     login = app.intercept.login
-    default = login.path + (f"?{urlencode(login.query)}" if login.query else "")
+    default = login.path
     return Target(
         app.upstream,
         page or default,

@@ -53,6 +53,9 @@ class Session:
     jar: dict[str, str] = field(default_factory=dict)  # cookie name -> value
     withheld: list[str] = field(default_factory=list)  # raw Set-Cookie headers to release
     bound: dict[str, str] = field(default_factory=dict)  # cookie name -> sha256 of the value
+    # cookie name -> [sha256 of the value it replaced, until when that one is still honoured]
+    replaced: dict[str, list[Any]] = field(default_factory=dict)
+    tokens: list[str] = field(default_factory=list)  # sha256 of bearer tokens bound here
     scopes: dict[str, list[str | None]] = field(default_factory=dict)  # name -> [path, domain]
     pending_totp: str | None = None  # encrypted secret shown on the enrolment page
     failures: int = 0  # wrong codes in this pending session
@@ -92,6 +95,19 @@ def new_id() -> str:
 def storage_key(session_id: str) -> str:
     """Sessions are stored under a hash of their id: a copy of the store opens no session."""
     return hashlib.sha256(session_id.encode("ascii", "replace")).hexdigest()
+
+
+REPLACED_GRACE = 30.0  # seconds a rotated application cookie's old value is still honoured
+
+
+def rebind(session: Session, name: str, value: str, now: float) -> None:
+    """Bind a new value of an application cookie; the old one stays good for a moment, for the
+    requests the browser sent before it saw the new one."""
+    digest = cookie_digest(value)
+    old = session.bound.get(name)
+    if old is not None and old != digest:
+        session.replaced[name] = [old, now + REPLACED_GRACE]
+    session.bound[name] = digest
 
 
 def cookie_digest(value: str) -> str:

@@ -33,15 +33,16 @@ from gateway.handlers.upstream import upstream_headers
 from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept
 from gateway.identity.login_body import LoginBody, UnreadableLogin, read_login
-from gateway.identity.whoami import WhoamiUnreadable
+from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, decode_body
 from gateway.intercept_settings import Intercept
 from gateway.paths import encode_path
 from gateway.proxy import http
 from gateway.redirects import safe_redirect
-from gateway.sessions import Level, Session, cookie_digest
+from gateway.sessions import Level, Session, cookie_digest, rebind
 
 log = logging.getLogger("gateway.login")
 Verdict = intercept.Verdict
+MAX_TOKENS = 8  # bearer tokens bound to one session (a page may sign in again now and then)
 
 
 def hold(session: Session, cookies: list[SetCookie]) -> None:
@@ -121,14 +122,21 @@ def _canonical_headers(headers: CIMultiDict[str], login: LoginBody) -> None:
     headers["Content-Type"] = login.content_type
 
 
-async def handle_login(request: web.Request, session: Session | None) -> web.StreamResponse:
+async def handle_login(
+    request: web.Request, session: Session | None, body: bytes | None = None
+) -> web.StreamResponse:
+    """The login request (`body`: when it was read already, to tell that it is the login)."""
     ctx = context(request)
     rt = runtime(request)
     application = ctx.application
     config = application.intercept
     assert config is not None
     await rt.store.ping()  # a login the gateway could not follow up is not passed on at all
-    login, claimed = _read(request, config, await _read_login_body(request))
+    if body is None:
+        body = await _read_login_body(request)
+    elif len(body) > intercept.MAX_LOGIN_BODY:
+        raise BadRequest("The login form sent is too large.")
+    login, claimed = _read(request, config, body)
     counted = claimed or f"*{application.name}"  # whoami alone: one count for the application
     back = encode_path(ctx.path)
     async with one_at_a_time(request, counted, per_address=True) as mine:  # no parallel guesses
@@ -178,9 +186,12 @@ class _Answer:
         split: intercept.SplitCookies,
         user: str | None,
         claimed: str | None,
+        body: bytes | None = None,
+        token: str | None = None,
     ) -> None:
         self.verdict, self.reason, self.headers, self.split = verdict, reason, headers, split
         self.user, self.claimed = user, claimed
+        self.body, self.token = body, token  # read when the settings name a token in it
 
 
 async def _judge(
@@ -193,6 +204,15 @@ async def _judge(
     ctx = context(request)
     headers = http.response_headers(upstream, ctx.application.upstream)
     split = intercept.split_set_cookies(config, headers.getall("Set-Cookie", []))
+    body = token = None
+    if config.login.token is not None:
+        body = await _answer_body(upstream)
+        if body is not None:
+            try:
+                decoded = decode_body(headers.get("Content-Encoding"), body)
+            except WhoamiUnreadable:
+                decoded = b""
+            token = intercept.token_in_answer(config.login.token, decoded)
     judged = intercept.judge(
         config.login,
         upstream.status,
@@ -200,6 +220,7 @@ async def _judge(
         split,
         sent,
         whoami=config.whoami is not None,
+        token=token,
     )
     verdict, reason, user = judged.verdict, judged.reason, claimed
     if verdict is Verdict.SUCCESS and config.whoami is not None:
@@ -210,13 +231,37 @@ async def _judge(
             else:
                 jar[cookie.name] = cookie.value
         try:
-            user = await ask_whoami(request, config.whoami, jar)
+            user = await ask_whoami(request, config.whoami, jar, token)
         except WhoamiUnreadable as exc:
             verdict, reason = Verdict.UNCLEAR, f"{reason}: {exc}"
         else:
             if user is None:
                 verdict, reason = Verdict.FAILURE, f"{reason}: whoami says nobody is signed in"
-    return _Answer(verdict, reason, headers, split, user, claimed)
+    return _Answer(verdict, reason, headers, split, user, claimed, body, token)
+
+
+async def _answer_body(upstream: http.Upstream) -> bytes | None:
+    """The whole answer (a token login's is small), or None when it is too long to hold."""
+    body = bytearray()
+    while chunk := await upstream.content.read(64 * 1024):
+        body.extend(chunk)
+        if len(body) > MAX_ANSWER:
+            return None
+    return bytes(body)
+
+
+async def _relay(
+    request: web.Request, upstream: http.Upstream, answer: _Answer
+) -> web.StreamResponse:
+    """The application's answer to the browser: streamed, or the body read already."""
+    if answer.body is None:
+        return await http.relay(request, upstream, answer.headers)
+    upstream.close()
+    for name in ("Content-Length", "Transfer-Encoding"):
+        answer.headers.popall(name, None)
+    return web.Response(
+        status=upstream.status, reason=upstream.reason, headers=answer.headers, body=answer.body
+    )
 
 
 async def _failed(
@@ -237,7 +282,7 @@ async def _failed(
         await rt.sessions.save(holder)
         if created:
             headers.add("Set-Cookie", session_cookie_line(request, holder))
-    return await http.relay(request, upstream, headers)
+    return await _relay(request, upstream, answer)
 
 
 async def _unclear(
@@ -326,11 +371,13 @@ async def _signed_in_again(
 ) -> web.StreamResponse:
     """The answer goes to the browser as it is; its session cookies are bound to the session."""
     assert session is not None
+    if answer.token is not None:  # the token goes upstream from this session only
+        session.tokens = [*session.tokens, cookie_digest(answer.token)][-MAX_TOKENS:]
     for cookie in answer.split.session:
         if cookie.deleting:
             session.bound.pop(cookie.name, None)
         else:
-            session.bound[cookie.name] = cookie_digest(cookie.value)
+            rebind(session, cookie.name, cookie.value, runtime(request).clock())
             session.scopes[cookie.name] = list(scope_of(cookie.raw))
     try:
         await runtime(request).sessions.save(session)
@@ -338,7 +385,7 @@ async def _signed_in_again(
         upstream.close()
         raise
     audit("first_factor_ok", via="intercept", user=session.user, again=True)
-    return await http.relay(request, upstream, answer.headers)
+    return await _relay(request, upstream, answer)
 
 
 def _refused_user(

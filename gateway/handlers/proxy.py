@@ -8,9 +8,10 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.audit import audit
-from gateway.cookies import expire_cookie, path_prefixes, scope_of
+from gateway.cookies import scope_of
 from gateway.decision import Mode, Outcome, decide
 from gateway.errors import Forbidden, NotFound
+from gateway.handlers import intercept_checks as checks
 from gateway.handlers.common import (
     context,
     expire_session_cookie_line,
@@ -25,7 +26,7 @@ from gateway.handlers.login_intercept import handle_login, hold
 from gateway.handlers.standing import standing_for
 from gateway.handlers.upstream import upstream_headers
 from gateway.handlers.whoami import ask_whoami
-from gateway.identity import cookie_names, intercept
+from gateway.identity import intercept
 from gateway.identity.credentials import without_credentials
 from gateway.identity.whoami import WhoamiUnreadable
 from gateway.metrics import BYPASS, LOGIN_REQUEST, NOT_FOUND, REFUSED_COOKIE
@@ -33,7 +34,7 @@ from gateway.paths import encode_path
 from gateway.policy.model import Access
 from gateway.proxy import http
 from gateway.proxy.websocket import is_websocket, relay_websocket
-from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Level, Session, cookie_digest
+from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Level, Session, rebind
 
 log = logging.getLogger("gateway.proxy")
 
@@ -66,24 +67,34 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     if access is Access.DENY:
         _count(request, Outcome.DENY)
         raise Forbidden("The site's policy does not allow this address.")
+    credentials = _rule is not None and _rule.pass_credentials
+    intercept_config = ctx.application.intercept
     if access is Access.BYPASS:  # no session lookup: bypass routes work even with the store down
         _count(request, BYPASS)
-        credentials = _rule is not None and _rule.pass_credentials
-        return await forward(request, session=None, identity=False, credentials=credentials)
+        read = None
+        if intercept_config is not None and not credentials:
+            read = await checks.credential_fields(request, intercept_config, None)
+        return await forward(
+            request, session=None, identity=False, credentials=credentials, body=read
+        )
 
     session = await load_session(request, recent=True)
     fresh_cookie: Session | None = None
     if ctx.mode is Mode.HEADER:
         session, fresh_cookie = await header_session(request, session)
-    intercept_config = ctx.application.intercept
+    body: bytes | None = None
     if intercept_config is not None:
-        refused = _unbound_app_cookies(request, session)
+        refused = checks.unbound_app_cookies(request, session)
         if refused:
             _count(request, REFUSED_COOKIE)
-            return _refuse_app_cookies(request, refused)
-        if intercept.is_login_request(intercept_config.login, request.method, ctx.path, ctx.query):
+            return checks.refuse_app_cookies(request, refused)
+        checks.websocket_allowed(request, session)
+        is_login, body = await checks.login_or_body(request, intercept_config)
+        if is_login:
             _count(request, LOGIN_REQUEST)
-            return await handle_login(request, session)
+            return await handle_login(request, session, body)
+        if not credentials:
+            body = await checks.credential_fields(request, intercept_config, body)
 
     outcome = await outcome_for(request, access, session)
     _count(request, outcome)
@@ -94,7 +105,8 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             identity=outcome is Outcome.FORWARD,
             fresh_cookie=fresh_cookie,
             ending=session is not None and _is_app_logout(request),
-            credentials=_rule is not None and _rule.pass_credentials,
+            credentials=credentials,
+            body=body,
         )
     if outcome in SKIPS and session is not None:
         return await complete(request, session, _return_path(request), via=SKIPS[outcome])
@@ -128,7 +140,9 @@ def _return_path(request: web.Request) -> str:
 def _is_app_logout(request: web.Request) -> bool:
     ctx = context(request)
     config = ctx.application.intercept
-    return config is not None and intercept.is_logout_request(config, request.method, ctx.path)
+    return config is not None and intercept.is_logout_request(
+        config, request.method, ctx.path, ctx.query
+    )
 
 
 async def header_session(
@@ -153,55 +167,6 @@ async def header_session(
     return fresh, fresh
 
 
-def _unbound_app_cookies(request: web.Request, session: Session | None) -> list[str]:
-    """Application session cookies in this request that no verified gateway session owns.
-
-    Every name some framework may read as a session cookie counts (gateway.identity.
-    cookie_names): another case, PHP's `_` for `.`, a percent-encoded name, one hidden behind a
-    `,`. Only the very cookie bound to this verified session, sent once, goes through."""
-    ctx = context(request)
-    config = ctx.application.intercept
-    if config is None:
-        return []
-    names = config.session_cookies
-    verified = session is not None and session.level is Level.VERIFIED
-    bound = session.bound if session is not None and verified else {}
-    refused = set()
-    found = [(name, value) for name, value in ctx.cookies if names.matches(name)]
-    seen: set[str] = set()
-    for name, value in found:
-        readings = cookie_names.readings(name)
-        if not verified or bound.get(name) != cookie_digest(value) or readings & seen:
-            refused.add(name)
-        seen |= readings
-    hidden = [name for name in cookie_names.hidden_names(ctx.headers.getall("Cookie", []))]
-    if sum(1 for name in hidden if names.matches(name)) > len(found):
-        # Hidden from our parser (after a "," or a space) but maybe not from the application's.
-        refused.update(name for name in hidden if names.matches(name))
-    return sorted(refused)
-
-
-def _refuse_app_cookies(request: web.Request, names: list[str]) -> web.Response:
-    ctx = context(request)
-    log.warning(
-        "refused application cookie(s) %s not bound to a verified session, client %s",
-        ",".join(names),
-        ctx.client_ip,
-    )
-    response = runtime(request).pages.render(
-        "error.html",
-        status=403,
-        title="Please sign in again",
-        message="Your session with this application is not recognised by the sign-in gateway.",
-        next_step="The old session has been cleared. Go to the start page and sign in again.",
-        link="/",
-    )
-    for name in names:  # the browser sent it here, so its Path is one of this path's prefixes
-        for path in path_prefixes(ctx.path):
-            response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure, path))
-    return response
-
-
 async def forward(
     request: web.Request,
     session: Session | None,
@@ -209,16 +174,19 @@ async def forward(
     fresh_cookie: Session | None = None,
     ending: bool = False,
     credentials: bool = False,
+    body: bytes | None = None,
 ) -> web.StreamResponse:
     """Send the request upstream and stream the answer back. `ending`: the application's logout,
     after which this gateway session is over too and its cookie is cleared. `credentials`: an
-    access rule lets the client's own credentials through without a verified session."""
+    access rule lets the client's own credentials through without a verified session. `body`:
+    the request body when it has been read already."""
     ctx = context(request)
     rt = runtime(request)
     application = ctx.application
     query = ctx.query
-    if application.intercept is not None and not credentials and not _verified(session):
-        query = without_credentials(application.intercept, query)
+    if application.intercept is not None and not credentials:
+        tokens = session.tokens if session is not None and _verified(session) else ()
+        query = without_credentials(application.intercept, query, tokens)
     url = http.upstream_url(application.upstream, encode_path(ctx.path), query)
     headers = upstream_headers(request, session, identity, credentials=credentials)
     if is_websocket(request):
@@ -230,7 +198,7 @@ async def forward(
         request.method,
         url,
         headers,
-        http.request_body(request),
+        http.request_body(request) if body is None else body,
         http.timeouts(application.timeouts.connect, application.timeouts.read),
         rt.metrics.upstream(application.name),
         rt.pool,
@@ -277,7 +245,7 @@ async def _hold_app_cookies(
             if cookie.deleting:
                 session.bound.pop(cookie.name, None)
             else:
-                session.bound[cookie.name] = cookie_digest(cookie.value)
+                rebind(session, cookie.name, cookie.value, rt.clock())
                 session.scopes[cookie.name] = list(scope_of(cookie.raw))
         await rt.sessions.save(session)
         return None

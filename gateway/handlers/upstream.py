@@ -30,8 +30,8 @@ def upstream_headers(
     Held cookies go upstream only with the application's login request (`send_held`) and, after
     the first factor, on one_factor paths (`identity`): the gateway cannot know whether the
     application has quietly made a held cookie a signed-in one, so it never lends it elsewhere.
-    In intercept mode, without a verified session, no credential header goes upstream unless an
-    access rule lets them through (`credentials`)."""
+    In intercept mode no credential header goes upstream unless it is a token bound to the
+    verified session, or an access rule lets them through (`credentials`)."""
     ctx = context(request)
     application = ctx.application
     headers = CIMultiDict(ctx.headers)
@@ -48,8 +48,10 @@ def upstream_headers(
             identity and session is not None and session.level is Level.FIRST_FACTOR
         )
         _cookies(headers, request, application.intercept.session_cookies, session, held)
-        if not credentials and not (session is not None and session.level is Level.VERIFIED):
-            strip_headers(application.intercept, headers)
+        if not credentials:
+            verified = session is not None and session.level is Level.VERIFIED
+            tokens = session.tokens if session is not None and verified else ()
+            strip_headers(application.intercept, headers, tokens)
     else:
         _cookies(headers, request, None, session, held=False)
         if identity and session is not None and session.user:

@@ -12,16 +12,24 @@ from multidict import CIMultiDict
 from gateway.cookies import build_cookie_header
 from gateway.errors import UpstreamTimeout, UpstreamUnreachable
 from gateway.handlers.common import context, runtime
-from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, user_from_answer
+from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, decode_body, user_from_answer
 from gateway.intercept_settings import Whoami
 from gateway.proxy import http
 
 log = logging.getLogger("gateway.login")
 
 
-async def ask_whoami(request: web.Request, config: Whoami, jar: dict[str, str]) -> str | None:
-    """The user the application says `jar` signs in, or None for nobody. Raises
-    WhoamiUnreadable when it cannot be told (no answer, an error, an answer of another shape)."""
+# The browser's own headers sent along: some applications tie a session to them (DokuWiki
+# issues a new cookie when they change), and whoami must look like the browser's next request.
+_BROWSER_HEADERS = ("User-Agent", "Accept-Language", "Accept-Encoding")
+
+
+async def ask_whoami(
+    request: web.Request, config: Whoami, jar: dict[str, str], token: str | None = None
+) -> str | None:
+    """The user the application says `jar` (or the bearer `token`) signs in, or None for
+    nobody. Raises WhoamiUnreadable when it cannot be told (no answer, an error, an answer of
+    another shape)."""
     ctx = context(request)
     rt = runtime(request)
     application = ctx.application
@@ -36,6 +44,11 @@ async def ask_whoami(request: web.Request, config: Whoami, jar: dict[str, str]) 
     if ctx.client_ip is not None:
         headers["X-Forwarded-For"] = str(ctx.client_ip)
     headers["X-Request-Id"] = ctx.request_id
+    for name in _BROWSER_HEADERS:
+        if name in request.headers:
+            headers[name] = request.headers[name]
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     if jar:
         headers["Cookie"] = build_cookie_header(list(jar.items()))
     path, _, query = config.path.partition("?")
@@ -57,7 +70,8 @@ async def ask_whoami(request: web.Request, config: Whoami, jar: dict[str, str]) 
             body.extend(chunk)
             if len(body) > MAX_ANSWER:
                 raise WhoamiUnreadable(f"the whoami answer is longer than {MAX_ANSWER} bytes")
-        user = user_from_answer(config, upstream.status, upstream.headers, bytes(body))
+        decoded = decode_body(upstream.headers.get("Content-Encoding"), bytes(body))
+        user = user_from_answer(config, upstream.status, upstream.headers, decoded)
     except (OSError, TimeoutError, aiohttp.ClientError) as exc:
         raise WhoamiUnreadable(f"the whoami answer did not arrive: {exc}") from exc
     finally:

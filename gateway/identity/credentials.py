@@ -1,15 +1,20 @@
-"""Credentials besides the session cookie, in intercept mode: without a verified gateway session
-the application never receives `Authorization`, `Proxy-Authorization`, nor the headers and query
-parameters the settings name (HTTP Basic, API tokens), or one password would be a way in."""
+"""Credentials besides the session cookie, in intercept mode. `Authorization`,
+`Proxy-Authorization`, and the headers and query parameters the settings name (HTTP Basic, API
+tokens) reach the application only when they are a token bound to the verified gateway session
+(a bearer token a login answer handed out, `login.token`), or when an access rule passes them:
+otherwise one password, or a stolen token used from anyone's verified session, would be a way
+in."""
 
 from __future__ import annotations
 
-from urllib.parse import unquote_plus
+from collections.abc import Collection
+from urllib.parse import unquote, unquote_plus
 
 from multidict import CIMultiDict
 
 from gateway.identity.login_body import field_reading
 from gateway.intercept_settings import Intercept
+from gateway.sessions import cookie_digest
 
 ALWAYS = ("authorization", "proxy-authorization")
 
@@ -18,28 +23,50 @@ def _header_key(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def strip_headers(config: Intercept, headers: CIMultiDict[str]) -> list[str]:
-    """Remove the credential headers (under `-` or `_`, any case); returns what was removed."""
+def _bound(value: str, tokens: Collection[str]) -> bool:
+    value = value.strip()
+    scheme, _, rest = value.partition(" ")
+    if scheme.lower() == "bearer":
+        value = rest.strip()
+    return bool(tokens) and cookie_digest(value) in tokens
+
+
+def strip_headers(
+    config: Intercept, headers: CIMultiDict[str], tokens: Collection[str] = ()
+) -> list[str]:
+    """Remove the credential headers (under `-` or `_`, any case) that are not a bound token;
+    returns the names removed. Proxy-Authorization is never anyone's token here."""
     names = {_header_key(name) for name in (*ALWAYS, *config.credentials.headers)}
-    removed = [key for key in headers if _header_key(key) in names]
-    for key in set(removed):
-        headers.popall(key, None)
+    removed: list[str] = []
+    for key in list(dict.fromkeys(headers)):
+        if _header_key(key) not in names:
+            continue
+        values = headers.getall(key)
+        keep = (
+            _header_key(key) != "proxy-authorization"
+            and len(values) == 1
+            and _bound(values[0], tokens)
+        )
+        if not keep:
+            headers.popall(key, None)
+            removed.append(key)
     return removed
 
 
-def without_credentials(config: Intercept, query: str) -> str:
-    """The raw query string without the credential parameters, under any reading of their name
-    (another case, PHP's `_` for `.`, percent-encoded); the rest exactly as sent."""
+def without_credentials(config: Intercept, query: str, tokens: Collection[str] = ()) -> str:
+    """The raw query string without the credential parameters that are not a bound token, under
+    any reading of their name (another case, PHP's `_` for `.`, percent-encoded); the rest
+    exactly as sent."""
     names = {field_reading(name) for name in config.credentials.query}
     if not names or not query:
         return query
     kept = []
     for part in query.split("&"):
-        key = part.split("=", 1)[0]
-        try:
-            reading = field_reading(unquote_plus(key, errors="strict"))
-        except UnicodeDecodeError:
-            reading = field_reading(key)
-        if reading not in names and field_reading(key) not in names:
-            kept.append(part)
+        key, _, value = part.partition("=")
+        readings = {field_reading(key)}
+        for decode in (unquote_plus, unquote):
+            readings.add(field_reading(decode(key)))
+        if readings & names and not _bound(unquote(value), tokens):
+            continue
+        kept.append(part)
     return "&".join(kept)

@@ -4,41 +4,47 @@ cookies until the second factor. Pure: the handlers do the talking."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import parse_qsl, urlsplit
 
 from gateway.cookies import SetCookie, parse_set_cookie
+from gateway.identity.body_fields import query_fields
 from gateway.identity.login_body import field_reading
 from gateway.intercept_settings import Intercept, LoginRequest, Signals
 
 MAX_LOGIN_BODY = 256 * 1024
 
 
-def is_login_request(config: LoginRequest, method: str, path: str, query: str) -> bool:
-    """The request the operator named as the login: method, path and required query values."""
-    if method.upper() != config.method or path.rstrip("/") != config.path.rstrip("/"):
-        return False
-    if not config.query:
-        return True
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, errors="strict")
-    except (UnicodeDecodeError, ValueError):
-        return False
-    for key, value in config.query:
+def is_login_target(config: LoginRequest, method: str, path: str) -> bool:
+    """The login's method and path (whether its `fields` are there too is fields_match's)."""
+    return method.upper() == config.method and path.rstrip("/") == config.path.rstrip("/")
+
+
+def fields_match(required: tuple[tuple[str, str], ...], pairs: list[tuple[str, str]]) -> bool:
+    """Each required field is there once, under any reading of its name, with its value."""
+    for key, value in required:
         reading = field_reading(key)
-        same = [(k, v) for k, v in pairs if field_reading(k) == reading]
-        if same != [(key, value)]:
+        if {(k, v) for k, v in pairs if field_reading(k) == reading} != {(key, value)}:
             return False
     return True
 
 
-def is_logout_request(config: Intercept, method: str, path: str) -> bool:
+def is_login_request(config: LoginRequest, method: str, path: str, query: str) -> bool:
+    """The login, told from the request line alone (its `fields` all in the query string)."""
+    return is_login_target(config, method, path) and fields_match(
+        config.fields, query_fields(query)
+    )
+
+
+def is_logout_request(config: Intercept, method: str, path: str, query: str) -> bool:
     logout = config.logout
     return (
         logout is not None
         and method.upper() in logout.methods
         and path.rstrip("/") == logout.path.rstrip("/")
+        and fields_match(logout.query, query_fields(query))
     )
 
 
@@ -82,6 +88,19 @@ def new_session_cookies(split: SplitCookies, sent: dict[str, str]) -> list[SetCo
     return [c for c in split.session if not c.deleting and sent.get(c.name) != c.value]
 
 
+def token_in_answer(field: str, body: bytes) -> str | None:
+    """The bearer token a login answer's JSON body holds at `field` ("a.b" for nested)."""
+    try:
+        data: object = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    for key in field.split("."):
+        data = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(data, str) or not data.strip() or len(data) > 8192:
+        return None
+    return data.strip()
+
+
 def judge(
     login: LoginRequest,
     status: int,
@@ -90,9 +109,11 @@ def judge(
     sent: dict[str, str],
     *,
     whoami: bool,
+    token: str | None = None,
 ) -> Judgement:
     """The login answer read without asking the application. With `whoami` a SUCCESS here only
-    means "ask the application": the caller's whoami decides."""
+    means "ask the application": the caller's whoami decides. `token`: the bearer token the
+    answer's body holds (`login.token`), a new credential like a new session cookie."""
     target = urlsplit(location).path or "/" if location else None
     if status >= 400 or status in login.failure.statuses:
         return Judgement(Verdict.FAILURE, f"status {status}")
@@ -102,13 +123,15 @@ def judge(
         return Judgement(Verdict.FAILURE, f"status {status} to {location}")
     if whoami:
         return Judgement(Verdict.SUCCESS, f"status {status}, asked whoami")
-    changed = new_session_cookies(split, sent)
+    changed: list[object] = [*new_session_cookies(split, sent)]
+    if token is not None:
+        changed.append(token)
     others = [c.name for c in split.other_parsed() if not c.deleting]
     seen = _seen(status, location, split)
     if _signals_success(login.success, status, target):
         if changed:
-            names = ",".join(c.name for c in changed)
-            return Judgement(Verdict.SUCCESS, f"status {status}, new session cookie(s) {names}")
+            names = ",".join(c.name if isinstance(c, SetCookie) else "a token" for c in changed)
+            return Judgement(Verdict.SUCCESS, f"status {status}, new credential(s) {names}")
         if others:
             return Judgement(
                 Verdict.UNCLEAR,
@@ -140,7 +163,7 @@ def _back_to_login(login: LoginRequest, location: str) -> bool:
     if (parts.path or "/").rstrip("/") != login.path.rstrip("/"):
         return False
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    return all(pair in pairs for pair in login.query)
+    return all(pair in pairs for pair in login.fields)
 
 
 def _at(path: str, prefixes: tuple[str, ...]) -> bool:

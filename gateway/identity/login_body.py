@@ -350,8 +350,9 @@ def _check_username(fields: Mapping[str, object], field: str) -> None:
 
 def _check_query(query: str, fields: Mapping[str, object]) -> None:
     """Servlets' getParameter and PHP's $_REQUEST merge query and body: no query key may read as
-    a body field (the user name field among them). Keys are taken under every reading: split on
-    '&' and ';', '+' as a space and as itself."""
+    a body field (the user name field among them), except the very same name with the very
+    same value, once (a form whose action repeats a hidden field, such as DokuWiki's `id`).
+    Keys are taken under every reading: split on '&' and ';', '+' as a space and as itself."""
     query = query.replace(";", "&")
     raw = _FORM_RAW.search(query)
     if raw:
@@ -360,12 +361,17 @@ def _check_query(query: str, fields: Mapping[str, object]) -> None:
     if len(pairs) > MAX_FIELDS:
         raise UnreadableLogin(f"the query string has more than {MAX_FIELDS} parameters")
     taken = {field_reading(name): name for name in fields}
+    repeated: set[str] = set()
     for pair in pairs:
         key, _, value = pair.partition("=")
-        _decode(value, "query string")
-        for plus in (True, False):
-            reading = field_reading(_decode(key, "query string", plus=plus))
-            if reading in taken:
+        readings = {field_reading(_decode(key, "query string", plus=p)) for p in (True, False)}
+        values = {_decode(value, "query string", plus=p) for p in (True, False)}
+        keys = {_decode(key, "query string", plus=p) for p in (True, False)}
+        for reading in readings & taken.keys():
+            name = taken[reading]
+            same = keys == {name} and values == {fields[name]} and name not in repeated
+            if not same:
                 raise UnreadableLogin(
-                    f"the query string's {key!r} may be read as the field {taken[reading]!r}"
+                    f"the query string's {key!r} may be read as the field {name!r}"
                 )
+            repeated.add(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import zlib
 from collections.abc import Mapping
 
 from gateway.intercept_settings import Whoami
@@ -55,6 +56,33 @@ def user_from_answer(
     if not isinstance(data, str):
         raise WhoamiUnreadable(f"whoami's {'.'.join(config.json)} is not text")
     return _name(data)
+
+
+def decode_body(coding: str | None, body: bytes) -> bytes:
+    """An answer's body without its Content-Encoding (gzip or deflate; others are refused),
+    at most MAX_ANSWER bytes of it."""
+    coding = (coding or "identity").strip().lower()
+    if coding == "identity":
+        return body
+    if coding in ("gzip", "x-gzip"):
+        return _inflate(body, 16 + zlib.MAX_WBITS, coding)
+    if coding == "deflate":
+        try:
+            return _inflate(body, zlib.MAX_WBITS, coding)
+        except WhoamiUnreadable:
+            return _inflate(body, -zlib.MAX_WBITS, coding)  # raw deflate, as some servers send
+    raise WhoamiUnreadable(f"the answer is encoded as {coding!r}, which is not read here")
+
+
+def _inflate(body: bytes, wbits: int, coding: str) -> bytes:
+    try:
+        inflater = zlib.decompressobj(wbits)
+        out = inflater.decompress(body, MAX_ANSWER + 1)
+    except zlib.error as exc:
+        raise WhoamiUnreadable(f"the answer's {coding} body cannot be decoded: {exc}") from exc
+    if len(out) > MAX_ANSWER:
+        raise WhoamiUnreadable(f"the whoami answer is longer than {MAX_ANSWER} bytes")
+    return out
 
 
 def _name(value: str | None) -> str | None:

@@ -11,11 +11,13 @@ import pytest
 from multidict import CIMultiDict
 
 from gateway.cookies import parse_set_cookie
+from gateway.identity.body_fields import query_fields
 from gateway.identity.cookie_names import CookieNames, hidden_names, readings
 from gateway.identity.credentials import strip_headers, without_credentials
 from gateway.identity.intercept import (
     SplitCookies,
     Verdict,
+    fields_match,
     is_login_request,
     is_logout_request,
     judge,
@@ -71,7 +73,7 @@ def test_hidden_names_split_the_way_any_framework_might() -> None:
 
 
 def test_the_login_request_needs_its_method_path_and_query_values() -> None:
-    login = LoginRequest(path="/doku.php", query=(("do", "login"),))
+    login = LoginRequest(path="/doku.php", fields=(("do", "login"),))
     assert is_login_request(login, "post", "/doku.php", "id=start&do=login")
     assert not is_login_request(login, "POST", "/doku.php", "id=start")
     assert not is_login_request(login, "GET", "/doku.php", "do=login")
@@ -79,10 +81,23 @@ def test_the_login_request_needs_its_method_path_and_query_values() -> None:
     assert not is_login_request(login, "POST", "/doku.php", "do=login&DO=save")
 
 
-def test_logout_is_matched_by_method() -> None:
+def test_the_login_fields_may_be_in_the_body() -> None:
+    """DokuWiki posts `do=login` in the body: query and body fields count together, once."""
+    required = (("do", "login"),)
+    assert fields_match(required, [*query_fields("id=start"), ("do", "login"), ("u", "a")])
+    assert not fields_match(required, [*query_fields("do=save"), ("do", "login")])
+    assert not fields_match(required, [("do[login]", "1")])
+
+
+def test_logout_is_matched_by_method_and_query() -> None:
     config = Intercept(CookieNames(["sid"]), logout=Logout("/logout", ("POST",)))
-    assert is_logout_request(config, "POST", "/logout/")
-    assert not is_logout_request(config, "GET", "/logout")
+    assert is_logout_request(config, "POST", "/logout/", "")
+    assert not is_logout_request(config, "GET", "/logout", "")
+    wiki = Intercept(
+        CookieNames(["sid"]), logout=Logout("/doku.php", ("GET",), (("do", "logout"),))
+    )
+    assert is_logout_request(wiki, "GET", "/doku.php", "id=start&do=logout&sectok=x")
+    assert not is_logout_request(wiki, "GET", "/doku.php", "id=start")
 
 
 # --- judging the answer -------------------------------------------------------------------

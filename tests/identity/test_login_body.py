@@ -779,12 +779,22 @@ def test_a_user_name_in_the_query_is_refused() -> None:
         "username[]=victim",
         "user%6Eame=victim",
         "%20username=victim",
-        "password=x",
+        "password=y",
+        "password=x&password=x",
+        "Password=x",
         "PASSWORD",
     ],
 )
 def test_query_keys_read_as_body_fields_are_refused(query: str) -> None:
     refused(FORM, "username=decoy&password=x", query=query, match="query string")
+
+
+def test_a_query_key_repeating_a_body_field_with_its_very_value_is_read() -> None:
+    """DokuWiki's form posts to ?id=start with id=start in the body too: no ambiguity."""
+    login = read_login(
+        FORM, b"id=start&do=login&u=alice&p=pw", "id=start", username_field="u"
+    )
+    assert login.text("u") == "alice"
 
 
 @pytest.mark.parametrize(

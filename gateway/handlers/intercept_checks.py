@@ -1,0 +1,170 @@
+"""Intercept mode's checks of a request before it is forwarded: application cookies bound to
+the verified session, which request is the login (its `fields` may be in the body), credentials
+that belong in the login only, and WebSockets only with a verified session."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from gateway.cookies import expire_cookie, path_prefixes
+from gateway.errors import BadRequest, Forbidden
+from gateway.handlers.common import context, runtime
+from gateway.identity import cookie_names, intercept
+from gateway.identity.body_fields import (
+    UnreadableBody,
+    body_fields,
+    is_form_like,
+    query_fields,
+)
+from gateway.identity.login_body import field_reading
+from gateway.intercept_settings import Intercept
+from gateway.protocol import BodyTooLarge
+from gateway.proxy.websocket import is_websocket
+from gateway.sessions import Level, Session, cookie_digest
+
+log = logging.getLogger("gateway.proxy")
+
+MAX_CHECKED_BODY = 1024 * 1024  # a form-like body read to look for fields before forwarding
+
+
+def unbound_app_cookies(request: web.Request, session: Session | None) -> list[str]:
+    """Application session cookies in this request that no verified gateway session owns.
+
+    Every name some framework may read as a session cookie counts (gateway.identity.
+    cookie_names): another case, PHP's `_` for `.`, a percent-encoded name, one hidden behind a
+    `,`. Only the very cookie bound to this verified session, sent once, goes through."""
+    ctx = context(request)
+    config = ctx.application.intercept
+    if config is None or not config.session_cookies:
+        return []
+    names = config.session_cookies
+    verified = session is not None and session.level is Level.VERIFIED
+    now = runtime(request).clock()
+    refused = set()
+    found = [(name, value) for name, value in ctx.cookies if names.matches(name)]
+    seen: set[str] = set()
+    for name, value in found:
+        readings = cookie_names.readings(name)
+        if not verified or not _bound(session, name, value, now) or readings & seen:
+            refused.add(name)
+        seen |= readings
+    hidden = cookie_names.hidden_names(ctx.headers.getall("Cookie", []))
+    if sum(1 for name in hidden if names.matches(name)) > len(found):
+        # Hidden from our parser (after a "," or a space) but maybe not from the application's.
+        refused.update(name for name in hidden if names.matches(name))
+    return sorted(refused)
+
+
+def _bound(session: Session | None, name: str, value: str, now: float) -> bool:
+    """The cookie's value is the one bound to the session, or the one it replaced moments ago
+    (requests the browser sent before it saw the new value)."""
+    if session is None:
+        return False
+    digest = cookie_digest(value)
+    if session.bound.get(name) == digest:
+        return True
+    previous = session.replaced.get(name)
+    return previous is not None and previous[0] == digest and float(previous[1]) > now
+
+
+def refuse_app_cookies(request: web.Request, names: list[str]) -> web.Response:
+    ctx = context(request)
+    log.warning(
+        "refused application cookie(s) %s not bound to a verified session, client %s",
+        ",".join(names),
+        ctx.client_ip,
+    )
+    response = runtime(request).pages.render(
+        "error.html",
+        status=403,
+        title="Please sign in again",
+        message="Your session with this application is not recognised by the sign-in gateway.",
+        next_step="The old session has been cleared. Go to the start page and sign in again.",
+        link="/",
+    )
+    for name in names:  # the browser sent it here, so its Path is one of this path's prefixes
+        for path in path_prefixes(ctx.path):
+            response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure, path))
+    return response
+
+
+def websocket_allowed(request: web.Request, session: Session | None) -> None:
+    """A WebSocket reaches the application only with a verified session: what travels inside it
+    (a token in its first message, say) is out of the gateway's sight. `bypass` rules, checked
+    before, can open one."""
+    if is_websocket(request) and (session is None or session.level is not Level.VERIFIED):
+        raise Forbidden(
+            "This connection needs you to be signed in.", "Sign in, then reload the page."
+        )
+
+
+async def login_or_body(request: web.Request, config: Intercept) -> tuple[bool, bytes | None]:
+    """Whether this is the login request, and its body when it had to be read to tell (a login
+    whose `fields` are in the body, as DokuWiki's `do=login`)."""
+    ctx = context(request)
+    login = config.login
+    if not intercept.is_login_target(login, request.method, ctx.path):
+        return False, None
+    query = query_fields(ctx.query)
+    if intercept.fields_match(login.fields, query):
+        return True, None
+    body = await _read_form_like(request, required=False)
+    if body is None:
+        return False, None
+    try:
+        pairs = body_fields(request.headers.get("Content-Type"), body)
+    except UnreadableBody:
+        return False, body
+    return intercept.fields_match(login.fields, query + pairs), body
+
+
+async def credential_fields(
+    request: web.Request, config: Intercept, body: bytes | None
+) -> bytes | None:
+    """Refuse a request, other than the login, whose body carries a field the settings name as
+    a credential (`credentials.fields`: an application that signs in from them on any request).
+    Returns the body when it was read."""
+    names = {field_reading(name) for name in config.credentials.fields}
+    if not names or not request.body_exists:
+        return body
+    if body is None:
+        body = await _read_form_like(request, required=True)
+    if body is None:
+        return None
+    try:
+        pairs = body_fields(request.headers.get("Content-Type"), body)
+    except UnreadableBody as exc:
+        raise BadRequest("What you sent could not be read, so it was not passed on.") from exc
+    found = sorted({key for key, _ in pairs if field_reading(key) in names})
+    if found:
+        log.warning(
+            "refused a request to %s carrying the credential field(s) %s outside the login",
+            context(request).path,
+            ",".join(found),
+        )
+        raise BadRequest(
+            "A password can only be sent with the sign-in form, so this was not passed on.",
+            "Go back and sign in with the application's sign-in page.",
+        )
+    return body
+
+
+async def _read_form_like(request: web.Request, required: bool) -> bytes | None:
+    """The whole body of a form-like request, or None for other bodies. One larger than
+    MAX_CHECKED_BODY is refused (413) when it `required` a look, and left unread otherwise when
+    its Content-Length says so."""
+    if not request.body_exists or not is_form_like(request.headers.get("Content-Type")):
+        return None
+    length = request.content_length
+    if length is not None and length > MAX_CHECKED_BODY:
+        if required:
+            raise BodyTooLarge()
+        return None
+    body = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        body.extend(chunk)
+        if len(body) > MAX_CHECKED_BODY:
+            raise BodyTooLarge()
+    return bytes(body)
