@@ -244,3 +244,26 @@ def test_weak_settings_are_warned_about() -> None:
     assert "pattern" in found
     strong = Intercept(CookieNames(["sid"]), whoami=Whoami("/me", json=("user",)))
     assert weaknesses(strong) == ()
+
+
+def test_policy_check_warns_about_weak_intercept_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gateway policy check -c` names each weakness of an application's intercept settings."""
+    import yaml
+
+    from gateway.cli import main
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "acme.yaml").write_text("company: Acme\nmembers: {domains: [acme.example]}\n")
+    settings = app_settings({"session_cookies": ["DW*"], "login": {"success": {"status": [200]}}})
+    settings["policy_dir"] = str(policies)
+    settings["store"] = f"sqlite://{tmp_path / 'gateway.db'}"
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    assert main(["policy", "check", str(policies), "-c", str(config), "--no-store"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: application app: no whoami" in err
+    assert "success.status lists a 2xx status" in err
+    assert "session_cookies has a pattern" in err
