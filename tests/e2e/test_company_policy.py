@@ -201,7 +201,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
 
 
 def sign_out(page: Page, base: str) -> None:
-    page.get_by_role("link", name="Sign out").click()
+    page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(base + "/login")
 
 

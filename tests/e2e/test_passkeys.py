@@ -131,7 +131,7 @@ def test_passkey_added_at_enrolment_signs_in_next_time(
     assert len(held) == 1 and held[0]["rpId"] == "localhost"
     first_count = held[0]["signCount"]
 
-    page.get_by_role("link", name="Sign out").click()
+    page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(base + "/login")
     app_sign_in(page, base, user, password)
     expect(page).to_have_url(CHALLENGE_URL)
@@ -222,7 +222,7 @@ def test_a_signed_in_user_adds_a_second_passkey_on_the_passkeys_page(
 
     page.get_by_role("link", name="Back to the site").click()
     expect_application_home(page, base, user)
-    page.get_by_role("link", name="Sign out").click()
+    page.get_by_role("button", name="Sign out").click()
     app_sign_in(page, base, user, password)
     expect(page).to_have_url(CHALLENGE_URL)
     page.get_by_role("button", name="Use passkey").click()

@@ -74,7 +74,7 @@ def test_second_sign_in_asks_for_the_code_again(
     secret, used = sign_in_and_enrol(page, demo.url, user, password)
     verified = cookies(context)["gateway_session"]["value"]
 
-    page.get_by_role("link", name="Sign out").click()
+    page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(demo.url + "/login")
     after = cookies(context)
     assert "legacy_session" not in after
@@ -107,7 +107,7 @@ def test_application_sign_out_ends_the_gateway_session_on_the_server(
     """After the application's Sign out, a copy of the old gateway session cookie is worthless."""
     sign_in_and_enrol(page, demo.url, *ALICE)
     copied = str(cookies(context)["gateway_session"]["value"])
-    page.get_by_role("link", name="Sign out").click()
+    page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(demo.url + "/login")
 
     other = browser.new_context()

@@ -355,6 +355,21 @@ async def test_spend_is_compare_and_set(gateway: Any, browsers: Any) -> None:
         return results[-1]
 
     store.replace_enrolment = counted
+    # Both read before either writes, whatever the scheduling (the match runs in a thread):
+    # the first two reads wait for each other.
+    read = store.get_enrolment
+    both_read = asyncio.Barrier(2)
+    reads = 0
+
+    async def read_together(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        record = await read(*args)
+        if reads <= 2:
+            await both_read.wait()
+        return record
+
+    store.get_enrolment = read_together
     left = await asyncio.gather(spend(store, USER, codes[2]), spend(store, USER, codes[2]))
     assert sorted(left, key=str) == [9, None]
     assert sorted(results) == [False, True]  # one won; the other saw the record had changed
