@@ -224,12 +224,7 @@ async def _judge(
     )
     verdict, reason, user = judged.verdict, judged.reason, claimed
     if verdict is Verdict.SUCCESS and config.whoami is not None:
-        jar = dict(sent)
-        for cookie in [*split.session, *split.other_parsed()]:
-            if cookie.deleting:
-                jar.pop(cookie.name, None)
-            else:
-                jar[cookie.name] = cookie.value
+        jar = intercept.jar_after(sent, split)
         try:
             user = await ask_whoami(request, config.whoami, jar, token)
         except WhoamiUnreadable as exc:

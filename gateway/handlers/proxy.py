@@ -24,7 +24,7 @@ from gateway.handlers.common import (
 from gateway.handlers.flow import complete
 from gateway.handlers.login_intercept import handle_login, hold
 from gateway.handlers.standing import standing_for
-from gateway.handlers.upstream import upstream_headers
+from gateway.handlers.upstream import own_cookie_names, upstream_headers
 from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept
 from gateway.identity.credentials import without_credentials
@@ -272,16 +272,12 @@ async def _still_the_user(
     ctx = context(request)
     config = ctx.application.intercept
     assert config is not None and config.whoami is not None
-    jar = {name: value for name, value in ctx.cookies if config.session_cookies.matches(name)}
+    own = own_cookie_names(request)
+    jar = {name: value for name, value in ctx.cookies if name not in own}
     if all(cookie.deleting or jar.get(cookie.name) == cookie.value for cookie in split.session):
         return True
-    for cookie in [*split.session, *split.other_parsed()]:
-        if cookie.deleting:
-            jar.pop(cookie.name, None)
-        else:
-            jar[cookie.name] = cookie.value
     try:
-        user = await ask_whoami(request, config.whoami, jar)
+        user = await ask_whoami(request, config.whoami, intercept.jar_after(jar, split))
     except WhoamiUnreadable as exc:
         log.error("application cookies of %s not passed on: %s", session.user, exc)
         return False

@@ -69,6 +69,17 @@ def split_set_cookies(config: Intercept, raw_headers: list[str]) -> SplitCookies
     return SplitCookies(session=session, other=other)
 
 
+def jar_after(jar: dict[str, str], split: SplitCookies) -> dict[str, str]:
+    """The cookies a browser would hold after this answer: `jar` with its Set-Cookie applied."""
+    after = dict(jar)
+    for cookie in [*split.session, *split.other_parsed()]:
+        if cookie.deleting:
+            after.pop(cookie.name, None)
+        else:
+            after[cookie.name] = cookie.value
+    return after
+
+
 class Verdict(Enum):
     SUCCESS = "success"  # a new signed-in session: held until the second factor
     FAILURE = "failure"  # the application refused the password: its answer goes back
