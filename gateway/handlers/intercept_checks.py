@@ -18,6 +18,7 @@ from gateway.identity.body_fields import (
     is_form_like,
     query_fields,
 )
+from gateway.identity.credentials import credential_field_readings
 from gateway.identity.login_body import field_reading
 from gateway.intercept_settings import Intercept
 from gateway.protocol import BodyTooLarge
@@ -26,7 +27,7 @@ from gateway.sessions import Level, Session, cookie_digest
 
 log = logging.getLogger("gateway.proxy")
 
-MAX_CHECKED_BODY = 1024 * 1024  # a form-like body read to look for fields before forwarding
+MAX_CHECKED_BODY = 8 * 1024 * 1024  # a form-like body read to look for fields before forwarding
 
 
 def unbound_app_cookies(request: web.Request, session: Session | None) -> list[str]:
@@ -126,7 +127,8 @@ async def credential_fields(
     """Refuse a request, other than the login, whose body carries a field the settings name as
     a credential (`credentials.fields`: an application that signs in from them on any request).
     Returns the body when it was read."""
-    names = {field_reading(name) for name in config.credentials.fields}
+    # the login's user-name field too: a login through a page the settings do not name
+    names = credential_field_readings(config)
     if not names or not request.body_exists:
         return body
     if body is None:
@@ -156,6 +158,11 @@ async def _read_form_like(request: web.Request, required: bool) -> bytes | None:
     MAX_CHECKED_BODY is refused (413) when it `required` a look, and left unread otherwise when
     its Content-Length says so."""
     if not request.body_exists or not is_form_like(request.headers.get("Content-Type")):
+        return None
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding != "identity":  # compressed: the gateway cannot read it as the application might
+        if required:
+            raise BadRequest("A compressed form cannot be read here, so it was not passed on.")
         return None
     length = request.content_length
     if length is not None and length > MAX_CHECKED_BODY:

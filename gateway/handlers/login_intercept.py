@@ -32,7 +32,7 @@ from gateway.handlers.standing import after_first_factor
 from gateway.handlers.upstream import upstream_headers
 from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept
-from gateway.identity.login_body import LoginBody, UnreadableLogin, read_login
+from gateway.identity.login_body import LoginBody, UnreadableLogin, field_reading, read_login
 from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, decode_body
 from gateway.intercept_settings import Intercept
 from gateway.paths import encode_path
@@ -101,6 +101,25 @@ def _read(request: web.Request, config: Intercept, body: bytes) -> tuple[LoginBo
         ) from exc
 
 
+def _no_field_in_cookies(request: web.Request, login: LoginBody, sent: dict[str, str]) -> None:
+    """PHP without a php.ini reads cookies into $_REQUEST after the body (variables_order
+    EGPCS): a cookie named like a login field would be read instead of it."""
+    cookies = {field_reading(name) for name in sent}
+    clash = sorted(name for name in login.fields if field_reading(name) in cookies)
+    if clash:
+        ctx = context(request)
+        log.warning(
+            "refused a login request to %s from %s: cookies named like its field(s) %s",
+            ctx.path,
+            ctx.client_ip,
+            ",".join(clash),
+        )
+        raise BadRequest(
+            "The sign-in form could not be read, so it was not passed on.",
+            "Clear this site's cookies, reload the sign-in page and try again.",
+        )
+
+
 def claimed_user(config: Intercept, login: LoginBody) -> str | None:
     """The user the login names: its user-name field, or the settings' fixed account. A name
     that Unicode normalisation would change (full-width letters, ligatures) is refused: some
@@ -132,6 +151,9 @@ async def handle_login(
     config = application.intercept
     assert config is not None
     await rt.store.ping()  # a login the gateway could not follow up is not passed on at all
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding != "identity":
+        raise BadRequest("A compressed sign-in form cannot be read, so it was not passed on.")
     if body is None:
         body = await _read_login_body(request)
     elif len(body) > intercept.MAX_LOGIN_BODY:
@@ -149,6 +171,7 @@ async def handle_login(
         headers = upstream_headers(request, session, identity=False, send_held=True)
         _canonical_headers(headers, login)
         sent = dict(parse_cookie_header(headers.get("Cookie", "")))
+        _no_field_in_cookies(request, login, sent)
         upstream = await http.open_upstream(
             rt.upstream,
             request.method,

@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway.audit import audit
-from gateway.cookies import scope_of
+from gateway.cookies import expire_cookie, scope_of
 from gateway.decision import Mode, Outcome, decide
 from gateway.errors import Forbidden, NotFound
 from gateway.handlers import intercept_checks as checks
@@ -213,12 +213,31 @@ async def forward(
             # Only this session ends: the gateway's own sign-out ends every one of the user's.
             await rt.sessions.end(session)
             response_headers.add("Set-Cookie", expire_session_cookie_line(request))
+            _expire_app_cookies(request, session, response_headers)
         elif fresh_cookie is not None:
             response_headers.add("Set-Cookie", session_cookie_line(request, fresh_cookie))
     except BaseException:  # a store that is down, say: the answer is never relayed
         upstream.close()
         raise
     return await http.relay(request, upstream, response_headers, application.timeouts.read)
+
+
+def _expire_app_cookies(request: web.Request, session: Session, headers: CIMultiDict[str]) -> None:
+    """The application's session cookies go with the session that owned them, even when its
+    sign-out answer sets them again (DokuWiki keeps its session id): a cookie bound to no
+    session would only get the next request refused."""
+    ctx = context(request)
+    config = ctx.application.intercept
+    if config is None:
+        return
+    split = intercept.split_set_cookies(config, headers.getall("Set-Cookie", []))
+    headers.popall("Set-Cookie", None)
+    for line in split.other:
+        headers.add("Set-Cookie", line)
+    names = dict.fromkeys([*session.bound, *(cookie.name for cookie in split.session)])
+    for name in names:
+        path, domain = session.scopes.get(name) or ["/", None]
+        headers.add("Set-Cookie", expire_cookie(name, ctx.secure, path or "/", domain))
 
 
 async def _hold_app_cookies(

@@ -12,7 +12,7 @@ from gateway.cookies import build_cookie_header, parse_cookie_header
 from gateway.handlers.admin_seen import BROWSER_COOKIE
 from gateway.handlers.common import CSRF_COOKIE, context, runtime
 from gateway.identity.cookie_names import CookieNames
-from gateway.identity.credentials import strip_headers
+from gateway.identity.credentials import strip_cookies, strip_headers
 from gateway.memo import remembered
 from gateway.sessions import Level, Session
 
@@ -48,6 +48,7 @@ def upstream_headers(
             identity and session is not None and session.level is Level.FIRST_FACTOR
         )
         _cookies(headers, request, application.intercept.session_cookies, session, held)
+        strip_cookies(application.intercept, headers)
         if not credentials:
             verified = session is not None and session.level is Level.VERIFIED
             tokens = session.tokens if session is not None and verified else ()

@@ -5,6 +5,7 @@ them, for checks that must see every field some application might: which request
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import unquote, unquote_plus
 
 import multipart  # type: ignore[import-untyped]
@@ -17,8 +18,24 @@ class UnreadableBody(ValueError):
     """A form-like body that cannot be read at all: it is not passed on unread."""
 
 
+_CUT = re.compile(r"[;,\s]")  # PHP ends a media type at ";", "," or a space
+_CHARSET = re.compile(r"charset\s*=\s*\"?([^\";,\s]*)", re.IGNORECASE)
+
+
 def media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
+    return _CUT.split((content_type or "").strip(), maxsplit=1)[0].lower()
+
+
+def _check_type(content_type: str | None) -> None:
+    """A form-like body the gateway reads as the application would: UTF-8 only (Node's
+    body-parser also reads utf-16 and utf-7 JSON), one boundary (PHP takes the first, the
+    multipart package the last)."""
+    text = content_type or ""
+    for charset in _CHARSET.findall(text):
+        if charset.lower() != "utf-8":
+            raise UnreadableBody(f"the body is sent in the charset {charset!r}, not UTF-8")
+    if media_type(text) == MULTIPART and len(re.findall("boundary", text, re.IGNORECASE)) != 1:
+        raise UnreadableBody("the multipart Content-Type names its boundary more than once")
 
 
 def is_form_like(content_type: str | None) -> bool:
@@ -33,6 +50,8 @@ def body_fields(content_type: str | None, body: bytes) -> list[tuple[str, str]]:
     of JSON come as their JSON text. Raises UnreadableBody for a form-like body that cannot be
     read."""
     kind = media_type(content_type)
+    if is_form_like(content_type):
+        _check_type(content_type)
     if kind == FORM:
         return _form(body.decode("utf-8", "replace"))
     if kind == MULTIPART:
@@ -40,7 +59,7 @@ def body_fields(content_type: str | None, body: bytes) -> list[tuple[str, str]]:
     if kind == "application/json" or kind.endswith("+json"):
         try:
             data = json.loads(body.decode("utf-8", "replace") or "{}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise UnreadableBody(f"the JSON body cannot be read: {exc}") from exc
         if not isinstance(data, dict):
             return []

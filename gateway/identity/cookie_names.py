@@ -33,7 +33,7 @@ def readings(name: str) -> frozenset[str]:
 def _php(name: str) -> str:
     """PHP's name for a request variable: leading spaces dropped, an array `a[...]` read as
     `a`, then `.`, ` ` and an unmatched `[` replaced by `_`."""
-    name = name.lstrip(" \t").casefold()
+    name = name.split("\x00", 1)[0].lstrip(" \t").casefold()
     bracket = name.find("[")
     if bracket > 0 and "]" in name[bracket:]:
         name = name[:bracket]

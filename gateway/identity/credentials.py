@@ -12,6 +12,7 @@ from urllib.parse import unquote, unquote_plus
 
 from multidict import CIMultiDict
 
+from gateway.cookies import build_cookie_header, parse_cookie_header
 from gateway.identity.login_body import field_reading
 from gateway.intercept_settings import Intercept
 from gateway.sessions import cookie_digest
@@ -53,6 +54,29 @@ def strip_headers(
     return removed
 
 
+def credential_field_readings(config: Intercept) -> set[str]:
+    """The readings of the credential fields, the login's user-name field among them."""
+    names = {field_reading(name) for name in config.credentials.fields}
+    if names and config.login.username_field is not None:
+        names.add(field_reading(config.login.username_field))
+    return names
+
+
+def strip_cookies(config: Intercept, headers: CIMultiDict[str]) -> None:
+    """Remove cookies named like a credential field: PHP without a php.ini reads cookies into
+    $_REQUEST too (variables_order EGPCS), and an application signing in from `u` and `p`
+    there would sign in from cookies of those names."""
+    names = credential_field_readings(config)
+    if not names or "Cookie" not in headers:
+        return
+    pairs = [pair for raw in headers.getall("Cookie") for pair in parse_cookie_header(raw)]
+    kept = [(name, value) for name, value in pairs if field_reading(name) not in names]
+    if len(kept) != len(pairs):
+        headers.popall("Cookie", None)
+        if kept:
+            headers["Cookie"] = build_cookie_header(kept)
+
+
 def without_credentials(config: Intercept, query: str, tokens: Collection[str] = ()) -> str:
     """The raw query string without the credential parameters that are not a bound token, under
     any reading of their name (another case, PHP's `_` for `.`, percent-encoded); the rest
@@ -62,11 +86,15 @@ def without_credentials(config: Intercept, query: str, tokens: Collection[str] =
         return query
     kept = []
     for part in query.split("&"):
-        key, _, value = part.partition("=")
-        readings = {field_reading(key)}
-        for decode in (unquote_plus, unquote):
-            readings.add(field_reading(decode(key)))
-        if readings & names and not _bound(unquote(value), tokens):
-            continue
-        kept.append(part)
+        # some frameworks split on ";" too (Rack, Perl's CGI): a piece after one counts
+        if not any(_is_credential(piece, names, tokens) for piece in part.split(";")):
+            kept.append(part)
     return "&".join(kept)
+
+
+def _is_credential(pair: str, names: set[str], tokens: Collection[str]) -> bool:
+    key, _, value = pair.partition("=")
+    readings = {field_reading(key)}
+    for decode in (unquote_plus, unquote):
+        readings.add(field_reading(decode(key)))
+    return bool(readings & names) and not _bound(unquote(value), tokens)

@@ -13,13 +13,20 @@ from gateway.cookies import SetCookie, parse_set_cookie
 from gateway.identity.body_fields import query_fields
 from gateway.identity.login_body import field_reading
 from gateway.intercept_settings import Intercept, LoginRequest, Signals
+from gateway.policy.model import readings
 
 MAX_LOGIN_BODY = 256 * 1024
 
 
 def is_login_target(config: LoginRequest, method: str, path: str) -> bool:
-    """The login's method and path (whether its `fields` are there too is fields_match's)."""
-    return method.upper() == config.method and path.rstrip("/") == config.path.rstrip("/")
+    """The login's method and path, under every reading an application server may make of a
+    path (case, `;parameters`, trailing dots): a login the application routes as its own is
+    the gateway's login too. Whether its `fields` are there is fields_match's."""
+    if method.upper() != config.method:
+        return False
+    wanted = {reading.rstrip("/") for reading in readings(config.path)}
+    wanted |= {reading.lower() for reading in wanted}
+    return any(reading.rstrip("/") in wanted for reading in readings(path))
 
 
 def fields_match(required: tuple[tuple[str, str], ...], pairs: list[tuple[str, str]]) -> bool:

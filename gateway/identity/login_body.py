@@ -64,8 +64,9 @@ class LoginBody:
 def field_reading(name: str) -> str:
     """The key under which common frameworks may read a field name: PHP drops leading spaces,
     reads `a[]`/`a[b]` as the array `a` and turns `.`, ` ` and an unclosed `[` into `_`;
-    ASP.NET compares names without regard to case. Two names with one reading are ambiguous."""
-    key = name.lstrip().casefold()
+    ASP.NET compares names without regard to case; PHP ends a name at NUL. Two names with one
+    reading are ambiguous."""
+    key = name.split("\x00", 1)[0].lstrip().casefold()
     bracket = key.find("[")
     if bracket >= 0 and "]" in key[bracket + 1 :]:
         key = key[:bracket]
@@ -271,15 +272,13 @@ def _read_json(text: str) -> dict[str, object]:
     if not isinstance(data, dict):
         raise UnreadableLogin("the JSON body is not an object")
     _unique(list(data.items()))
-    stack: list[object] = list(data.values())
-    while stack:  # control characters anywhere, keys of nested objects too
-        value = stack.pop()
+    for key, value in data.items():
+        # A nested object or list could be read instead of the top-level fields (Rails'
+        # ParamsWrapper reads `{"session": {...}}` when it is there): plain values only.
+        if isinstance(value, dict | list):
+            raise UnreadableLogin(f"the JSON field {key!r} is not a plain value")
         if isinstance(value, str):
             _check_value(value)
-        elif isinstance(value, dict):
-            stack.extend(item for pair in value.items() for item in pair)
-        elif isinstance(value, list):
-            stack.extend(value)
     return data
 
 

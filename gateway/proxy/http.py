@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import time
 from typing import Protocol
@@ -88,11 +89,13 @@ async def open_upstream(
             connect, read = timeout.sock_connect, timeout.sock_read
             response = await pool.send(method, url, headers, connect, read)
         else:
+            # a body read already (intercept checks): over 1 MiB aiohttp wants it as a stream
+            data = io.BytesIO(body) if isinstance(body, bytes) and len(body) > 2**20 else body
             response = await client.request(
                 method,
                 url,
                 headers=headers,
-                data=body,
+                data=data,
                 allow_redirects=False,
                 timeout=timeout,
                 compress=None,
