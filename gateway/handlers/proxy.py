@@ -22,7 +22,8 @@ from gateway.handlers.common import (
     session_cookie_line,
 )
 from gateway.handlers.flow import complete
-from gateway.handlers.login_intercept import handle_login, hold
+from gateway.handlers.login_answer import hold
+from gateway.handlers.login_intercept import handle_login
 from gateway.handlers.standing import standing_for
 from gateway.handlers.upstream import own_cookie_names, upstream_headers
 from gateway.handlers.whoami import ask_whoami
