@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,52 @@ def csrf_from_page(html: str) -> str:
 def code_for(secret: str, at: float | None = None, offset_steps: int = 0) -> str:
     moment = time.time() if at is None else at
     return str(pyotp.TOTP(secret).at(moment + 30 * offset_steps))
+
+
+async def enrol_totp(
+    client: Any, location: str, clock: Callable[[], float] | None = None
+) -> tuple[str, Any]:
+    """On the gateway's enrolment page at `location`: read the key and confirm it with its code
+    (at `clock()`; without one, at the in-process gateway's own time, or the real time for a
+    gateway in another process). Asserts the answer is 303 (on to the application); returns
+    the secret and the answer."""
+    page = await client.get(location)
+    html = await page.text()
+    assert page.status == 200, html
+    secret = secret_from_page(html)
+    answer = await client.post(
+        location,
+        data={
+            "csrf_token": csrf_from_page(html),
+            "code": code_for(secret, _time_of(client, clock)),
+        },
+        allow_redirects=False,
+    )
+    assert answer.status == 303, await answer.text()
+    return secret, answer
+
+
+async def enrol_after_login(
+    client: Any, login: Any, clock: Callable[[], float] | None = None
+) -> str:
+    """After a login the gateway took (`login`, its answer: 303 to the enrolment page), enrol an
+    authenticator there (enrol_totp); returns its secret."""
+    assert login.status == 303, await login.text()
+    location = login.headers["Location"]
+    assert location.startswith("/.gateway/enrol"), location
+    secret, _ = await enrol_totp(client, location, clock)
+    return secret
+
+
+def _time_of(client: Any, clock: Callable[[], float] | None) -> float | None:
+    if clock is not None:
+        return clock()
+    return gateway_now(client) if hasattr(client, "server") else None
+
+
+def gateway_now(client: Any) -> float:
+    """The time on the clock of the in-process gateway behind `client` (a test's FixedClock, or
+    the real time): codes are computed for the gateway's time, never mixed with the real one."""
+    from gateway.keys import RUNTIME
+
+    return float(client.server.app[RUNTIME].clock())

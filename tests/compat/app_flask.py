@@ -19,18 +19,14 @@ name, which the tests reach: see NOTES-django-flask.md), and runs `cps`, whose s
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from tests.compat.app_django import COMPAT_DIR, ServerProcess, cached_venv, run, timed
+from tests.compat.support import RunningApp, ServerProcess, cached, cached_venv, run, timed
 from tests.support import free_port
 
 CALIBREWEB_VERSION = "0.6.27"
@@ -86,15 +82,10 @@ def clean_env(venv: Path, **extra: str) -> dict[str, str]:
 
 def cached_template(venv: Path) -> Path:
     """The template data (config/app.db, library/metadata.db) beside the installed calibre-web,
-    made once; a file COMPLETE, written last, says it is whole."""
+    made once (cached)."""
     target = venv.parent / f"{venv.name}-data"
-    marker = target / "COMPLETE"
-    wanted = TEMPLATE_SCRIPT + ALICE_PASSWORD + MALLORY_PASSWORD
-    with (COMPAT_DIR / f"{target.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists() and marker.read_text() == wanted:
-            return target
-        shutil.rmtree(target, ignore_errors=True)
+
+    def build() -> None:
         (target / "config").mkdir(parents=True)
         (target / "library").mkdir()
         env = clean_env(
@@ -107,16 +98,14 @@ def cached_template(venv: Path) -> Path:
              str(target / "library"), ALICE, ALICE_PASSWORD, MALLORY, MALLORY_PASSWORD],
             env=env, cwd=target,
         )  # fmt: skip
-        marker.write_text(wanted)
-    return target
+
+    return cached(target, TEMPLATE_SCRIPT + ALICE_PASSWORD + MALLORY_PASSWORD, build)
 
 
 @dataclass
-class CalibreWeb:
-    """A running calibre-web: its base URL, process and access log."""
+class CalibreWeb(RunningApp):
+    """A running calibre-web: its server and access log."""
 
-    url: str
-    server: ServerProcess
     timings: dict[str, float]
     access_log: Path
 
@@ -153,15 +142,4 @@ def start_calibreweb(tmp: Path) -> CalibreWeb:
              "-o", str(tmp / "calibre-web.log")],
             port, tmp / "cps.out", "/login", cwd=tmp, env=env,
         )  # fmt: skip
-    return CalibreWeb(server.url, server, timings, access_log)
-
-
-@pytest.fixture(scope="session", name="calibreweb")
-def calibreweb_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CalibreWeb]:
-    """calibre-web with alice@example.com and mallory@example.com, once for the test session."""
-    app = start_calibreweb(tmp_path_factory.mktemp("calibreweb"))
-    print(f"calibre-web at {app.url}, timings {app.timings}")
-    try:
-        yield app
-    finally:
-        app.server.stop()
+    return CalibreWeb(server, timings, access_log)

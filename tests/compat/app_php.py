@@ -5,20 +5,29 @@ Nothing of DokuWiki is written here: Debian's `dokuwiki` package is installed wi
 missing (as root; otherwise the tests skip), and only its settings, users and access rules are
 generated. `/etc/dokuwiki` and `/var/lib/dokuwiki` are never written nor relied on for state: a
 PHP file prepended to every request points DokuWiki's configuration directory at our own copy.
+
+Below DokuWiki itself: its intercept settings and the steps through the gateway the tests take
+(test_php.py's docstring lists the quirks of DokuWiki they deal with).
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import os
+import re
+import secrets
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.support import free_port, wait_http
+from aiohttp import ClientSession, CookieJar
+
+from tests.compat.support import Client, RunningApp, ServerProcess, jar_cookie
+from tests.support import enrol_after_login, free_port, intercept_app
 
 DOKUWIKI = Path("/usr/share/dokuwiki")
 PHP = Path("/usr/bin/php")
@@ -164,16 +173,10 @@ def auth_cookie_name(port: int, base: str = "/") -> str:
 
 
 @dataclass
-class DokuWiki:
+class DokuWiki(RunningApp):
     """A running DokuWiki: `php -S 127.0.0.1:port` in DokuWiki's directory."""
 
-    process: subprocess.Popen[bytes]
-    port: int
     root: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def auth_cookie(self) -> str:
@@ -183,7 +186,6 @@ class DokuWiki:
     def start(cls, root: Path) -> DokuWiki:
         prepend = write_site(root)
         port = free_port()
-        log = (root / "php.log").open("wb")
         ini = {
             "auto_prepend_file": str(prepend),
             "session.save_path": str(root / "sessions"),
@@ -193,41 +195,118 @@ class DokuWiki:
             "error_reporting": "E_ALL & ~E_DEPRECATED & ~E_STRICT",
         }
         options = [arg for key, value in ini.items() for arg in ("-d", f"{key}={value}")]
-        process = subprocess.Popen(
+        server = ServerProcess(
             [str(PHP), *options, "-S", f"127.0.0.1:{port}", "-t", str(DOKUWIKI)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=DOKUWIKI,
-            env=dict(os.environ, PHP_CLI_SERVER_WORKERS="4"),
-            start_new_session=True,  # its workers are stopped with it, as one process group
-        )
-        log.close()
-        wiki = cls(process, port, root)
-        try:
-            wait_http(f"{wiki.url}/doku.php?id=start", timeout=20, process=process)
-        except Exception:
-            wiki.stop()
-            raise RuntimeError((root / "php.log").read_text()) from None
-        return wiki
+            port, root / "php.log", "/doku.php?id=start", cwd=DOKUWIKI,
+            env=dict(os.environ, PHP_CLI_SERVER_WORKERS="4"), timeout=20,
+            own_group=True,  # PHP_CLI_SERVER_WORKERS forks workers: stopped with it
+        )  # fmt: skip
+        return cls(server, root)
 
-    def stop(self) -> None:
-        """SIGTERM to the server and its workers (PHP_CLI_SERVER_WORKERS forks them; they
-        outlive a parent stopped alone), SIGKILL after 10 seconds."""
-        group = self.process.pid  # its own session: the group id is its pid
-        try:
-            os.killpg(group, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(group, signal.SIGKILL)
-            self.process.wait()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(group, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        os.killpg(group, signal.SIGKILL)
+
+# --- steps through the gateway, shared by test_php.py and test_php_attacks.py ---------------
+
+ALICE = ("alice", USERS["alice"][0])
+BOB = ("bob", USERS["bob"][0])
+POLICIES = {
+    "wiki.yaml": ("company: Wiki Company\nmembers:\n  users: [alice, bob]\nenforce_2fa: true\n")
+}
+LOGIN_FORM = re.compile(r'<form id="dw__login" action="([^"]*)"(.*?)</form>', re.S)
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+SIGNED_IN = re.compile(WHOAMI)
+
+
+def wiki_app(wiki: DokuWiki, **intercept: Any) -> dict[str, Any]:
+    """DokuWiki's intercept settings (tests/compat/NOTES-php-spa.md explains each)."""
+    settings: dict[str, Any] = {
+        # DokuWiki's form posts to /doku.php?id=PAGE with do=login in the body
+        "login": {
+            "path": "/doku.php",
+            "method": "POST",
+            "fields": {"do": "login"},
+            "username_field": "u",
+            "success": {"status": [302]},
+        },
+        "session_cookies": ["DokuWiki", "DW*"],
+        "whoami": {"path": "/doku.php?id=start", "pattern": WHOAMI},
+        # every page view is GET /doku.php: only do=logout in the query is the sign-out
+        "logout": {"path": "/doku.php", "methods": ["GET"], "query": {"do": "logout"}},
+        # DokuWiki signs in from u and p on any request, in the query or the body
+        "credentials": {"query": ["u", "p"], "fields": ["u", "p"]},
+    }
+    settings.update(intercept)
+    return intercept_app(wiki.url, intercept=settings)
+
+
+async def gateway(make_gateway: Any, wiki: DokuWiki, **intercept: Any) -> Client:
+    return await make_gateway({"wiki": wiki_app(wiki, **intercept)}, policies=POLICIES)
+
+
+def signed_in_as(page: str) -> str | None:
+    match = SIGNED_IN.search(page)
+    return match.group(1) if match else None
+
+
+def form_fields(form_html: str) -> dict[str, str]:
+    return {name: html.unescape(value) for name, value in HIDDEN.findall(form_html)}
+
+
+async def login_form(client: Client, page: str = "start") -> tuple[str, dict[str, str]]:
+    """DokuWiki's login page as a browser gets it: the form's action and hidden fields."""
+    answer = await client.get(f"/doku.php?id={page}&do=login")
+    assert answer.status == 200
+    match = LOGIN_FORM.search(await answer.text())
+    assert match, "DokuWiki's login form"
+    return html.unescape(match.group(1)), form_fields(match.group(2))
+
+
+async def wiki_login(client: Client, user: str, password: str, *, remember: bool = False) -> Any:
+    """Sign in on DokuWiki's form exactly as a browser sends it: to the form's action
+    (/doku.php?id=start), with its hidden `sectok`, `id` and `do=login` and the user's `u`, `p`
+    (and `r` for "Remember me") in the body."""
+    action, fields = await login_form(client)
+    assert action == "/doku.php?id=start" and fields.get("do") == "login", (action, fields)
+    fields.update(u=user, p=password)
+    if remember:
+        fields["r"] = "1"
+    return await client.post(action, data=fields, allow_redirects=False)
+
+
+async def signed_in(client: Client, user: tuple[str, str] = ALICE) -> str:
+    """Password on DokuWiki's form, then enrolment; returns the TOTP secret."""
+    return await enrol_after_login(client, await wiki_login(client, *user))
+
+
+async def who(client: Client, page: str = "start") -> str | None:
+    answer = await client.get(f"/doku.php?id={page}", allow_redirects=False)
+    return signed_in_as(await answer.text())
+
+
+async def direct_cookies(wiki: DokuWiki, user: tuple[str, str] = ALICE) -> dict[str, str]:
+    """A signed-in cookie pair got from DokuWiki itself, not through the gateway (what an
+    attacker who stole them, or who knows the password and reaches DokuWiki, holds)."""
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as direct:
+        await direct.get(f"{wiki.url}/doku.php?id=start&do=login")
+        await direct.post(
+            f"{wiki.url}/doku.php?id=start",
+            data={"do": "login", "u": user[0], "p": user[1], "id": "start"},
+            allow_redirects=False,
+        )
+        jar = {morsel.key: str(morsel.value) for morsel in direct.cookie_jar}
+        page = await direct.get(f"{wiki.url}/doku.php?id=start")
+        assert signed_in_as(await page.text()) == user[0], "the cookies sign in directly"
+    assert set(jar) == {"DokuWiki", wiki.auth_cookie}
+    return jar
+
+
+def unique_page() -> str:
+    return f"compat:page{secrets.token_hex(4)}"
+
+
+async def not_signed_in(client: Client, wiki: DokuWiki) -> None:
+    """Neither the browser nor DokuWiki holds a session for anyone."""
+    assert jar_cookie(client, wiki.auth_cookie) is None
+    page = await client.get("/doku.php?id=private:plans", allow_redirects=False)
+    text = await page.text()
+    assert signed_in_as(text) is None
+    assert PRIVATE_TEXT not in text

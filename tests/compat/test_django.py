@@ -1,8 +1,8 @@
 """Django's admin site (a real Django 5.2 project, served by gunicorn) behind the gateway in
 intercept mode: its own login form, the second factor, and the ways around it that must fail.
 
-The application is started once per session (app_django.py); each test has its own gateway.
-Findings about the application itself are in NOTES-django-flask.md.
+The application is started once per session (app_django.py, conftest.py); each test has its
+own gateway. Findings about the application itself are in NOTES-django-flask.md.
 """
 
 from __future__ import annotations
@@ -16,26 +16,26 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 from playwright.sync_api import expect
 
-from tests.compat.app_django import (
-    ALICE,
-    ALICE_PASSWORD,
-    MALLORY,
-    MALLORY_PASSWORD,
-    DjangoAdmin,
-    browser_enrol,
-    chromium_page,
-    django_admin_fixture,  # noqa: F401 - the session fixture `django_admin`
-    enrol_totp,
+from tests.browser import DESKTOP, chromium_page
+from tests.compat.app_django import ALICE, ALICE_PASSWORD, MALLORY, MALLORY_PASSWORD, DjangoAdmin
+from tests.compat.support import (
+    Client,
+    enrolment_opens,
+    failures,
     gateway_process,
     jar_cookie,
+    named_on_page,
     pass_challenge,
     probe,
     set_cookie_names,
+    stranger_get,
+    token_on_page,
 )
+from tests.e2e.flow import enrol as enrol_in_browser
+from tests.support import enrol_after_login, enrol_totp, intercept_app
 
 pytestmark = pytest.mark.compat
 
-Client = Any
 LOGIN = "/admin/login/"
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 WHOAMI = r"Welcome,\s*<strong>([^<]+)</strong>"
@@ -43,23 +43,19 @@ WHOAMI = r"Welcome,\s*<strong>([^<]+)</strong>"
 
 def settings(admin: DjangoAdmin) -> dict[str, Any]:
     """The intercept settings for Django's admin (NOTES-django-flask.md says why each)."""
-    return {
-        "upstream": admin.url,
-        "hosts": ["*"],
-        "identity": "intercept",
-        "intercept": {
-            "login": {
-                "path": LOGIN,
-                "method": "POST",
-                "username_field": "username",
-                "success": {"status": [302]},
-                "failure": {"status": [200]},
-            },
-            "session_cookies": ["sessionid"],
-            "whoami": {"path": "/admin/", "pattern": WHOAMI},
-            "logout": {"path": "/admin/logout/", "methods": ["POST"]},
+    intercept = {
+        "login": {
+            "path": LOGIN,
+            "method": "POST",
+            "username_field": "username",
+            "success": {"status": [302]},
+            "failure": {"status": [200]},
         },
+        "session_cookies": ["sessionid"],
+        "whoami": {"path": "/admin/", "pattern": WHOAMI},
+        "logout": {"path": "/admin/logout/", "methods": ["POST"]},
     }
+    return intercept_app(admin.url, intercept=intercept)
 
 
 async def gateway(make_gateway: Any, admin: DjangoAdmin) -> Client:
@@ -68,11 +64,7 @@ async def gateway(make_gateway: Any, admin: DjangoAdmin) -> Client:
 
 async def csrf_token(client: Client, path: str = LOGIN) -> str:
     """Django's CSRF token from a page's form (its csrftoken cookie goes into the jar)."""
-    page = await client.get(path)
-    assert page.status == 200, page.status
-    match = CSRF_FIELD.search(await page.text())
-    assert match, f"no CSRF field on {path}"
-    return match.group(1)
+    return await token_on_page(client, path, CSRF_FIELD)
 
 
 async def admin_login(client: Client, user: str, password: str, redirected: bool = False) -> Any:
@@ -88,23 +80,15 @@ async def admin_login(client: Client, user: str, password: str, redirected: bool
     )  # fmt: skip
 
 
-async def signed_in_user(client: Any, base: str = "") -> str | None:
+async def signed_in_user(client: Client) -> str | None:
     """Whom the admin says is signed in for this client (its Welcome line), or None."""
-    page = await client.get(base + "/admin/", allow_redirects=False)
-    if page.status != 200:
-        return None
-    match = re.search(WHOAMI, await page.text())
-    return match.group(1) if match else None
+    return await named_on_page(client, "/admin/", WHOAMI)
 
 
 async def verified(make_gateway: Any, admin: DjangoAdmin) -> tuple[Client, str]:
     """A client signed in to the admin through the gateway, with the TOTP secret it enrolled."""
     client = await gateway(make_gateway, admin)
-    login = await admin_login(client, ALICE, ALICE_PASSWORD)
-    assert login.status == 303, await login.text()
-    secret, done = await enrol_totp(client, login.headers["Location"])
-    assert done.status == 303, await done.text()
-    return client, secret
+    return client, await enrol_after_login(client, await admin_login(client, ALICE, ALICE_PASSWORD))
 
 
 async def direct_session(admin: DjangoAdmin, user: str, password: str) -> str:
@@ -133,7 +117,6 @@ async def test_whole_flow(make_gateway: Any, django_admin: DjangoAdmin) -> None:
     assert await signed_in_user(client) is None, "the admin opened before the second factor"
 
     secret, done = await enrol_totp(client, login.headers["Location"])
-    assert done.status == 303
     assert done.headers["Location"] == "/admin/"
     assert "sessionid" in set_cookie_names(done)
     assert jar_cookie(client, "sessionid") is not None
@@ -172,7 +155,6 @@ async def test_login_redirected_from_the_admin_index(
     assert login.status == 303, await login.text()
     assert login.headers["Location"].startswith("/.gateway/enrol")
     _, done = await enrol_totp(client, login.headers["Location"])
-    assert done.status == 303
     assert done.headers["Location"] == "/admin/"
     assert await signed_in_user(client) == ALICE
 
@@ -186,8 +168,7 @@ async def test_wrong_password_does_not_lead_to_enrolment(
     assert login.status == 200
     assert "Please enter the correct username and password" in await login.text()
     assert jar_cookie(client, "sessionid") is None
-    enrol = await client.get("/.gateway/enrol?rd=%2Fadmin%2F", allow_redirects=False)
-    assert enrol.status != 200 or "data-secret" not in await enrol.text()
+    assert not await enrolment_opens(client, "/.gateway/enrol?rd=%2Fadmin%2F")
     assert await signed_in_user(client) is None
 
 
@@ -262,14 +243,9 @@ async def test_session_cookie_without_gateway_session_is_refused(
     stolen = await direct_session(django_admin, ALICE, ALICE_PASSWORD)
     client = await gateway(make_gateway, django_admin)
     marker = probe()
-    async with ClientSession() as thief:
-        response = await thief.get(
-            client.make_url(f"/admin/?{marker}=1"),
-            headers={"Cookie": shape.format(v=stolen)},
-            allow_redirects=False,
-        )
-        text = await response.text()
-    assert response.status == 403, (response.status, text[:300])
+    url = client.make_url(f"/admin/?{marker}=1")
+    status, text = await stranger_get(url, {"Cookie": shape.format(v=stolen)})
+    assert status == 403, (status, text[:300])
     assert ALICE not in text
     assert django_admin.seen(marker) == []
 
@@ -282,13 +258,7 @@ async def test_basic_authorization_never_reaches_django(
     client = await gateway(make_gateway, django_admin)
     basic = "Basic " + b64encode(f"{ALICE}:{ALICE_PASSWORD}".encode()).decode()
     marker = probe()
-    async with ClientSession() as stranger:
-        response = await stranger.get(
-            client.make_url(f"/admin/?{marker}=1"),
-            headers={"Authorization": basic},
-            allow_redirects=False,
-        )
-        text = await response.text()
+    _, text = await stranger_get(client.make_url(f"/admin/?{marker}=1"), {"Authorization": basic})
     assert "Welcome" not in text
     lines = django_admin.seen(marker)
     assert all(line.endswith("auth=-") for line in lines), lines
@@ -324,10 +294,7 @@ async def test_other_user_signs_in_as_themselves(
     """A second account enrols its own factor and the admin greets it by its own name (whoami
     and the form agree)."""
     client = await gateway(make_gateway, django_admin)
-    login = await admin_login(client, MALLORY, MALLORY_PASSWORD)
-    assert login.status == 303, await login.text()
-    _, done = await enrol_totp(client, login.headers["Location"])
-    assert done.status == 303
+    await enrol_after_login(client, await admin_login(client, MALLORY, MALLORY_PASSWORD))
     assert await signed_in_user(client) == MALLORY
 
 
@@ -337,13 +304,9 @@ def test_in_a_browser(django_admin: DjangoAdmin, tmp_path: Path) -> None:
     admin opens with its own scripts working (the theme toggle, the change list's select-all)."""
     with (
         gateway_process(tmp_path, "django", settings(django_admin)) as base,
-        chromium_page() as page,
+        chromium_page(DESKTOP) as page,
     ):
-        failed: list[str] = []
-        page.on(
-            "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
-        )
-        page.on("pageerror", lambda error: failed.append(f"script error: {error}"))
+        failed = failures(page)
         page.goto(base + "/admin/")
         expect(page).to_have_url(base + LOGIN + "?next=/admin/")
         page.get_by_label("Username").fill(ALICE)
@@ -351,7 +314,7 @@ def test_in_a_browser(django_admin: DjangoAdmin, tmp_path: Path) -> None:
         page.get_by_role("button", name="Log in").click()
         expect(page).to_have_url(re.compile(r"/\.gateway/enrol"))
         assert "sessionid" not in {c["name"] for c in page.context.cookies()}
-        browser_enrol(page)
+        enrol_in_browser(page)
         expect(page).to_have_url(base + "/admin/")
         expect(page.locator("#user-tools strong")).to_have_text(ALICE)
 

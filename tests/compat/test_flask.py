@@ -1,8 +1,8 @@
 """calibre-web (a real Flask-Login application, with a remember-me cookie) behind the gateway in
 intercept mode: its own login form, the second factor, and the ways around it that must fail.
 
-The application is started once per session (app_flask.py); each test has its own gateway.
-Findings about the application itself are in NOTES-django-flask.md.
+The application is started once per session (app_flask.py, conftest.py); each test has its own
+gateway. Findings about the application itself are in NOTES-django-flask.md.
 """
 
 from __future__ import annotations
@@ -16,28 +16,26 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 from playwright.sync_api import expect
 
-from tests.compat.app_django import (
-    browser_enrol,
-    chromium_page,
-    enrol_totp,
+from tests.browser import DESKTOP, chromium_page
+from tests.compat.app_flask import ALICE, ALICE_PASSWORD, MALLORY, MALLORY_PASSWORD, CalibreWeb
+from tests.compat.support import (
+    Client,
+    enrolment_opens,
+    failures,
     gateway_process,
     jar_cookie,
+    named_on_page,
     pass_challenge,
     probe,
     set_cookie_names,
+    stranger_get,
+    token_on_page,
 )
-from tests.compat.app_flask import (
-    ALICE,
-    ALICE_PASSWORD,
-    MALLORY,
-    MALLORY_PASSWORD,
-    CalibreWeb,
-    calibreweb_fixture,  # noqa: F401 - the session fixture `calibreweb`
-)
+from tests.e2e.flow import enrol as enrol_in_browser
+from tests.support import enrol_after_login, enrol_totp, intercept_app
 
 pytestmark = pytest.mark.compat
 
-Client = Any
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 # the account link in the top bar of every signed-in page
 WHOAMI = r'id="top_user"[^>]*>(?:\s*<span[^>]*></span>)?\s*<span class="hidden-sm">([^<]+)</span>'
@@ -46,23 +44,19 @@ SESSION_COOKIES = ("session", "remember_token")
 
 def settings(app: CalibreWeb) -> dict[str, Any]:
     """The intercept settings for calibre-web (NOTES-django-flask.md says why each)."""
-    return {
-        "upstream": app.url,
-        "hosts": ["*"],
-        "identity": "intercept",
-        "intercept": {
-            "login": {
-                "path": "/login",
-                "method": "POST",
-                "username_field": "username",
-                "success": {"status": [302]},
-                "failure": {"status": [401]},
-            },
-            "session_cookies": list(SESSION_COOKIES),
-            "whoami": {"path": "/me", "pattern": WHOAMI},
-            "logout": {"path": "/logout", "methods": ["GET"]},
+    intercept = {
+        "login": {
+            "path": "/login",
+            "method": "POST",
+            "username_field": "username",
+            "success": {"status": [302]},
+            "failure": {"status": [401]},
         },
+        "session_cookies": list(SESSION_COOKIES),
+        "whoami": {"path": "/me", "pattern": WHOAMI},
+        "logout": {"path": "/logout", "methods": ["GET"]},
     }
+    return intercept_app(app.url, intercept=intercept)
 
 
 async def gateway(make_gateway: Any, app: CalibreWeb) -> Client:
@@ -81,35 +75,24 @@ async def app_login(
     at /login, or, `redirected`, at /login?next=%2F where / sends a stranger (the form has no
     action, so it posts there, with `next` in the form too)."""
     path = base + ("/login?next=%2F" if redirected else "/login")
-    page = await client.get(path)
-    assert page.status == 200, page.status
-    match = CSRF_FIELD.search(await page.text())
-    assert match, "no CSRF field on the login page"
-    form = {"next": "/", "csrf_token": match.group(1), "username": user, "password": password}
+    token = await token_on_page(client, path, CSRF_FIELD)
+    form = {"next": "/", "csrf_token": token, "username": user, "password": password}
     if remember:
         form["remember_me"] = "on"
     form["submit"] = ""
     return await client.post(path, data=form, allow_redirects=False)
 
 
-async def signed_in_user(client: Any, base: str = "") -> str | None:
+async def signed_in_user(client: Client) -> str | None:
     """Whom calibre-web says is signed in for this client (its top bar on /me), or None."""
-    page = await client.get(base + "/me", allow_redirects=False)
-    if page.status != 200:
-        return None
-    match = re.search(WHOAMI, await page.text())
-    return match.group(1) if match else None
+    return await named_on_page(client, "/me", WHOAMI)
 
 
 async def verified(make_gateway: Any, app: CalibreWeb) -> tuple[Client, str]:
     """A client signed in to calibre-web through the gateway (Remember Me ticked), with the TOTP
     secret it enrolled."""
     client = await gateway(make_gateway, app)
-    login = await app_login(client, ALICE, ALICE_PASSWORD)
-    assert login.status == 303, await login.text()
-    secret, done = await enrol_totp(client, login.headers["Location"])
-    assert done.status == 303, await done.text()
-    return client, secret
+    return client, await enrol_after_login(client, await app_login(client, ALICE, ALICE_PASSWORD))
 
 
 async def direct_cookies(app: CalibreWeb, user: str, password: str) -> dict[str, str]:
@@ -132,7 +115,6 @@ async def test_whole_flow(make_gateway: Any, calibreweb: CalibreWeb) -> None:
     assert await signed_in_user(client) is None, "calibre-web opened before the second factor"
 
     secret, done = await enrol_totp(client, login.headers["Location"])
-    assert done.status == 303
     assert done.headers["Location"] == "/"
     assert {"session", "remember_token"} <= set(set_cookie_names(done))
     home = await client.get("/", allow_redirects=False)
@@ -181,8 +163,7 @@ async def test_remember_me_cookie_waits_for_the_second_factor(
     assert not {"session", "remember_token"} & set(set_cookie_names(login))
     assert jar_cookie(client, "remember_token") is None
     assert jar_cookie(client, "session") is None
-    _, done = await enrol_totp(client, login.headers["Location"])
-    assert done.status == 303
+    await enrol_totp(client, login.headers["Location"])
     assert jar_cookie(client, "remember_token") is not None
     assert jar_cookie(client, "session") is not None
 
@@ -222,12 +203,9 @@ async def test_stolen_session_cookie_from_a_verified_browser_is_refused(
     stolen = "; ".join(f"{name}={jar_cookie(client, name)}" for name in SESSION_COOKIES)
     base = str(client.make_url("")).rstrip("/")
     marker = probe()
-    async with ClientSession() as thief:
-        response = await thief.get(
-            f"{base}/me?{marker}=1", headers={"Cookie": stolen}, allow_redirects=False
-        )
-        assert response.status == 403
-        assert ALICE not in await response.text()
+    status, text = await stranger_get(f"{base}/me?{marker}=1", {"Cookie": stolen})
+    assert status == 403
+    assert ALICE not in text
     assert calibreweb.seen(marker) == []
     assert await signed_in_user(client) == ALICE
 
@@ -241,8 +219,7 @@ async def test_wrong_password_does_not_lead_to_enrolment(
     assert login.status == 401
     assert "Wrong Username or Password" in await login.text()
     assert jar_cookie(client, "session") is None
-    enrol = await client.get("/.gateway/enrol?rd=%2F", allow_redirects=False)
-    assert enrol.status != 200 or "data-secret" not in await enrol.text()
+    assert not await enrolment_opens(client, "/.gateway/enrol?rd=%2F")
     assert await signed_in_user(client) is None
 
 
@@ -255,12 +232,10 @@ async def test_duplicated_user_name_field_is_refused(
     """The victim's password with the user-name field twice (Flask's to_dict() reads the first)
     is refused with 400 and never reaches calibre-web."""
     client = await gateway(make_gateway, calibreweb)
-    page = await client.get("/login")
-    match = CSRF_FIELD.search(await page.text())
-    assert match
+    token = await token_on_page(client, "/login", CSRF_FIELD)
     marker = probe()
     body = (
-        f"next=/&csrf_token={match.group(1)}&username={names[0]}&username={names[1]}"
+        f"next=/&csrf_token={token}&username={names[0]}&username={names[1]}"
         f"&password={ALICE_PASSWORD}&remember_me=on&submit="
     )
     response = await client.post(
@@ -280,13 +255,11 @@ async def test_user_name_in_the_query_string_is_refused(
     """`POST /login?username=victim` with a decoy user name in the body is refused with 400 and
     never reaches calibre-web."""
     client = await gateway(make_gateway, calibreweb)
-    page = await client.get("/login")
-    match = CSRF_FIELD.search(await page.text())
-    assert match
+    token = await token_on_page(client, "/login", CSRF_FIELD)
     marker = probe()
     response = await client.post(
         f"/login?username={ALICE}&{marker}=1",
-        data={"next": "/", "csrf_token": match.group(1), "username": MALLORY,
+        data={"next": "/", "csrf_token": token, "username": MALLORY,
               "password": ALICE_PASSWORD, "remember_me": "on"},
         allow_redirects=False,
     )  # fmt: skip
@@ -321,14 +294,9 @@ async def test_session_cookies_without_gateway_session_are_refused(
     stolen = await direct_cookies(calibreweb, ALICE, ALICE_PASSWORD)
     client = await gateway(make_gateway, calibreweb)
     marker = probe()
-    async with ClientSession() as thief:
-        response = await thief.get(
-            client.make_url(f"/me?{marker}=1"),
-            headers={"Cookie": shape.format(**stolen)},
-            allow_redirects=False,
-        )
-        text = await response.text()
-    assert response.status == 403, (response.status, text[:300])
+    url = client.make_url(f"/me?{marker}=1")
+    status, text = await stranger_get(url, {"Cookie": shape.format(**stolen)})
+    assert status == 403, (status, text[:300])
     assert ALICE not in text
     assert calibreweb.seen(marker) == []
 
@@ -344,12 +312,8 @@ async def test_basic_authorization_never_reaches_calibreweb(
         assert feed.status == 200
         assert "<feed" in await feed.text()
     client = await gateway(make_gateway, calibreweb)
-    async with ClientSession() as stranger:
-        response = await stranger.get(
-            client.make_url("/opds"), headers={"Authorization": basic}, allow_redirects=False
-        )
-        text = await response.text()
-    assert response.status in (401, 403), response.status
+    status, text = await stranger_get(client.make_url("/opds"), {"Authorization": basic})
+    assert status in (401, 403), status
     assert "<feed" not in text
 
 
@@ -358,9 +322,7 @@ async def test_other_user_signs_in_as_themselves(make_gateway: Any, calibreweb: 
     and the form agree)."""
     client = await gateway(make_gateway, calibreweb)
     login = await app_login(client, MALLORY, MALLORY_PASSWORD, remember=False)
-    assert login.status == 303, await login.text()
-    _, done = await enrol_totp(client, login.headers["Location"])
-    assert done.status == 303
+    await enrol_after_login(client, login)
     assert await signed_in_user(client) == MALLORY
 
 
@@ -370,13 +332,9 @@ def test_in_a_browser(calibreweb: CalibreWeb, tmp_path: Path) -> None:
     calibre-web opens with its own scripts working (its user table, filled by an XHR)."""
     with (
         gateway_process(tmp_path, "calibre", settings(calibreweb)) as base,
-        chromium_page() as page,
+        chromium_page(DESKTOP) as page,
     ):
-        failed: list[str] = []
-        page.on(
-            "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
-        )
-        page.on("pageerror", lambda error: failed.append(f"script error: {error}"))
+        failed = failures(page)
         page.goto(base + "/")
         expect(page).to_have_url(base + "/login?next=%2F")
         page.get_by_placeholder("Username").fill(ALICE)
@@ -385,7 +343,7 @@ def test_in_a_browser(calibreweb: CalibreWeb, tmp_path: Path) -> None:
         expect(page).to_have_url(re.compile(r"/\.gateway/enrol"))
         held = {c["name"] for c in page.context.cookies()}
         assert not held & set(SESSION_COOKIES), held
-        browser_enrol(page)
+        enrol_in_browser(page)
         expect(page).to_have_url(base + "/")
         expect(page.locator("#top_user")).to_contain_text(ALICE)
         assert set(SESSION_COOKIES) <= {c["name"] for c in page.context.cookies()}

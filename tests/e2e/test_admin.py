@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from gateway.demo.legacy import create_legacy_app
-from tests.e2e.conftest import DESKTOP
+from tests.browser import DESKTOP
 from tests.e2e.flow import (
     ENROL_URL,
     app_sign_in,

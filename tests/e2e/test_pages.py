@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, exp
 from gateway.handlers.totp import WRONG_CODE
 from gateway.identity.portal import hash_password
 from gateway.sessions import MAX_FAILURES
-from tests.e2e.conftest import DESKTOP, PHONE, SMALL_PHONE
+from tests.browser import DESKTOP, PHONE, SMALL_PHONE
 from tests.e2e.flow import (
     ALICE,
     CHALLENGE_URL,

@@ -15,6 +15,9 @@ from tests.conftest import LEGACY_ACCOUNTS
 from tests.support import (
     code_for,
     csrf_from_page,
+    enrol_after_login,
+    enrol_totp,
+    gateway_now,
     intercept_app,
     legacy_logout,
     secret_from_page,
@@ -42,18 +45,6 @@ def cookie(client: Client, name: str) -> str | None:
     return None
 
 
-async def enrol(client: Client, location: str) -> tuple[str, Any]:
-    page = await client.get(location)
-    html = await page.text()
-    secret = secret_from_page(html)
-    response = await client.post(
-        location,
-        data={"csrf_token": csrf_from_page(html), "code": code_for(secret)},
-        allow_redirects=False,
-    )
-    return secret, response
-
-
 async def signed_in(
     make_gateway: Any, legacy_server: TestServer, clock: FixedClock | None = None
 ) -> tuple[Client, str]:
@@ -61,9 +52,7 @@ async def signed_in(
         {"legacy": intercept_app(str(legacy_server.make_url("")))}, clock=clock
     )
     login = await app_login(client, "alice@example.com", "alice-password")
-    secret, done = await enrol(client, login.headers["Location"])
-    assert done.status == 303
-    return client, secret
+    return client, await enrol_after_login(client, login, clock)
 
 
 async def test_pre_login_cookie_is_held_by_the_gateway(
@@ -164,12 +153,14 @@ async def test_second_login_asks_for_the_code_again(
     wrong = await client.post(location, data={"csrf_token": token, "code": "000000"})
     assert wrong.status == 401
     assert "That code is not right" in await wrong.text()
-    replay = await client.post(location, data={"csrf_token": token, "code": code_for(secret)})
+    replay = await client.post(
+        location, data={"csrf_token": token, "code": code_for(secret, gateway_now(client))}
+    )
     assert replay.status == 401
     assert "already been used" in await replay.text()
     ok = await client.post(
         location,
-        data={"csrf_token": token, "code": code_for(secret, offset_steps=1)},
+        data={"csrf_token": token, "code": code_for(secret, gateway_now(client), offset_steps=1)},
         allow_redirects=False,
     )
     assert ok.status == 303
@@ -186,8 +177,7 @@ async def test_session_id_changes_at_every_level(
     anonymous = cookie(client, "gateway_session")
     login = await app_login(client, "alice@example.com", "alice-password")
     first = cookie(client, "gateway_session")
-    _, done = await enrol(client, login.headers["Location"])
-    assert done.status == 303
+    await enrol_totp(client, login.headers["Location"])
     verified = cookie(client, "gateway_session")
     assert len({anonymous, first, verified}) == 3
     async with ClientSession() as other:
@@ -228,7 +218,9 @@ async def test_posts_without_csrf_token_are_refused(
     secret = secret_from_page(await (await client.get(location)).text())
     for path in (location, "/.gateway/challenge", "/.gateway/logout"):
         for form in ({}, {"csrf_token": "0" * 64}):
-            response = await client.post(path, data={**form, "code": code_for(secret)})
+            response = await client.post(
+                path, data={**form, "code": code_for(secret, gateway_now(client))}
+            )
             assert response.status == 400, path
             assert "did not come from this site" in await response.text()
 
@@ -273,7 +265,7 @@ async def test_five_wrong_codes_end_the_pending_session(
         assert response.status == (429 if attempt == 5 else 401), attempt
     assert "Too many wrong codes" in await response.text()
     late = await client.post(
-        location, data={"csrf_token": token, "code": code_for(secret, offset_steps=1)}
+        location, data={"csrf_token": token, "code": code_for(secret, clock(), offset_steps=1)}
     )
     assert late.status == 403
     early = await app_login(client, "alice@example.com", "alice-password")
@@ -334,7 +326,10 @@ async def test_application_logout_ends_that_session_only(
         html = await (await other.get(location)).text()
         done = await other.post(
             location,
-            data={"csrf_token": csrf_from_page(html), "code": code_for(secret, offset_steps=1)},
+            data={
+                "csrf_token": csrf_from_page(html),
+                "code": code_for(secret, gateway_now(client), offset_steps=1),
+            },
             allow_redirects=False,
         )
         assert done.status == 303

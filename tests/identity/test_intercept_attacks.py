@@ -13,7 +13,7 @@ import pytest
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from tests.support import code_for, csrf_from_page, intercept_app, secret_from_page
+from tests.support import enrol_totp, intercept_app
 
 PASSWORD = "pw"
 
@@ -163,13 +163,7 @@ async def test_remember_me_cookie_waits_for_the_second_factor(
     assert login.headers.getall("Set-Cookie", []) and all(
         line.startswith("gateway_session=") for line in login.headers.getall("Set-Cookie")
     )
-    page = await client.get(login.headers["Location"])
-    html = await page.text()
-    done = await client.post(
-        login.headers["Location"],
-        data={"csrf_token": csrf_from_page(html), "code": code_for(secret_from_page(html))},
-        allow_redirects=False,
-    )
+    _, done = await enrol_totp(client, login.headers["Location"])
     released = done.headers.getall("Set-Cookie")
     assert any(line.startswith("remember=") for line in released)
     assert any(line.startswith("sid=") for line in released)

@@ -37,22 +37,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.support import code_for, csrf_from_page, secret_from_page
+from tests.support import enrol_after_login, enrol_totp, intercept_app
 
 USERS = {"alice@example.com": "alice-pw", "mallory@example.com": "mallory-pw"}
 FORM = "application/x-www-form-urlencoded"
 
 
-async def verify(client: Any, location: str) -> None:
-    """Enrol (first time) with TOTP on the page the gateway sent the browser to."""
-    html = await (await client.get(location)).text()
-    secret = secret_from_page(html)
-    done = await client.post(
-        location,
-        data={"csrf_token": csrf_from_page(html), "code": code_for(secret)},
+async def mallory_verified(client: Any, login: str = "/login") -> None:
+    """mallory's own password on the login at `login`, then her own second factor."""
+    answer = await client.post(
+        login,
+        data={"username": "mallory@example.com", "password": "mallory-pw"},
         allow_redirects=False,
     )
-    assert done.status == 303, await done.text()
+    await enrol_after_login(client, answer)
 
 
 async def raw_get(client: Any, path: str, cookie: str) -> int:
@@ -190,18 +188,12 @@ async def php() -> AsyncIterator[TestServer]:
 
 
 def php_settings(server: TestServer) -> dict[str, Any]:
-    return {
-        "app": {
-            "upstream": str(server.make_url("")),
-            "hosts": ["*"],
-            "identity": "intercept",
-            "intercept": {
-                "session_cookies": ["DokuWiki"],
-                "login": {"path": "/doku.php", "fields": {"do": "login"}, "username_field": "u"},
-                "credentials": {"query": ["u", "p"], "fields": ["u", "p"]},
-            },
-        }
+    intercept = {
+        "session_cookies": ["DokuWiki"],
+        "login": {"path": "/doku.php", "fields": {"do": "login"}, "username_field": "u"},
+        "credentials": {"query": ["u", "p"], "fields": ["u", "p"]},
     }
+    return {"app": intercept_app(str(server.make_url("")), intercept=intercept)}
 
 
 ALICE = "page private as alice@example.com"
@@ -311,7 +303,7 @@ async def test_php_login_user_name_overridden_by_a_cookie(
         allow_redirects=False,
     )
     if login.status == 303 and login.headers["Location"].startswith("/.gateway/"):
-        await verify(client, login.headers["Location"])
+        await enrol_totp(client, login.headers["Location"])
         client.session.cookie_jar.clear(lambda c: c.key in ("u", "p"))
     page = await client.get("/doku.php?id=private")
     assert await page.text() != ALICE
@@ -456,19 +448,13 @@ async def servlet() -> AsyncIterator[tuple[TestServer, list[str]]]:
 
 
 def express_settings(server: TestServer, **intercept: Any) -> dict[str, Any]:
-    return {
-        "app": {
-            "upstream": str(server.make_url("")),
-            "hosts": ["*"],
-            "identity": "intercept",
-            "intercept": {
-                "session_cookies": ["sid"],
-                "login": {"path": "/login"},
-                "whoami": {"path": "/me", "json": "user"},
-                **intercept,
-            },
-        }
+    config = {
+        "session_cookies": ["sid"],
+        "login": {"path": "/login"},
+        "whoami": {"path": "/me", "json": "user"},
+        **intercept,
     }
+    return {"app": intercept_app(str(server.make_url("")), intercept=config)}
 
 
 def token_settings(server: TestServer) -> dict[str, Any]:
@@ -539,13 +525,7 @@ async def test_a_verified_user_cannot_become_another_through_a_session_that_keep
     refuses them, and the user-name field, everywhere but the named login."""
     server, _ = express
     client = await make_gateway(express_settings(server, credentials={"fields": ["password"]}))
-    login = await client.post(
-        "/login",
-        data={"username": "mallory@example.com", "password": "mallory-pw"},
-        allow_redirects=False,
-    )
-    assert login.status == 303
-    await verify(client, login.headers["Location"])
+    await mallory_verified(client)
     assert await (await client.get("/home")).text() == "home of mallory@example.com"
     await client.post("/api/login", json={"username": "alice@example.com", "password": "alice-pw"})
     assert await (await client.get("/home")).text() != "home of alice@example.com"
@@ -593,12 +573,7 @@ async def test_a_verified_user_signing_in_as_another_at_the_named_login_is_asked
     ends, so no cookie of alice is bound to her."""
     server, _ = express
     client = await make_gateway(express_settings(server))
-    login = await client.post(
-        "/login",
-        data={"username": "mallory@example.com", "password": "mallory-pw"},
-        allow_redirects=False,
-    )
-    await verify(client, login.headers["Location"])
+    await mallory_verified(client)
     again = await client.post(
         "/login",
         data={"username": "alice@example.com", "password": "alice-pw"},
@@ -631,12 +606,7 @@ async def test_a_stolen_sid_is_refused_under_every_spelling(
     ):
         answer = await raw_get(client, "/home", header)
         assert answer == 403, header
-    login = await client.post(
-        "/login",
-        data={"username": "mallory@example.com", "password": "mallory-pw"},
-        allow_redirects=False,
-    )
-    await verify(client, login.headers["Location"])
+    await mallory_verified(client)
     mine = next(m.value for m in client.session.cookie_jar if m.key == "sid")
     gateway = next(m.value for m in client.session.cookie_jar if m.key == "gateway_session")
     assert await raw_get(client, "/home", f"gateway_session={gateway}; sid={mine}") == 200
@@ -658,13 +628,7 @@ async def test_a_token_from_the_password_alone_is_never_sent_on(
         data={"username": "alice@example.com", "password": "alice-pw"},
     ) as direct:
         stolen = (await direct.json())["access_token"]
-    first = await client.post(
-        "/auth/token",
-        data={"username": "mallory@example.com", "password": "mallory-pw"},
-        allow_redirects=False,
-    )
-    assert first.status == 303
-    await verify(client, first.headers["Location"])
+    await mallory_verified(client, "/auth/token")
     for query in ("access_token", "ACCESS_TOKEN", "access.token", "access%5Ftoken"):
         answer = await client.get(f"/me?{query}={stolen}")
         assert answer.status == 401, query
@@ -703,21 +667,13 @@ async def test_a_credential_query_parameter_after_a_semicolon_is_stripped(
     """Rack 2 (and Python's parse_qs before 3.9.2, Perl's CGI) split a query string on `;` as
     well as `&`; without_credentials splits on `&` only, so `?page=1;api_key=...` keeps the
     credential. (login_body._check_query and query_fields do treat `;` as a separator.)"""
-    client = await make_gateway(
-        {
-            "app": {
-                "upstream": str(rack.make_url("")),
-                "hosts": ["*"],
-                "identity": "intercept",
-                "intercept": {
-                    "session_cookies": ["_app_session"],
-                    "login": {"path": "/session", "username_field": "email"},
-                    "whoami": {"path": "/me", "json": "user"},
-                    "credentials": {"query": ["api_key"]},
-                },
-            }
-        }
-    )
+    intercept = {
+        "session_cookies": ["_app_session"],
+        "login": {"path": "/session", "username_field": "email"},
+        "whoami": {"path": "/me", "json": "user"},
+        "credentials": {"query": ["api_key"]},
+    }
+    client = await make_gateway({"app": intercept_app(str(rack.make_url("")), intercept=intercept)})
     assert await (await client.get("/api?api_key=key-alice")).text() == "api as None"
     answer = await client.get("/api?page=1;api_key=key-alice")
     assert await answer.text() == "api as None"
@@ -768,18 +724,12 @@ async def test_a_json_login_with_a_nested_object_is_refused(
     not wrap a body that already has the `session` key, so the controller signs in alice; the
     gateway (no whoami) reads the top-level `email`, asks mallory's second factor and releases
     alice's session cookie. read_login accepts nested objects in a login."""
+    intercept = {
+        "session_cookies": ["_app_session"],
+        "login": {"path": "/session", "username_field": "email"},
+    }
     client = await make_gateway(
-        {
-            "app": {
-                "upstream": str(rails.make_url("")),
-                "hosts": ["*"],
-                "identity": "intercept",
-                "intercept": {
-                    "session_cookies": ["_app_session"],
-                    "login": {"path": "/session", "username_field": "email"},
-                },
-            }
-        }
+        {"app": intercept_app(str(rails.make_url("")), intercept=intercept)}
     )
     login = await client.post(
         "/session",
@@ -791,6 +741,6 @@ async def test_a_json_login_with_a_nested_object_is_refused(
         allow_redirects=False,
     )
     if login.status == 303 and login.headers["Location"].startswith("/.gateway/"):
-        await verify(client, login.headers["Location"])
+        await enrol_totp(client, login.headers["Location"])
     page = await client.get("/dashboard")
     assert await page.text() != "dashboard of alice@example.com"

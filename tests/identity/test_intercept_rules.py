@@ -14,7 +14,7 @@ import pytest
 from aiohttp import ClientSession, CookieJar, web
 from aiohttp.test_utils import TestServer
 
-from tests.support import code_for, csrf_from_page, secret_from_page
+from tests.support import enrol_after_login, intercept_app
 
 PASSWORDS = {"alice@example.com": "alice-pw", "mallory@example.com": "mallory-pw"}
 COOKIE = "PHPSESSID"
@@ -112,14 +112,7 @@ def settings(server: TestServer, **intercept: Any) -> dict[str, Any]:
         "logout": {"path": "/logout", "methods": ["POST"]},
         **intercept,
     }
-    return {
-        "app": {
-            "upstream": str(server.make_url("")),
-            "hosts": ["*"],
-            "identity": "intercept",
-            "intercept": config,
-        }
-    }
+    return {"app": intercept_app(str(server.make_url("")), intercept=config)}
 
 
 WHOAMI = {"path": "/me", "json": "user"}
@@ -133,19 +126,7 @@ async def login(client: Any, user: str, password: str, **kwargs: Any) -> Any:
 
 async def verified(client: Any, user: str = "alice@example.com") -> str:
     """Sign in and enrol an authenticator; returns its secret."""
-    answer = await login(client, user, PASSWORDS[user])
-    assert answer.status == 303, await answer.text()
-    location = answer.headers["Location"]
-    assert location.startswith("/.gateway/enrol")
-    html = await (await client.get(location)).text()
-    secret = secret_from_page(html)
-    done = await client.post(
-        location,
-        data={"csrf_token": csrf_from_page(html), "code": code_for(secret)},
-        allow_redirects=False,
-    )
-    assert done.status == 303
-    return secret
+    return await enrol_after_login(client, await login(client, user, PASSWORDS[user]))
 
 
 def browser_cookie(client: Any, name: str) -> str | None:

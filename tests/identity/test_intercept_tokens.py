@@ -13,7 +13,7 @@ import pytest
 from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestServer
 
-from tests.support import code_for, csrf_from_page, secret_from_page
+from tests.support import enrol_totp, intercept_app
 
 USERS = {"alice@example.com": "alice-pw", "mallory@example.com": "mallory-pw"}
 
@@ -75,19 +75,13 @@ async def spa() -> AsyncIterator[tuple[TestServer, list[dict[str, Any]]]]:
 
 
 def spa_settings(server: TestServer) -> dict[str, Any]:
-    return {
-        "app": {
-            "upstream": str(server.make_url("")),
-            "hosts": ["*"],
-            "identity": "intercept",
-            "intercept": {
-                "session_cookies": [],
-                "login": {"path": "/auth/token", "token": "access_token"},
-                "whoami": {"path": "/settings", "json": "user.username"},
-                "credentials": {"query": ["access_token"]},
-            },
-        }
+    intercept = {
+        "session_cookies": [],
+        "login": {"path": "/auth/token", "token": "access_token"},
+        "whoami": {"path": "/settings", "json": "user.username"},
+        "credentials": {"query": ["access_token"]},
     }
+    return {"app": intercept_app(str(server.make_url("")), intercept=intercept)}
 
 
 async def token_login(client: Any, user: str = "alice@example.com") -> Any:
@@ -96,17 +90,6 @@ async def token_login(client: Any, user: str = "alice@example.com") -> Any:
         data={"username": user, "password": USERS[user]},
         allow_redirects=False,
     )
-
-
-async def verify(client: Any, location: str) -> None:
-    html = await (await client.get(location)).text()
-    secret = secret_from_page(html)
-    done = await client.post(
-        location,
-        data={"csrf_token": csrf_from_page(html), "code": code_for(secret)},
-        allow_redirects=False,
-    )
-    assert done.status == 303
 
 
 async def test_a_token_is_released_only_after_the_second_factor_and_is_bound(
@@ -120,7 +103,7 @@ async def test_a_token_is_released_only_after_the_second_factor_and_is_bound(
     first = await token_login(client)
     assert first.status == 303
     assert "access_token" not in await first.text()
-    await verify(client, first.headers["Location"])
+    await enrol_totp(client, first.headers["Location"])
     again = await token_login(client)
     assert again.status == 200
     token = (await again.json())["access_token"]
@@ -169,7 +152,7 @@ async def test_a_websocket_needs_a_verified_session(
         await client.ws_connect("/comms")
     assert refused.value.status == 403
     first = await token_login(client)
-    await verify(client, first.headers["Location"])
+    await enrol_totp(client, first.headers["Location"])
     ws = await client.ws_connect("/comms")
     assert await ws.receive_str() == "hello"
     await ws.close()
@@ -213,18 +196,12 @@ async def wiki() -> AsyncIterator[tuple[TestServer, list[str]]]:
 
 
 def wiki_settings(server: TestServer) -> dict[str, Any]:
-    return {
-        "app": {
-            "upstream": str(server.make_url("")),
-            "hosts": ["*"],
-            "identity": "intercept",
-            "intercept": {
-                "session_cookies": ["DokuWiki"],
-                "login": {"path": "/doku.php", "fields": {"do": "login"}, "username_field": "u"},
-                "credentials": {"query": ["u", "p"], "fields": ["u", "p"]},
-            },
-        }
+    intercept = {
+        "session_cookies": ["DokuWiki"],
+        "login": {"path": "/doku.php", "fields": {"do": "login"}, "username_field": "u"},
+        "credentials": {"query": ["u", "p"], "fields": ["u", "p"]},
     }
+    return {"app": intercept_app(str(server.make_url("")), intercept=intercept)}
 
 
 async def test_a_login_told_by_a_body_field_is_the_login(
@@ -275,7 +252,7 @@ async def test_a_rotated_cookie_is_honoured_for_a_moment(
         data={"do": "login", "u": "alice@example.com", "p": "alice-pw"},
         allow_redirects=False,
     )
-    await verify(client, first.headers["Location"])
+    await enrol_totp(client, first.headers["Location"])
     old = next(m.value for m in client.session.cookie_jar if m.key == "DokuWiki")
     rotate = await client.get("/doku.php?id=x&u=alice%40example.com&p=alice-pw")
     assert "as alice@example.com" in await rotate.text()

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.clock import FixedClock
 from tests.security.conftest import PASSWORD, POLICIES, USER
-from tests.support import code_for, csrf_from_page, portal_app, secret_from_page
+from tests.support import code_for, csrf_from_page, gateway_now, portal_app, secret_from_page
 
 OWN = ("gateway_session", "gateway_csrf", "gateway_trust", "gateway_browser")
 
@@ -61,7 +61,10 @@ async def walk(client: Any, headers: dict[str, str]) -> list[str]:
     done = await go(
         "POST",
         "/.gateway/enrol",
-        data={"csrf_token": csrf_from_page(html), "code": code_for(secret_from_page(html))},
+        data={
+            "csrf_token": csrf_from_page(html),
+            "code": code_for(secret_from_page(html), gateway_now(client)),
+        },
     )
     assert done.status == 303
     assert (await go("GET", "/reports")).status == 200

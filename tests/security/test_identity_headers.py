@@ -101,11 +101,11 @@ async def test_header_mode_underscore_spelling_is_not_the_user(header: Client) -
 async def test_intercept_mode(intercept: Client, legacy_server: TestServer) -> None:
     """The application's own login, then the second factor: the application receives none of
     the client's identity headers (intercept sets none of its own)."""
-    from tests.identity.test_intercept import app_login, enrol
+    from tests.identity.test_intercept import app_login
+    from tests.support import enrol_totp
 
     login = await app_login(intercept, "alice@example.com", "alice-password")
-    _, done = await enrol(intercept, login.headers["Location"])
-    assert done.status == 303
+    await enrol_totp(intercept, login.headers["Location"])
     for batch in batches():
         answer = await send(intercept, "/", [("Cookie", jar(intercept)), *batch])
         assert answer.status == 200

@@ -23,7 +23,7 @@ from tests.security.conftest import (
     send,
 )
 from tests.security.corpus import RAW_REDIRECTS, off_site_reasons, redirect_corpus
-from tests.support import code_for, csrf_from_page, intercept_app, secret_from_page
+from tests.support import code_for, csrf_from_page, gateway_now, intercept_app, secret_from_page
 
 CORPUS = redirect_corpus()
 FORM_ACTION = re.compile(r'<form method="post" action="([^"]*)"')
@@ -119,7 +119,8 @@ async def test_portal_password_and_pending_pages(portal: Client) -> None:
 
 
 async def enrolled_header_user(header: Client, user: str) -> str:
-    """A header-mode user who has just enrolled TOTP; returns the secret."""
+    """A header-mode user who has just enrolled TOTP; returns the secret. The code is the one
+    for the gateway's own clock (a FixedClock here), never the real time."""
     first = await get(header, "/", headers={SSO_HEADER: user})
     assert first.headers["Location"].startswith("/.gateway/enrol")
     html = await (await header.get("/.gateway/enrol", headers={SSO_HEADER: user})).text()
@@ -127,7 +128,7 @@ async def enrolled_header_user(header: Client, user: str) -> str:
     done = await post(
         header,
         "/.gateway/enrol",
-        {"csrf_token": csrf_from_page(html), "code": code_for(secret)},
+        {"csrf_token": csrf_from_page(html), "code": code_for(secret, gateway_now(header))},
         headers={SSO_HEADER: user},
     )
     assert done.status == 303, await done.text()

@@ -90,15 +90,15 @@ async def test_intercept_attackers_anonymous_session_is_not_upgraded(
 ) -> None:
     """Intercept mode keeps an anonymous session to hold the application's pre-login cookie;
     planted in the victim's browser, it is replaced when the victim's login succeeds."""
-    from tests.identity.test_intercept import app_login, enrol
+    from tests.identity.test_intercept import app_login
+    from tests.support import enrol_totp
 
     await intercept.get("/login")
     planted = session_id(intercept)
     assert planted
     login = await app_login(intercept, "alice@example.com", "alice-password")
     assert session_id(intercept) != planted
-    _, done = await enrol(intercept, login.headers["Location"])
-    assert done.status == 303
+    await enrol_totp(intercept, login.headers["Location"])
     assert not await reaches_app(intercept, planted)
 
 
