@@ -29,6 +29,7 @@ from gateway.handlers import (
     session_end,
 )
 from gateway.handlers.proxy import proxy_handler
+from gateway.handlers.static import StaticFiles
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
 from gateway.metrics import Metrics, timed_store
@@ -169,7 +170,8 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/healthz", health.healthz, allow_head=True)
     router.add_get("/.gateway/readyz", health.readyz, allow_head=True)
     router.add_get("/.gateway/metrics", metrics_page.metrics, allow_head=True)
-    router.add_static("/.gateway/static/", STATIC_DIR, append_version=False)
+    static = StaticFiles(STATIC_DIR)  # read once, at start
+    router.add_get("/.gateway/static/{name:.*}", static.handle, allow_head=True)
     router.add_get("/.gateway/login", portal.login_get)
     router.add_post("/.gateway/login", portal.login_post)
     router.add_get("/.gateway/challenge", second_factor.challenge_get)
