@@ -45,6 +45,7 @@ from gateway.handlers.proxy import (
 )
 from gateway.handlers.upstream import cookie_header_for_upstream, upstream_headers
 from gateway.keys import CONTEXT
+from gateway.method_override import overrides
 from gateway.metrics import BYPASS
 from gateway.middleware.context import served_securely
 from gateway.paths import BadPath, encode_path, normalise_path
@@ -231,7 +232,12 @@ async def _judge(request: web.Request) -> Answer:
         header_user=header_user,
     )
     request[CONTEXT] = ctx
-    access, _rule = ctx.policy.access_for(application.name, original.method, original.path)
+    access, _rule = ctx.policy.access_for(
+        application.name,
+        original.method,
+        original.path,
+        overrides(request.headers, original.query),
+    )
     metrics = rt.metrics
     if access is Access.DENY:
         metrics.decided(application.name, Outcome.DENY)

@@ -30,6 +30,7 @@ from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept
 from gateway.identity.credentials import without_credentials
 from gateway.identity.whoami import WhoamiUnreadable
+from gateway.method_override import overrides
 from gateway.metrics import BYPASS, LOGIN_REQUEST, NOT_FOUND, REFUSED_COOKIE
 from gateway.paths import encode_path
 from gateway.policy.model import Access
@@ -64,7 +65,9 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             "This application is reached through the proxy in front of the gateway, not here.",
             "Use the application's own address.",
         )
-    access, _rule = ctx.policy.access_for(ctx.application.name, request.method, ctx.path)
+    access, _rule = ctx.policy.access_for(
+        ctx.application.name, request.method, ctx.path, overrides(request.headers, ctx.query)
+    )
     if access is Access.DENY:
         _count(request, Outcome.DENY)
         raise Forbidden("The site's policy does not allow this address.")

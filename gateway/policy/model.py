@@ -187,7 +187,10 @@ class AccessRule:
 
     def matches(self, method: str, path: str) -> bool:
         """`path` is the normalised request path, without the query string."""
-        if self.methods is not None and method.upper() not in self.methods:
+        method = method.upper()
+        if method == "HEAD":  # a GET without its body: a rule for GET covers it
+            method = "GET" if self.methods is not None and "HEAD" not in self.methods else method
+        if self.methods is not None and method not in self.methods:
             return False
         if self._regex is not None and self._regex.fullmatch(path) is not None:
             return True
@@ -227,21 +230,26 @@ class Policy:
     def company_by_id(self, company_id: str) -> Company | None:
         return self._by_id.get(company_id)
 
-    def access_for(self, app: str, method: str, path: str) -> tuple[Access, AccessRule | None]:
+    def access_for(
+        self, app: str, method: str, path: str, overrides: tuple[str, ...] = ()
+    ) -> tuple[Access, AccessRule | None]:
         """The first rule of `app` that matches decides; with none, two factors are needed.
 
         Application servers read some paths loosely (see `readings`): the rule is decided for
         each reading and the strictest wins, so "/INTERNAL/x" or "/internal;a/x" meets the deny
         rule of "/internal/**", and "/STATIC/x" gets no bypass unless "/STATIC/x" has one too.
+        The same for the methods an application may take the request for (`overrides`: what
+        X-HTTP-Method-Override and its kin say).
         """
         rules = self.access_rules.get(app, ())
         if not rules:
             return Access.TWO_FACTOR, None
         decided = _first_match(rules, method, path)
-        for reading in readings(path)[1:]:
-            other = _first_match(rules, method, reading)
-            if STRICTNESS[other[0]] > STRICTNESS[decided[0]]:
-                decided = other
+        for candidate in dict.fromkeys((method, *overrides)):
+            for reading in readings(path):
+                other = _first_match(rules, candidate, reading)
+                if STRICTNESS[other[0]] > STRICTNESS[decided[0]]:
+                    decided = other
         return decided
 
 
