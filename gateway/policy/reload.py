@@ -22,7 +22,7 @@ from pathlib import Path
 
 from gateway.audit import audit
 from gateway.policy.holder import PolicyHolder
-from gateway.policy.loader import load_policy_dir, policy_files
+from gateway.policy.loader import load_policy_dir, policy_entries
 from gateway.policy.model import Policy
 from gateway.yamlsource import ConfigError, ConfigInvalid
 
@@ -167,10 +167,11 @@ class PolicyReloader:
 
     def _signature_now(self) -> Signature:
         try:
-            files = policy_files(self.directory)
+            files, problems = policy_entries(self.directory)
         except OSError as exc:
             return f"cannot list {self.directory}: {exc.strerror or exc}"
-        entries: list[tuple[str, int, int, int]] = []
+        # an entry that is no policy file (a FIFO, a link out) changes the signature too
+        entries: list[tuple[str, int, int, int]] = [(str(p), 0, 0, 0) for p in problems]
         for path in files:
             try:
                 stat = path.stat()
