@@ -21,8 +21,14 @@ class Pages:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,
+            cache_size=-1,
         )
         self.env.globals["default_branding"] = DEFAULT_BRANDING
+        # Every template compiled now: an error page must render when no file can be opened
+        # (descriptors run out under load), and a broken template stops the start, not a page.
+        for name in self.env.list_templates(extensions=["html"]):
+            self.env.get_template(name)
 
     def render(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import signal
 import ssl
 from collections.abc import Callable
@@ -59,6 +60,22 @@ async def start(
     return runner, f"{'https' if tls else 'http'}://{listen.host}:{port}/"
 
 
+def raise_open_file_limit() -> None:
+    """Every connection holds a descriptor (two when forwarded): the soft limit is raised to
+    the hard one at start, and said so, rather than running out under load."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+            if target > soft:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+                log.info("open-file limit raised from %d to %d (the hard limit)", soft, target)
+                return
+        log.info("open-file limit: %d", soft)
+    except (ValueError, OSError) as exc:
+        log.warning("the open-file limit could not be raised: %s", exc)
+
+
 async def serve(
     settings: Settings, ready: Callable[[str], None] | None = None, reuse_port: bool = False
 ) -> None:
@@ -69,6 +86,7 @@ async def serve(
 
         become_worker()
     check_parser()
+    raise_open_file_limit()
     names = [application.name for application in settings.applications]
     policy = load_policy_dir(settings.policy_dir, known_apps=names)
     runtime = build_runtime(settings, policy)
