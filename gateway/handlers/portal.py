@@ -22,6 +22,7 @@ from gateway.handlers.common import (
 )
 from gateway.handlers.standing import after_first_factor
 from gateway.identity.portal import UsersFile
+from gateway.offload import off_loop
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level
 
@@ -78,7 +79,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         if waiting is not None:
             log.warning("sign-in refused while waiting: %r from %s", username[:64], ctx.client_ip)
             return refusal(request, waiting, back, "Back to the sign-in page")
-        user = users.check(username, form.get("password", ""))
+        user = await off_loop(users.check, username, form.get("password", ""))
         if user is None:
             log.warning("first factor refused for %r from %s", username[:64], ctx.client_ip)
             await count_failure(request, counted_as, "password")

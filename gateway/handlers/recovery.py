@@ -3,7 +3,6 @@ first enrolment, or when the user makes new ones), and the page after signing in
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -31,6 +30,7 @@ from gateway.handlers.flow import (
 )
 from gateway.handlers.methods import MethodPages, allowed, register
 from gateway.metrics import OK, WRONG
+from gateway.offload import off_loop
 from gateway.sessions import Level, Session
 from gateway.store import Store
 
@@ -63,7 +63,7 @@ async def spend(store: Store, user: str, typed: str) -> int | None:
         record = await store.get_enrolment(user, RECOVERY)
         if record is None:
             return None
-        used = await asyncio.to_thread(recovery.match, record, typed)
+        used = await off_loop(recovery.match, record, typed)
         if used is None:
             return None
         left = recovery.without(record, used)
@@ -124,7 +124,7 @@ async def _verified(request: web.Request) -> Session | web.StreamResponse:
 async def _new_codes(request: web.Request, user: str) -> list[str]:
     """A new set stored (the old one, if any, void at once); its codes to show once."""
     rt = runtime(request)
-    made = await asyncio.to_thread(recovery.generate, rt.clock())
+    made = await off_loop(recovery.generate, rt.clock())
     await rt.store.put_enrolment(user, RECOVERY, made.record)
     return made.codes
 
