@@ -43,11 +43,12 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
 
 
 def write(path: Path, text: str) -> None:
-    """Write and make sure the signature moves even on a file system with coarse timestamps."""
-    before = path.stat().st_mtime_ns if path.exists() else 0
-    path.write_text(text)
-    if path.stat().st_mtime_ns == before:
-        os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+    """Write atomically, as README asks of policy files (elsewhere, then renamed): written in
+    place, a watcher on a loaded machine could read the file truncated and refuse it (seen in
+    CI). The rename gives a new inode, so the signature moves even with coarse timestamps."""
+    staged = path.with_name(f".{path.name}.tmp")
+    staged.write_text(text)
+    os.replace(staged, path)
 
 
 def name_of(policy: Policy, company_id: str = "acme") -> str:
