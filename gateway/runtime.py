@@ -12,6 +12,7 @@ from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.decision import Mode
 from gateway.identity.portal import UsersFile
+from gateway.log_repeats import Repeats
 from gateway.metrics import Metrics
 from gateway.notices import Notifier
 from gateway.pages import Pages
@@ -90,6 +91,10 @@ class Runtime:
     clock: Clock = system_clock
     reloader: PolicyReloader | None = None  # made at startup, watching the policy_dir
     metrics: Metrics = field(default_factory=Metrics)  # this gateway's own registry
+    # failures that repeat (a store or an application down) logged once per burst
+    log_repeats: Repeats = field(
+        default_factory=lambda: Repeats(logging.getLogger("gateway.errors"))
+    )
     audit_log: AuditLog | None = None  # where audit lines go while the app runs (settings)
 
     @property

@@ -33,12 +33,17 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         return error_page(request, refused)
     if isinstance(exc, GatewayError):
         if isinstance(exc, (UpstreamUnreachable, UpstreamTimeout)):
-            log.warning(
-                "upstream %s failed: %s %s", exc.origin, exc.title, getattr(exc, "detail", "")
+            request.app[RUNTIME].log_repeats.log(
+                logging.WARNING,
+                f"upstream {exc.origin} {exc.title}",
+                "upstream %s failed: %s %s",
+                exc.origin,
+                exc.title,
+                getattr(exc, "detail", ""),
             )
         return error_page(request, exc)
     if isinstance(exc, StoreUnavailable):
-        log.error("store unavailable: %s", exc)
+        request.app[RUNTIME].log_repeats.log(logging.ERROR, "store", "store unavailable: %s", exc)
         return error_page(
             request,
             StoreDown(
