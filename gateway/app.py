@@ -24,6 +24,7 @@ from gateway.handlers import (
     passkeys,
     phone_confirm,
     portal,
+    reauth,
     recovery,
     second_factor,
     session_end,
@@ -184,6 +185,8 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/recovery/used", recovery.used_get)
     router.add_get("/.gateway/phone/confirm", phone_confirm.confirm_get)
     router.add_post("/.gateway/phone/confirm", phone_confirm.confirm_post)
+    router.add_get("/.gateway/reauth", reauth.reauth_get)
+    router.add_post("/.gateway/reauth", reauth.reauth_post)
     router.add_get("/.gateway/passkeys", passkeys.manage_get)
     router.add_post("/.gateway/passkeys", passkeys.manage_post)
     router.add_post("/.gateway/passkeys/remove", passkeys.remove_post)

@@ -39,6 +39,7 @@ from gateway.handlers.flow import (
     too_many_failures,
 )
 from gateway.handlers.methods import MethodPages, allowed, register, usable
+from gateway.handlers.reauth import stale
 from gateway.metrics import OK, REPLAY, WRONG
 from gateway.sessions import Level, Session
 from gateway.store import Store
@@ -321,7 +322,7 @@ async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
         return see_other(gateway_url("challenge", MANAGE))
     if WEBAUTHN not in allowed(company_for(request, session.user), runtime(request)):
         raise NotFound("There is no gateway page at this address.")
-    return session
+    return stale(request, session) or session
 
 
 async def _other_factors(request: web.Request, user: str) -> list[str]:

@@ -29,6 +29,7 @@ from gateway.handlers.flow import (
     too_many_failures,
 )
 from gateway.handlers.methods import MethodPages, allowed, register
+from gateway.handlers.reauth import stale
 from gateway.metrics import OK, WRONG
 from gateway.offload import off_loop
 from gateway.sessions import Level, Session
@@ -145,6 +146,9 @@ async def codes_get(request: web.Request) -> web.StreamResponse:
     if isinstance(fresh, dict) and isinstance(fresh.get("codes"), list):
         await rt.sessions.save(session)  # shown once: gone from the session before the page
         return _codes_page(request, session, codes=[str(c) for c in fresh["codes"]])
+    refused = stale(request, session)  # making codes (even the first) changes how one signs in
+    if refused is not None:
+        return refused
     record = await rt.store.get_enrolment(user, RECOVERY)
     if record is None:  # the first enrolment has just happened (or codes were allowed since)
         codes = await _new_codes(request, user)
@@ -163,6 +167,9 @@ async def codes_post(request: web.Request) -> web.StreamResponse:
     session = await _verified(request)
     if not isinstance(session, Session):
         return session
+    refused = stale(request, session)
+    if refused is not None:
+        return refused
     user = session.user
     assert user is not None
     rt = runtime(request)
