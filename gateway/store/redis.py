@@ -183,10 +183,18 @@ def _scores(rows: list[tuple[str, float]]) -> list[float]:
 
 
 class RedisStore:
-    def __init__(self, connect: Connect, clock: Clock, password: str | None = None) -> None:
+    def __init__(
+        self,
+        connect: Connect,
+        clock: Clock,
+        password: str | None = None,
+        require_durable: bool = True,
+    ) -> None:
         """`connect()` makes the client (and the clients to close with it); `password` is
-        scrubbed from error messages."""
+        scrubbed from error messages; `require_durable`: refuse a Redis that would lose
+        enrolments (see durability())."""
         self._connect = connect
+        self.require_durable = require_durable
         self.clock = clock
         self._password = password
         self._client: Client | None = None
@@ -227,9 +235,39 @@ class RedisStore:
             raise self._fail(exc) from None
         try:
             await self.ping()
+            if self.require_durable:
+                await self.durability()
         except StoreUnavailable:
             await self.close()
             raise
+
+    async def durability(self) -> None:
+        """Refuse a Redis that would lose what it is given: without AOF or RDB persistence a
+        restart forgets every enrolment (and anyone with a user's password then enrols their
+        own authenticator); an eviction policy other than noeviction drops keys under memory
+        pressure. `?allow_volatile=yes` in the store URL runs anyway."""
+        try:
+            config = await self.client.config_get("*")
+        except (RedisError, RedisClusterException, OSError) as exc:
+            raise StoreUnavailable(
+                "cannot read the Redis configuration to check that it keeps its data "
+                f"({type(exc).__name__}); check persistence (appendonly or save) and "
+                "maxmemory-policy noeviction yourself, then add ?allow_volatile=yes to the "
+                "store URL"
+            ) from None
+        problems = []
+        if config.get("appendonly") != "yes" and not (config.get("save") or "").strip():
+            problems.append("it has no persistence (appendonly no, save \"\")")
+        policy = config.get("maxmemory-policy", "noeviction")
+        if policy != "noeviction":
+            problems.append(f"maxmemory-policy {policy} evicts keys under memory pressure")
+        if problems:
+            raise StoreUnavailable(
+                "the Redis store would lose enrolments: "
+                + "; ".join(problems)
+                + ". Turn on appendonly (or save) and maxmemory-policy noeviction, or add "
+                "?allow_volatile=yes to the store URL to run anyway (see SECURITY.md)"
+            )
 
     async def close(self) -> None:
         if self._client is not None:
@@ -519,13 +557,24 @@ class RedisStore:
 
 def _options(query: str) -> dict[str, Any]:
     """Client options from the URL's query: timeouts (seconds) and the sentinels' password."""
-    known = {"socket_timeout": float, "socket_connect_timeout": float, "sentinel_password": str}
+    known: dict[str, Callable[[str], Any]] = {
+        "socket_timeout": float,
+        "socket_connect_timeout": float,
+        "sentinel_password": str,
+        "allow_volatile": _yes,
+    }
     options: dict[str, Any] = {"socket_timeout": TIMEOUT, "socket_connect_timeout": TIMEOUT}
     for name, values in parse_qs(query).items():
         if name not in known:
             raise ValueError(f"unknown Redis URL option {name!r}")
         options[name] = known[name](values[-1])
     return options
+
+
+def _yes(value: str) -> bool:
+    if value.lower() not in ("yes", "no"):
+        raise ValueError(f"allow_volatile must be yes or no, not {value!r}")
+    return value.lower() == "yes"
 
 
 def _common(options: dict[str, Any]) -> dict[str, Any]:
@@ -583,4 +632,5 @@ def _connector(url: str) -> tuple[Connect, str | None]:
 def redis_store(url: str, clock: Clock) -> RedisStore:
     """A RedisStore for `url` (not yet open); ValueError for a malformed URL."""
     connect, password = _connector(url)
-    return RedisStore(connect, clock, password)
+    volatile = bool(_options(urlsplit(url).query).get("allow_volatile", False))
+    return RedisStore(connect, clock, password, require_durable=not volatile)
