@@ -19,6 +19,7 @@ delays and the daily cap on second factors stay as they are (OWASP's "device coo
 from __future__ import annotations
 
 import ipaddress
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,18 @@ def address_of(ip: str | None) -> str:
             return str(parsed.ipv4_mapped)
         return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
     return str(parsed)
+
+
+MAX_USER_KEY = 320  # a user name longer than any address is cut here for counting
+
+
+def user_key(user: str) -> str:
+    """The one spelling a user name is counted under, whatever door the guess came through:
+    surrounding space dropped, Unicode compatibility forms folded (NFKC: full-width letters
+    are the plain ones), case folded; cut at MAX_USER_KEY. "Alice@x", " alice@x " and its
+    full-width spelling share one count, so variants cannot split it (the class of Authelia
+    CVE-2025-24806)."""
+    return unicodedata.normalize("NFKC", user).strip().casefold()[:MAX_USER_KEY]
 
 
 def second_factor_key(user: str) -> str:

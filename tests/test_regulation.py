@@ -539,3 +539,20 @@ async def test_a_stolen_browser_id_does_not_give_endless_guesses(
         assert (await _sign_in(client, "198.51.100.20")).status == 429  # strangers' count too
     events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.audit"]
     assert [e["scope"] for e in events if e["event"] == "lockout"] == ["user_browser"]
+
+
+async def test_user_name_variants_share_one_count(make_gateway: Any, tmp_path: Path) -> None:
+    """Wrong passwords under variants of one name (case, surrounding space, full-width letters)
+    count against one user: after five from one address the next try waits (429), whatever
+    spelling it uses (the class of Authelia CVE-2025-24806)."""
+    clock = FixedClock(NOW)
+    client = await _portal_gateway(make_gateway, tmp_path, clock)
+    ip = "198.51.100.9"
+    local, _, domain = USER.partition("@")
+    wide = "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in local)
+    variants = [USER.upper(), f" {USER} ", f"{wide}@{domain}", USER.title(), USER]
+    for variant in variants:
+        client.session.cookie_jar.clear()
+        assert (await _password(client, ip, "wrong", variant)).status == 401
+    client.session.cookie_jar.clear()
+    assert (await _password(client, ip, "wrong", USER.swapcase())).status == 429

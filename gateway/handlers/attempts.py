@@ -25,7 +25,7 @@ from gateway.store import StoreUnavailable
 
 log = logging.getLogger("gateway.attempts")
 
-MAX_USER_KEY = 320  # a user name longer than any address is cut here for counting
+MAX_USER_KEY = regulation.MAX_USER_KEY
 HOLD = 30.0  # seconds: the longest one answer may take to check (a login sent upstream included)
 HOLD_WAIT = 2.0  # seconds an answer waits for its turn before "please wait a moment"
 PASSWORD = "password"  # noqa: S105 - what a wrong password is counted as
@@ -45,7 +45,7 @@ def _address(request: web.Request) -> str | None:
 
 
 def _keys(request: web.Request, user: str) -> dict[str, str]:
-    return regulation.keys(user[:MAX_USER_KEY], _address(request))
+    return regulation.keys(regulation.user_key(user), _address(request))
 
 
 async def known_browser(request: web.Request, user: str) -> str | None:
@@ -67,7 +67,7 @@ async def one_at_a_time(
     turn for a moment, then yields False if another is still being checked. Otherwise answers
     sent in parallel would all pass the delay and lockout check before any of them counted."""
     rt = runtime(request)
-    name = f"answer:{user[:MAX_USER_KEY]}"
+    name = f"answer:{regulation.user_key(user)}"
     if per_address:  # passwords: a stranger's guesses hold up only their own address
         name += f"|{regulation.address_of(_address(request))}"
     token = secrets.token_hex(8)
@@ -114,7 +114,7 @@ async def _wait_for(
     now = rt.clock()
     limits = _limits(request, user)
     failures: dict[str, list[float]] = {}
-    scopes = regulation.counted(user[:MAX_USER_KEY], _address(request), browser)
+    scopes = regulation.counted(regulation.user_key(user), _address(request), browser)
     for scope, keys in scopes.items():
         since = now - regulation.limit_of(limits, scope)[1]
         failures[scope] = [at for key in keys for at in await rt.store.failures_since(key, since)]
@@ -129,7 +129,7 @@ async def count_failure(request: web.Request, user: str, what: str) -> regulatio
     now = rt.clock()
     browser = await known_browser(request, user)
     password = what == PASSWORD  # else a wrong second factor: the password was right
-    for key in regulation.recorded(user[:MAX_USER_KEY], _address(request), browser, password):
+    for key in regulation.recorded(regulation.user_key(user), _address(request), browser, password):
         await rt.store.record_failure(key, now)
     found = await _wait_for(request, user, browser)
     if what != PASSWORD:
@@ -157,10 +157,10 @@ async def forget_failures(request: web.Request, user: str) -> None:
     keys = _keys(request, user)
     for scope in ("user", "user_ip"):
         await rt.store.clear_failures(keys[scope])
-    await rt.store.clear_failures(regulation.second_factor_key(user[:MAX_USER_KEY]))
+    await rt.store.clear_failures(regulation.second_factor_key(regulation.user_key(user)))
     digest = browser_digest(request)
     if digest is not None:
-        await rt.store.clear_failures(regulation.browser_key(user[:MAX_USER_KEY], digest))
+        await rt.store.clear_failures(regulation.browser_key(regulation.user_key(user), digest))
 
 
 def refusal(
