@@ -50,10 +50,11 @@ _TOP_KEYS = {
 }  # fmt: skip
 _APP_KEYS = {
     "upstream", "hosts", "identity", "intercept", "portal", "header", "preserve_host", "timeouts",
-    "mode",
+    "mode", "max_connections",
 }  # fmt: skip
 _APP_MODES = ("proxy", "forward_auth")
-_PROXY_ONLY_KEYS = ("upstream", "preserve_host", "timeouts")  # meaningless in forward_auth
+# meaningless in forward_auth mode
+_PROXY_ONLY_KEYS = ("upstream", "preserve_host", "timeouts", "max_connections")
 # senders: which kinds serve which channel, and the settings each kind takes
 _CHANNEL_KINDS: dict[str, tuple[SenderKind, ...]] = {
     "sms": ("http", "webhook", "outbox"),
@@ -176,6 +177,10 @@ class Application:
     header: HeaderIdentity | None = None
     preserve_host: bool = True
     timeouts: Timeouts = Timeouts()
+    # requests (WebSockets included) this gateway process has open to the application at once:
+    # a stalled application cannot take every descriptor; beyond it, requests wait up to the
+    # connect timeout, then get the 502 page
+    max_connections: int = 512
     # `mode: forward_auth`: nginx, Traefik or Caddy in front call the gateway's verify endpoint
     # and do the proxying themselves; there is no upstream (see docs/forward-auth.md)
     forward_auth: bool = False
@@ -479,6 +484,7 @@ def _application(r: Reader, name: str, base: Path, claimed: dict[str, str]) -> A
         header=_header(r, (*p, "header")) if identity == "header" else None,
         preserve_host=r.boolean((*p, "preserve_host"), True),
         timeouts=_timeouts(r, (*p, "timeouts")),
+        max_connections=r.integer((*p, "max_connections"), 512, 1, 100_000),
         forward_auth=forward_auth,
     )
 

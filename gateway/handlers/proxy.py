@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -10,7 +13,7 @@ from multidict import CIMultiDict
 from gateway.audit import audit
 from gateway.cookies import expire_cookie, scope_of
 from gateway.decision import Mode, Outcome, decide
-from gateway.errors import Forbidden, NotFound
+from gateway.errors import Forbidden, NotFound, UpstreamUnreachable
 from gateway.handlers import intercept_checks as checks
 from gateway.handlers.common import (
     context,
@@ -184,6 +187,41 @@ async def forward(
     after which this gateway session is over too and its cookie is cleared. `credentials`: an
     access rule lets the client's own credentials through without a verified session. `body`:
     the request body when it has been read already."""
+    async with _slot(request):
+        return await _forward(request, session, identity, fresh_cookie, ending, credentials, body)
+
+
+@contextlib.asynccontextmanager
+async def _slot(request: web.Request) -> AsyncIterator[None]:
+    """One of the application's max_connections: a stalled application cannot hold every
+    descriptor of the process; past the limit a request waits up to the connect timeout, then
+    gets the 502 page (nothing is sent)."""
+    application = context(request).application
+    slots = runtime(request).upstream_slots
+    gate = slots.get(application.name)
+    if gate is None:
+        gate = slots[application.name] = asyncio.Semaphore(application.max_connections)
+    try:
+        await asyncio.wait_for(gate.acquire(), application.timeouts.connect)
+    except TimeoutError:
+        raise UpstreamUnreachable(
+            application.upstream, f"{application.max_connections} requests already open"
+        ) from None
+    try:
+        yield
+    finally:
+        gate.release()
+
+
+async def _forward(
+    request: web.Request,
+    session: Session | None,
+    identity: bool,
+    fresh_cookie: Session | None,
+    ending: bool,
+    credentials: bool,
+    body: bytes | None,
+) -> web.StreamResponse:
     ctx = context(request)
     rt = runtime(request)
     application = ctx.application
