@@ -173,7 +173,8 @@ class Bench:
         redis = servers.start_redis(p, root, port["redis"])
         hash_ = servers.password_hash()
         sql_store = f"sqlite://{root / 'gateway' / 'gateway.db'}"
-        red_store = f"redis://127.0.0.1:{port['redis']}/0"
+        # a throwaway redis-server without persistence: the gateway is told so explicitly
+        red_store = f"redis://127.0.0.1:{port['redis']}/0?allow_volatile=yes"
         conf = {
             name: servers.gateway_config(root, name, port[key], store, up, hash_)
             for name, key, store in (
