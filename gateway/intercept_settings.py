@@ -90,10 +90,6 @@ class Intercept:
     enrol_unknown_users: bool = False
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
-    @property
-    def shared_account(self) -> bool:
-        """The login form names no user: everyone who knows its password is one account."""
-        return self.login.username_field is None and self.whoami is None
 
 
 def read_intercept(r: Reader, p: KeyPath) -> Intercept | None:
@@ -257,7 +253,7 @@ def weaknesses(config: Intercept) -> tuple[str, ...]:
                 "session before it checks the password (PHP's session_start) passes it on a "
                 "wrong password too"
             )
-    if config.whoami is None and login.username_field is None:
+    if login.account is not None:
         found.append(
             f'the login names no user: everyone with its password is "{login.account}", and '
             "the first of them to enrol decides the second factor of all (a shared login)"

@@ -161,7 +161,7 @@ async def succeeded(
     # Every other cookie of this answer waits too: a remember-me cookie is a login as well.
     pending.withheld.extend(answer.split.other)
     pending.bound = {}
-    if config.login.username_field is None:  # everyone with the password is this account
+    if config.login.account is not None:  # everyone with the password is this one account
         pending.scratch[SHARED_ACCOUNT] = True
     pending = await rt.sessions.promote(pending, Level.FIRST_FACTOR, user)
     log.info(
