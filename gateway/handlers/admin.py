@@ -25,7 +25,7 @@ from gateway.handlers.admin_access import (
     admin_of,
     companies_of,
     signed_in,
-    step_down,
+    to_the_challenge,
 )
 from gateway.handlers.common import (
     CSRF_FIELD,
@@ -36,7 +36,6 @@ from gateway.handlers.common import (
     require_csrf,
     runtime,
     see_other,
-    set_session_cookie,
 )
 from gateway.policy.model import Company
 from gateway.redirects import safe_redirect
@@ -311,11 +310,7 @@ async def reauth_get(request: web.Request) -> web.StreamResponse:
 async def reauth_post(request: web.Request) -> web.StreamResponse:
     await require_csrf(request)
     session = await signed_in(request)
-    back = safe_redirect(request.query.get("rd"))
-    session = await step_down(request, session)
-    response = see_other(gateway_url("challenge", back))
-    set_session_cookie(response, request, session)
-    return response
+    return await to_the_challenge(request, session, safe_redirect(request.query.get("rd")))
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.admin import REAUTH_AFTER, administered, is_admin
-from gateway.handlers.common import context, load_session, runtime
+from gateway.handlers.common import (
+    context,
+    gateway_url,
+    load_session,
+    runtime,
+    see_other,
+    set_session_cookie,
+)
 from gateway.handlers.flow import REAL_FACTORS
 from gateway.policy.model import Company
 from gateway.sessions import Level, Session
@@ -82,3 +89,12 @@ async def step_down(request: web.Request, session: Session) -> Session:
     asks for a fresh second factor, and completing it makes the session verified again."""
     session.failures = 0
     return await runtime(request).sessions.promote(session, Level.FIRST_FACTOR)
+
+
+async def to_the_challenge(request: web.Request, session: Session, back: str) -> web.StreamResponse:
+    """Step `session` down and send the browser to the challenge, then `back`: what "Confirm
+    it is you" does, for admin actions and for a user's own factor changes alike."""
+    session = await step_down(request, session)
+    response = see_other(gateway_url("challenge", back))
+    set_session_cookie(response, request, session)
+    return response

@@ -9,20 +9,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import Forbidden
-from gateway.handlers.admin_access import fresh, step_down
+from gateway.handlers.admin_access import NotSignedIn, fresh, signed_in, to_the_challenge
 from gateway.handlers.common import (
     CSRF_FIELD,
     attach_csrf_cookie,
     csrf_token,
     gateway_url,
-    load_session,
     require_csrf,
     runtime,
     see_other,
-    set_session_cookie,
 )
 from gateway.redirects import safe_redirect
-from gateway.sessions import Level, Session
+from gateway.sessions import Session
 
 PAGE = "reauth"
 
@@ -59,15 +57,11 @@ async def reauth_get(request: web.Request) -> web.StreamResponse:
 async def reauth_post(request: web.Request) -> web.StreamResponse:
     await require_csrf(request)
     session = await _verified(request)
-    back = safe_redirect(request.query.get("rd"))
-    session = await step_down(request, session)
-    response = see_other(gateway_url("challenge", back))
-    set_session_cookie(response, request, session)
-    return response
+    return await to_the_challenge(request, session, safe_redirect(request.query.get("rd")))
 
 
 async def _verified(request: web.Request) -> Session:
-    session = await load_session(request)
-    if session is None or session.level is not Level.VERIFIED or not session.user:
-        raise Forbidden("You are not signed in.", "Sign in, then try again.")
-    return session
+    try:
+        return await signed_in(request)
+    except NotSignedIn:
+        raise Forbidden("You are not signed in.", "Sign in, then try again.") from None
