@@ -11,6 +11,7 @@ character) for names an application derives from its host, port or path (DokuWik
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import unquote
@@ -19,6 +20,7 @@ _WILD = re.compile(r"[*?]")
 _SPLIT = re.compile(r"[;,\s]")
 
 
+@functools.lru_cache(maxsize=4096)  # every request's cookie names go through here; few distinct
 def readings(name: str) -> frozenset[str]:
     """Every name an application may read for the cookie name `name`, case-folded."""
     found: set[str] = set()
@@ -72,12 +74,20 @@ class CookieNames:
 
     def matches(self, name: str) -> bool:
         """Whether any reading of `name` is one of the session cookies."""
+        return _matches(self, name)
+
+    def _match(self, name: str) -> bool:
         for reading in readings(name):
             if reading in self._exact:
                 return True
             if self._regex is not None and self._regex.fullmatch(reading):
                 return True
         return False
+
+
+@functools.lru_cache(maxsize=4096)  # the same few names on every request
+def _matches(names: CookieNames, name: str) -> bool:
+    return names._match(name)
 
 
 def _translate(pattern: str) -> str:

@@ -7,6 +7,7 @@ in."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from urllib.parse import unquote, unquote_plus
 
@@ -24,6 +25,11 @@ def _header_key(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
+@functools.lru_cache(maxsize=64)  # one set per application's settings, not one per request
+def _header_names(named: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_header_key(name) for name in (*ALWAYS, *named))
+
+
 def _bound(value: str, tokens: Collection[str]) -> bool:
     value = value.strip()
     scheme, _, rest = value.partition(" ")
@@ -37,7 +43,7 @@ def strip_headers(
 ) -> list[str]:
     """Remove the credential headers (under `-` or `_`, any case) that are not a bound token;
     returns the names removed. Proxy-Authorization is never anyone's token here."""
-    names = {_header_key(name) for name in (*ALWAYS, *config.credentials.headers)}
+    names = _header_names(config.credentials.headers)
     removed: list[str] = []
     for key in list(dict.fromkeys(headers)):
         if _header_key(key) not in names:
@@ -54,12 +60,13 @@ def strip_headers(
     return removed
 
 
-def credential_field_readings(config: Intercept) -> set[str]:
+@functools.lru_cache(maxsize=64)  # one set per application's settings, not one per request
+def credential_field_readings(config: Intercept) -> frozenset[str]:
     """The readings of the credential fields, the login's user-name field among them."""
     names = {field_reading(name) for name in config.credentials.fields}
     if names and config.login.username_field is not None:
         names.add(field_reading(config.login.username_field))
-    return names
+    return frozenset(names)
 
 
 def strip_cookies(config: Intercept, headers: CIMultiDict[str]) -> None:

@@ -4,6 +4,7 @@ cookies until the second factor. Pure: the handlers do the talking."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from enum import Enum
@@ -24,9 +25,14 @@ def is_login_target(config: LoginRequest, method: str, path: str) -> bool:
     the gateway's login too. Whether its `fields` are there is fields_match's."""
     if method.upper() != config.method:
         return False
-    wanted = {reading.rstrip("/") for reading in readings(config.path)}
-    wanted |= {reading.lower() for reading in wanted}
+    wanted = _path_readings(config.path)
     return any(reading.rstrip("/") in wanted for reading in readings(path))
+
+
+@functools.lru_cache(maxsize=64)  # one per application's login path
+def _path_readings(path: str) -> frozenset[str]:
+    wanted = {reading.rstrip("/") for reading in readings(path)}
+    return frozenset(wanted | {reading.lower() for reading in wanted})
 
 
 def fields_match(required: tuple[tuple[str, str], ...], pairs: list[tuple[str, str]]) -> bool:
