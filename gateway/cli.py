@@ -667,7 +667,7 @@ def _users_show(user: str, config: Path) -> int:
 
 
 def _intercept_probe(args: argparse.Namespace) -> int:
-    from gateway.probe import probe_command
+    from gateway.probe_cli import probe_command
 
     return probe_command(args)
 

@@ -21,8 +21,9 @@ from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
 from gateway.audit import audit
+from gateway.policy.entries import policy_entries
 from gateway.policy.holder import PolicyHolder
-from gateway.policy.loader import load_policy_dir, policy_entries
+from gateway.policy.loader import load_policy_dir
 from gateway.policy.model import Policy
 from gateway.yamlsource import ConfigError, ConfigInvalid
 

@@ -32,6 +32,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.clock import Clock
 from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, Deferral, StoreUnavailable, UserRecord
+from gateway.store.durability import check_durability
 
 SCHEMES = ("redis", "rediss", "redis+sentinel", "redis+cluster", "rediss+cluster")
 TIMEOUT = 2.0  # seconds: a dead Redis fails a request fast instead of hanging it
@@ -242,32 +243,8 @@ class RedisStore:
             raise
 
     async def durability(self) -> None:
-        """Refuse a Redis that would lose what it is given: without AOF or RDB persistence a
-        restart forgets every enrolment (and anyone with a user's password then enrols their
-        own authenticator); an eviction policy other than noeviction drops keys under memory
-        pressure. `?allow_volatile=yes` in the store URL runs anyway."""
-        try:
-            config = await self.client.config_get("*")
-        except (RedisError, RedisClusterException, OSError) as exc:
-            raise StoreUnavailable(
-                "cannot read the Redis configuration to check that it keeps its data "
-                f"({type(exc).__name__}); check persistence (appendonly or save) and "
-                "maxmemory-policy noeviction yourself, then add ?allow_volatile=yes to the "
-                "store URL"
-            ) from None
-        problems = []
-        if config.get("appendonly") != "yes" and not (config.get("save") or "").strip():
-            problems.append("it has no persistence (appendonly no, save \"\")")
-        policy = config.get("maxmemory-policy", "noeviction")
-        if policy != "noeviction":
-            problems.append(f"maxmemory-policy {policy} evicts keys under memory pressure")
-        if problems:
-            raise StoreUnavailable(
-                "the Redis store would lose enrolments: "
-                + "; ".join(problems)
-                + ". Turn on appendonly (or save) and maxmemory-policy noeviction, or add "
-                "?allow_volatile=yes to the store URL to run anyway (see SECURITY.md)"
-            )
+        """Refuse a Redis that would lose what it is given (gateway.store.durability)."""
+        await check_durability(self.client)
 
     async def close(self) -> None:
         if self._client is not None:
