@@ -1,6 +1,6 @@
-"""`gateway intercept probe` on the command line: which application (the settings' or an
---upstream URL), the password (a named environment variable or the terminal, never an argument),
-then gateway.probe runs and prints the report; the exit status says whether every check passed."""
+"""`gateway intercept probe`: which application (the settings' or an --upstream URL), the password
+(a named environment variable or the terminal, never an argument), then gateway.probe runs and
+prints the report; the exit status says whether every check passed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import os
 import sys
 from urllib.parse import urlsplit
 
+from gateway.cli.common import read_settings
 from gateway.probe import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NAME, checks, render, run_probe
 from gateway.probe_form import Target, hider
 
@@ -31,9 +32,6 @@ def probe_command(args: argparse.Namespace) -> int:
 
 
 def _target(args: argparse.Namespace) -> Target | int:
-    from gateway.settings import load_settings
-    from gateway.yamlsource import ConfigInvalid
-
     page = args.login_page
     if page is not None and (not page.startswith("/") or page.startswith("//")):
         return _usage(f'--login-page must be a path starting with "/", not {page!r}')
@@ -51,10 +49,8 @@ def _target(args: argparse.Namespace) -> Target | int:
         return Target(args.upstream.rstrip("/"), page or "/login")
     if args.upstream is not None:
         return _usage("give either -c SETTINGS --app NAME or --upstream URL, not both")
-    try:
-        settings = load_settings(args.config)
-    except ConfigInvalid as exc:
-        print(exc, file=sys.stderr)
+    settings = read_settings(args.config)
+    if settings is None:
         return EXIT_FAILED
     apps = {app.name: app for app in settings.applications}
     intercepted = ", ".join(n for n, a in apps.items() if a.intercept is not None) or "none"

@@ -1,0 +1,113 @@
+"""`gateway policy check` and `gateway policy explain`: validate a policy directory (with
+--config, the application names and the store's enforcement ratchet too), and say how the gateway
+treats one request and which rule decides."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from gateway.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    read_policy,
+    read_settings,
+    redact,
+)
+
+
+def check_command(directory: Path, config: Path | None, use_store: bool) -> int:
+    from gateway.enforcement import conflicts
+    from gateway.operator import StoreAbsent, enforcement_records
+    from gateway.policy import load_policy_dir
+    from gateway.store import StoreUnavailable
+    from gateway.yamlsource import ConfigError, ConfigInvalid
+
+    settings = None
+    if config is not None:
+        settings = read_settings(config)
+        if settings is None:
+            return EXIT_INVALID
+    known = None if settings is None else [app.name for app in settings.applications]
+    errors: list[ConfigError] = []
+    try:
+        policy = load_policy_dir(directory, known_apps=known)
+    except ConfigInvalid as exc:
+        errors, policy = exc.errors, None
+    checked = ""
+    if settings is not None and use_store and policy is not None:
+        try:
+            companies, members = asyncio.run(enforcement_records(settings.store))
+        except StoreAbsent as exc:
+            print(f"note: {exc}; the enforcement ratchet was not checked", file=sys.stderr)
+        except StoreUnavailable as exc:
+            print(
+                "gateway policy check: cannot open the store to check the enforcement ratchet: "
+                f"{redact(str(exc), settings.store)} (--no-store skips this check)",
+                file=sys.stderr,
+            )
+            return EXIT_INVALID
+        else:
+            errors.extend(conflicts(policy, companies, members, directory))
+            checked = "; no enforced company is turned off"
+    for error in errors:
+        print(error, file=sys.stderr)
+    for application in settings.applications if settings is not None else ():
+        for warning in application.intercept.warnings if application.intercept else ():
+            print(f"warning: application {application.name}: {warning}", file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} error(s) in {directory}", file=sys.stderr)
+        if settings is not None and use_store and policy is None:
+            print("(the enforcement ratchet is checked once the files load)", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{directory}: policy is valid{checked}")
+    return EXIT_OK
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    import time
+
+    from gateway.explain import Request, explain
+    from gateway.operator import user_facts
+    from gateway.store import StoreUnavailable
+
+    if args.config is None and args.policy_dir is None:
+        print("gateway policy explain: give --config SETTINGS or --policy-dir DIR", file=sys.stderr)
+        return EXIT_USAGE
+    if args.config is None and args.app is None:
+        print(
+            "gateway policy explain: without --config there are no hosts to route by; "
+            "name the application with --app NAME",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    settings = None
+    if args.config is not None:
+        settings = read_settings(args.config)
+        if settings is None:
+            return EXIT_INVALID
+    directory: Path = args.policy_dir or (settings.policy_dir if settings else Path())
+    policy = read_policy(directory, settings)
+    if policy is None:
+        return EXIT_INVALID
+    facts, note = None, "give -c SETTINGS to consult it"
+    if settings is not None:
+        user = args.user.strip().lower()
+        try:
+            facts = asyncio.run(user_facts(settings.store, user, policy.company_for(user)))
+        except StoreUnavailable as exc:
+            note = f"the store cannot be opened: {redact(str(exc), settings.store)}"
+    explanation = explain(
+        policy,
+        Request(user=args.user, ip=args.ip, url=args.url, method=args.method),
+        applications=None if settings is None else settings.applications,
+        app_name=args.app,
+        facts=facts,
+        store_note=note,
+        now=time.time(),
+    )
+    print("\n".join(explanation.lines))
+    return EXIT_OK if explanation.ok else EXIT_INVALID

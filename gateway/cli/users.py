@@ -1,0 +1,193 @@
+"""`gateway users list`, `show` and `reset`: companies' members and their enrolment status (as
+a table or the admin pages' CSV), one user's company, factors and sign-ins, and removing a user's
+second factors and sessions so they enrol again (with a reason, a confirmation and an audit
+line)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gateway.cli.common import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
+    confirm,
+    operator_audit,
+    operator_name,
+    read_policy,
+    read_settings,
+    require_reason,
+    store_failed,
+)
+
+if TYPE_CHECKING:
+    from gateway.policy import Policy
+    from gateway.settings import Settings
+
+
+def list_command(args: argparse.Namespace) -> int:
+    from gateway.admin import select, shown, to_csv
+    from gateway.operator import StoreAbsent, company_members
+    from gateway.store import StoreUnavailable
+
+    name = "gateway users list"
+    loaded = _open_for_users(args.config, name)
+    if loaded is None:
+        return EXIT_INVALID
+    settings, policy = loaded
+    companies = sorted(policy.companies, key=lambda c: c.id)
+    if args.company is not None:
+        companies = [c for c in companies if c.id == args.company]
+        if not companies:
+            known = ", ".join(sorted(c.id for c in policy.companies)) or "none"
+            print(f"{name}: no company {args.company!r} (companies: {known})", file=sys.stderr)
+            return EXIT_INVALID
+    try:
+        found = asyncio.run(company_members(settings.store, policy, companies))
+    except StoreAbsent as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreUnavailable as exc:
+        return store_failed(name, exc, settings)
+    chosen = select(found, args.query, args.status or "")
+    if args.csv:
+        sys.stdout.write(to_csv(chosen))
+        return EXIT_OK
+    company_of = {c.id: c for c in companies}
+    rows = [("USER", "COMPANY", "STATUS", "METHODS", "LAST 2FA", "FROM", "FLAGS")]
+    for m in chosen:
+        owner = policy.company_for(m.user)
+        flags = sorted(m.flags() - {m.status})
+        rows.append(
+            (
+                m.user,
+                owner.id if owner is not None and owner.id in company_of else "",
+                m.status,
+                ",".join(m.methods) or "-",
+                shown(m.last_2fa) if m.last_2fa else "never",
+                m.last_2fa_from or "-",
+                ",".join(flags) or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    print(f"{len(chosen)} member{'s' if len(chosen) != 1 else ''}")
+    return EXIT_OK
+
+
+def show_command(user: str, config: Path) -> int:
+    from gateway.admin import shown
+    from gateway.operator import StoreAbsent, user_details
+    from gateway.store import StoreUnavailable
+
+    name = "gateway users show"
+    loaded = _open_for_users(config, name)
+    if loaded is None:
+        return EXIT_INVALID
+    settings, policy = loaded
+    user = user.strip().lower()
+    try:
+        found, seen = asyncio.run(user_details(settings.store, policy, user))
+    except StoreAbsent as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreUnavailable as exc:
+        return store_failed(name, exc, settings)
+    company = policy.company_for(user)
+    if company is None and seen.record is None and not seen.methods:
+        print(f"{user}: belongs to no company and the gateway has never seen it", file=sys.stderr)
+        return EXIT_INVALID
+    lines = [("user", user)]
+    if company is None:
+        lines.append(("company", "none (asked for a second factor at every sign-in)"))
+    else:
+        lines.append(("company", f"{company.id} ({company.name}), {company.account_type.value}"))
+    lines.append(("second factors", ", ".join(seen.methods) or "none"))
+    if found is not None:
+        lines += [
+            ("name", found.name or "-"),
+            ("status", found.status.replace("_", " ")),
+            ("admin", "yes" if found.admin else "no"),
+            ("listed in policy", "yes" if found.listed else "no (member by domain)"),
+            ("first seen", shown(found.first_seen)),
+            ("last sign-in", shown(found.last_sign_in)),
+            (
+                "last 2FA",
+                shown(found.last_2fa)
+                + (f" from {found.last_2fa_from}" if found.last_2fa_from else ""),
+            ),
+            ("put off until", shown(found.deferred_until) if found.deferred_until else "-"),
+            (
+                "locked out",
+                f"until {shown(found.locked_out_until)}" if found.locked_out_until else "no",
+            ),
+            (
+                "possibly shared",
+                f"yes ({found.browsers} browsers before enrolling)"
+                if found.possibly_shared
+                else "no",
+            ),
+            ("new phone", "set by an admin, not yet confirmed" if found.phone_pending else "-"),
+        ]
+    elif seen.record is not None:
+        lines.append(("last sign-in", shown(seen.record.facts.get("last_sign_in"))))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}")
+    return EXIT_OK
+
+
+def reset_command(user: str, config: Path, reason: str | None, yes: bool) -> int:
+    from gateway.operator import reset_user
+    from gateway.store import StoreUnavailable
+
+    name = "gateway users reset"
+    reason = require_reason(name, reason)
+    if reason is None:
+        return EXIT_USAGE
+    user = user.strip().lower()
+    settings = read_settings(config)
+    if settings is None:
+        return EXIT_INVALID
+    question = f"Remove every second factor of {user} and sign them out everywhere?"
+    refused = confirm(name, yes, question, "Nothing was reset.")
+    if refused is not None:
+        return refused
+    try:
+        methods, ended = asyncio.run(reset_user(settings.store, user))
+    except StoreUnavailable as exc:
+        return store_failed(name, exc, settings)
+    policy = read_policy(settings.policy_dir, settings)
+    company = policy.company_for(user) if policy is not None else None
+    operator_audit(
+        settings,
+        "reset",
+        user=user,
+        company=company.id if company is not None else None,
+        methods=methods,
+        sessions_ended=ended,
+        reason=reason,
+        operator=operator_name(),
+        source="cli",
+    )
+    removed = ", ".join(methods) if methods else "none (the user had not enrolled)"
+    print(f"Reset {user}: second factors removed: {removed}; sessions ended: {ended}.")
+    print("At their next sign-in they set up a second factor again.")
+    return EXIT_OK
+
+
+def _open_for_users(config: Path, name: str) -> tuple[Settings, Policy] | None:
+    settings = read_settings(config)
+    if settings is None:
+        return None
+    policy = read_policy(settings.policy_dir, settings)
+    if policy is None:
+        return None
+    return settings, policy
