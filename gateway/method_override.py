@@ -4,22 +4,36 @@ access rule scoped to a method is decided for each of them too, the strictest wi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from urllib.parse import parse_qsl
+from collections.abc import Iterable, Mapping
+
+from gateway.identity.body_fields import query_fields
+from gateway.identity.login_body import field_reading
 
 HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 PARAMETER = "_method"
 
 
 def overrides(headers: Mapping[str, str], query: str) -> tuple[str, ...]:
-    """The methods the request's override headers and `_method` query parameter name."""
+    """The methods the request's override headers and `_method` query parameters name (a body's
+    `_method` is read only where it matters: see Policy.body_may_tighten)."""
     found: list[str] = []
     for name in HEADERS:
         value = headers.get(name)
         if value:
             found.extend(part.strip().upper() for part in value.split(",") if part.strip())
-    if PARAMETER in query.lower():
-        for key, value in parse_qsl(query, keep_blank_values=True):
-            if key.strip().lower() == PARAMETER and value.strip():
-                found.append(value.strip().upper())
+    if "%" in query or PARAMETER[1:] in query.lower():  # else no reading can be `_method`
+        found.extend(parameter_overrides(query_fields(query)))
     return tuple(dict.fromkeys(found))
+
+
+def parameter_overrides(fields: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """The methods `_method` fields name, under every reading frameworks give a field name
+    (case, PHP's `_method[]`, a leading space): from the query string or from a form or JSON
+    body, read loosely (gateway.identity.body_fields)."""
+    return tuple(
+        dict.fromkeys(
+            value.strip().upper()
+            for name, value in fields
+            if field_reading(name) == PARAMETER and value.strip()
+        )
+    )

@@ -44,6 +44,8 @@ from gateway.handlers.proxy import (
     outcome_for,
 )
 from gateway.handlers.upstream import cookie_header_for_upstream, upstream_headers
+from gateway.hosts import canonical_host
+from gateway.identity.body_fields import FORM, is_form_like
 from gateway.keys import CONTEXT
 from gateway.method_override import overrides
 from gateway.metrics import BYPASS
@@ -64,7 +66,6 @@ COOKIE_HEADER = "Cookie"
 _METHOD_HEADERS = ("X-Forwarded-Method", "X-Original-Method")
 _URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI")
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
-_HOST = re.compile(r"[A-Za-z0-9.:\[\]_-]{1,255}")
 # The identity headers upstream_headers() sets. Every allow carries all of them, empty when
 # unknown, so a proxy that copies them replaces the client's own copies (Caddy 2.6 would
 # otherwise send the literal "{http.reverse_proxy.header.Remote-User}"); nginx sends no header
@@ -127,13 +128,13 @@ def original_request(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> Origi
         path = normalise_path(raw_path)
     except BadPath as exc:
         raise BadOriginal(f"the original path is malformed: {exc}") from exc
-    host = _one(headers, ("X-Forwarded-Host",)) or _one(headers, ("Host",)) or ""
-    if not _HOST.fullmatch(host):
+    host = canonical_host(_one(headers, ("X-Forwarded-Host",)) or _one(headers, ("Host",)) or "")
+    if not host:
         raise BadOriginal("the original host is missing or is not one host name")
     proto = (_one(headers, ("X-Forwarded-Proto",)) or "http").lower()
     if proto not in ("http", "https"):
         raise BadOriginal("X-Forwarded-Proto is neither http nor https")
-    return Original(method.upper(), host.lower(), proto, path, query, raw_path)
+    return Original(method.upper(), host, proto, path, query, raw_path)
 
 
 @dataclass(frozen=True)
@@ -232,12 +233,15 @@ async def _judge(request: web.Request) -> Answer:
         header_user=header_user,
     )
     request[CONTEXT] = ctx
-    access, _rule = ctx.policy.access_for(
-        application.name,
-        original.method,
-        original.path,
-        overrides(request.headers, original.query),
-    )
+    methods = overrides(request.headers, original.query)
+    access, _rule = ctx.policy.access_for(application.name, original.method, original.path, methods)
+    if is_form_like(request.headers.get("Content-Type", FORM)) and ctx.policy.body_may_tighten(
+        application.name, original.method, original.path, access
+    ):  # the body (and a `_method` in it) never reaches the gateway: the strictest rule
+        methods += ctx.policy.methods_named(application.name)
+        access, _rule = ctx.policy.access_for(
+            application.name, original.method, original.path, methods
+        )
     metrics = rt.metrics
     if access is Access.DENY:
         metrics.decided(application.name, Outcome.DENY)

@@ -11,23 +11,16 @@ from aiohttp import web
 from gateway.cookies import expire_cookie, path_prefixes
 from gateway.errors import BadRequest, Forbidden
 from gateway.handlers.common import context, runtime
+from gateway.handlers.request_body import read_form_like
 from gateway.identity import cookie_names, intercept
-from gateway.identity.body_fields import (
-    UnreadableBody,
-    body_fields,
-    is_form_like,
-    query_fields,
-)
+from gateway.identity.body_fields import UnreadableBody, body_fields, query_fields
 from gateway.identity.credentials import credential_field_readings
 from gateway.identity.login_body import field_reading
 from gateway.intercept_settings import Intercept
-from gateway.protocol import BodyTooLarge
 from gateway.proxy.websocket import is_websocket
 from gateway.sessions import Level, Session, cookie_digest
 
 log = logging.getLogger("gateway.proxy")
-
-MAX_CHECKED_BODY = 8 * 1024 * 1024  # a form-like body read to look for fields before forwarding
 
 
 def unbound_app_cookies(request: web.Request, session: Session | None) -> list[str]:
@@ -101,17 +94,20 @@ def websocket_allowed(request: web.Request, session: Session | None) -> None:
         )
 
 
-async def login_or_body(request: web.Request, config: Intercept) -> tuple[bool, bytes | None]:
+async def login_or_body(
+    request: web.Request, config: Intercept, body: bytes | None = None
+) -> tuple[bool, bytes | None]:
     """Whether this is the login request, and its body when it had to be read to tell (a login
-    whose `fields` are in the body, as DokuWiki's `do=login`)."""
+    whose `fields` are in the body, as DokuWiki's `do=login`), or was read before (`body`)."""
     ctx = context(request)
     login = config.login
     if not intercept.is_login_target(login, request.method, ctx.path):
-        return False, None
+        return False, body
     query = query_fields(ctx.query)
     if intercept.fields_match(login.fields, query):
-        return True, None
-    body = await _read_form_like(request, required=False)
+        return True, body
+    if body is None:
+        body = await read_form_like(request, required=False)
     if body is None:
         return False, None
     try:
@@ -132,7 +128,7 @@ async def credential_fields(
     if not names or not request.body_exists:
         return body
     if body is None:
-        body = await _read_form_like(request, required=True)
+        body = await read_form_like(request, required=True)
     if body is None:
         return None
     try:
@@ -151,27 +147,3 @@ async def credential_fields(
             "Go back and sign in with the application's sign-in page.",
         )
     return body
-
-
-async def _read_form_like(request: web.Request, required: bool) -> bytes | None:
-    """The whole body of a form-like request, or None for other bodies. One larger than
-    MAX_CHECKED_BODY is refused (413) when it `required` a look, and left unread otherwise when
-    its Content-Length says so."""
-    if not request.body_exists or not is_form_like(request.headers.get("Content-Type")):
-        return None
-    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if coding != "identity":  # compressed: the gateway cannot read it as the application might
-        if required:
-            raise BadRequest("A compressed form cannot be read here, so it was not passed on.")
-        return None
-    length = request.content_length
-    if length is not None and length > MAX_CHECKED_BODY:
-        if required:
-            raise BodyTooLarge()
-        return None
-    body = bytearray()
-    while chunk := await request.content.read(64 * 1024):
-        body.extend(chunk)
-        if len(body) > MAX_CHECKED_BODY:
-            raise BodyTooLarge()
-    return bytes(body)

@@ -13,7 +13,7 @@ from multidict import CIMultiDict
 from gateway.audit import audit
 from gateway.cookies import expire_cookie, scope_of
 from gateway.decision import Mode, Outcome, decide
-from gateway.errors import Forbidden, NotFound, UpstreamUnreachable
+from gateway.errors import BadRequest, Forbidden, NotFound, UpstreamUnreachable
 from gateway.handlers import intercept_checks as checks
 from gateway.handlers.common import (
     context,
@@ -27,13 +27,15 @@ from gateway.handlers.common import (
 from gateway.handlers.flow import complete
 from gateway.handlers.login_answer import hold
 from gateway.handlers.login_intercept import handle_login
+from gateway.handlers.request_body import read_form_like
 from gateway.handlers.standing import standing_for
 from gateway.handlers.upstream import own_cookie_names, upstream_headers
 from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept
+from gateway.identity.body_fields import UnreadableBody, body_fields
 from gateway.identity.credentials import without_credentials
 from gateway.identity.whoami import WhoamiUnreadable
-from gateway.method_override import overrides
+from gateway.method_override import overrides, parameter_overrides
 from gateway.metrics import BYPASS, LOGIN_REQUEST, NOT_FOUND, REFUSED_COOKIE
 from gateway.paths import encode_path
 from gateway.policy.model import Access
@@ -68,9 +70,14 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             "This application is reached through the proxy in front of the gateway, not here.",
             "Use the application's own address.",
         )
-    access, _rule = ctx.policy.access_for(
-        ctx.application.name, request.method, ctx.path, overrides(request.headers, ctx.query)
-    )
+    methods = overrides(request.headers, ctx.query)
+    access, _rule = ctx.policy.access_for(ctx.application.name, request.method, ctx.path, methods)
+    body: bytes | None = None
+    if ctx.policy.body_may_tighten(ctx.application.name, request.method, ctx.path, access):
+        body, in_body = await method_in_body(request)
+        access, _rule = ctx.policy.access_for(
+            ctx.application.name, request.method, ctx.path, methods + in_body
+        )
     if access is Access.DENY:
         _count(request, Outcome.DENY)
         raise Forbidden("The site's policy does not allow this address.")
@@ -78,25 +85,23 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     intercept_config = ctx.application.intercept
     if access is Access.BYPASS:  # no session lookup: bypass routes work even with the store down
         _count(request, BYPASS)
-        read = None
         if intercept_config is not None and not credentials:
-            read = await checks.credential_fields(request, intercept_config, None)
+            body = await checks.credential_fields(request, intercept_config, body)
         return await forward(
-            request, session=None, identity=False, credentials=credentials, body=read
+            request, session=None, identity=False, credentials=credentials, body=body
         )
 
     session = await load_session(request, recent=True)
     fresh_cookie: Session | None = None
     if ctx.mode is Mode.HEADER:
         session, fresh_cookie = await header_session(request, session)
-    body: bytes | None = None
     if intercept_config is not None:
         refused = checks.unbound_app_cookies(request, session)
         if refused:
             _count(request, REFUSED_COOKIE)
             return checks.refuse_app_cookies(request, refused)
         checks.websocket_allowed(request, session)
-        is_login, body = await checks.login_or_body(request, intercept_config)
+        is_login, body = await checks.login_or_body(request, intercept_config, body)
         if is_login:
             _count(request, LOGIN_REQUEST)
             return await handle_login(request, session, body)
@@ -128,6 +133,20 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             "Sign in through your organisation's sign-in page and try again.",
         )
     raise Forbidden("The site's policy does not allow this request.")
+
+
+async def method_in_body(request: web.Request) -> tuple[bytes | None, tuple[str, ...]]:
+    """The body, read, and the methods its `_method` fields name, for a request whose method
+    rules the body could tighten. A body that cannot be read is refused (400, 413), never
+    passed on unread; one that is not form-like has no fields an application would read."""
+    body = await read_form_like(request, required=True)
+    if body is None:
+        return None, ()
+    try:
+        fields = body_fields(request.headers.get("Content-Type"), body)
+    except UnreadableBody as exc:
+        raise BadRequest("What you sent could not be read, so it was not passed on.") from exc
+    return body, parameter_overrides(fields)
 
 
 async def outcome_for(request: web.Request, access: Access, session: Session | None) -> Outcome:

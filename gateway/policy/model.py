@@ -252,8 +252,27 @@ class Policy:
                     decided = other
         return decided
 
+    def body_may_tighten(self, app: str, method: str, path: str, access: Access) -> bool:
+        """Whether a method override the request body may carry (`_method` in a form or JSON
+        body, read by Rails, Laravel and Symfony) could make `access` stricter: only then is
+        the body worth reading before the request is decided."""
+        named = self.methods_named(app)
+        if not named or method.upper() in ("GET", "HEAD"):
+            return False
+        return stricter(self.access_for(app, method, path, named)[0], access)
+
+    def methods_named(self, app: str) -> tuple[str, ...]:
+        """Every method some access rule of `app` is scoped to."""
+        rules = self.access_rules.get(app, ())
+        return tuple(dict.fromkeys(m for rule in rules for m in rule.methods or ()))
+
 
 STRICTNESS = {Access.BYPASS: 0, Access.ONE_FACTOR: 1, Access.TWO_FACTOR: 2, Access.DENY: 3}
+
+
+def stricter(one: Access, other: Access) -> bool:
+    """`one` asks more of a request than `other`."""
+    return STRICTNESS[one] > STRICTNESS[other]
 
 
 def _first_match(

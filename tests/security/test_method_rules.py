@@ -4,13 +4,16 @@ a method's deny rule."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.method_override import overrides
 from gateway.policy.model import Access, AccessRule, Policy
-from tests.proxy.helpers import BYPASS_POLICIES, bypass_app
+from tests.forward_auth.conftest import forwarded
+from tests.proxy.helpers import BYPASS_POLICIES, bypass_app, write_users_file
+from tests.security.conftest import forward_auth_app
 
 RULES = (
     "applications:\n  app:\n"
@@ -67,3 +70,72 @@ def test_the_strictest_method_wins_in_the_model() -> None:
     policy = Policy(access_rules={"app": (rule,)})
     assert policy.access_for("app", "POST", "/x")[0] is Access.TWO_FACTOR
     assert policy.access_for("app", "POST", "/x", ("DELETE",))[0] is Access.DENY
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("_method=DELETE", "application/x-www-form-urlencoded"),
+        ("a=1&_METHOD=put", "application/x-www-form-urlencoded"),
+        ("_%6Dethod=delete", "application/x-www-form-urlencoded"),  # Rack decodes the name
+        ("_method[]=DELETE", "application/x-www-form-urlencoded"),
+        ('{"_method": "DELETE"}', "application/json"),  # Laravel reads JSON input
+        (
+            '--b\r\nContent-Disposition: form-data; name="_method"\r\n\r\nDELETE\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+        ),
+    ],
+)
+async def test_a_method_override_in_the_body_meets_the_method_rules(
+    gateway: Any, body: str, content_type: str
+) -> None:
+    """Rails, Laravel and Symfony take a POST whose body says `_method=DELETE` for a DELETE."""
+    answer = await gateway.post("/items/1", data=body, headers={"Content-Type": content_type})
+    assert answer.status == 403
+
+
+async def test_a_body_without_an_override_is_passed_on_whole(gateway: Any) -> None:
+    """The body read to look for `_method` reaches the application byte for byte."""
+    body = "name=widget&note=" + "x" * 200_000
+    answer = await gateway.post(
+        "/items/echo", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status == 200
+    seen = await answer.json()
+    assert seen["method"] == "POST" and seen["body_length"] == len(body)
+
+
+async def test_an_unreadable_body_where_it_matters_is_refused(gateway: Any) -> None:
+    """Where `_method` could tighten the rule, a body the gateway cannot read is not passed on;
+    elsewhere the body is streamed unread."""
+    garbled = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-7"}
+    assert (await gateway.post("/items/1", data="_method=DELETE", headers=garbled)).status == 400
+    compressed = {"Content-Type": "application/x-www-form-urlencoded", "Content-Encoding": "gzip"}
+    assert (await gateway.post("/items/1", data=b"\x1f\x8b", headers=compressed)).status == 400
+    assert (await gateway.post("/echo", data="_method=DELETE", headers=garbled)).status == 200
+
+
+async def test_forward_auth_cannot_see_the_body_so_the_strictest_rule_holds(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """The front proxy sends no body to the verify endpoint: a form-like POST (or one with no
+    Content-Type, which Rack reads as a form) where a `_method` could tighten the rule gets the
+    strictest of the methods the rules name; a JSON-free, non-form POST is judged as a POST."""
+    client = await make_gateway(
+        {"app": forward_auth_app(write_users_file(tmp_path))},
+        {"example.yaml": BYPASS_POLICIES["example.yaml"], "applications.yaml": RULES},
+        trusted_proxies=["127.0.0.1/32"],
+    )
+
+    async def verdict(uri: str, content_type: str | None) -> int:
+        headers = forwarded(uri, "POST")
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        answer = await client.get("/.gateway/verify", headers=headers, allow_redirects=False)
+        return int(answer.status)
+
+    assert await verdict("/items/1", "application/x-www-form-urlencoded") == 403
+    assert await verdict("/items/1", "multipart/form-data; boundary=x") == 403
+    assert await verdict("/items/1", None) == 403
+    assert await verdict("/items/1", "application/octet-stream") == 200
+    assert await verdict("/elsewhere", "application/x-www-form-urlencoded") == 200
