@@ -16,6 +16,7 @@ from gateway import trust
 from gateway.clientip import parse_ip
 from gateway.decision import Decision, Mode, Standing, decide
 from gateway.durations import format_duration
+from gateway.hosts import canonical_host
 from gateway.paths import BadPath, normalise_path
 from gateway.policy.model import Access, AccessRule, AccountType, Company, Policy
 from gateway.runtime import Router, mode_of
@@ -136,7 +137,10 @@ def _choose_application(
             "application", f'no application named "{app_name}" in the settings; known: {known}'
         )
         return None
-    application = Router(tuple(applications)).route(host)
+    if host and canonical_host(host) is None:
+        lines.add("application", f"{host!r} is not one host name: the gateway refuses it (400)")
+        return None
+    application = Router(tuple(applications)).route(canonical_host(host) if host else None)
     if application is None:
         lines.add(
             "application",
@@ -151,7 +155,7 @@ def _choose_application(
 def _exact(application: Application, host: str | None) -> bool:
     if not host:
         return False
-    host = host.strip().lower().rstrip(".")
+    host = canonical_host(host) or ""
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     return host in application.hosts or name in application.hosts
 

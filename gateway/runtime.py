@@ -12,6 +12,7 @@ from gateway.audit import AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.decision import Mode
+from gateway.hosts import canonical_host
 from gateway.identity.portal import UsersFile
 from gateway.log_repeats import Repeats
 from gateway.metrics import Metrics
@@ -48,11 +49,11 @@ class Router:
                 if host == "*":
                     self._fallback = application
                 else:
-                    self._by_host[host.lower()] = application
+                    self._by_host[canonical_host(host) or host.lower()] = application
 
     def route(self, host: str | None) -> Application | None:
+        """`host` as gateway.hosts.canonical_host reads it; empty or None: the `*` one."""
         if host:
-            host = canonical_host(host)
             found = self._by_host.get(host)
             if found is not None:
                 return found
@@ -61,18 +62,6 @@ class Router:
             if found is not None:
                 return found
         return self._fallback
-
-
-def canonical_host(host: str) -> str:
-    """One spelling of a Host header: lower case, no spaces, no trailing dot on the name (the
-    port kept as sent)."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host
-    name, sep, port = host.rpartition(":")
-    if not sep or not port.isdigit():
-        return host.rstrip(".")
-    return f"{name.rstrip('.')}:{port}"
 
 
 @dataclass

@@ -10,12 +10,13 @@ from gateway.audit import bind_request, unbind_request
 from gateway.clientip import client_ip_of, is_trusted, parse_ip
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, MisdirectedRequest
+from gateway.hosts import canonical_host
 from gateway.keys import CONTEXT, RUNTIME
 from gateway.memo import remembered
 from gateway.middleware.errors import error_response
 from gateway.paths import BadPath, normalise_path
 from gateway.proxy.headers import canonical, clean_request_headers
-from gateway.runtime import canonical_host, mode_of
+from gateway.runtime import mode_of
 from gateway.settings import Application, Settings
 
 # Answered whatever the Host: load balancers probe these by address.
@@ -63,7 +64,10 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
     runtime = request.app[RUNTIME]
     settings = runtime.settings
     headers = request.headers
-    application = runtime.router.route(headers.get("Host"))
+    host = canonical_host(headers.get("Host", ""))
+    if host is None:
+        raise BadRequest("The address of this site (its Host) is not one host name.")
+    application = runtime.router.route(host)
     if application is None:
         raise MisdirectedRequest(
             "No application is served at this address.",
@@ -93,7 +97,7 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
         path=normal,
         query=request.rel_url.raw_query_string,
         secure=served_securely(settings, request.secure, forwarded_proto),
-        host=canonical_host(headers.get("Host", "")),
+        host=host,
         policy=runtime.policy.current,
         header_user=header_user or None,
     )

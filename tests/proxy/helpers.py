@@ -100,8 +100,9 @@ async def raw_request(
     """One request written byte for byte (names spelled exactly as given), one answer read.
 
     A Content-Length is added for `body` unless `raw_body` (the body is then sent as it is, for
-    hand-made chunked encoding)."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}:{port}"]
+    hand-made chunked encoding); a Host unless `headers` has one spelled "Host"."""
+    own_host = any(name == "Host" for name, _ in headers)  # spelled exactly "Host": the only one
+    lines = [f"{method} {target} HTTP/1.1", *([] if own_host else [f"Host: {host}:{port}"])]
     lines += [f"{name}: {value}" for name, value in headers]
     if body and not raw_body:
         lines.append(f"Content-Length: {len(body)}")
