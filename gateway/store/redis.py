@@ -32,7 +32,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.clock import Clock
 from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, Deferral, StoreUnavailable, UserRecord
-from gateway.store.durability import check_durability
+from gateway.store.durability import check_connection, check_durability
 
 SCHEMES = ("redis", "rediss", "redis+sentinel", "redis+cluster", "rediss+cluster")
 TIMEOUT = 2.0  # seconds: a dead Redis fails a request fast instead of hanging it
@@ -580,6 +580,11 @@ def _connector(url: str) -> tuple[Connect, str | None]:
     username = unquote(parts.username) if parts.username else None
     options = _options(parts.query)
     common = _common(options)
+    # every new connection to a single Redis or a Sentinel's primary is checked again
+    # (RedisCluster takes no redis_connect_func: a cluster is checked when the store opens)
+    checked: dict[str, Any] = {}
+    if not options.get("allow_volatile"):
+        checked["redis_connect_func"] = check_connection
     if scheme == "redis+sentinel":
         path = [piece for piece in parts.path.split("/") if piece]
         if not path or len(path) > 2:
@@ -592,7 +597,13 @@ def _connector(url: str) -> tuple[Connect, str | None]:
 
         def sentinel() -> tuple[Client, list[Redis]]:
             sentinels = cast(Any, Sentinel)(  # untyped in redis-py
-                hosts, sentinel_kwargs=watch, username=username, password=password, db=db, **common
+                hosts,
+                sentinel_kwargs=watch,
+                username=username,
+                password=password,
+                db=db,
+                **common,
+                **checked,
             )
             return cast(Redis, sentinels.master_for(service)), list(sentinels.sentinels)
 
@@ -603,7 +614,7 @@ def _connector(url: str) -> tuple[Connect, str | None]:
     if scheme.endswith("+cluster"):
         plain = scheme.replace("+cluster", "") + base[len(scheme) :]
         return lambda: (RedisCluster.from_url(plain, **common), []), password
-    return lambda: (Redis.from_url(base, **common), []), password
+    return lambda: (Redis.from_url(base, **common, **checked), []), password
 
 
 def redis_store(url: str, clock: Clock) -> RedisStore:

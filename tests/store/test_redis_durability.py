@@ -54,3 +54,42 @@ async def test_a_persistent_redis_opens(tmp_path: Path) -> None:
         await store.close()
     finally:
         server.stop()
+
+
+async def test_a_redis_that_loses_its_persistence_is_refused_on_reconnecting(
+    tmp_path: Path,
+) -> None:
+    """Checked again on every new connection: a Redis restarted (or failed over) without
+    persistence is refused from then on, and taken back once it keeps its data again."""
+    server = RedisServer(tmp_path / "changed").start()
+    store = open_store(server.url(), system_clock)
+    await store.open()
+    try:
+        await store.ping()
+        with server.client() as admin:
+            admin.config_set("appendonly", "no")
+            admin.config_set("save", "")
+            admin.client_kill_filter(_type="normal", skipme=True)  # as a restart would
+        with pytest.raises(StoreUnavailable, match="would lose enrolments.*on reconnecting"):
+            await store.ping()
+        with pytest.raises(StoreUnavailable, match="would lose enrolments"):
+            await store.get_session("k", 0.0)
+        with server.client() as admin:
+            admin.config_set("appendonly", "yes")
+        await store.ping()
+    finally:
+        await store.close()
+        server.kill()  # a test server: no clean shutdown (its AOF rewrite) to wait for
+
+
+async def test_a_volatile_redis_allowed_explicitly_is_not_checked_on_reconnecting(
+    volatile: RedisServer,
+) -> None:
+    store = open_store(volatile.url() + "?allow_volatile=yes", system_clock)
+    await store.open()
+    try:
+        with volatile.client() as admin:
+            admin.client_kill_filter(_type="normal", skipme=True)
+        await store.ping()
+    finally:
+        await store.close()
