@@ -220,6 +220,15 @@ BYPASS_TRICKS = [
     "/public/....//admin",
     "/public/admin?/../../admin",
     "/public/x#/../../admin",
+    # `#`, `?` and dots that a pattern or a reading may widen (oauth2-proxy GHSA-7rh7-c77v-6434,
+    # CVE-2026-41059, Traefik CVE-2026-40912)
+    "/public%23/../admin",
+    "/public%3f/../admin",
+    "/public/%23/../../admin",
+    "/public/x%3F/../../admin",
+    "/public./../admin",
+    "/public%2e/../admin",
+    "/public/x%23/%2e%2e/%2e%2e/admin",
 ]
 
 # Path tricks against the deny rule /internal/**: none may reach the upstream.
@@ -244,6 +253,12 @@ DENY_TRICKS = [
     "/internal%5cx",
     "/internal%09/x",
     "/internal/x?/public/",
+    "/internal%2e/x",
+    "/internal./x",
+    "/internal%2E%2E/x",
+    "/internal%20/x",
+    "/internal. /x",
+    "/internal/x#/../../public/",
 ]
 # The same against rules that match the path exactly as normalised: path parameters and case.
 DENY_TRICKS_MATCHING = [
@@ -257,16 +272,16 @@ DENY_TRICKS_MATCHING = [
 def application_reading(raw_path: str) -> str:
     """The path an application server behind the gateway may route a raw path to, read
     loosely as some do: decoded once, folded (NFKC), a backslash taken as a slash, path
-    parameters dropped, dot segments resolved, lower case."""
+    parameters dropped, dot segments resolved, trailing dots and spaces dropped, lower case."""
     path = unicodedata.normalize("NFKC", unquote(raw_path.split("?", 1)[0].split("#", 1)[0]))
     segments: list[str] = []
     for part in path.replace("\\", "/").split("/"):
         part = part.split(";", 1)[0]
-        if part in ("", "."):
-            continue
         if part == "..":
             if segments:
                 segments.pop()
             continue
-        segments.append(part)
+        part = part.rstrip(". ")  # Windows and IIS drop trailing dots and spaces
+        if part:
+            segments.append(part)
     return "/" + "/".join(segments).lower()
