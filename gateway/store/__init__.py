@@ -13,7 +13,7 @@ def open_store(url: str, clock: Clock = system_clock) -> Store:
     if url.startswith("sqlite:///"):
         return SqliteStore(path_from_url(url))
     scheme = url.split(":", 1)[0]  # never the rest: it may hold a password
-    from gateway.store.redis import SCHEMES, redis_store  # the client is loaded only when used
+    from gateway.store.redis_url import SCHEMES, redis_store  # the client is loaded only when used
 
     if scheme in SCHEMES:
         try:
