@@ -70,7 +70,7 @@ async def test_a_redis_that_loses_its_persistence_is_refused_on_reconnecting(
             admin.config_set("appendonly", "no")
             admin.config_set("save", "")
             admin.client_kill_filter(_type="normal", skipme=True)  # as a restart would
-        with pytest.raises(StoreUnavailable, match="would lose enrolments.*on reconnecting"):
+        with pytest.raises(StoreUnavailable, match=r"would lose enrolments.*on reconnecting"):
             await store.ping()
         with pytest.raises(StoreUnavailable, match="would lose enrolments"):
             await store.get_session("k", 0.0)
