@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gateway.audit import audit
+from gateway.config_errors import ConfigError
 from gateway.policy.model import Company, Policy
 from gateway.store import Store
 from gateway.store.base import MEMBER_OF
-from gateway.yamlsource import ConfigError
 
 log = logging.getLogger("gateway.enforcement")
 

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from gateway.identity.cookie_names import CookieNames
-from gateway.yamlsource import KeyPath, Reader, setting_name, token, url_path
+from gateway.yaml_document import KeyPath
+from gateway.yamlsource import Reader, setting_name, token, url_path
 
 _INTERCEPT_KEYS = (
     "login", "session_cookies", "whoami", "logout", "credentials", "enrol_unknown_users",

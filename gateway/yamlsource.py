@@ -1,264 +1,35 @@
-"""YAML read into plain values that remember their lines, and a reader that collects every error."""
+"""Typed access to a YAML Document for the settings and policy loaders: the Reader records each
+problem as a ConfigError at its file and line and returns the default, so every error of a file
+is reported at once; setting_name, suggestion, url_path and token are the shared pieces of its
+messages and readers. What tests import from here is re-exported (see __all__)."""
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from gateway.config_errors import ConfigError, ConfigInvalid
 from gateway.durations import parse_duration
+from gateway.yaml_document import Document, KeyPath, describe, load_yaml_file, parse_yaml
 
-KeyPath = tuple[str | int, ...]
+__all__ = [
+    "ConfigError",
+    "ConfigInvalid",
+    "Document",
+    "Reader",
+    "load_yaml_file",
+    "parse_yaml",
+    "setting_name",
+    "suggestion",
+    "token",
+    "url_path",
+]
 
-_TAG = "tag:yaml.org,2002:"
-_CONSTRUCTED = {_TAG + name for name in ("str", "int", "float", "bool", "null")}
-_KEPT_AS_TEXT = {_TAG + "timestamp", _TAG + "binary"}
 _DURATION_EXAMPLES = '"30m", "48h" or "21d"'
-# Bounds on what one file may cost, whatever it holds: aliases can expand a small file
-# enormously ("billion laughs"), deep nesting exhausts the parser's recursion.
-_MAX_VALUES = 100_000
-_MAX_TEXT = 10_000_000  # characters of text values, counted once per use through an alias
-_MAX_DEPTH = 64  # configuration files nest a handful of levels
-_MAX_BYTES = 1024 * 1024
-_MAX_MESSAGE = 400  # characters of one error message
-_NUMBER_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false"}
-
-
-@dataclass(frozen=True)
-class ConfigError:
-    file: str
-    line: int
-    message: str
-
-    def __post_init__(self) -> None:
-        # A message quotes values from the file: one line each, of a readable length, whatever
-        # the file holds (a newline in a quoted value must not forge a second error line).
-        message = "".join(
-            repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
-            for c in self.message[: _MAX_MESSAGE + 100]
-        )
-        if len(message) > _MAX_MESSAGE:
-            message = message[: _MAX_MESSAGE - 3] + "..."
-        object.__setattr__(self, "message", message)
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-class ConfigInvalid(Exception):
-    """One or more configuration files are wrong; `errors` lists every problem found."""
-
-    def __init__(self, errors: Iterable[ConfigError]) -> None:
-        self.errors = list(errors)
-        super().__init__("\n".join(str(error) for error in self.errors))
-
-
-class _TooDeep(Exception):
-    def __init__(self, line: int) -> None:
-        super().__init__(f"values are nested more than {_MAX_DEPTH} levels deep")
-        self.line = line
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader reading only true/false as booleans (as YAML 1.2 does), so "yes" stays text,
-    and refusing nesting deeper than _MAX_DEPTH (its composer recurses once per level)."""
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TAG + "bool"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    _depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self._depth >= _MAX_DEPTH:
-            event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise _TooDeep(event.start_mark.line + 1 if event.start_mark is not None else 1)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-_Loader.add_implicit_resolver(
-    _TAG + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-@dataclass
-class Document:
-    """Plain data from one file; `lines` and `key_lines` map a path to the 1-based line."""
-
-    file: str
-    data: Any
-    lines: dict[KeyPath, int] = field(default_factory=dict)
-    key_lines: dict[KeyPath, int] = field(default_factory=dict)
-    errors: list[ConfigError] = field(default_factory=list)
-
-    def line(self, path: KeyPath) -> int:
-        """The line of the value at `path`, else of its nearest known ancestor; 0 if none."""
-        for end in range(len(path), -1, -1):
-            line = self.lines.get(path[:end])
-            if line is not None:
-                return line
-        return 0
-
-    def key_line(self, path: KeyPath) -> int:
-        """The line of the key naming `path`, else the line of its value."""
-        return self.key_lines.get(path) or self.line(path)
-
-
-class _TooBig(Exception):
-    pass
-
-
-class _TooLong(Exception):
-    pass
-
-
-class _Builder:
-    def __init__(self, document: Document) -> None:
-        self.document = document
-        self._constructor = yaml.constructor.SafeConstructor()
-        self._open: set[int] = set()
-        self._budget = _MAX_VALUES
-        self._text_budget = _MAX_TEXT
-        self._depth = 0
-
-    def error(self, node: yaml.Node, message: str) -> None:
-        self.document.errors.append(
-            ConfigError(self.document.file, node.start_mark.line + 1, message)
-        )
-
-    def build(self, node: yaml.Node, path: KeyPath) -> Any:
-        self._budget -= 1
-        if self._budget < 0:
-            raise _TooBig
-        self.document.lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.ScalarNode):
-            self._text_budget -= len(node.value)
-            if self._text_budget < 0:
-                raise _TooLong
-            if node.tag in _CONSTRUCTED:
-                return self._scalar(node)
-            if node.tag not in _KEPT_AS_TEXT:
-                self.error(node, f'the YAML tag "{describe(node.tag)[1:-1]}" is not supported here')
-            return node.value
-        if id(node) in self._open:
-            self.error(node, "an alias refers to a value that contains it")
-            return None
-        if self._depth >= _MAX_DEPTH:  # aliases inside aliases nest deeper than the text shows
-            self.error(node, f"values are nested more than {_MAX_DEPTH} levels deep")
-            return None
-        self._open.add(id(node))
-        self._depth += 1
-        try:
-            if isinstance(node, yaml.SequenceNode):
-                return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-            return self._mapping(node, path)
-        finally:
-            self._depth -= 1
-            self._open.discard(id(node))
-
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
-        """A number, true/false, null or text; a value its tag cannot read is an error."""
-        try:
-            value = self._constructor.construct_object(node)
-        except (ValueError, KeyError, OverflowError, yaml.YAMLError):
-            kind = _NUMBER_KINDS.get(node.tag.removeprefix(_TAG), node.tag.removeprefix(_TAG))
-            size = " (it has too many digits)" if len(node.value) > 100 else ""
-            self.error(node, f"{describe(node.value)} cannot be read as {kind}{size}")
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 63:
-            self.error(node, f"the number {describe(node.value)} is too large for any setting")
-            return None
-        return value
-
-    def _mapping(self, node: yaml.Node, path: KeyPath) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        pairs: list[tuple[yaml.Node, yaml.Node]] = node.value
-        merges = [value for key, value in pairs if key.tag == _TAG + "merge"]
-        for merged in reversed(merges):  # "<<: *base": earlier sources win, own keys win over all
-            sources = merged.value if isinstance(merged, yaml.SequenceNode) else [merged]
-            for source in reversed(sources):
-                if isinstance(source, yaml.MappingNode):
-                    merged_values = self.build(source, path)
-                    if isinstance(merged_values, dict):  # None: refused above, with its error
-                        result.update(merged_values)
-                else:
-                    self.error(source, '"<<" must refer to a mapping')
-        self.document.lines[path] = node.start_mark.line + 1
-        own: dict[str, int] = {}
-        for key_node, value_node in pairs:
-            if key_node.tag == _TAG + "merge":
-                continue
-            line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.error(key_node, "a key must be plain text, not a list or a mapping")
-                continue
-            key = str(key_node.value)
-            if key in own:
-                self.error(key_node, f'duplicate key "{key}" (first given on line {own[key]})')
-                continue
-            own[key] = line
-            self.document.key_lines[(*path, key)] = line
-            result[key] = self.build(value_node, (*path, key))
-        return result
-
-
-def parse_yaml(text: str, file: str) -> Document:
-    """Parse one YAML document; syntax and structure problems land in `Document.errors`."""
-    document = Document(file, None)
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except _TooDeep as exc:
-        document.errors.append(ConfigError(file, exc.line, str(exc)))
-        return document
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 1
-        problem = exc.problem or exc.context or "the file cannot be parsed"
-        document.errors.append(ConfigError(file, line, f"YAML syntax error: {problem}"))
-        return document
-    except yaml.YAMLError as exc:
-        document.errors.append(ConfigError(file, 1, f"YAML syntax error: {exc}"))
-        return document
-    if node is None:
-        document.lines[()] = 1  # an empty document: file-wide errors point at line 1
-        return document
-    try:
-        document.data = _Builder(document).build(node, ())
-    except _TooBig:
-        message = f"the file expands to more than {_MAX_VALUES} values through its aliases"
-    except _TooLong:
-        message = f"the file expands to more than {_MAX_TEXT} characters through its aliases"
-    else:
-        return document
-    document.errors.append(ConfigError(file, 1, message))
-    return document
-
-
-def load_yaml_file(path: Path) -> Document:
-    """Read and parse a file; an unreadable file becomes one error on line 0."""
-    try:
-        with path.open("rb") as stream:
-            content = stream.read(_MAX_BYTES + 1)
-        if len(content) > _MAX_BYTES:
-            message = f"the file is larger than {_MAX_BYTES // 1024} KiB; no configuration is"
-        else:
-            return parse_yaml(content.decode("utf-8"), str(path))
-    except UnicodeDecodeError:
-        message = "the file is not UTF-8 text"
-    except OSError as exc:
-        message = f"cannot read the file: {exc.strerror or exc}"
-    return Document(str(path), None, errors=[ConfigError(str(path), 0, message)])
 
 
 def setting_name(path: KeyPath) -> str:
@@ -267,25 +38,6 @@ def setting_name(path: KeyPath) -> str:
     for part in path:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else part)
     return name
-
-
-def describe(value: Any) -> str:
-    """A value as a person would recognise it in their file."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "empty"
-    if isinstance(value, str):
-        return f'"{value}"' if len(value) <= 60 else f'"{value[:57]}..."'
-    if isinstance(value, int) and value.bit_length() > 63:
-        return "a very large number"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
 
 
 def suggestion(word: str, choices: Iterable[str]) -> str:

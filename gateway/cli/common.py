@@ -37,8 +37,8 @@ def redact(text: str, url: str) -> str:
 
 def read_settings(config: Path) -> Settings | None:
     """The settings, or None after printing every error."""
+    from gateway.config_errors import ConfigInvalid
     from gateway.settings import load_settings
-    from gateway.yamlsource import ConfigInvalid
 
     try:
         return load_settings(config)
@@ -49,8 +49,8 @@ def read_settings(config: Path) -> Settings | None:
 
 def read_policy(directory: Path, settings: Settings | None) -> Policy | None:
     """The policy, or None after printing every error."""
+    from gateway.config_errors import ConfigInvalid
     from gateway.policy import load_policy_dir
-    from gateway.yamlsource import ConfigInvalid
 
     known = None if settings is None else [app.name for app in settings.applications]
     try:

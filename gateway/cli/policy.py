@@ -20,11 +20,11 @@ from gateway.cli.common import (
 
 
 def check_command(directory: Path, config: Path | None, use_store: bool) -> int:
+    from gateway.config_errors import ConfigError, ConfigInvalid
     from gateway.enforcement import conflicts
     from gateway.operator import StoreAbsent, enforcement_records
     from gateway.policy import load_policy_dir
     from gateway.store import StoreUnavailable
-    from gateway.yamlsource import ConfigError, ConfigInvalid
 
     settings = None
     if config is not None:

@@ -15,10 +15,10 @@ from gateway.cli.common import EXIT_INVALID, EXIT_OK, read_policy
 
 def run_command(args: argparse.Namespace) -> int:
     from gateway import heap
+    from gateway.config_errors import ConfigInvalid
     from gateway.server import serve
     from gateway.settings import SettingsError, load_settings
     from gateway.workers import Supervisor, check_address_free, worker_command
-    from gateway.yamlsource import ConfigInvalid
 
     config: Path = args.config
     try:

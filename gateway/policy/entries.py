@@ -7,7 +7,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from gateway.yamlsource import ConfigError
+from gateway.config_errors import ConfigError
 
 
 def policy_files(directory: Path) -> list[Path]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from gateway.config_errors import ConfigError, ConfigInvalid
 from gateway.durations import format_duration
 from gateway.policy.entries import policy_entries
 from gateway.policy.model import (
@@ -25,7 +26,8 @@ from gateway.policy.model import (
     is_colour,
     is_logo,
 )
-from gateway.yamlsource import ConfigError, ConfigInvalid, KeyPath, Reader, load_yaml_file
+from gateway.yaml_document import KeyPath, load_yaml_file
+from gateway.yamlsource import Reader
 
 _COMPANY_KEYS = {
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",

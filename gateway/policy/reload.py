@@ -21,11 +21,11 @@ from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 
 from gateway.audit import audit
+from gateway.config_errors import ConfigError, ConfigInvalid
 from gateway.policy.entries import policy_entries
 from gateway.policy.holder import PolicyHolder
 from gateway.policy.loader import load_policy_dir
 from gateway.policy.model import Policy
-from gateway.yamlsource import ConfigError, ConfigInvalid
 
 log = logging.getLogger("gateway.policy")
 

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 from gateway.intercept_settings import read_intercept
 from gateway.settings.model import Application, HeaderIdentity, Identity, Portal, Timeouts
 from gateway.settings.values import port_ok, read_path, read_seconds
-from gateway.yamlsource import KeyPath, Reader
+from gateway.yaml_document import KeyPath
+from gateway.yamlsource import Reader
 from gateway.yamlsource import setting_name as _name
 from gateway.yamlsource import token as _token
 

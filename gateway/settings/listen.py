@@ -12,7 +12,8 @@ from pathlib import Path
 from gateway.durations import parse_duration
 from gateway.settings.model import Listen
 from gateway.settings.values import read_path
-from gateway.yamlsource import KeyPath, Reader, describe
+from gateway.yaml_document import KeyPath, describe
+from gateway.yamlsource import Reader
 from gateway.yamlsource import setting_name as _name
 
 _LIMIT_KEYS = ("header_timeout", "body_timeout", "max_body_size", "max_header_size", "max_headers")

@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from gateway.config_errors import ConfigInvalid
 from gateway.settings.applications import read_applications
 from gateway.settings.listen import read_listen
 from gateway.settings.model import DEFAULT_STORE, CookieSecure, Secrets, Settings
 from gateway.settings.observability import read_audit, read_metrics
 from gateway.settings.senders import read_senders
 from gateway.settings.values import read_path, read_secret
-from gateway.yamlsource import ConfigInvalid, Document, Reader, load_yaml_file
+from gateway.yaml_document import Document, load_yaml_file
+from gateway.yamlsource import Reader
 from gateway.yamlsource import token as _token
 
 _STORE_SCHEMES = (

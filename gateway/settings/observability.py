@@ -11,7 +11,8 @@ from typing import cast
 
 from gateway.settings.model import LOOPBACK, AuditSettings, AuditTo, MetricsSettings
 from gateway.settings.values import read_path
-from gateway.yamlsource import KeyPath, Reader
+from gateway.yaml_document import KeyPath
+from gateway.yamlsource import Reader
 
 
 def read_audit(r: Reader, base: Path) -> AuditSettings:

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from gateway.factors.phone import valid_region
 from gateway.settings.model import DEFAULT_PROVIDER, SenderConfig, SenderKind, SendersConfig
 from gateway.settings.values import port_ok, read_path, read_seconds, read_secret
-from gateway.yamlsource import KeyPath, Reader
+from gateway.yaml_document import KeyPath
+from gateway.yamlsource import Reader
 from gateway.yamlsource import setting_name as _name
 
 # which kinds serve which channel, and the settings each kind takes

@@ -14,7 +14,8 @@ from pathlib import Path
 from urllib.parse import SplitResult
 
 from gateway.settings.model import SecretSource
-from gateway.yamlsource import KeyPath, Reader
+from gateway.yaml_document import KeyPath
+from gateway.yamlsource import Reader
 from gateway.yamlsource import setting_name as _name
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
