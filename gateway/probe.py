@@ -28,6 +28,13 @@ from gateway.identity.intercept import (
 from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, user_from_answer
 from gateway.intercept_settings import Intercept
 from gateway.probe_form import (
+    field_line,
+    guess_username_field,
+    login_forms,
+    submission,
+    visible_path,
+)
+from gateway.probe_report import (
     WRONG_SUFFIX,
     Attempt,
     Page,
@@ -35,13 +42,8 @@ from gateway.probe_form import (
     Target,
     changed_names,
     cookie_facts,
-    field_line,
-    guess_username_field,
-    login_forms,
-    submission,
-    suggestion,
-    visible_path,
 )
+from gateway.probe_suggest import suggestion
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MAX_PAGE = 2 * 1024 * 1024

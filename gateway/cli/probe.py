@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from gateway.cli.common import read_settings
 from gateway.probe import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NAME, checks, render, run_probe
-from gateway.probe_form import Target, hider
+from gateway.probe_report import Target, hider
 
 
 def probe_command(args: argparse.Namespace) -> int:
