@@ -40,7 +40,8 @@ from gateway.policy import Policy, PolicyHolder
 from gateway.policy.reload import PolicyReloader
 from gateway.proxy.client import Pool
 from gateway.proxy.http import new_client
-from gateway.runtime import Router, Runtime, Secrets
+from gateway.routing import Router
+from gateway.runtime import Runtime, Secrets
 from gateway.senders import build_senders
 from gateway.sessions import SessionManager
 from gateway.settings import Settings, SettingsError

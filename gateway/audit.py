@@ -17,29 +17,32 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from gateway.keys import CONTEXT
-
 if TYPE_CHECKING:
-    from aiohttp import web
+    from gateway.context import RequestContext
+
+# what the request being handled knows (None before the middleware has read it)
+Lookup = Callable[[], "RequestContext | None"]
 
 log = logging.getLogger("gateway.audit")
 
 # first in every line, in this order, when they apply
 _COMMON = ("time", "event", "user", "company", "ip", "request_id", "application")
-_request: ContextVar[web.Request | None] = ContextVar("gateway_audit_request", default=None)
+_request: ContextVar[Lookup | None] = ContextVar("gateway_audit_request", default=None)
 
 
-def bind_request(request: web.Request) -> Token[web.Request | None]:
-    """Audit lines written while this request is handled carry its user, company, ip and id."""
-    return _request.set(request)
+def bind_request(lookup: Lookup) -> Token[Lookup | None]:
+    """Audit lines written while a request is handled carry its user, company, ip and id, as
+    `lookup()` finds them then (the middleware passes the request's context)."""
+    return _request.set(lookup)
 
 
-def unbind_request(token: Token[web.Request | None]) -> None:
+def unbind_request(token: Token[Lookup | None]) -> None:
     _request.reset(token)
 
 
@@ -49,8 +52,8 @@ def _now() -> str:
 
 def _from_request(fields: dict[str, Any]) -> dict[str, Any]:
     """user, company, ip and request_id of the request being handled, where known."""
-    request = _request.get()
-    ctx = request.get(CONTEXT) if request is not None else None
+    lookup = _request.get()
+    ctx = lookup() if lookup is not None else None
     if ctx is None:
         return {}
     user = fields.get("user")

@@ -19,7 +19,7 @@ from gateway.durations import format_duration
 from gateway.hosts import canonical_host
 from gateway.paths import BadPath, normalise_path
 from gateway.policy.model import Access, AccessRule, AccountType, Company, Policy
-from gateway.runtime import Router, mode_of
+from gateway.routing import Router, mode_of
 from gateway.sessions import Level
 from gateway.settings import Application
 

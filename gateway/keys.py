@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from gateway.context import RequestContext
     from gateway.regulation import Lockout
     from gateway.runtime import Runtime
+    from gateway.signin.visit import Visit
 
 RUNTIME: web.AppKey[Runtime] = web.AppKey("runtime")
 CONTEXT: web.RequestKey[RequestContext] = web.RequestKey("context")
@@ -17,3 +18,4 @@ CONTEXT: web.RequestKey[RequestContext] = web.RequestKey("context")
 OTHER_WAYS: web.RequestKey[list[dict[str, str]]] = web.RequestKey("other_ways")
 # a second-factor lockout found for this request (see gateway.regulation)
 LOCKOUT: web.RequestKey[Lockout] = web.RequestKey("lockout")
+VISIT: web.RequestKey[Visit] = web.RequestKey("visit")  # gateway.handlers.common.visit

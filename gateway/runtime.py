@@ -11,8 +11,6 @@ import aiohttp
 from gateway.audit import AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
-from gateway.decision import Mode
-from gateway.hosts import canonical_host
 from gateway.identity.portal import UsersFile
 from gateway.log_repeats import Repeats
 from gateway.metrics import Metrics
@@ -21,9 +19,10 @@ from gateway.pages import Pages
 from gateway.policy import PolicyHolder
 from gateway.policy.reload import PolicyReloader
 from gateway.proxy.client import Pool
+from gateway.routing import Router
 from gateway.senders import Senders
 from gateway.sessions import SessionManager
-from gateway.settings import Application, Settings
+from gateway.settings import Settings
 from gateway.store import Store
 
 log = logging.getLogger("gateway")
@@ -33,35 +32,6 @@ log = logging.getLogger("gateway")
 class Secrets:
     signing_keys: tuple[str, ...]  # first signs, all verify
     cipher: Cipher
-
-
-@dataclass
-class Router:
-    """Application by Host header: exact host:port first, then host name, then `*`."""
-
-    applications: tuple[Application, ...]
-    _by_host: dict[str, Application] = field(default_factory=dict)
-    _fallback: Application | None = None
-
-    def __post_init__(self) -> None:
-        for application in self.applications:
-            for host in application.hosts:
-                if host == "*":
-                    self._fallback = application
-                else:
-                    self._by_host[canonical_host(host) or host.lower()] = application
-
-    def route(self, host: str | None) -> Application | None:
-        """`host` as gateway.hosts.canonical_host reads it; empty or None: the `*` one."""
-        if host:
-            found = self._by_host.get(host)
-            if found is not None:
-                return found
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            found = self._by_host.get(name)
-            if found is not None:
-                return found
-        return self._fallback
 
 
 @dataclass
@@ -95,7 +65,3 @@ class Runtime:
         if self.client is None:
             raise RuntimeError("the upstream client is not started")
         return self.client
-
-
-def mode_of(application: Application) -> Mode:
-    return Mode(application.identity)

@@ -107,7 +107,7 @@ def test_second_factor_table(
 
 def test_recovery_codes_are_never_the_default_method() -> None:
     """Without a company default, the first method other than recovery codes is offered."""
-    from gateway.handlers.methods import preferred
+    from gateway.signin.methods import preferred
 
     assert preferred(["recovery", "totp"], None) == "totp"
     assert preferred(["recovery"], None) == "recovery"

@@ -21,9 +21,9 @@ from gateway.handlers.common import (
     see_other,
     set_session_cookie,
 )
-from gateway.handlers.flow import REAL_FACTORS
 from gateway.policy.model import Company
 from gateway.sessions import Level, Session
+from gateway.signin.completion import REAL_FACTORS
 
 
 class AdminRefused(Exception):

@@ -7,14 +7,16 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway import csrf
+from gateway import csrf, trust
 from gateway.context import RequestContext
 from gateway.cookies import expire_cookie
 from gateway.errors import BadRequest
-from gateway.keys import CONTEXT, RUNTIME
+from gateway.keys import CONTEXT, RUNTIME, VISIT
 from gateway.policy.model import Company
 from gateway.runtime import Runtime
 from gateway.sessions import Session
+from gateway.signin.browsers import BROWSER_COOKIE, BROWSER_MAX_AGE, browser_to_give
+from gateway.signin.visit import Visit, browser_id_of
 
 CSRF_COOKIE = "gateway_csrf"
 CSRF_FIELD = "csrf_token"
@@ -125,3 +127,40 @@ def see_other(location: str) -> web.Response:
 
 def gateway_url(page: str, rd: str | None) -> str:
     return f"/.gateway/{page}" + (f"?{urlencode({'rd': rd})}" if rd else "")
+
+
+def visit(request: web.Request) -> Visit:
+    """What this request brings to the sign-in core (gateway.signin), gathered once."""
+    found = request.get(VISIT)
+    if found is None:
+        rt = runtime(request)
+        ctx = context(request)
+        found = request[VISIT] = Visit(
+            store=rt.store,
+            sessions=rt.sessions,
+            clock=rt.clock,
+            policy=ctx.policy,
+            client_ip=ctx.client_ip,
+            browser_id=browser_id_of(cookie_value(ctx, cookie_name(ctx, BROWSER_COOKIE))),
+            trust_cookie=cookie_value(ctx, cookie_name(ctx, trust.COOKIE)),
+            signing_keys=rt.secrets.signing_keys,
+            metrics=rt.metrics,
+            request_id=ctx.request_id,
+            application=ctx.application.name,
+        )
+    return found
+
+
+def browser_cookie(request: web.Request, session: Session) -> str | None:
+    """The Set-Cookie line that gives this browser the id it was given at the first factor."""
+    browser = browser_to_give(session)
+    return browser_id_line(request, browser) if browser is not None else None
+
+
+def browser_id_line(request: web.Request, browser: str) -> str:
+    """The Set-Cookie line that gives this browser its id (gateway.signin.browsers)."""
+    ctx = context(request)
+    name = cookie_name(ctx, BROWSER_COOKIE)
+    return f"{name}={browser}; Path=/; Max-Age={BROWSER_MAX_AGE}; HttpOnly; SameSite=Lax" + (
+        "; Secure" if ctx.secure else ""
+    )

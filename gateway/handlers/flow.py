@@ -13,19 +13,13 @@ from gateway import trust
 from gateway.audit import audit
 from gateway.decision import Mode
 from gateway.durations import human_duration
-from gateway.enforcement import is_enforced
 from gateway.errors import Forbidden
-from gateway.handlers.admin_seen import (
-    BROWSER,
-    SHARED,
-    SHARED_ACCOUNT,
-    browser_cookie,
-    seen_at_second_factor,
-)
-from gateway.handlers.attempts import count_failure, forget_failures, refusal
+from gateway.handlers.attempts import refusal
 from gateway.handlers.common import (
     CSRF_FIELD,
     attach_csrf_cookie,
+    browser_cookie,
+    browser_id_line,
     clear_session_cookie,
     company_for,
     context,
@@ -37,20 +31,20 @@ from gateway.handlers.common import (
     runtime,
     see_other,
     set_session_cookie,
+    visit,
 )
 from gateway.handlers.methods import allowed
-from gateway.handlers.standing import enrolment_time
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.notices import factor_changed
-from gateway.policy.model import AccountType, Company
 from gateway.redirects import safe_redirect
-from gateway.sessions import DEFERRAL, MAX_FAILURES, Level, Session, cookie_digest
-from gateway.store import Store
+from gateway.sessions import DEFERRAL, MAX_FAILURES, Level, Session
+from gateway.signin import deferral, steps
+from gateway.signin.attempts import count_failure
+from gateway.signin.browsers import SHARED, SHARED_ACCOUNT, seen_at_first_factor
+from gateway.signin.completion import complete as completed
+from gateway.signin.standing import standing_of
 
 log = logging.getLogger("gateway.challenge")
-
-# What earns a trusted-network cookie: a second factor actually presented (not a deferral).
-REAL_FACTORS = frozenset({"totp", "webauthn", "sms", "voice", "email", "recovery"})
 
 
 def rd(request: web.Request) -> str:
@@ -81,18 +75,10 @@ async def pending_again(request: web.Request) -> Session | web.StreamResponse:
     return await pending(request)
 
 
-async def may_defer(company: Company, store: Store, user: str) -> bool:
-    """ "Remind me later" is for partner staff of companies that do not enforce 2FA; client
-    accounts authenticate at every login (the Datto seed)."""
-    return company.account_type is AccountType.PARTNER and not await is_enforced(
-        company, store, user
-    )
-
-
 async def deferral_offer(request: web.Request, user: str) -> str | None:
     """ "48 hours" when the enrolment page may offer "Remind me in 48 hours", else None."""
     company = company_for(request, user)
-    if company is not None and await may_defer(company, runtime(request).store, user):
+    if company is not None and await deferral.may_defer(company, runtime(request).store, user):
         return human_duration(company.deferral)
     return None
 
@@ -144,19 +130,21 @@ def page(
 async def too_many_failures(request: web.Request, session: Session) -> bool:
     """Count a wrong answer, in this sign-in and in the store by user and address; past a limit
     the pending session ends, so every further guess costs the password again, and past the
-    store's limits nobody may try for a while. A mere delay leaves the sign-in going."""
+    store's limits nobody may try for a while. A mere delay leaves the sign-in going (and is
+    mentioned on the page). The rule: gateway.signin.steps."""
     rt = runtime(request)
     assert session.user is not None
     method = request.query.get("method") or "second factor"
-    lockout = await count_failure(request, session.user, method[:32])
-    session.failures += 1
-    if lockout is not None:
-        request[LOCKOUT] = lockout  # a delay is mentioned on the page, a lockout explained
-    if session.failures >= MAX_FAILURES or (lockout is not None and not lockout.is_delay):
+    lockout = await count_failure(visit(request), session.user, method[:32])
+    state = steps.SignIn(steps.Stage.ASKED, session.failures)
+    state, effects = steps.step(state, steps.WrongAnswer(lockout))
+    session.failures = state.failures
+    for effect in effects:  # a delay is mentioned on the page, a lockout explained
+        if isinstance(effect, steps.Wait):
+            request[LOCKOUT] = effect.lockout
+    if state.stage is steps.Stage.ENDED:
         await rt.sessions.end(session)
         log.warning("too many wrong answers for %s: pending session ended", session.user)
-        if lockout is not None and lockout.is_delay:
-            del request[LOCKOUT]  # the sign-in is over: the page says so, not the delay
         return True
     await rt.sessions.save(session)
     return False
@@ -206,12 +194,6 @@ async def announce_factor(
     )
 
 
-async def phone_pending(store: Store, user: str) -> bool:
-    """An admin set a new phone number for `user` that they have not confirmed yet."""
-    record = await store.get_user(user)
-    return record is not None and bool(record.facts.get("pending_phone"))
-
-
 def site_name(request: web.Request, user: str) -> str:
     """What the user knows this site as: their company's branding, else the application."""
     company = company_for(request, user)
@@ -221,65 +203,53 @@ def site_name(request: web.Request, user: str) -> str:
 async def complete(
     request: web.Request, session: Session, target: str, via: str, first_enrolment: bool = False
 ) -> web.StreamResponse:
-    """The second factor is satisfied (`via` a code, a trusted-network cookie or a deferral): a
-    new verified session, the application's held cookies released to the browser and bound to
-    it, and, after a real second factor from a trusted network, the trusted-network cookie."""
+    """The second factor is satisfied (`via` a code, a trusted-network cookie or a deferral):
+    gateway.signin.completion does it; this sends the new session's cookie, the application's
+    held cookies, the browser's id and a trusted-network cookie, and goes on to `target`."""
     rt = runtime(request)
     ctx = context(request)
-    withheld = list(session.withheld)
-    # (a re-authentication keeps the cookies bound at the sign-in; a new sign-in has none)
-    session.bound |= {name: cookie_digest(value) for name, value in session.jar.items()}
-    session.jar = {}
-    session.withheld = []
-    session.second_factor = via
-    browser = browser_cookie(request, session)
-    session.scratch.pop(BROWSER, None)
     company = company_for(request, session.user)
-    if company is not None:
-        session.idle_timeout = company.session.idle_timeout.total_seconds()
-        session.lifetime = company.session.lifetime.total_seconds()
-    session = await rt.sessions.promote(session, Level.VERIFIED)
-    if via in REAL_FACTORS and session.user:
-        await forget_failures(request, session.user)
-        await seen_at_second_factor(request, session, via)
-    audit(
-        "second_factor_ok",
-        via=via,
-        user=session.user,
-        company=company.id if company else None,
-        ip=ctx.client_ip,
-        request_id=ctx.request_id,
+    done = await completed(
+        visit(request),
+        session,
+        via,
+        first_enrolment=first_enrolment,
+        recovery_offered="recovery" in allowed(company, rt),
     )
     target = safe_redirect(target)
-    if first_enrolment and "recovery" in allowed(company, rt):
-        target = gateway_url("recovery", target)  # the new recovery codes, shown once
-    if via in REAL_FACTORS and session.user and await phone_pending(rt.store, session.user):
-        target = gateway_url("phone/confirm", target)  # a number an admin set, to confirm
+    for detour in done.detours:
+        target = gateway_url(detour, target)
     response = see_other(target)
-    for line in withheld:
+    for line in done.release:
         response.headers.add("Set-Cookie", line)
-    set_session_cookie(response, request, session)
-    if browser is not None:
-        response.headers.add("Set-Cookie", browser)
-    network = trust.network_for(company, ctx.client_ip)
-    if (
-        via in REAL_FACTORS
-        and network is not None
-        and company is not None
-        and company.account_type is AccountType.PARTNER
-        and session.user
-    ):
-        enrolled_at = await enrolment_time(rt.store, session.user)
-        value = trust.issue(
-            rt.secrets.signing_keys, session.user, company, network, rt.clock(), enrolled_at
-        )
-        max_age = int(company.trusted_networks.reprompt_after.total_seconds())
+    set_session_cookie(response, request, done.session)
+    if done.browser_id is not None:
+        response.headers.add("Set-Cookie", browser_id_line(request, done.browser_id))
+    if done.trust is not None:
         response.headers.add(
             "Set-Cookie",
-            f"{cookie_name(ctx, trust.COOKIE)}={value}; Path=/; Max-Age={max_age}; HttpOnly; "
-            f"SameSite=Lax" + ("; Secure" if ctx.secure else ""),
+            f"{cookie_name(ctx, trust.COOKIE)}={done.trust.value}; Path=/; "
+            f"Max-Age={done.trust.max_age}; HttpOnly; SameSite=Lax"
+            + ("; Secure" if ctx.secure else ""),
         )
     return response
+
+
+async def after_first_factor(
+    request: web.Request, session: Session, target: str
+) -> web.StreamResponse:
+    """The next step once the password is known good: a challenge, an enrolment, or, with a
+    trusted-network cookie or a live deferral, straight on to `target` (gateway.signin.steps)."""
+    here = visit(request)
+    standing = await standing_of(here, session.user or "")
+    await seen_at_first_factor(here, session, standing.enrolled)
+    start = steps.SignIn(steps.Stage.PASSWORD_RIGHT)
+    _state, effects = steps.step(start, steps.PasswordRight(standing))
+    for effect in effects:
+        if isinstance(effect, steps.Complete):
+            return await complete(request, session, target, via=effect.via)
+    page = next(effect.page for effect in effects if isinstance(effect, steps.Ask))
+    return see_other(gateway_url(page, target))
 
 
 async def defer(request: web.Request) -> web.StreamResponse:
@@ -290,22 +260,12 @@ async def defer(request: web.Request) -> web.StreamResponse:
     _form, session, user = posted
     rt = runtime(request)
     company = company_for(request, user)
-    if company is None or not await may_defer(company, rt.store, user):
+    if company is None or not await deferral.may_defer(company, rt.store, user):
         raise Forbidden(
             "Your company requires two-step sign-in, so it cannot be put off.",
             "Go back and set it up now.",
         )
     if await rt.store.list_methods(user):
         return see_other(gateway_url("challenge", rd(request)))
-    now = rt.clock()
-    until = now + company.deferral.total_seconds()
-    await rt.store.put_deferral(user, company.id, now, until)
-    audit(
-        "deferral",
-        user=user,
-        company=company.id,
-        until=until,
-        ip=context(request).client_ip,
-        request_id=context(request).request_id,
-    )
+    await deferral.grant(visit(request), user, company)
     return await complete(request, session, safe_redirect(request.query.get("rd")), via=DEFERRAL)

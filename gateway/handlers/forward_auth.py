@@ -54,7 +54,7 @@ from gateway.paths import BadPath, encode_path, normalise_path
 from gateway.policy.model import Access
 from gateway.proxy.headers import IDENTITY, canonical, clean_request_headers
 from gateway.redirects import safe_redirect
-from gateway.runtime import mode_of
+from gateway.routing import mode_of
 from gateway.sessions import Session
 
 log = logging.getLogger("gateway.forward_auth")

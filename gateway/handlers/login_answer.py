@@ -13,15 +13,15 @@ from multidict import CIMultiDict
 
 from gateway.audit import audit
 from gateway.cookies import SetCookie, scope_of
-from gateway.handlers.admin_seen import SHARED_ACCOUNT
 from gateway.handlers.common import company_for, context, runtime, session_cookie_line
-from gateway.handlers.standing import after_first_factor
+from gateway.handlers.flow import after_first_factor
 from gateway.identity import intercept
 from gateway.intercept_settings import Intercept
 from gateway.paths import encode_path
 from gateway.proxy import http
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level, Session, cookie_digest, rebind
+from gateway.signin.browsers import SHARED_ACCOUNT
 
 log = logging.getLogger("gateway.login")
 MAX_TOKENS = 8  # bearer tokens bound to one session (a page may sign in again now and then)

@@ -23,8 +23,8 @@ from multidict import CIMultiDict
 
 from gateway.cookies import parse_cookie_header
 from gateway.errors import BadRequest
-from gateway.handlers.attempts import busy, count_failure, one_at_a_time, refusal, wait_for
-from gateway.handlers.common import context, runtime
+from gateway.handlers.attempts import busy, refusal
+from gateway.handlers.common import context, runtime, visit
 from gateway.handlers.login_answer import (
     Answer,
     failed,
@@ -42,6 +42,7 @@ from gateway.intercept_settings import Intercept
 from gateway.paths import encode_path
 from gateway.proxy import http
 from gateway.sessions import Session
+from gateway.signin.attempts import count_failure, one_at_a_time, wait_for
 
 log = logging.getLogger("gateway.login")
 Verdict = intercept.Verdict
@@ -139,10 +140,11 @@ async def handle_login(
     login, claimed = _read(request, config, body)
     counted = claimed or f"*{application.name}"  # whoami alone: one count for the application
     back = encode_path(ctx.path)
-    async with one_at_a_time(request, counted, per_address=True) as mine:  # no parallel guesses
+    # no parallel guesses
+    async with one_at_a_time(visit(request), counted, per_address=True) as mine:
         if not mine:
             return busy(request, back, "Back to the sign-in page")
-        waiting = await wait_for(request, counted)  # the application sees no guess meanwhile
+        waiting = await wait_for(visit(request), counted)  # the application sees no guess meanwhile
         if waiting is not None:
             log.warning("login refused while waiting for %s from %s", counted, ctx.client_ip)
             return refusal(request, waiting, back, "Back to the sign-in page")
@@ -162,7 +164,7 @@ async def handle_login(
         try:
             answer = await _judge(request, config, upstream, sent, claimed)
             if answer.verdict is Verdict.FAILURE:
-                await count_failure(request, counted, "password")
+                await count_failure(visit(request), counted, "password")
         except BaseException:
             upstream.close()  # the store failed: its 503 goes back, not this page
             raise

@@ -1,8 +1,9 @@
 """The second-factor methods the gateway can offer, each with its enrolment and challenge pages.
 
 A method module (totp, codes, webauthn, recovery) registers a `MethodPages`; the dispatcher in
-`second_factor` picks one by the `method` query parameter, the company's default, or what the
-user has enrolled, and lists the others as "another way".
+`second_factor` asks gateway.signin.methods which one a page shows (the `method` query
+parameter, the company's default, or what the user has enrolled) and lists the others as
+"another way".
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.policy.model import METHODS, Company
+from gateway.policy.model import Company
 from gateway.runtime import Runtime
 from gateway.sessions import Session
+from gateway.signin import methods
 
 Page = Callable[[web.Request, Session], Awaitable[web.StreamResponse]]
 Post = Callable[[web.Request, Session, dict[str, str]], Awaitable[web.StreamResponse]]
@@ -38,26 +40,24 @@ def register(pages: MethodPages) -> None:
     REGISTRY[pages.name] = pages
 
 
+def offered(runtime: Runtime) -> list[str]:
+    """The methods this gateway has pages for and can deliver (a sender set up, say)."""
+    return [name for name, pages in REGISTRY.items() if pages.available(runtime)]
+
+
+def enrolled_alone() -> list[str]:
+    """Methods with an enrolment page of their own (not recovery codes)."""
+    return [name for name, pages in REGISTRY.items() if pages.enrol_get is not None]
+
+
 def allowed(company: Company | None, runtime: Runtime) -> list[str]:
-    """The methods this user may use, in policy order: the company's list (all, for users of no
-    company), restricted to what this gateway has and can deliver."""
-    names = company.methods if company is not None else METHODS
-    return [n for n in names if n in REGISTRY and REGISTRY[n].available(runtime)]
+    """gateway.signin.methods.allowed, for what this gateway offers."""
+    return methods.allowed(company, offered(runtime))
 
 
 def enrollable(company: Company | None, runtime: Runtime) -> list[str]:
-    return [n for n in allowed(company, runtime) if REGISTRY[n].enrol_get is not None]
+    return methods.enrollable(company, offered(runtime), enrolled_alone())
 
 
 def usable(enrolled: list[str], company: Company | None, runtime: Runtime) -> list[str]:
-    """Enrolled methods the policy still allows, in the policy's order."""
-    return [n for n in allowed(company, runtime) if n in enrolled]
-
-
-def preferred(options: list[str], company: Company | None) -> str | None:
-    """The company's default method when it is among the options, else the first option;
-    recovery codes only when nothing else is left (they are for a lost device)."""
-    if company is not None and company.default_method in options:
-        return company.default_method
-    ordered = [name for name in options if name != "recovery"] or options
-    return ordered[0] if ordered else None
+    return methods.usable(enrolled, company, offered(runtime))

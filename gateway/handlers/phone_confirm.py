@@ -24,7 +24,7 @@ from gateway.admin import PENDING_PHONE
 from gateway.audit import audit
 from gateway.factors import codes as factor_codes
 from gateway.factors.phone import LineType
-from gateway.handlers.attempts import answering, busy, one_at_a_time, refusal, wait_for
+from gateway.handlers.attempts import busy, refusal
 from gateway.handlers.codes import (
     HEADINGS,
     NO_CODE,
@@ -45,12 +45,14 @@ from gateway.handlers.common import (
     require_csrf,
     runtime,
     see_other,
+    visit,
 )
 from gateway.handlers.flow import announce_factor, page, rd, start_again, too_many_failures
 from gateway.handlers.methods import enrollable
 from gateway.policy.model import CodeLimits, Company
 from gateway.runtime import Runtime
 from gateway.sessions import Level, Session, storage_key
+from gateway.signin.attempts import answering, one_at_a_time, wait_for
 
 log = logging.getLogger("gateway.challenge")
 
@@ -161,10 +163,10 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
         return see_other(rd(request))
     if action == "reject":
         return await _reject(request, session)
-    lockout = await wait_for(request, user)
+    lockout = await wait_for(visit(request), user)
     if lockout is not None:  # not even looked at while the user must wait
         return refusal(request, lockout, request.path_qs, "Back to the phone number")
-    async with one_at_a_time(request, user) as mine:
+    async with one_at_a_time(visit(request), user) as mine:
         if not mine:
             return busy(request, request.path_qs, "Back to the phone number")
         context(request).session_loaded = False  # what the answers before this one did

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.audit import audit
 from gateway.errors import NotFound
-from gateway.handlers.attempts import busy, count_failure, one_at_a_time, refusal, wait_for
+from gateway.handlers.attempts import busy, refusal
 from gateway.handlers.common import (
     CSRF_FIELD,
     attach_csrf_cookie,
@@ -19,12 +19,14 @@ from gateway.handlers.common import (
     runtime,
     see_other,
     session_cookie_line,
+    visit,
 )
-from gateway.handlers.standing import after_first_factor
+from gateway.handlers.flow import after_first_factor
 from gateway.identity.portal import UsersFile
 from gateway.offload import off_loop
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level
+from gateway.signin.attempts import count_failure, one_at_a_time, wait_for
 
 log = logging.getLogger("gateway.login")
 
@@ -72,17 +74,17 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     username = form.get("username", "").strip()
     counted_as = username.lower()
     back = request.path_qs
-    async with one_at_a_time(request, counted_as, per_address=True) as mine:  # unknown too
+    async with one_at_a_time(visit(request), counted_as, per_address=True) as mine:  # unknown too
         if not mine:
             return busy(request, back, "Back to the sign-in page")
-        waiting = await wait_for(request, counted_as)
+        waiting = await wait_for(visit(request), counted_as)
         if waiting is not None:
             log.warning("sign-in refused while waiting: %r from %s", username[:64], ctx.client_ip)
             return refusal(request, waiting, back, "Back to the sign-in page")
         user = await off_loop(users.check, username, form.get("password", ""))
         if user is None:
             log.warning("first factor refused for %r from %s", username[:64], ctx.client_ip)
-            await count_failure(request, counted_as, "password")
+            await count_failure(visit(request), counted_as, "password")
             return _login_page(request, WRONG_PASSWORD, username[:320], 401)
     session = await load_session(request)
     if session is not None:

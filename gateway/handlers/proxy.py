@@ -23,12 +23,12 @@ from gateway.handlers.common import (
     runtime,
     see_other,
     session_cookie_line,
+    visit,
 )
 from gateway.handlers.flow import complete
 from gateway.handlers.login_answer import hold
 from gateway.handlers.login_intercept import handle_login
 from gateway.handlers.request_body import read_form_like
-from gateway.handlers.standing import standing_for
 from gateway.handlers.upstream import own_cookie_names, upstream_headers
 from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept
@@ -42,6 +42,7 @@ from gateway.policy.model import Access
 from gateway.proxy import http
 from gateway.proxy.websocket import is_websocket, relay_websocket
 from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Level, Session, rebind
+from gateway.signin.standing import standing_of
 
 log = logging.getLogger("gateway.proxy")
 
@@ -154,7 +155,7 @@ async def outcome_for(request: web.Request, access: Access, session: Session | N
     level = session.level if session is not None else Level.ANONYMOUS
     mode = context(request).mode
     if level is Level.FIRST_FACTOR and session is not None and session.user:
-        return decide(access, mode, level, await standing_for(request, session)).outcome
+        return decide(access, mode, level, await standing_of(visit(request), session.user)).outcome
     return decide(access, mode, level).outcome
 
 

@@ -18,13 +18,15 @@ from gateway.handlers import (  # importing a method's module registers its page
     recovery,  # noqa: F401
     totp,  # noqa: F401
 )
-from gateway.handlers.attempts import answering, busy, one_at_a_time, refusal, wait_for
-from gateway.handlers.common import company_for, gateway_url, runtime, see_other
+from gateway.handlers.attempts import busy, refusal
+from gateway.handlers.common import company_for, gateway_url, runtime, see_other, visit
 from gateway.handlers.flow import pending, pending_again, pending_post, rd, start_again
-from gateway.handlers.methods import REGISTRY, enrollable, preferred, usable
+from gateway.handlers.methods import REGISTRY, enrolled_alone, offered
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.metrics import DELAYED, LOCKED_OUT
 from gateway.sessions import Session
+from gateway.signin import methods
+from gateway.signin.attempts import answering, one_at_a_time, wait_for
 
 
 def method_url(page: str, method: str, target: str) -> str:
@@ -39,40 +41,36 @@ async def _choose(
     assert session.user is not None
     company = company_for(request, session.user)
     enrolled = await rt.store.list_methods(session.user)
-    if enrolled:
-        # Whoever has a factor must present it: a pending session never enrols another one,
-        # or a password alone could add the attacker's phone or passkey.
-        options = usable(enrolled, company, rt)
-        if not options:
-            raise Forbidden(
-                "The way you set up for two-step sign-in is no longer offered here.",
-                "Ask your company's administrator to reset your two-step sign-in; then you "
-                "can set up one of the methods offered now.",
-            )
-        if page == "enrol":
-            return see_other(gateway_url("challenge", rd(request)))
-    else:
-        if page == "challenge":
-            return see_other(gateway_url("enrol", rd(request)))
-        options = enrollable(company, rt)
-    asked = request.query.get("method")
-    if asked is not None and asked not in options:
-        raise NotFound(
+    choice = methods.choose(
+        page, enrolled, company, offered(rt), enrolled_alone(), request.query.get("method")
+    )
+    if choice.go_to is not None:
+        return see_other(gateway_url(choice.go_to, rd(request)))
+    if choice.refused is not None or choice.method is None:
+        raise _refusal(choice.refused or "none_available")
+    request[OTHER_WAYS] = [
+        {"name": name, "label": REGISTRY[name].label, "url": method_url(page, name, rd(request))}
+        for name in choice.others
+    ]
+    return choice.method, [choice.method, *choice.others]
+
+
+def _refusal(reason: str) -> Forbidden | NotFound:
+    if reason == "no_longer_offered":
+        return Forbidden(
+            "The way you set up for two-step sign-in is no longer offered here.",
+            "Ask your company's administrator to reset your two-step sign-in; then you "
+            "can set up one of the methods offered now.",
+        )
+    if reason == "not_available":
+        return NotFound(
             "That sign-in method is not available to you.",
             "Go back and choose one of the methods offered.",
         )
-    method = asked or preferred(options, company)
-    if method is None:
-        raise NotFound(
-            "No second-factor method is available to you.",
-            "Ask the people who run this site which methods your company allows.",
-        )
-    request[OTHER_WAYS] = [
-        {"name": name, "label": REGISTRY[name].label, "url": method_url(page, name, rd(request))}
-        for name in options
-        if name != method
-    ]
-    return method, options
+    return NotFound(
+        "No second-factor method is available to you.",
+        "Ask the people who run this site which methods your company allows.",
+    )
 
 
 async def challenge_get(request: web.Request) -> web.StreamResponse:
@@ -90,7 +88,7 @@ async def _refusal_while_waiting(
 ) -> web.StreamResponse | None:
     """Before an answer is even looked at: a lockout ends the sign-in; a delay between wrong
     answers asks to try again shortly, on the same page (the answer is not counted)."""
-    lockout = await wait_for(request, user)
+    lockout = await wait_for(visit(request), user)
     if lockout is None:
         return None
     metrics = runtime(request).metrics
@@ -114,7 +112,7 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
     refused = await _refusal_while_waiting(request, session, user)
     if refused is not None:  # a locked-out answer does not even wait for its turn
         return refused
-    async with one_at_a_time(request, user) as mine:
+    async with one_at_a_time(visit(request), user) as mine:
         if not mine:
             return busy(request, request.path_qs, "Back to the sign-in step")
         current = await pending_again(request)

@@ -9,12 +9,12 @@ from multidict import CIMultiDict
 
 from gateway import trust
 from gateway.cookies import build_cookie_header, parse_cookie_header
-from gateway.handlers.admin_seen import BROWSER_COOKIE
 from gateway.handlers.common import CSRF_COOKIE, context, runtime
 from gateway.identity.cookie_names import CookieNames
 from gateway.identity.credentials import strip_cookies, strip_headers
 from gateway.memo import remembered
 from gateway.sessions import Level, Session
+from gateway.signin.browsers import BROWSER_COOKIE
 
 
 def upstream_headers(

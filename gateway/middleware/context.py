@@ -16,7 +16,7 @@ from gateway.memo import remembered
 from gateway.middleware.errors import error_response
 from gateway.paths import BadPath, normalise_path
 from gateway.proxy.headers import canonical, clean_request_headers
-from gateway.runtime import mode_of
+from gateway.routing import mode_of
 from gateway.settings import Application, Settings
 
 # Answered whatever the Host: load balancers probe these by address.
@@ -43,7 +43,7 @@ normalised = remembered(entries=4096, longest=512)(normalise_path)
 
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = bind_request(request)  # audit lines carry this request's user, ip and id
+    token = bind_request(lambda: request.get(CONTEXT))  # audit lines carry its user, ip and id
     try:
         return await _with_context(request, handler)
     except web.HTTPException:

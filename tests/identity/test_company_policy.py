@@ -18,10 +18,10 @@ from gateway import trust
 from gateway.app import build_runtime, create_app
 from gateway.clock import FixedClock
 from gateway.demo.legacy import create_legacy_app
-from gateway.handlers.standing import enrolment_time
 from gateway.keys import RUNTIME
 from gateway.policy import load_policy_dir
 from gateway.settings import settings_from_dict
+from gateway.signin.standing import enrolment_time
 from tests.support import code_for, csrf_from_page, intercept_app, secret_from_page, settings_dict
 
 Client = TestClient[Any, Any]

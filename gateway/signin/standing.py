@@ -1,0 +1,55 @@
+"""What is known, once the password is right, of a user's second factor: enrolled or not,
+enforced, deferred until when, a trusted-network cookie from inside the network, the account
+type (gateway.decision.Standing)."""
+
+from __future__ import annotations
+
+from gateway import trust
+from gateway.decision import Standing
+from gateway.enforcement import is_enforced
+from gateway.policy.model import AccountType
+from gateway.signin.visit import Visit
+from gateway.store import Store
+
+
+async def standing_of(visit: Visit, user: str) -> Standing:
+    store = visit.store
+    company = visit.company_for(user)
+    enrolled = bool(await store.list_methods(user))
+    enforced = await is_enforced(company, store, user)
+    now = visit.clock()
+    deferred = None
+    if not enrolled and not enforced and company is not None:
+        deferral = await store.get_deferral(user)
+        if deferral is not None and deferral.company == company.id:
+            # A policy that shortens `deferral:` applies to deferrals already granted.
+            deferred = min(deferral.until, deferral.since + company.deferral.total_seconds())
+    trusted = False
+    if enrolled and company is not None and company.trusted_networks.networks:
+        enrolled_at = await enrolment_time(store, user)
+        check = trust.check(
+            visit.trust_cookie,
+            visit.signing_keys,
+            user,
+            company,
+            visit.client_ip,
+            now,
+            enrolled_at,
+        )
+        trusted = check.valid
+    return Standing(
+        enrolled=enrolled,
+        enforced=enforced,
+        deferred_until=deferred,
+        trusted=trusted,
+        client_account=company is not None and company.account_type is AccountType.CLIENT,
+        now=now,
+    )
+
+
+async def enrolment_time(store: Store, user: str) -> float | None:
+    """When the user's authenticator was enrolled: a trusted-network cookie is bound to it, so a
+    reset and a new enrolment void the cookies issued before."""
+    enrolment = await store.get_enrolment(user, "totp")
+    created = enrolment.get("created") if enrolment else None
+    return float(created) if isinstance(created, (int, float)) else None
