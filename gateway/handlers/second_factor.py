@@ -25,7 +25,7 @@ from gateway.handlers.methods import REGISTRY, enrolled_alone, offered
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.metrics import DELAYED, LOCKED_OUT
 from gateway.sessions import Session
-from gateway.signin import methods
+from gateway.signin import methods, steps
 from gateway.signin.attempts import answering, one_at_a_time, wait_for
 
 
@@ -95,7 +95,8 @@ async def _refusal_while_waiting(
     asked = request.query.get("method", "")
     method = asked if asked in REGISTRY else "unknown"  # not chosen yet: the page's, if valid
     metrics.count(metrics.challenges, method, DELAYED if lockout.is_delay else LOCKED_OUT)
-    if lockout.is_delay:
+    state, _effects = steps.step(steps.SignIn(steps.Stage.ASKED), steps.Waiting(lockout))
+    if state.stage is not steps.Stage.ENDED:
         return refusal(request, lockout, request.path_qs, "Back to the sign-in step")
     await runtime(request).sessions.end(session)
     request[LOCKOUT] = lockout
