@@ -165,7 +165,7 @@ def assert_loads_or_refuses(directory: Path, content: bytes, name: str = "fuzzed
         (directory / example.name).write_bytes(example.read_bytes())
     file = directory / name
     file.write_bytes(content)
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         policy = load_policy_dir(directory)
     except ConfigInvalid as exc:
@@ -184,7 +184,7 @@ def assert_loads_or_refuses(directory: Path, content: bytes, name: str = "fuzzed
     else:
         assert isinstance(policy, Policy)
         _use(policy)
-    assert time.perf_counter() - started < MAX_SECONDS
+    assert time.process_time() - started < MAX_SECONDS
 
 
 def _use(policy: Policy) -> None:
@@ -284,13 +284,13 @@ def test_alias_bomb_memory_and_time_stay_bounded() -> None:
     lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 9)]
     text = "\n".join(lines) + "\n"
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         document = parse_yaml(text, "bomb.yaml")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - started < MAX_SECONDS
+    assert time.process_time() - started < MAX_SECONDS
     assert peak < 200 * 1024 * 1024
     assert document.data is None
     assert [error.message for error in document.errors] == [

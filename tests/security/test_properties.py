@@ -471,10 +471,10 @@ def test_matching_time_is_linear_in_the_path(pattern: str, unit: str) -> None:
     "/**/**/**/x" minutes on 8 KB of "a/"."""
     rule = AccessRule((pattern,), Access.DENY)
     path = "/" + unit * (8000 // len(unit))
-    started = time.perf_counter()
+    started = time.process_time()
     rule.matches("GET", path)
     rule.matches("GET", path + "!")  # a near miss is the slow case for backtracking
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 @pytest.mark.parametrize(
@@ -487,6 +487,6 @@ def test_matching_time_is_linear_in_the_path(pattern: str, unit: str) -> None:
     ],
 )
 def test_known_catastrophic_patterns_match_quickly(pattern: str, path: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     assert not AccessRule((pattern,), Access.DENY).matches("GET", path)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
