@@ -17,7 +17,7 @@ from gateway.enforcement import apply_ratchet
 from gateway.handlers import (
     admin,
     admin_api,
-    flow,
+    defer,
     forward_auth,
     health,
     metrics_page,
@@ -180,7 +180,7 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_post("/.gateway/challenge", second_factor.challenge_post)
     router.add_get("/.gateway/enrol", second_factor.enrol_get)
     router.add_post("/.gateway/enrol", second_factor.enrol_post)
-    router.add_post("/.gateway/defer", flow.defer)
+    router.add_post("/.gateway/defer", defer.defer)
     router.add_get("/.gateway/recovery", recovery.codes_get)
     router.add_post("/.gateway/recovery", recovery.codes_post)
     router.add_get("/.gateway/recovery/used", recovery.used_get)

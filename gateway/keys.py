@@ -18,4 +18,4 @@ CONTEXT: web.RequestKey[RequestContext] = web.RequestKey("context")
 OTHER_WAYS: web.RequestKey[list[dict[str, str]]] = web.RequestKey("other_ways")
 # a second-factor lockout found for this request (see gateway.regulation)
 LOCKOUT: web.RequestKey[Lockout] = web.RequestKey("lockout")
-VISIT: web.RequestKey[Visit] = web.RequestKey("visit")  # gateway.handlers.common.visit
+VISIT: web.RequestKey[Visit] = web.RequestKey("visit")  # gateway.handlers.shared.request.visit

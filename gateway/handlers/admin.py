@@ -17,26 +17,11 @@ from gateway.decision import Mode
 from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.factors.phone import InvalidNumber
 from gateway.handlers import admin_actions as actions
-from gateway.handlers.admin_access import (
-    Admin,
-    AdminRefused,
-    NotAdmin,
-    NotSignedIn,
-    admin_of,
-    companies_of,
-    signed_in,
-    to_the_challenge,
-)
-from gateway.handlers.common import (
-    CSRF_FIELD,
-    attach_csrf_cookie,
-    context,
-    csrf_token,
-    gateway_url,
-    require_csrf,
-    runtime,
-    see_other,
-)
+from gateway.handlers.admin_access import Admin, AdminRefused, NotAdmin, admin_of, companies_of
+from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
+from gateway.handlers.shared.redirects import gateway_url, see_other
+from gateway.handlers.shared.request import context, runtime
+from gateway.handlers.shared.verified import NotSignedIn, signed_in, to_the_challenge
 from gateway.policy.model import Company
 from gateway.redirects import safe_redirect
 
@@ -65,7 +50,7 @@ def reauth_url(back: str) -> str:
     return f"{ROOT}reauth?{urlencode({'rd': back})}"
 
 
-def refused(request: web.Request, exc: AdminRefused, back: str) -> web.StreamResponse:
+def refused(request: web.Request, exc: AdminRefused | NotSignedIn, back: str) -> web.StreamResponse:
     if isinstance(exc, NotSignedIn):
         if context(request).mode is Mode.PORTAL:
             return see_other(gateway_url("login", back))
@@ -88,7 +73,7 @@ def guarded(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> 
         back = request.path if request.method == "GET" else _back(request)
         try:
             return await handler(request)
-        except AdminRefused as exc:
+        except (AdminRefused, NotSignedIn) as exc:
             return refused(request, exc, back)
 
     return wrapper

@@ -14,7 +14,7 @@ from gateway.audit import audit
 from gateway.enforcement import enforce_company
 from gateway.factors.phone import parse
 from gateway.handlers.admin_access import Admin
-from gateway.handlers.common import context, runtime
+from gateway.handlers.shared.request import context, runtime
 from gateway.notices import factor_changed
 
 log = logging.getLogger("gateway.admin")

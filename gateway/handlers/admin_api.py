@@ -17,24 +17,10 @@ from gateway import admin as members_of
 from gateway import csrf
 from gateway.factors.phone import InvalidNumber
 from gateway.handlers import admin_actions as actions
-from gateway.handlers.admin_access import (
-    Admin,
-    AdminRefused,
-    NotAdmin,
-    NotSignedIn,
-    admin_of,
-    companies_of,
-    fresh,
-)
-from gateway.handlers.common import (
-    CSRF_COOKIE,
-    attach_csrf_cookie,
-    context,
-    cookie_name,
-    cookie_value,
-    csrf_token,
-    runtime,
-)
+from gateway.handlers.admin_access import Admin, AdminRefused, NotAdmin, admin_of, companies_of
+from gateway.handlers.shared.csrf import CSRF_COOKIE, attach_csrf_cookie, csrf_token
+from gateway.handlers.shared.request import context, cookie_name, cookie_value, runtime
+from gateway.handlers.shared.verified import NotSignedIn, fresh
 from gateway.policy.model import Company
 
 API = "/.gateway/admin/api"
@@ -57,7 +43,7 @@ def reply(data: Any, status: int = 200) -> web.Response:
     return response
 
 
-def _refusal(exc: AdminRefused) -> ApiError:
+def _refusal(exc: AdminRefused | NotSignedIn) -> ApiError:
     if isinstance(exc, NotSignedIn):
         return ApiError(401, "not_signed_in", "Sign in (with your second factor) first.")
     if isinstance(exc, NotAdmin):
@@ -76,7 +62,7 @@ def api(handler: Handler) -> Handler:
     async def wrapper(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except AdminRefused as exc:
+        except (AdminRefused, NotSignedIn) as exc:
             error = _refusal(exc)
         except ApiError as exc:
             error = exc

@@ -18,17 +18,13 @@ from gateway import metrics as answers
 from gateway.audit import audit
 from gateway.factors import codes
 from gateway.factors.phone import InvalidNumber, LineType, parse
-from gateway.handlers.common import company_for, context, gateway_url, runtime, see_other
-from gateway.handlers.flow import (
-    announce_factor,
-    complete,
-    page,
-    rd,
-    site_name,
-    start_again,
-    too_many_failures,
-)
-from gateway.handlers.methods import MethodPages, Page, Post, enrollable, register
+from gateway.handlers.shared.attempts import start_again, too_many_failures
+from gateway.handlers.shared.completion import complete
+from gateway.handlers.shared.factor_changes import announce_factor
+from gateway.handlers.shared.methods import MethodPages, Page, Post, enrollable, register
+from gateway.handlers.shared.pages import page
+from gateway.handlers.shared.redirects import gateway_url, rd, see_other
+from gateway.handlers.shared.request import company_for, context, runtime, site_name
 from gateway.keys import OTHER_WAYS
 from gateway.notices import address_of
 from gateway.policy.model import CodeLimits

@@ -27,15 +27,6 @@ from gateway.clientip import client_ip, is_trusted, parse_ip
 from gateway.context import RequestContext
 from gateway.decision import Mode, Outcome
 from gateway.errors import BadRequest, Forbidden, MisdirectedRequest, NotFound
-from gateway.handlers.common import (
-    context,
-    gateway_url,
-    load_session,
-    runtime,
-    see_other,
-    session_cookie_line,
-)
-from gateway.handlers.flow import complete
 from gateway.handlers.proxy import (
     GATEWAY_PREFIX,
     REDIRECT_PAGES,
@@ -43,6 +34,10 @@ from gateway.handlers.proxy import (
     header_session,
     outcome_for,
 )
+from gateway.handlers.shared.completion import complete
+from gateway.handlers.shared.cookies import load_session, session_cookie_line
+from gateway.handlers.shared.redirects import gateway_url, see_other
+from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.upstream import cookie_header_for_upstream, upstream_headers
 from gateway.hosts import canonical_host
 from gateway.identity.body_fields import FORM, is_form_like

@@ -13,8 +13,9 @@ from multidict import CIMultiDict
 
 from gateway.audit import audit
 from gateway.cookies import SetCookie, scope_of
-from gateway.handlers.common import company_for, context, runtime, session_cookie_line
-from gateway.handlers.flow import after_first_factor
+from gateway.handlers.shared.completion import after_first_factor
+from gateway.handlers.shared.cookies import session_cookie_line
+from gateway.handlers.shared.request import company_for, context, runtime
 from gateway.identity import intercept
 from gateway.intercept_settings import Intercept
 from gateway.paths import encode_path

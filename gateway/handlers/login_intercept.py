@@ -23,8 +23,6 @@ from multidict import CIMultiDict
 
 from gateway.cookies import parse_cookie_header
 from gateway.errors import BadRequest
-from gateway.handlers.attempts import busy, refusal
-from gateway.handlers.common import context, runtime, visit
 from gateway.handlers.login_answer import (
     Answer,
     failed,
@@ -33,6 +31,8 @@ from gateway.handlers.login_answer import (
     succeeded,
     unclear,
 )
+from gateway.handlers.shared.attempts import busy, refusal
+from gateway.handlers.shared.request import context, runtime, visit
 from gateway.handlers.upstream import upstream_headers
 from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept

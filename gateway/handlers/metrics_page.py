@@ -7,7 +7,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway.clientip import client_ip, is_trusted
-from gateway.handlers.common import runtime
+from gateway.handlers.shared.request import runtime
 
 
 def may_read_metrics(request: web.Request) -> bool:

@@ -20,26 +20,16 @@ from gateway.audit import audit
 from gateway.errors import NotFound
 from gateway.factors import webauthn
 from gateway.factors.webauthn import AUTHENTICATE, REGISTER, Credential, Refused, RelyingParty
-from gateway.handlers.common import (
-    company_for,
-    context,
-    gateway_url,
-    load_session,
-    require_csrf,
-    runtime,
-    see_other,
-)
-from gateway.handlers.flow import (
-    announce_factor,
-    complete,
-    deferral_offer,
-    page,
-    rd,
-    start_again,
-    too_many_failures,
-)
-from gateway.handlers.methods import MethodPages, allowed, register, usable
-from gateway.handlers.reauth import stale
+from gateway.handlers.shared.attempts import start_again, too_many_failures
+from gateway.handlers.shared.completion import complete
+from gateway.handlers.shared.cookies import load_session
+from gateway.handlers.shared.csrf import require_csrf
+from gateway.handlers.shared.factor_changes import announce_factor, stale
+from gateway.handlers.shared.methods import MethodPages, allowed, register, usable
+from gateway.handlers.shared.pages import page
+from gateway.handlers.shared.pending import deferral_offer
+from gateway.handlers.shared.redirects import gateway_url, rd, see_other
+from gateway.handlers.shared.request import company_for, context, runtime
 from gateway.metrics import OK, REPLAY, WRONG
 from gateway.sessions import Level, Session
 from gateway.store import Store

@@ -24,7 +24,6 @@ from gateway.admin import PENDING_PHONE
 from gateway.audit import audit
 from gateway.factors import codes as factor_codes
 from gateway.factors.phone import LineType
-from gateway.handlers.attempts import busy, refusal
 from gateway.handlers.codes import (
     HEADINGS,
     NO_CODE,
@@ -37,18 +36,14 @@ from gateway.handlers.codes import (
     code_waiting,
     send_code,
 )
-from gateway.handlers.common import (
-    company_for,
-    context,
-    gateway_url,
-    load_session,
-    require_csrf,
-    runtime,
-    see_other,
-    visit,
-)
-from gateway.handlers.flow import announce_factor, page, rd, start_again, too_many_failures
-from gateway.handlers.methods import enrollable
+from gateway.handlers.shared.attempts import busy, refusal, start_again, too_many_failures
+from gateway.handlers.shared.cookies import load_session
+from gateway.handlers.shared.csrf import require_csrf
+from gateway.handlers.shared.factor_changes import announce_factor
+from gateway.handlers.shared.methods import enrollable
+from gateway.handlers.shared.pages import page
+from gateway.handlers.shared.redirects import gateway_url, rd, see_other
+from gateway.handlers.shared.request import company_for, context, runtime, visit
 from gateway.policy.model import CodeLimits, Company
 from gateway.runtime import Runtime
 from gateway.sessions import Level, Session, storage_key

@@ -8,20 +8,12 @@ from aiohttp import web
 
 from gateway.audit import audit
 from gateway.errors import NotFound
-from gateway.handlers.attempts import busy, refusal
-from gateway.handlers.common import (
-    CSRF_FIELD,
-    attach_csrf_cookie,
-    context,
-    csrf_token,
-    load_session,
-    require_csrf,
-    runtime,
-    see_other,
-    session_cookie_line,
-    visit,
-)
-from gateway.handlers.flow import after_first_factor
+from gateway.handlers.shared.attempts import busy, refusal
+from gateway.handlers.shared.completion import after_first_factor
+from gateway.handlers.shared.cookies import load_session, session_cookie_line
+from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
+from gateway.handlers.shared.redirects import see_other
+from gateway.handlers.shared.request import context, runtime, visit
 from gateway.identity.portal import UsersFile
 from gateway.offload import off_loop
 from gateway.redirects import safe_redirect

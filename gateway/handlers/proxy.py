@@ -15,20 +15,17 @@ from gateway.cookies import expire_cookie, scope_of
 from gateway.decision import Mode, Outcome, decide
 from gateway.errors import BadRequest, Forbidden, NotFound, UpstreamUnreachable
 from gateway.handlers import intercept_checks as checks
-from gateway.handlers.common import (
-    context,
-    expire_session_cookie_line,
-    gateway_url,
-    load_session,
-    runtime,
-    see_other,
-    session_cookie_line,
-    visit,
-)
-from gateway.handlers.flow import complete
 from gateway.handlers.login_answer import hold
 from gateway.handlers.login_intercept import handle_login
 from gateway.handlers.request_body import read_form_like
+from gateway.handlers.shared.completion import complete
+from gateway.handlers.shared.cookies import (
+    expire_session_cookie_line,
+    load_session,
+    session_cookie_line,
+)
+from gateway.handlers.shared.redirects import gateway_url, see_other
+from gateway.handlers.shared.request import context, runtime, visit
 from gateway.handlers.upstream import own_cookie_names, upstream_headers
 from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept

@@ -1,42 +1,17 @@
-"""Changing how one signs in (adding or removing a passkey, new recovery codes) needs a second
-factor presented in this session within the last REAUTH_AFTER seconds, as admin actions do: a
-session verified by a trusted-network cookie, a deferral or an old code is first sent to
-"Confirm it is you", which steps it down to the first factor and on to the challenge (the class
-of Keycloak CVE-2026-3429, where a password-only session replaced the victim's factor)."""
+"""/.gateway/reauth, "Confirm it is you": a verified session whose second factor is not recent
+enough to change how one signs in (shared/factor_changes.stale sends it here) steps down to the
+first factor and goes through the challenge again, then back."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from gateway.errors import Forbidden
-from gateway.handlers.admin_access import NotSignedIn, fresh, signed_in, to_the_challenge
-from gateway.handlers.common import (
-    CSRF_FIELD,
-    attach_csrf_cookie,
-    csrf_token,
-    gateway_url,
-    require_csrf,
-    runtime,
-    see_other,
-)
+from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
+from gateway.handlers.shared.request import runtime
+from gateway.handlers.shared.verified import NotSignedIn, signed_in, to_the_challenge
 from gateway.redirects import safe_redirect
 from gateway.sessions import Session
-
-PAGE = "reauth"
-
-
-def stale(request: web.Request, session: Session) -> web.StreamResponse | None:
-    """None when `session` may change its factors now; else where to go: a GET goes to
-    "Confirm it is you" and comes back; a POST is refused (its form is sent again after)."""
-    if fresh(request, session):
-        return None
-    back = request.path_qs if request.method == "GET" else request.path
-    if request.method == "GET":
-        return see_other(gateway_url(PAGE, back))
-    raise Forbidden(
-        "Changing how you sign in needs a second step made in the last 15 minutes.",
-        "Go back to the page, confirm it is you, and try again.",
-    )
 
 
 async def reauth_get(request: web.Request) -> web.StreamResponse:

@@ -11,25 +11,15 @@ from aiohttp import web
 from gateway.audit import audit
 from gateway.errors import NotFound
 from gateway.factors import recovery
-from gateway.handlers.common import (
-    company_for,
-    context,
-    gateway_url,
-    load_session,
-    require_csrf,
-    runtime,
-    see_other,
-)
-from gateway.handlers.flow import (
-    announce_factor,
-    complete,
-    page,
-    rd,
-    start_again,
-    too_many_failures,
-)
-from gateway.handlers.methods import MethodPages, allowed, register
-from gateway.handlers.reauth import stale
+from gateway.handlers.shared.attempts import start_again, too_many_failures
+from gateway.handlers.shared.completion import complete
+from gateway.handlers.shared.cookies import load_session
+from gateway.handlers.shared.csrf import require_csrf
+from gateway.handlers.shared.factor_changes import announce_factor, stale
+from gateway.handlers.shared.methods import MethodPages, allowed, register
+from gateway.handlers.shared.pages import page
+from gateway.handlers.shared.redirects import gateway_url, rd, see_other
+from gateway.handlers.shared.request import company_for, context, runtime
 from gateway.metrics import OK, WRONG
 from gateway.offload import off_loop
 from gateway.sessions import Level, Session

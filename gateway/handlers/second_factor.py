@@ -18,10 +18,11 @@ from gateway.handlers import (  # importing a method's module registers its page
     recovery,  # noqa: F401
     totp,  # noqa: F401
 )
-from gateway.handlers.attempts import busy, refusal
-from gateway.handlers.common import company_for, gateway_url, runtime, see_other, visit
-from gateway.handlers.flow import pending, pending_again, pending_post, rd, start_again
-from gateway.handlers.methods import REGISTRY, enrolled_alone, offered
+from gateway.handlers.shared.attempts import busy, refusal, start_again
+from gateway.handlers.shared.methods import REGISTRY, enrolled_alone, offered
+from gateway.handlers.shared.pending import pending, pending_again, pending_post
+from gateway.handlers.shared.redirects import gateway_url, rd, see_other
+from gateway.handlers.shared.request import company_for, runtime, visit
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.metrics import DELAYED, LOCKED_OUT
 from gateway.sessions import Session

@@ -8,19 +8,11 @@ from aiohttp import web
 
 from gateway.audit import audit
 from gateway.cookies import expire_cookie
-from gateway.handlers.common import (
-    CSRF_FIELD,
-    attach_csrf_cookie,
-    clear_session_cookie,
-    company_for,
-    context,
-    csrf_token,
-    load_session,
-    require_csrf,
-    runtime,
-    see_other,
-)
-from gateway.handlers.methods import allowed
+from gateway.handlers.shared.cookies import clear_session_cookie, load_session
+from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
+from gateway.handlers.shared.methods import allowed
+from gateway.handlers.shared.redirects import see_other
+from gateway.handlers.shared.request import company_for, context, runtime
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level
 

@@ -10,18 +10,14 @@ from aiohttp import web
 
 from gateway.audit import audit
 from gateway.factors import totp
-from gateway.handlers.common import context, gateway_url, runtime, see_other
-from gateway.handlers.flow import (
-    announce_factor,
-    complete,
-    deferral_offer,
-    page,
-    rd,
-    site_name,
-    start_again,
-    too_many_failures,
-)
-from gateway.handlers.methods import MethodPages, register
+from gateway.handlers.shared.attempts import start_again, too_many_failures
+from gateway.handlers.shared.completion import complete
+from gateway.handlers.shared.factor_changes import announce_factor
+from gateway.handlers.shared.methods import MethodPages, register
+from gateway.handlers.shared.pages import page
+from gateway.handlers.shared.pending import deferral_offer
+from gateway.handlers.shared.redirects import gateway_url, rd, see_other
+from gateway.handlers.shared.request import context, runtime, site_name
 from gateway.metrics import OK, REPLAY, WRONG
 from gateway.sessions import Session
 

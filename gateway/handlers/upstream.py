@@ -9,7 +9,8 @@ from multidict import CIMultiDict
 
 from gateway import trust
 from gateway.cookies import build_cookie_header, parse_cookie_header
-from gateway.handlers.common import CSRF_COOKIE, context, runtime
+from gateway.handlers.shared.csrf import CSRF_COOKIE
+from gateway.handlers.shared.request import context, runtime
 from gateway.identity.cookie_names import CookieNames
 from gateway.identity.credentials import strip_cookies, strip_headers
 from gateway.memo import remembered

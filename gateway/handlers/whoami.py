@@ -11,7 +11,7 @@ from multidict import CIMultiDict
 
 from gateway.cookies import build_cookie_header
 from gateway.errors import UpstreamTimeout, UpstreamUnreachable
-from gateway.handlers.common import context, runtime
+from gateway.handlers.shared.request import context, runtime
 from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, decode_body, user_from_answer
 from gateway.intercept_settings import Whoami
 from gateway.proxy import http

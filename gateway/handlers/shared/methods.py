@@ -1,9 +1,9 @@
 """The second-factor methods the gateway can offer, each with its enrolment and challenge pages.
 
-A method module (totp, codes, webauthn, recovery) registers a `MethodPages`; the dispatcher in
-`second_factor` asks gateway.signin.methods which one a page shows (the `method` query
-parameter, the company's default, or what the user has enrolled) and lists the others as
-"another way".
+A method's module in handlers/signin/ (totp, the code methods, passkeys, recovery) registers a
+`MethodPages` when it is imported; the dispatcher (signin/second_factor.py, which imports them)
+asks gateway.signin.methods which one a page shows (the `method` query parameter, the company's
+default, or what the user has enrolled) and lists the others as "another way".
 """
 
 from __future__ import annotations

@@ -1,0 +1,34 @@
+"""/.gateway/defer: "Remind me later", instead of enrolling, while the company does not enforce
+two-step sign-in yet (gateway.signin.deferral)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import Forbidden
+from gateway.handlers.shared.completion import complete
+from gateway.handlers.shared.pending import pending_post
+from gateway.handlers.shared.redirects import gateway_url, rd, see_other
+from gateway.handlers.shared.request import company_for, runtime, visit
+from gateway.redirects import safe_redirect
+from gateway.sessions import DEFERRAL
+from gateway.signin import deferral
+
+
+async def defer(request: web.Request) -> web.StreamResponse:
+    """ "Remind me later": allowed only while the company does not enforce 2FA."""
+    posted = await pending_post(request)
+    if not isinstance(posted, tuple):
+        return posted
+    _form, session, user = posted
+    rt = runtime(request)
+    company = company_for(request, user)
+    if company is None or not await deferral.may_defer(company, rt.store, user):
+        raise Forbidden(
+            "Your company requires two-step sign-in, so it cannot be put off.",
+            "Go back and set it up now.",
+        )
+    if await rt.store.list_methods(user):
+        return see_other(gateway_url("challenge", rd(request)))
+    await deferral.grant(visit(request), user, company)
+    return await complete(request, session, safe_redirect(request.query.get("rd")), via=DEFERRAL)

@@ -1,0 +1,106 @@
+"""What wrong answers lead to: counting one in a sign-in (and ending it past the limit), the page
+that says it has ended, and the 429 pages that say an answer must wait (while another answer of
+the user is checked, or for a lockout or delay). What is counted and when: gateway.signin.attempts
+and gateway.signin.steps."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from gateway import regulation
+from gateway.handlers.shared.cookies import clear_session_cookie
+from gateway.handlers.shared.request import runtime, visit
+from gateway.keys import LOCKOUT
+from gateway.sessions import MAX_FAILURES, Session
+from gateway.signin import steps
+from gateway.signin.attempts import count_failure
+
+log = logging.getLogger("gateway.challenge")
+
+
+def busy(request: web.Request, back: str, back_text: str) -> web.Response:
+    """429: another answer of this user is being checked right now."""
+    return runtime(request).pages.render(
+        "error.html",
+        status=429,
+        headers={"Retry-After": "1"},
+        title="Please wait a moment",
+        message="Another answer for this account is being checked right now.",
+        next_step="Wait a second, then try again.",
+        link=back,
+        link_text=back_text,
+    )
+
+
+def refusal(
+    request: web.Request, lockout: regulation.Lockout, back: str, back_text: str
+) -> web.Response:
+    """The 429 page: how long to wait, and where to go then."""
+    rt = runtime(request)
+    wait = max(1, math.ceil(lockout.until - rt.clock()))
+    if lockout.is_delay:
+        title = "Please wait a moment"
+        message = "The last answers were not right, so each new try has to wait a little longer."
+        next_step = f"Try again in {wait} second{'s' if wait != 1 else ''}."
+    else:
+        when = datetime.fromtimestamp(lockout.until, UTC).strftime("%H:%M UTC")
+        title = "Too many wrong answers"
+        message = "There have been too many wrong answers for this sign-in recently."
+        next_step = f"Wait until {when}, then sign in again."
+    return rt.pages.render(
+        "error.html",
+        status=429,
+        headers={"Retry-After": str(wait)},
+        title=title,
+        message=message,
+        next_step=next_step,
+        link=back,
+        link_text=back_text,
+    )
+
+
+async def too_many_failures(request: web.Request, session: Session) -> bool:
+    """Count a wrong answer, in this sign-in and in the store by user and address; past a limit
+    the pending session ends, so every further guess costs the password again, and past the
+    store's limits nobody may try for a while. A mere delay leaves the sign-in going (and is
+    mentioned on the page). The rule: gateway.signin.steps."""
+    rt = runtime(request)
+    assert session.user is not None
+    method = request.query.get("method") or "second factor"
+    lockout = await count_failure(visit(request), session.user, method[:32])
+    state = steps.SignIn(steps.Stage.ASKED, session.failures)
+    state, effects = steps.step(state, steps.WrongAnswer(lockout))
+    session.failures = state.failures
+    for effect in effects:  # a delay is mentioned on the page, a lockout explained
+        if isinstance(effect, steps.Wait):
+            request[LOCKOUT] = effect.lockout
+    if state.stage is steps.Stage.ENDED:
+        await rt.sessions.end(session)
+        log.warning("too many wrong answers for %s: pending session ended", session.user)
+        return True
+    await rt.sessions.save(session)
+    return False
+
+
+def start_again(request: web.Request) -> web.Response:
+    """The sign-in has ended after too many wrong answers: wait (if locked out), then sign in."""
+    lockout = request.get(LOCKOUT)
+    if lockout is not None:
+        response = refusal(request, lockout, "/", "Go to the start page")
+    else:
+        response = runtime(request).pages.render(
+            "error.html",
+            status=429,
+            title="Too many wrong codes",
+            message=(
+                f"{MAX_FAILURES} answers in a row were not right, so this sign-in has been stopped."
+            ),
+            next_step="Sign in again with your password, then enter the code your app shows.",
+            link="/",
+        )
+    clear_session_cookie(response, request)
+    return response

@@ -1,0 +1,49 @@
+"""A gateway page for the user of a session (signing in, or signed in and changing their
+factors): the company's branding, the form's CSRF token, the other ways to sign in, the note
+about a shared login, a delay to wait, and the browser's id when it is given one."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from aiohttp import web
+
+from gateway.handlers.shared.cookies import browser_cookie
+from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token
+from gateway.handlers.shared.request import company_for, runtime
+from gateway.keys import LOCKOUT, OTHER_WAYS
+from gateway.redirects import safe_redirect
+from gateway.sessions import Session
+from gateway.signin.browsers import SHARED, SHARED_ACCOUNT
+
+
+def page(
+    request: web.Request, template: str, session: Session, status: int = 200, **extra: Any
+) -> web.Response:
+    cookies: dict[str, str] = {}
+    token = csrf_token(request, cookies)
+    rt = runtime(request)
+    waiting = request.get(LOCKOUT)
+    if extra.get("error") and waiting is not None and waiting.is_delay:
+        seconds = max(1, math.ceil(waiting.until - rt.clock()))
+        plural = "s" if seconds != 1 else ""
+        extra["error"] += f" Wait {seconds} second{plural} before the next try."
+    response = rt.pages.render(
+        template,
+        status=status,
+        company=company_for(request, session.user),
+        user=session.user,
+        csrf_field=CSRF_FIELD,
+        csrf_token=token,
+        rd=safe_redirect(request.query.get("rd")),
+        other_ways=request.get(OTHER_WAYS, []),
+        shared_login=session.scratch.get(SHARED),
+        shared_account=bool(session.scratch.get(SHARED_ACCOUNT)),
+        **extra,
+    )
+    attach_csrf_cookie(response, request, cookies)
+    line = browser_cookie(request, session)
+    if line is not None:
+        response.headers.add("Set-Cookie", line)
+    return response
