@@ -17,19 +17,20 @@ from gateway.enforcement import apply_ratchet
 from gateway.handlers import (
     admin,
     admin_api,
-    defer,
     forward_auth,
     health,
     metrics_page,
-    passkeys,
-    phone_confirm,
-    portal,
-    reauth,
-    recovery,
-    second_factor,
-    session_end,
 )
+from gateway.handlers.account import passkeys, recovery_codes
 from gateway.handlers.proxy import proxy_handler
+from gateway.handlers.signin import (
+    defer,
+    phone_confirm,
+    portal_login,
+    reauth,
+    second_factor,
+    sign_out,
+)
 from gateway.handlers.static import StaticFiles
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
@@ -174,16 +175,16 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/metrics", metrics_page.metrics, allow_head=True)
     static = StaticFiles(STATIC_DIR)  # read once, at start
     router.add_get("/.gateway/static/{name:.*}", static.handle, allow_head=True)
-    router.add_get("/.gateway/login", portal.login_get)
-    router.add_post("/.gateway/login", portal.login_post)
+    router.add_get("/.gateway/login", portal_login.login_get)
+    router.add_post("/.gateway/login", portal_login.login_post)
     router.add_get("/.gateway/challenge", second_factor.challenge_get)
     router.add_post("/.gateway/challenge", second_factor.challenge_post)
     router.add_get("/.gateway/enrol", second_factor.enrol_get)
     router.add_post("/.gateway/enrol", second_factor.enrol_post)
     router.add_post("/.gateway/defer", defer.defer)
-    router.add_get("/.gateway/recovery", recovery.codes_get)
-    router.add_post("/.gateway/recovery", recovery.codes_post)
-    router.add_get("/.gateway/recovery/used", recovery.used_get)
+    router.add_get("/.gateway/recovery", recovery_codes.codes_get)
+    router.add_post("/.gateway/recovery", recovery_codes.codes_post)
+    router.add_get("/.gateway/recovery/used", recovery_codes.used_get)
     router.add_get("/.gateway/phone/confirm", phone_confirm.confirm_get)
     router.add_post("/.gateway/phone/confirm", phone_confirm.confirm_post)
     router.add_get("/.gateway/reauth", reauth.reauth_get)
@@ -191,8 +192,8 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/passkeys", passkeys.manage_get)
     router.add_post("/.gateway/passkeys", passkeys.manage_post)
     router.add_post("/.gateway/passkeys/remove", passkeys.remove_post)
-    router.add_get("/.gateway/logout", session_end.logout_get)
-    router.add_post("/.gateway/logout", session_end.logout_post)
+    router.add_get("/.gateway/logout", sign_out.logout_get)
+    router.add_post("/.gateway/logout", sign_out.logout_post)
     router.add_get("/.gateway/verify", forward_auth.verify, allow_head=True)
     router.add_get("/.gateway/auth-request", forward_auth.auth_request, allow_head=True)
     router.add_get("/.gateway/continue", forward_auth.continue_get)

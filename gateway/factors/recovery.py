@@ -15,6 +15,7 @@ from typing import Any
 
 from argon2.low_level import Type, hash_secret_raw
 
+RECOVERY = "recovery"  # the method's name in policies and in the store
 COUNT = 10
 LENGTH = 10  # characters: 10 x 5 bits = 50 bits a code
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32: no i, l, o, u

@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestServer
 
 from gateway.admin import PENDING_PHONE
 from gateway.clock import FixedClock
-from gateway.handlers.codes import WRONG_CODE
-from gateway.handlers.phone_confirm import CANNOT_CONFIRM
+from gateway.handlers.signin.codes import WRONG_CODE
+from gateway.handlers.signin.phone_confirm import CANNOT_CONFIRM
 from tests.admin.helpers import (
     ALICE,
     CAROL,
@@ -48,10 +48,6 @@ OLD, NEW = "+447400111111", "+447400123456"  # Carol's enrolled mobile; the one 
 LANDLINE = "+442079460000"
 CONFIRM = "/.gateway/phone/confirm?rd=%2F"
 SMS_CHALLENGE = "/.gateway/challenge?method=sms&rd=%2F"
-
-
-
-
 
 
 @pytest.fixture

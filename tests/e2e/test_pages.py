@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
-from gateway.handlers.totp import WRONG_CODE
+from gateway.handlers.signin.totp import WRONG_CODE
 from gateway.identity.portal import hash_password
 from gateway.sessions import MAX_FAILURES
 from tests.browser import DESKTOP, PHONE, SMALL_PHONE

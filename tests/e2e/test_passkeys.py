@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, CDPSession, Page, expect
 
-from gateway.handlers.passkeys import BAD_NAME, NO_SCRIPT
+from gateway.handlers.shared.passkeys import BAD_NAME, NO_SCRIPT
 from tests.e2e.flow import (
     CHALLENGE_URL,
     ENROL_URL,

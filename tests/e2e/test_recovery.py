@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from gateway.demo.legacy import create_legacy_app
-from gateway.handlers.recovery import WRONG_CODE
+from gateway.handlers.signin.recovery import WRONG_CODE
 from tests.e2e.flow import (
     ALICE,
     CHALLENGE_URL,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from gateway.handlers.totp import USED_CODE, WRONG_CODE
+from gateway.handlers.signin.totp import USED_CODE, WRONG_CODE
 from tests.e2e.flow import (
     ALICE,
     CHALLENGE_URL,

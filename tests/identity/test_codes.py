@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.clock import FixedClock
-from gateway.handlers.codes import NO_CODE, WRONG_CODE
+from gateway.handlers.signin.codes import NO_CODE, WRONG_CODE
 from gateway.identity.portal import hash_password
 from gateway.keys import RUNTIME
 from gateway.runtime import Runtime
@@ -63,10 +63,6 @@ async def upstream() -> AsyncIterator[TestServer]:
     await server.start_server()
     yield server
     await server.close()
-
-
-
-
 
 
 @pytest.fixture

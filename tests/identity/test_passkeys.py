@@ -16,17 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from gateway.clock import FixedClock
 from gateway.factors import webauthn
+from gateway.factors.passkey_records import add_credential
 from gateway.factors.webauthn import CHALLENGE_TTL, REGISTER, RelyingParty
-from gateway.handlers.passkeys import (
-    BAD_NAME,
-    EXPIRED,
-    LAST_FACTOR,
-    NO_SCRIPT,
-    NOT_ADDED,
-    NOT_CHECKED,
-    UNKNOWN,
-    add_credential,
-)
+from gateway.handlers.account.passkeys import LAST_FACTOR
+from gateway.handlers.shared.passkeys import BAD_NAME, EXPIRED, NO_SCRIPT, NOT_ADDED
+from gateway.handlers.signin.passkeys import NOT_CHECKED, UNKNOWN
 from gateway.keys import RUNTIME
 from gateway.policy import load_policy_dir
 from gateway.sessions import MAX_FAILURES

@@ -14,7 +14,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.handlers.recovery import REGENERATED, WRONG_CODE, spend
+from gateway.handlers.account.recovery_codes import REGENERATED
+from gateway.handlers.signin.recovery import WRONG_CODE, spend
 from gateway.identity.portal import hash_password
 from gateway.keys import RUNTIME
 from gateway.sessions import MAX_FAILURES

@@ -17,6 +17,11 @@ def gateway_url(page: str, rd: str | None) -> str:
     return f"/.gateway/{page}" + (f"?{urlencode({'rd': rd})}" if rd else "")
 
 
+def method_url(page: str, method: str, rd: str) -> str:
+    """A sign-in page (challenge or enrol) for one second-factor method."""
+    return f"/.gateway/{page}?{urlencode({'method': method, 'rd': rd})}"
+
+
 def rd(request: web.Request) -> str:
     """Where this page returns to: its `rd` query parameter, when it is a safe redirect."""
     return safe_redirect(request.query.get("rd"))

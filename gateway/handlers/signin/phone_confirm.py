@@ -1,14 +1,14 @@
 """/.gateway/phone/confirm: the member confirms the phone number a company admin set for them.
 
 The admin's number is kept in the member's user record, encrypted, as the fact `pending_phone`
-(gateway.handlers.admin_actions.change_phone) and is never used for sign-in codes as it is.
-After the member's next second factor (flow.complete sends them here) a code goes to the new
-number, by text message or, for a line that takes no texts, a call; the right code makes it the
-number of their phone enrolment. "Not now" keeps the old number and asks again at the next
-sign-in; "This is not my number" drops the admin's number.
+(gateway.handlers.admin.actions.change_phone) and is never used for sign-in codes as it is.
+After the member's next second factor (shared/completion.complete sends them here) a code goes
+to the new number, by text message or, for a line that takes no texts, a call; the right code
+makes it the number of their phone enrolment. "Not now" keeps the old number and asks again at
+the next sign-in; "This is not my number" drops the admin's number.
 
-Codes are the sign-in codes of gateway.handlers.codes: bound to this (verified) session, sent
-only on a POST, rationed, and a wrong one counts like any wrong answer (flow.too_many_failures).
+Codes are the sign-in codes of signin/codes.py: bound to this (verified) session, sent only
+on a POST, rationed, and a wrong one counts like any wrong answer (attempts.too_many_failures).
 """
 
 from __future__ import annotations
@@ -24,18 +24,6 @@ from gateway.admin import PENDING_PHONE
 from gateway.audit import audit
 from gateway.factors import codes as factor_codes
 from gateway.factors.phone import LineType
-from gateway.handlers.codes import (
-    HEADINGS,
-    NO_CODE,
-    SEND_LABELS,
-    SMS,
-    VOICE,
-    VOID_CODE,
-    WRONG_CODE,
-    check_code,
-    code_waiting,
-    send_code,
-)
 from gateway.handlers.shared.attempts import busy, refusal, start_again, too_many_failures
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
@@ -44,7 +32,20 @@ from gateway.handlers.shared.methods import enrollable
 from gateway.handlers.shared.pages import page
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
-from gateway.policy.model import CodeLimits, Company
+from gateway.handlers.signin.codes import (
+    HEADINGS,
+    NO_CODE,
+    SEND_LABELS,
+    SMS,
+    VOICE,
+    VOID_CODE,
+    WRONG_CODE,
+    check_code,
+    code_limits,
+    code_waiting,
+    send_code,
+)
+from gateway.policy.model import Company
 from gateway.runtime import Runtime
 from gateway.sessions import Level, Session, storage_key
 from gateway.signin.attempts import answering, one_at_a_time, wait_for
@@ -93,11 +94,6 @@ def _method(request: web.Request, session: Session, pending: Pending) -> str | N
     return VOICE if VOICE in offered else None
 
 
-def _limits(request: web.Request, session: Session) -> CodeLimits:
-    company = company_for(request, session.user)
-    return company.codes if company is not None else factor_codes.DEFAULT_LIMITS
-
-
 async def _verified(request: web.Request) -> Session | web.StreamResponse:
     session = await load_session(request)
     if session is None or session.level is not Level.VERIFIED or not session.user:
@@ -115,7 +111,7 @@ async def _page(
     status: int = 200,
 ) -> web.StreamResponse:
     method = _method(request, session, pending)
-    limits = _limits(request, session)
+    limits = code_limits(request, session)
     return page(
         request,
         "phone_confirm.html",
@@ -201,7 +197,7 @@ async def _verify(
             await rt.store.delete_code(factor_codes.record_key(method, storage_key(session.id)))
             return start_again(request)
         if result.outcome is factor_codes.Outcome.VOID:
-            void = VOID_CODE.format(tries=_limits(request, session).tries)
+            void = VOID_CODE.format(tries=code_limits(request, session).tries)
             return await _page(request, session, pending, error=void, status=401)
         left = result.tries_left
         error = f"{WRONG_CODE} {left} tr{'ies' if left != 1 else 'y'} left for this code."

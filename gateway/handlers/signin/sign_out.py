@@ -1,4 +1,4 @@
-"""Signing out: the session ends on the server, and the browser's cookies are cleared."""
+"""/.gateway/logout: the session ends on the server, and the browser's cookies are cleared."""
 
 from __future__ import annotations
 

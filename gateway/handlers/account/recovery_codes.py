@@ -1,5 +1,7 @@
-"""Recovery-code pages: the challenge with a code, the page that shows a new set once (after the
-first enrolment, or when the user makes new ones), and the page after signing in with a code."""
+"""The user's own recovery codes: /.gateway/recovery shows a new set once (right after the first
+enrolment, or when the user makes new ones, which needs a recent second factor) and otherwise
+how many remain; /.gateway/recovery/used follows a sign-in with a code. Signing in with a code:
+signin/recovery.py."""
 
 from __future__ import annotations
 
@@ -11,29 +13,20 @@ from aiohttp import web
 from gateway.audit import audit
 from gateway.errors import NotFound
 from gateway.factors import recovery
-from gateway.handlers.shared.attempts import start_again, too_many_failures
-from gateway.handlers.shared.completion import complete
+from gateway.factors.recovery import RECOVERY
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.factor_changes import announce_factor, stale
-from gateway.handlers.shared.methods import MethodPages, allowed, register
+from gateway.handlers.shared.methods import allowed
 from gateway.handlers.shared.pages import page
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
 from gateway.handlers.shared.request import company_for, context, runtime
-from gateway.metrics import OK, WRONG
 from gateway.offload import off_loop
 from gateway.sessions import Level, Session
-from gateway.store import Store
 
 log = logging.getLogger("gateway.challenge")
 
-RECOVERY = "recovery"
 FEW = 3  # this many codes left or fewer: the user is told to make new ones
-SPEND_ATTEMPTS = 5  # compare-and-set retries when other codes are spent at the same moment
-WRONG_CODE = (
-    "That recovery code is not right, or it has already been used. Check what you typed: "
-    "each code works only once."
-)
 REGENERATED = "New recovery codes were made (the old ones no longer work)"
 
 
@@ -41,58 +34,6 @@ def remaining_text(count: int) -> str:
     if count == 0:
         return "No recovery codes remain."
     return f"{count} code remains." if count == 1 else f"{count} codes remain."
-
-
-async def challenge_get(request: web.Request, session: Session) -> web.StreamResponse:
-    return page(request, "recovery_challenge.html", session, error=None)
-
-
-async def spend(store: Store, user: str, typed: str) -> int | None:
-    """Use the code `typed` once: how many codes remain after it, or None when it is not one of
-    the user's unused codes. Compare-and-set, so one code used twice at once succeeds once."""
-    for _ in range(SPEND_ATTEMPTS):
-        record = await store.get_enrolment(user, RECOVERY)
-        if record is None:
-            return None
-        used = await off_loop(recovery.match, record, typed)
-        if used is None:
-            return None
-        left = recovery.without(record, used)
-        if await store.replace_enrolment(user, RECOVERY, record, left):
-            return recovery.remaining(left)
-    return None
-
-
-async def challenge_post(
-    request: web.Request, session: Session, form: dict[str, str]
-) -> web.StreamResponse:
-    user = session.user
-    assert user is not None
-    ip = context(request).client_ip
-    metrics = runtime(request).metrics
-    left = await spend(runtime(request).store, user, form.get("code", ""))
-    if left is not None:
-        log.info("recovery code accepted for %s from %s, %d left", user, ip, left)
-        metrics.count(metrics.challenges, RECOVERY, OK)
-        audit("recovery_code_used", user=user, remaining=left, ip=ip)
-        return await complete(
-            request, session, gateway_url("recovery/used", rd(request)), via=RECOVERY
-        )
-    log.warning("wrong recovery code for %s from %s", user, ip)
-    metrics.count(metrics.challenges, RECOVERY, WRONG)
-    if await too_many_failures(request, session):
-        return start_again(request)
-    return page(request, "recovery_challenge.html", session, status=401, error=WRONG_CODE)
-
-
-register(
-    MethodPages(
-        name=RECOVERY,
-        label="A recovery code",
-        challenge_get=challenge_get,
-        challenge_post=challenge_post,
-    )
-)
 
 
 async def _verified(request: web.Request) -> Session | web.StreamResponse:

@@ -7,31 +7,26 @@ on every page as "another way".
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from aiohttp import web
 
 from gateway.errors import Forbidden, NotFound
-from gateway.handlers import (  # importing a method's module registers its pages
-    codes,  # noqa: F401
-    passkeys,  # noqa: F401
-    recovery,  # noqa: F401
-    totp,  # noqa: F401
-)
 from gateway.handlers.shared.attempts import busy, refusal, start_again
 from gateway.handlers.shared.methods import REGISTRY, enrolled_alone, offered
 from gateway.handlers.shared.pending import pending, pending_again, pending_post
-from gateway.handlers.shared.redirects import gateway_url, rd, see_other
+from gateway.handlers.shared.redirects import gateway_url, method_url, rd, see_other
 from gateway.handlers.shared.request import company_for, runtime, visit
+from gateway.handlers.signin import (  # importing a method's module registers its pages
+    email_codes,  # noqa: F401
+    passkeys,  # noqa: F401
+    phone_codes,  # noqa: F401
+    recovery,  # noqa: F401
+    totp,  # noqa: F401
+)
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.metrics import DELAYED, LOCKED_OUT
 from gateway.sessions import Session
 from gateway.signin import methods, steps
 from gateway.signin.attempts import answering, one_at_a_time, wait_for
-
-
-def method_url(page: str, method: str, target: str) -> str:
-    return f"/.gateway/{page}?{urlencode({'method': method, 'rd': target})}"
 
 
 async def _choose(

@@ -1,4 +1,4 @@
-"""Portal mode: the gateway's own login page (the first factor)."""
+"""/.gateway/login, portal mode: the gateway's own login page (the first factor)."""
 
 from __future__ import annotations
 
