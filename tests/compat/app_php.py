@@ -287,11 +287,12 @@ async def direct_cookies(wiki: DokuWiki, user: tuple[str, str] = ALICE) -> dict[
     attacker who stole them, or who knows the password and reaches DokuWiki, holds)."""
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as direct:
         await direct.get(f"{wiki.url}/doku.php?id=start&do=login")
-        await direct.post(
+        signed = await direct.post(
             f"{wiki.url}/doku.php?id=start",
             data={"do": "login", "u": user[0], "p": user[1], "id": "start"},
             allow_redirects=False,
         )
+        signed.release()
         jar = {morsel.key: str(morsel.value) for morsel in direct.cookie_jar}
         page = await direct.get(f"{wiki.url}/doku.php?id=start")
         assert signed_in_as(await page.text()) == user[0], "the cookies sign in directly"

@@ -96,13 +96,13 @@ async def direct_session(admin: DjangoAdmin, user: str, password: str) -> str:
     has the password, or a copy of someone's cookie, holds)."""
     async with ClientSession(base_url=admin.url, cookie_jar=CookieJar(unsafe=True)) as direct:
         token = await csrf_token(direct)
-        login = await direct.post(
+        async with direct.post(
             LOGIN,
             data={"csrfmiddlewaretoken": token, "username": user, "password": password},
             allow_redirects=False,
-        )
-        assert login.status == 302
-        return str(login.cookies["sessionid"].value)
+        ) as login:  # released here: an unread answer's connection would outlive its session
+            assert login.status == 302
+            return str(login.cookies["sessionid"].value)
 
 
 async def test_whole_flow(make_gateway: Any, django_admin: DjangoAdmin) -> None:
@@ -279,7 +279,7 @@ async def test_stolen_cookie_from_a_verified_browser_is_refused(
         )
         assert bare.status == 403
         assert ALICE not in await bare.text()
-        await thief.get(base + LOGIN)  # the thief's own (anonymous) gateway session
+        (await thief.get(base + LOGIN)).release()  # the thief's own (anonymous) gateway session
         own = await thief.get(
             base + "/admin/", headers={"Cookie": f"sessionid={stolen}"}, allow_redirects=False
         )

@@ -181,7 +181,7 @@ async def test_remember_me_cookie_alone_is_refused(
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as thief:
         for anonymous_first in (False, True):
             if anonymous_first:
-                await thief.get(base + "/login")
+                (await thief.get(base + "/login")).release()
             marker = probe()
             response = await thief.get(
                 f"{base}/me?{marker}=1",
