@@ -15,13 +15,13 @@ from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.enforcement import apply_ratchet
 from gateway.handlers import (
-    admin,
-    admin_api,
     forward_auth,
     health,
     metrics_page,
 )
 from gateway.handlers.account import passkeys, recovery_codes
+from gateway.handlers.admin import api as admin_api
+from gateway.handlers.admin import pages as admin_pages
 from gateway.handlers.proxy import proxy_handler
 from gateway.handlers.signin import (
     defer,
@@ -198,6 +198,6 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/auth-request", forward_auth.auth_request, allow_head=True)
     router.add_get("/.gateway/continue", forward_auth.continue_get)
     admin_api.add_routes(router)
-    admin.add_routes(router)
+    admin_pages.add_routes(router)
     router.add_route("*", "/{tail:.*}", proxy_handler)
     return app

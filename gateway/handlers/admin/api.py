@@ -16,8 +16,8 @@ from aiohttp import web
 from gateway import admin as members_of
 from gateway import csrf
 from gateway.factors.phone import InvalidNumber
-from gateway.handlers import admin_actions as actions
-from gateway.handlers.admin_access import Admin, AdminRefused, NotAdmin, admin_of, companies_of
+from gateway.handlers.admin import actions
+from gateway.handlers.admin.access import Admin, AdminRefused, NotAdmin, admin_of, companies_of
 from gateway.handlers.shared.csrf import CSRF_COOKIE, attach_csrf_cookie, csrf_token
 from gateway.handlers.shared.request import context, cookie_name, cookie_value, runtime
 from gateway.handlers.shared.verified import NotSignedIn, fresh

@@ -16,8 +16,8 @@ from gateway import admin as members_of
 from gateway.decision import Mode
 from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.factors.phone import InvalidNumber
-from gateway.handlers import admin_actions as actions
-from gateway.handlers.admin_access import Admin, AdminRefused, NotAdmin, admin_of, companies_of
+from gateway.handlers.admin import actions
+from gateway.handlers.admin.access import Admin, AdminRefused, NotAdmin, admin_of, companies_of
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime

@@ -13,7 +13,7 @@ from gateway.admin import PENDING_PHONE
 from gateway.audit import audit
 from gateway.enforcement import enforce_company
 from gateway.factors.phone import parse
-from gateway.handlers.admin_access import Admin
+from gateway.handlers.admin.access import Admin
 from gateway.handlers.shared.request import context, runtime
 from gateway.notices import factor_changed
 
