@@ -14,15 +14,13 @@ from gateway.audit import AuditFileError, AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.enforcement import apply_ratchet
-from gateway.handlers import (
-    forward_auth,
-    health,
-    metrics_page,
-)
 from gateway.handlers.account import passkeys, recovery_codes
 from gateway.handlers.admin import api as admin_api
 from gateway.handlers.admin import pages as admin_pages
-from gateway.handlers.proxy import proxy_handler
+from gateway.handlers.entry import forward_auth
+from gateway.handlers.entry.proxy import proxy_handler
+from gateway.handlers.ops import health, metrics_page
+from gateway.handlers.ops.static import StaticFiles
 from gateway.handlers.signin import (
     defer,
     phone_confirm,
@@ -31,7 +29,6 @@ from gateway.handlers.signin import (
     second_factor,
     sign_out,
 )
-from gateway.handlers.static import StaticFiles
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
 from gateway.metrics import Metrics, timed_store

@@ -172,7 +172,7 @@ class Outcome:
 
 
 def outcome(config: Intercept, attempt: Attempt) -> Outcome:
-    """How the gateway judges this login answer (gateway.handlers.login_intercept._judge)."""
+    """How the gateway judges this login answer (gateway.handlers.entry.login_intercept._judge)."""
     split = split_set_cookies(config, attempt.set_cookies)
     has_whoami = config.whoami is not None
     judged = judge(

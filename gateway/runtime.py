@@ -52,7 +52,7 @@ class Runtime:
     reloader: PolicyReloader | None = None  # made at startup, watching the policy_dir
     metrics: Metrics = field(default_factory=Metrics)  # this gateway's own registry
     # per application: requests open to it now, at most its max_connections (gateway.handlers.
-    # proxy.forward); made on first use, in the serving loop
+    # entry.proxy.forward); made on first use, in the serving loop
     upstream_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     # failures that repeat (a store or an application down) logged once per burst
     log_repeats: Repeats = field(

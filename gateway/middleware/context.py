@@ -23,7 +23,7 @@ from gateway.settings import Application, Settings
 UNROUTED = frozenset({"/.gateway/healthz", "/.gateway/readyz", "/.gateway/metrics"})
 STATIC = "/.gateway/static/"
 # Forward-auth endpoints: the front proxy names the application in X-Forwarded-Host, and their
-# handler (gateway/handlers/forward_auth.py) builds the context itself from what it says.
+# handler (gateway/handlers/entry/forward_auth.py) builds the context itself from what it says.
 FORWARD_AUTH = frozenset({"/.gateway/verify", "/.gateway/auth-request"})
 
 

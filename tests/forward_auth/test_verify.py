@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway import trust
-from gateway.handlers.forward_auth import IDENTITY_HEADERS
+from gateway.handlers.entry.forward_auth import IDENTITY_HEADERS
 from gateway.keys import RUNTIME
 from tests.forward_auth.conftest import ACCESS, COMPANY, USER, Browser, forwarded
 from tests.support import code_for, csrf_from_page

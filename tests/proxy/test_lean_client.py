@@ -1095,7 +1095,7 @@ async def test_gateway_closes_the_answer_when_forwarding_fails_before_the_relay(
     """Anything that fails between the upstream's headers and the relay (a store error while
     holding intercept cookies, say) closes the upstream connection: it is neither leaked nor
     pooled with an unread answer on it."""
-    from gateway.handlers import proxy
+    from gateway.handlers.entry import proxy
 
     def broken(*_args: Any) -> Any:
         raise RuntimeError("failing on purpose")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from gateway.handlers.forward_auth import IDENTITY_HEADERS
+from gateway.handlers.entry.forward_auth import IDENTITY_HEADERS
 from tests.security.conftest import SSO_HEADER, USER, Client, reached, send
 from tests.security.test_open_redirect import enrolled_header_user
 from tests.security.test_path_rules import verified_forward_auth_cookie

@@ -14,10 +14,12 @@ from gateway.audit import audit
 from gateway.cookies import expire_cookie, scope_of
 from gateway.decision import Mode, Outcome, decide
 from gateway.errors import BadRequest, Forbidden, NotFound, UpstreamUnreachable
-from gateway.handlers import intercept_checks as checks
-from gateway.handlers.login_answer import hold
-from gateway.handlers.login_intercept import handle_login
-from gateway.handlers.request_body import read_form_like
+from gateway.handlers.entry import intercept_checks as checks
+from gateway.handlers.entry.login_answer import hold
+from gateway.handlers.entry.login_intercept import handle_login
+from gateway.handlers.entry.request_body import read_form_like
+from gateway.handlers.entry.upstream_headers import own_cookie_names, upstream_headers
+from gateway.handlers.entry.whoami import ask_whoami
 from gateway.handlers.shared.completion import complete
 from gateway.handlers.shared.cookies import (
     expire_session_cookie_line,
@@ -26,8 +28,6 @@ from gateway.handlers.shared.cookies import (
 )
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime, visit
-from gateway.handlers.upstream import own_cookie_names, upstream_headers
-from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept
 from gateway.identity.body_fields import UnreadableBody, body_fields
 from gateway.identity.credentials import without_credentials

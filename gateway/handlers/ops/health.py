@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.handlers.metrics_page import may_read_metrics
+from gateway.handlers.ops.metrics_page import may_read_metrics
 from gateway.handlers.shared.request import runtime
 from gateway.store import StoreUnavailable
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.cookies import expire_cookie, path_prefixes
 from gateway.errors import BadRequest, Forbidden
-from gateway.handlers.request_body import read_form_like
+from gateway.handlers.entry.request_body import read_form_like
 from gateway.handlers.shared.request import context, runtime
 from gateway.identity import cookie_names, intercept
 from gateway.identity.body_fields import UnreadableBody, body_fields, query_fields

@@ -27,18 +27,18 @@ from gateway.clientip import client_ip, is_trusted, parse_ip
 from gateway.context import RequestContext
 from gateway.decision import Mode, Outcome
 from gateway.errors import BadRequest, Forbidden, MisdirectedRequest, NotFound
-from gateway.handlers.proxy import (
+from gateway.handlers.entry.proxy import (
     GATEWAY_PREFIX,
     REDIRECT_PAGES,
     SKIPS,
     header_session,
     outcome_for,
 )
+from gateway.handlers.entry.upstream_headers import cookie_header_for_upstream, upstream_headers
 from gateway.handlers.shared.completion import complete
 from gateway.handlers.shared.cookies import load_session, session_cookie_line
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
-from gateway.handlers.upstream import cookie_header_for_upstream, upstream_headers
 from gateway.hosts import canonical_host
 from gateway.identity.body_fields import FORM, is_form_like
 from gateway.keys import CONTEXT

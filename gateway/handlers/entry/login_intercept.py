@@ -23,7 +23,7 @@ from multidict import CIMultiDict
 
 from gateway.cookies import parse_cookie_header
 from gateway.errors import BadRequest
-from gateway.handlers.login_answer import (
+from gateway.handlers.entry.login_answer import (
     Answer,
     failed,
     signed_in_again,
@@ -31,10 +31,10 @@ from gateway.handlers.login_answer import (
     succeeded,
     unclear,
 )
+from gateway.handlers.entry.upstream_headers import upstream_headers
+from gateway.handlers.entry.whoami import ask_whoami
 from gateway.handlers.shared.attempts import busy, refusal
 from gateway.handlers.shared.request import context, runtime, visit
-from gateway.handlers.upstream import upstream_headers
-from gateway.handlers.whoami import ask_whoami
 from gateway.identity import intercept
 from gateway.identity.login_body import LoginBody, UnreadableLogin, field_reading, read_login
 from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, decode_body
