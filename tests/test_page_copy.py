@@ -87,3 +87,32 @@ def test_error_in_the_title_and_a_summary_only_with_an_error(error: str | None) 
 def test_an_error_page_has_no_error_summary() -> None:
     page = text_of("error.html", title="Page not found", message="m", next_step="n", link="/")
     assert "There is a problem" not in page
+
+
+@pytest.mark.parametrize("sent_error", [None, "That code is not right."])
+def test_the_code_field_keeps_each_attribute_apart(sent_error: str | None) -> None:
+    """trim_blocks and lstrip_blocks eat the line break after a block tag: an attribute after
+    one must not run into the next ("autofocusaria-invalid")."""
+    from html.parser import HTMLParser
+
+    found: dict[str, str | None] = {}
+
+    class Field(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "input" and ("id", "code") in attrs:
+                found.update(attrs)
+
+    for name in ("code_verify.html", "enrol.html"):
+        found.clear()
+        context = code_page(sent=True, error=sent_error)
+        if name == "enrol.html":
+            context |= {"qr_svg": "", "secret": "S", "secret_label": "S", "otpauth_uri": "o"}
+            context |= {"deferral": None}
+        Field().feed(
+            PAGES.env.get_template(name).render(
+                branding=DEFAULT_BRANDING, style_nonce="n", **context
+            )
+        )
+        assert found.get("required") is None and "required" in found, (name, found)
+        assert ("aria-invalid" in found) == bool(sent_error), (name, found)
+        assert ("autofocus" in found) == (name == "code_verify.html"), (name, found)
