@@ -100,7 +100,11 @@ async def failed(
         created = holder is None
         holder = holder or rt.sessions.new(context(request).application.name)
         hold(holder, split.session)
-        await rt.sessions.save(holder)
+        try:
+            await rt.sessions.save(holder)
+        except BaseException:  # a store that is down: its 503 goes back, the answer is dropped
+            upstream.close()
+            raise
         if created:
             headers.add("Set-Cookie", session_cookie_line(request, holder))
     return await relay_answer(request, upstream, answer)
