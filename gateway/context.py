@@ -13,7 +13,7 @@ from gateway.clientip import IPAddress
 from gateway.cookies import parse_cookie_header
 from gateway.decision import Mode
 from gateway.paths import encode_path
-from gateway.policy.model import Policy
+from gateway.policy.model import Company, Policy
 from gateway.sessions import Session
 from gateway.settings import Application
 
@@ -51,6 +51,13 @@ class RequestContext:
             for value in self.headers.getall("Cookie", [])
             for pair in parse_cookie_header(value)
         ]
+
+    def known_company(self) -> Company | None:
+        """The company of whoever this request is known to come from so far (its session's
+        user, or the user a trusted single sign-on names): its brand goes on every page."""
+        user = self.session.user if self.session is not None else None
+        user = user or self.header_user
+        return self.policy.company_for(user) if user else None
 
     @property
     def path_qs(self) -> str:

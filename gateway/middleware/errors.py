@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from gateway.errors import GatewayError, StoreDown, UpstreamTimeout, UpstreamUnreachable
-from gateway.keys import RUNTIME
+from gateway.keys import CONTEXT, RUNTIME
 from gateway.protocol import refused_body
 from gateway.store import StoreUnavailable
 
@@ -16,8 +16,10 @@ log = logging.getLogger("gateway.errors")
 
 def error_page(request: web.Request, error: GatewayError) -> web.Response:
     pages = request.app[RUNTIME].pages
+    ctx = request.get(CONTEXT)
     return pages.render(
         "error.html",
+        company=ctx.known_company() if ctx is not None else None,  # the brand stays mid-flow
         status=error.status,
         title=error.title,
         message=error.message,

@@ -72,6 +72,7 @@ def refuse_app_cookies(request: web.Request, names: list[str]) -> web.Response:
     )
     response = runtime(request).pages.render(
         "error.html",
+        company=context(request).known_company(),
         status=403,
         title="Please sign in again",
         message="Your session with this application is not recognised by the sign-in gateway.",

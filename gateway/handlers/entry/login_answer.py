@@ -125,6 +125,7 @@ async def unclear(
     audit("login_unclear", application=ctx.application.name, reason=answer.reason)
     response = rt.pages.render(
         "error.html",
+        company=context(request).known_company(),
         status=502,
         title="Your sign-in could not be completed",
         message="The application's answer to your sign-in could not be understood, so you "
@@ -233,6 +234,7 @@ def _refused_user(
         audit("login_user_mismatch", user=user, claimed=answer.claimed)
         return rt.pages.render(
             "error.html",
+            company=context(request).known_company(),
             status=403,
             title="This sign-in was refused",
             message="The application signed in a different account from the one given.",
@@ -249,6 +251,7 @@ def _refused_user(
         audit("login_unknown_user", user=user)
         return rt.pages.render(
             "error.html",
+            company=context(request).known_company(),
             status=403,
             title="This account cannot sign in here",
             message="This account is not set up for two-step sign-in on this site.",

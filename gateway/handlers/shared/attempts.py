@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway import regulation
 from gateway.handlers.shared.cookies import clear_session_cookie
-from gateway.handlers.shared.request import runtime, visit
+from gateway.handlers.shared.request import context, runtime, visit
 from gateway.keys import LOCKOUT
 from gateway.sessions import MAX_FAILURES, Session
 from gateway.signin import steps
@@ -26,6 +26,7 @@ def busy(request: web.Request, back: str, back_text: str) -> web.Response:
     """429: another answer of this user is being checked right now."""
     return runtime(request).pages.render(
         "error.html",
+        company=context(request).known_company(),
         status=429,
         headers={"Retry-After": "1"},
         title="Please wait a moment",
@@ -53,6 +54,7 @@ def refusal(
         next_step = f"Wait until {when}, then sign in again."
     return rt.pages.render(
         "error.html",
+        company=context(request).known_company(),
         status=429,
         headers={"Retry-After": str(wait)},
         title=title,
@@ -94,6 +96,7 @@ def start_again(request: web.Request) -> web.Response:
     else:
         response = runtime(request).pages.render(
             "error.html",
+            company=context(request).known_company(),
             status=429,
             title="Too many wrong codes",
             message=(

@@ -39,6 +39,7 @@ def _login_page(
     token = csrf_token(request, cookies)
     response = runtime(request).pages.render(
         "login.html",
+        company=context(request).known_company(),
         status=status,
         error=error,
         username=username,

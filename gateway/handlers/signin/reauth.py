@@ -8,7 +8,7 @@ from aiohttp import web
 
 from gateway.errors import Forbidden
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
-from gateway.handlers.shared.request import runtime
+from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import NotSignedIn, signed_in, to_the_challenge
 from gateway.redirects import safe_redirect
 from gateway.sessions import Session
@@ -20,6 +20,7 @@ async def reauth_get(request: web.Request) -> web.StreamResponse:
     token = csrf_token(request, cookies)
     response = runtime(request).pages.render(
         "reauth.html",
+        company=context(request).known_company(),
         user=session.user,
         rd=safe_redirect(request.query.get("rd")),
         csrf_field=CSRF_FIELD,
