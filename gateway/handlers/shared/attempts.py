@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from gateway import regulation
+from gateway.durations import human_duration
 from gateway.handlers.shared.cookies import clear_session_cookie
 from gateway.handlers.shared.request import context, runtime, visit
 from gateway.keys import LOCKOUT
@@ -37,6 +38,13 @@ def busy(request: web.Request, back: str, back_text: str) -> web.Response:
     )
 
 
+def _in_words(seconds: int) -> str:
+    """A wait as a person says it: "40 seconds", "12 minutes", "2 hours 5 minutes"."""
+    if seconds >= 60:  # whole minutes, rounded up: "in 12 minutes" is never too early
+        seconds = math.ceil(seconds / 60) * 60
+    return human_duration(timedelta(seconds=seconds))
+
+
 def refusal(
     request: web.Request, lockout: regulation.Lockout, back: str, back_text: str
 ) -> web.Response:
@@ -51,11 +59,12 @@ def refusal(
         when = datetime.fromtimestamp(lockout.until, UTC).strftime("%H:%M UTC")
         title = "Too many wrong answers"
         message = "There have been too many wrong answers for this sign-in recently."
-        next_step = f"Wait until {when}, then sign in again."
+        next_step = f"Try again in {_in_words(wait)} (at {when}), then sign in again."
     return rt.pages.render(
         "error.html",
         company=context(request).known_company(),
         status=429,
+        refresh=(wait, back),  # the page moves on by itself when the wait is over, without scripts
         headers={"Retry-After": str(wait)},
         title=title,
         message=message,
