@@ -74,7 +74,9 @@ async def test_reset_ends_the_members_sessions_and_they_enrol_again(
         await sign_in(client, ALICE, clock)
         token = await csrf(client, CAROL_PAGE)
         done = await client.post(
-            f"{CAROL_PAGE}/reset", data={"csrf_token": token}, allow_redirects=False
+            f"{CAROL_PAGE}/reset",
+            data={"csrf_token": token, "confirm": "yes"},
+            allow_redirects=False,
         )
         assert done.status == 303 and done.headers["Location"] == f"{CAROL_PAGE}?done=reset"
         assert "was reset" in await (await client.get(done.headers["Location"])).text()
@@ -106,7 +108,7 @@ async def test_actions_need_a_second_factor_from_the_last_15_minutes(
         "/", "%2F"
     ).replace("@", "%40")
     posted = await client.post(
-        f"{CAROL_PAGE}/reset", data={"csrf_token": token}, allow_redirects=False
+        f"{CAROL_PAGE}/reset", data={"csrf_token": token, "confirm": "yes"}, allow_redirects=False
     )
     assert posted.status == 303 and posted.headers["Location"] == page.headers["Location"]
     assert await runtime(client).store.list_methods(CAROL) == ["totp"]
@@ -119,7 +121,7 @@ async def test_actions_need_a_second_factor_from_the_last_15_minutes(
     assert await answer_challenge(client, stepped.headers["Location"], clock) == CAROL_PAGE
     token = await csrf(client, CAROL_PAGE)
     done = await client.post(
-        f"{CAROL_PAGE}/reset", data={"csrf_token": token}, allow_redirects=False
+        f"{CAROL_PAGE}/reset", data={"csrf_token": token, "confirm": "yes"}, allow_redirects=False
     )
     assert done.headers["Location"].endswith("?done=reset")
     assert len(audit_events(caplog, "admin_reset")) == 1
@@ -212,3 +214,40 @@ async def test_search_filter_and_csv(client: Client, clock: FixedClock) -> None:
     assert lines[0].startswith("user,name,status,methods,last_2fa,last_2fa_from")
     assert [line.split(",")[0] for line in lines[1:]] == [ALICE]
     assert ",enrolled,totp,2027-01-15T08:" in lines[1] and ",127.0.0.1," in lines[1]
+
+
+async def test_a_reset_needs_its_box_ticked(client: Client, clock: FixedClock) -> None:
+    """One click does not wipe a member's factors (issue 17, finding 4): without the box ticked
+    the page comes back with the error tied to the box, and nothing changed."""
+    await seen(client, CAROL, clock)
+    await sign_in(client, ALICE, clock)
+    token = await csrf(client, CAROL_PAGE)
+    refused = await client.post(
+        f"{CAROL_PAGE}/reset", data={"csrf_token": token}, allow_redirects=False
+    )
+    assert refused.status == 400
+    html = await refused.text()
+    assert "Tick the box to confirm the reset" in html
+    assert 'href="#confirm-reset"' in html and 'aria-invalid="true"' in html
+    assert await runtime(client).store.list_methods(CAROL) == ["totp"]
+
+
+async def test_an_admin_resetting_themselves_is_warned_and_sent_to_start_again(
+    client: Client, clock: FixedClock
+) -> None:
+    """Their own page says what a reset of their own account does; done, they go to the start
+    (to sign in and set up again), not to an "Access denied" page."""
+    await sign_in(client, ALICE, clock)
+    own = f"{MEMBERS}members/{ALICE}"
+    page = await (await client.get(own)).text()
+    assert "This is your own account." in page
+    assert "Yes, remove every way I have set up" in page
+    done = await client.post(
+        f"{own}/reset",
+        data={"csrf_token": await csrf(client, own), "confirm": "yes"},
+        allow_redirects=False,
+    )
+    assert done.status == 303 and done.headers["Location"] == "/"
+    assert await runtime(client).store.list_methods(ALICE) == []
+    carol = await (await client.get(CAROL_PAGE, allow_redirects=False)).text()
+    assert "This is your own account." not in carol

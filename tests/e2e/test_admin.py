@@ -125,6 +125,7 @@ def test_admin_resets_a_member_and_turns_enforcement_on(
         table.get_by_role("link", name=CAROL[0]).click()
         expect(page.get_by_role("heading", name=CAROL[0])).to_be_visible()
         reports["member"] = axe_report(page)
+        page.get_by_label(f"Yes, remove every way {CAROL[0]} has set up").check()
         page.get_by_role("button", name="Reset two-step sign-in").click()
         expect(page.get_by_role("status")).to_contain_text("was reset")
         reports["member after reset"] = axe_report(page)

@@ -26,6 +26,7 @@ from gateway.policy.model import Company
 from gateway.redirects import safe_redirect
 
 ROOT = "/.gateway/admin/"
+CONFIRM_RESET = "Tick the box to confirm the reset: it cannot be undone."
 DONE = {
     "reset": "Two-step sign-in was reset: the member was signed out everywhere and sets it up "
     "again at their next sign-in.",
@@ -190,7 +191,12 @@ async def _member_page(
     request: web.Request, admin: Admin, status: int = 200, **extra: Any
 ) -> web.Response:
     member = await _member(request, admin)
-    defaults: dict[str, Any] = {"error": None, "name_value": member.name or "", "phone_value": ""}
+    defaults: dict[str, Any] = {
+        "error": None,
+        "reset_error": False,
+        "name_value": member.name or "",
+        "phone_value": "",
+    }
     return render(
         request,
         "admin_member.html",
@@ -213,10 +219,14 @@ async def member_page(request: web.Request) -> web.StreamResponse:
 
 @guarded
 async def reset_post(request: web.Request) -> web.StreamResponse:
-    await require_csrf(request)
+    form = await require_csrf(request)
     admin = await admin_of(request, request.match_info["company"], action=True)
     member = await _member(request, admin)
+    if form.get("confirm") != "yes":  # one click must not wipe someone's factors
+        return await _member_page(request, admin, status=400, error=CONFIRM_RESET, reset_error=True)
     await actions.reset(request, admin, member.user)
+    if member.user == admin.user:  # signed out everywhere, this browser too: start again
+        return see_other("/")
     return see_other(member_url(admin.company, member.user) + "?done=reset")
 
 
