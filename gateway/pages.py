@@ -8,7 +8,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from gateway.policy.model import Branding, Company
+from gateway.policy.model import METHOD_NAMES, Branding, Company
 
 DEFAULT_BRANDING = Branding(name="Sign-in gateway")
 
@@ -25,6 +25,7 @@ class Pages:
             cache_size=-1,
         )
         self.env.globals["default_branding"] = DEFAULT_BRANDING
+        self.env.filters["method_name"] = lambda method: METHOD_NAMES.get(method, method)
         # Every template compiled now: an error page must render when no file can be opened
         # (descriptors run out under load), and a broken template stops the start, not a page.
         for name in self.env.list_templates(extensions=["html"]):

@@ -116,3 +116,11 @@ def test_the_code_field_keeps_each_attribute_apart(sent_error: str | None) -> No
         assert found.get("required") is None and "required" in found, (name, found)
         assert ("aria-invalid" in found) == bool(sent_error), (name, found)
         assert ("autofocus" in found) == (name == "code_verify.html"), (name, found)
+
+
+def test_a_wrong_called_code_does_not_send_people_to_a_message() -> None:
+    """A phone call leaves no message to check (issue 17, finding 10)."""
+    from gateway.handlers.signin.codes import WRONG_CODE, wrong_code_text
+
+    assert "message" not in wrong_code_text("voice") and "call" in wrong_code_text("voice")
+    assert wrong_code_text("sms") == wrong_code_text("email") == WRONG_CODE

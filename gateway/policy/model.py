@@ -31,6 +31,15 @@ class AccountType(StrEnum):
 
 
 METHODS = ("totp", "webauthn", "sms", "voice", "email", "recovery")
+# each method as pages name it to people (policy files use the short names)
+METHOD_NAMES = {
+    "totp": "authenticator app",
+    "webauthn": "passkey",
+    "sms": "text message",
+    "voice": "phone call",
+    "email": "email",
+    "recovery": "recovery codes",
+}
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -251,3 +251,14 @@ async def test_an_admin_resetting_themselves_is_warned_and_sent_to_start_again(
     assert await runtime(client).store.list_methods(ALICE) == []
     carol = await (await client.get(CAROL_PAGE, allow_redirects=False)).text()
     assert "This is your own account." not in carol
+
+
+async def test_methods_are_named_in_words(client: Client, clock: FixedClock) -> None:
+    """The member list and page say "authenticator app", not the policy's "totp" (issue 17,
+    finding 10)."""
+    await seen(client, CAROL, clock)
+    await sign_in(client, ALICE, clock)
+    for path in (MEMBERS, CAROL_PAGE):
+        html = await (await client.get(path)).text()
+        assert "et up: authenticator app" in html, path
+        assert "totp" not in html, path

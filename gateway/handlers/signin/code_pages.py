@@ -24,13 +24,13 @@ from gateway.handlers.signin.codes import (
     NO_CODE,
     SEND_LABELS,
     VOID_CODE,
-    WRONG_CODE,
     binding,
     check_code,
     code_limits,
     code_waiting,
     send_code,
     sender_for,
+    wrong_code_text,
 )
 from gateway.runtime import Runtime
 from gateway.sessions import Session
@@ -106,7 +106,8 @@ async def wrong_code(
     if result.outcome is codes.Outcome.VOID:
         return VOID_CODE.format(tries=code_limits(request, session).tries), 401
     left = result.tries_left
-    return f"{WRONG_CODE} {left} tr{'ies' if left != 1 else 'y'} left for this code.", 401
+    tries = f"{left} tr{'ies' if left != 1 else 'y'} left for this code."
+    return f"{wrong_code_text(method)} {tries}", 401
 
 
 async def _enrolled_destination(rt: Runtime, user: str, method: str) -> str | None:

@@ -34,6 +34,14 @@ HEADINGS = {
 }
 
 WRONG_CODE = "That code is not right. Check the latest message and enter its 6 digits."
+WRONG_CALLED_CODE = "That code is not right. Enter the 6 digits read out in the latest call."
+
+
+def wrong_code_text(method: str) -> str:
+    """What a wrong code's page says: a phone call has no message to check."""
+    return WRONG_CALLED_CODE if method == "voice" else WRONG_CODE
+
+
 VOID_CODE = "That code was entered wrongly {tries} times and no longer works. Ask for a new code."
 NO_CODE = (
     "There is no code waiting for this sign-in: it has expired, been "

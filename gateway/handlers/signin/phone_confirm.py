@@ -39,11 +39,11 @@ from gateway.handlers.signin.codes import (
     SMS,
     VOICE,
     VOID_CODE,
-    WRONG_CODE,
     check_code,
     code_limits,
     code_waiting,
     send_code,
+    wrong_code_text,
 )
 from gateway.policy.model import Company
 from gateway.runtime import Runtime
@@ -200,7 +200,8 @@ async def _verify(
             void = VOID_CODE.format(tries=code_limits(request, session).tries)
             return await _page(request, session, pending, error=void, status=401)
         left = result.tries_left
-        error = f"{WRONG_CODE} {left} tr{'ies' if left != 1 else 'y'} left for this code."
+        tries = f"{left} tr{'ies' if left != 1 else 'y'} left for this code."
+        error = f"{wrong_code_text(method)} {tries}"
         return await _page(request, session, pending, error=error, status=401)
     await _replace_phone(request, session, method, pending)
     return see_other(rd(request))
