@@ -3,6 +3,7 @@
 GatewayError
 ├── BadRequest            400  malformed path, cookie, form or CSRF token
 ├── Forbidden             403  an access rule or a binding check refused the request
+│   └── SignInOver        403  a sign-in step with no sign-in going (expired, or never started)
 ├── NotFound              404
 ├── MisdirectedRequest    421  no application serves this host
 ├── UpstreamUnreachable   502  the application did not answer
@@ -31,6 +32,10 @@ class BadRequest(GatewayError):
 class Forbidden(GatewayError):
     status = 403
     title = "Access denied"
+
+
+class SignInOver(Forbidden):
+    title = "Please sign in again"
 
 
 class NotFound(GatewayError):

@@ -70,3 +70,13 @@ async def test_a_lockout_says_how_long_in_minutes(client: Any, clock: FixedClock
     assert answer is not None and "Too many wrong answers" in html, html
     assert re.search(r"Try again in \d+ minutes \(at \d\d:\d\d UTC\), then sign in again", html)
     assert REFRESH.search(html) is not None
+
+
+async def test_a_sign_in_step_without_a_sign_in_asks_to_sign_in_again(client: Any) -> None:
+    """An expired (or never started) sign-in is not titled "Access denied" (issue 17,
+    finding 6): the page says to sign in again."""
+    page = await client.get("/.gateway/challenge")
+    assert page.status == 403
+    html = await page.text()
+    assert "<h1>Please sign in again</h1>" in html and "Access denied" not in html
+    assert "Your sign-in has expired or was not started." in html

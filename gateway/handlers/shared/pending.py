@@ -7,7 +7,7 @@ from aiohttp import web
 
 from gateway.decision import Mode
 from gateway.durations import human_duration
-from gateway.errors import Forbidden
+from gateway.errors import SignInOver
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.redirects import gateway_url, see_other
@@ -26,7 +26,7 @@ async def pending(request: web.Request) -> Session | web.StreamResponse:
     if session is None or session.level is not Level.FIRST_FACTOR or not session.user:
         if context(request).mode is Mode.PORTAL:
             return see_other(gateway_url("login", rd))
-        raise Forbidden(
+        raise SignInOver(
             "Your sign-in has expired or was not started.",
             "Go to the start page and sign in again.",
         )
