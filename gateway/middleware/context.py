@@ -64,7 +64,8 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
     runtime = request.app[RUNTIME]
     settings = runtime.settings
     headers = request.headers
-    host = canonical_host(headers.get("Host", ""))
+    sent = headers.get("Host", "")
+    host = canonical_host(sent) if sent.strip(" \t") else ""  # none (HTTP/1.0): the `*` one
     if host is None:
         raise BadRequest("The address of this site (its Host) is not one host name.")
     application = runtime.router.route(host)

@@ -265,17 +265,21 @@ class Policy:
         """Whether a method override the request body may carry (`_method` in a form or JSON
         body, read by Rails, Laravel and Symfony) could make `access` stricter: only then is
         the body worth reading before the request is decided."""
-        named = self.methods_named(app)
-        if not named or method.upper() in ("GET", "HEAD"):
+        if method.upper() in ("GET", "HEAD"):
             return False
-        return stricter(self.access_for(app, method, path, named)[0], access)
+        return stricter(self.access_for(app, method, path, self.any_method(app))[0], access)
 
-    def methods_named(self, app: str) -> tuple[str, ...]:
-        """Every method some access rule of `app` is scoped to."""
+    def any_method(self, app: str) -> tuple[str, ...]:
+        """Every method a request to `app` may be taken for, as far as its rules can tell
+        apart: each method some rule is scoped to, and OTHER_METHOD for all the rest (it meets
+        only the rules scoped to no method)."""
         rules = self.access_rules.get(app, ())
-        return tuple(dict.fromkeys(m for rule in rules for m in rule.methods or ()))
+        named = dict.fromkeys(m for rule in rules for m in rule.methods or ())
+        return (*named, OTHER_METHOD)
 
 
+# a method no rule can name: what a `_method` naming any method no rule is scoped to is decided as
+OTHER_METHOD = "\x00OTHER"
 STRICTNESS = {Access.BYPASS: 0, Access.ONE_FACTOR: 1, Access.TWO_FACTOR: 2, Access.DENY: 3}
 
 

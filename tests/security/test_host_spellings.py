@@ -118,3 +118,12 @@ async def test_forward_auth_refuses_hosts_that_are_not_its_application(
 ) -> None:
     answer = await verdict(front, host, "/internal/x")
     assert answer.status in (400, 421), (host, answer.status)
+
+
+async def test_no_host_at_all_is_the_catch_all_application(
+    proxied: Client, upstream: TestServer
+) -> None:
+    """An empty Host (an HTTP/1.0 client, a bare health check) names no host: the `*`
+    application answers, as before; it is not refused like a malformed one."""
+    answer = await send(proxied, "/internal/x", [("Host", "")])
+    assert answer.status == 200

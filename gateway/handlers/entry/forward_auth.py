@@ -40,7 +40,6 @@ from gateway.handlers.shared.cookies import load_session, session_cookie_line
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
 from gateway.hosts import canonical_host
-from gateway.identity.body_fields import FORM, is_form_like
 from gateway.keys import CONTEXT
 from gateway.method_override import overrides
 from gateway.metrics import BYPASS
@@ -230,10 +229,9 @@ async def _judge(request: web.Request) -> Answer:
     request[CONTEXT] = ctx
     methods = overrides(request.headers, original.query)
     access, _rule = ctx.policy.access_for(application.name, original.method, original.path, methods)
-    if is_form_like(request.headers.get("Content-Type", FORM)) and ctx.policy.body_may_tighten(
-        application.name, original.method, original.path, access
-    ):  # the body (and a `_method` in it) never reaches the gateway: the strictest rule
-        methods += ctx.policy.methods_named(application.name)
+    if ctx.policy.body_may_tighten(application.name, original.method, original.path, access):
+        # the body (and a `_method` in it) never reaches the gateway: any method it may name
+        methods += ctx.policy.any_method(application.name)
         access, _rule = ctx.policy.access_for(
             application.name, original.method, original.path, methods
         )

@@ -13,11 +13,10 @@ from multidict import CIMultiDict
 from gateway.audit import audit
 from gateway.cookies import expire_cookie, scope_of
 from gateway.decision import Mode, Outcome, decide
-from gateway.errors import BadRequest, Forbidden, NotFound, UpstreamUnreachable
+from gateway.errors import Forbidden, NotFound, UpstreamUnreachable
 from gateway.handlers.entry import intercept_checks as checks
 from gateway.handlers.entry.login_answer import hold
 from gateway.handlers.entry.login_intercept import handle_login
-from gateway.handlers.entry.request_body import read_form_like
 from gateway.handlers.entry.upstream_headers import own_cookie_names, upstream_headers
 from gateway.handlers.entry.whoami import ask_whoami
 from gateway.handlers.shared.completion import complete
@@ -29,8 +28,8 @@ from gateway.handlers.shared.cookies import (
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime, visit
 from gateway.identity import intercept
-from gateway.identity.body_fields import UnreadableBody, body_fields
 from gateway.identity.credentials import without_credentials
+from gateway.identity.login_body import MAX_BODY, UnreadableLogin, read_login
 from gateway.identity.whoami import WhoamiUnreadable
 from gateway.method_override import overrides, parameter_overrides
 from gateway.metrics import BYPASS, LOGIN_REQUEST, NOT_FOUND, REFUSED_COOKIE
@@ -73,6 +72,8 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     body: bytes | None = None
     if ctx.policy.body_may_tighten(ctx.application.name, request.method, ctx.path, access):
         body, in_body = await method_in_body(request)
+        if in_body is None:  # unread, or not read as every framework would: any method
+            in_body = ctx.policy.any_method(ctx.application.name)
         access, _rule = ctx.policy.access_for(
             ctx.application.name, request.method, ctx.path, methods + in_body
         )
@@ -133,17 +134,28 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     raise Forbidden("The site's policy does not allow this request.")
 
 
-async def method_in_body(request: web.Request) -> tuple[bytes | None, tuple[str, ...]]:
-    """The body, read, and the methods its `_method` fields name, for a request whose method
-    rules the body could tighten. A body that cannot be read is refused (400, 413), never
-    passed on unread; one that is not form-like has no fields an application would read."""
-    body = await read_form_like(request, required=True)
-    if body is None:
+async def method_in_body(request: web.Request) -> tuple[bytes | None, tuple[str, ...] | None]:
+    """For a request whose method rules a `_method` in its body could tighten: the body, read,
+    and the methods its `_method` fields name. A body read strictly (gateway.identity.
+    login_body: a form, JSON or RFC 7578 multipart that no framework could read otherwise, at
+    most MAX_BODY) is passed on as read. Any other body (another or no Content-Type, Laravel's
+    "+json" sniffing, multipart PHP or Rack would frame differently, compressed, larger,
+    without a length) gives None: it may name any method, and goes on unread."""
+    if not request.body_exists:
         return None, ()
+    length = request.content_length
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if length is None or length > MAX_BODY or coding != "identity":
+        return None, None
+    read_so_far = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        read_so_far.extend(chunk)
+    body = bytes(read_so_far)
     try:
-        fields = body_fields(request.headers.get("Content-Type"), body)
-    except UnreadableBody as exc:
-        raise BadRequest("What you sent could not be read, so it was not passed on.") from exc
+        read = read_login(request.headers.get("Content-Type"), body, "", username_field=None)
+    except UnreadableLogin:
+        return body, None
+    fields = [(name, value) for name, value in read.fields.items() if isinstance(value, str)]
     return body, parameter_overrides(fields)
 
 
