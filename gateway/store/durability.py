@@ -41,13 +41,21 @@ async def check_connection(connection: Any) -> None:
     connection, before any command of the gateway's uses it."""
     await connection.on_connect()
     config: dict[str, str] = {}
-    for name in ("appendonly", "save", "maxmemory-policy"):
-        await connection.send_command("CONFIG", "GET", name)
-        reply = await connection.read_response()
-        if isinstance(reply, dict):  # RESP3
-            config.update({str(k): str(v) for k, v in reply.items()})
-        else:
-            config.update(zip(map(str, reply[::2]), map(str, reply[1::2]), strict=True))
+    try:
+        for name in ("appendonly", "save", "maxmemory-policy"):
+            await connection.send_command("CONFIG", "GET", name)
+            reply = await connection.read_response()
+            if isinstance(reply, dict):  # RESP3
+                config.update({str(k): str(v) for k, v in reply.items()})
+            else:
+                config.update(zip(map(str, reply[::2]), map(str, reply[1::2]), strict=True))
+    except (ResponseError, TypeError, ValueError) as exc:  # CONFIG refused, or an odd reply
+        raise VolatileRedis(
+            f"cannot read the Redis configuration to check that it keeps its data "
+            f"({type(exc).__name__}); check persistence (appendonly or save) and "
+            "maxmemory-policy noeviction yourself, then add ?allow_volatile=yes to the "
+            "store URL"
+        ) from None
     problems = _problems(config)
     if problems:
         raise VolatileRedis(_message(problems) + " (found on reconnecting)")

@@ -93,3 +93,15 @@ async def test_a_volatile_redis_allowed_explicitly_is_not_checked_on_reconnectin
         await store.ping()
     finally:
         await store.close()
+
+
+async def test_a_redis_that_hides_its_configuration_says_what_to_do(tmp_path: Path) -> None:
+    """A managed Redis that forbids CONFIG: the store does not open, and the message says how
+    to run anyway once persistence is checked by hand."""
+    server = RedisServer(tmp_path / "hidden").start("--rename-command", "CONFIG", "")
+    try:
+        store = open_store(server.url(), system_clock)
+        with pytest.raises(StoreUnavailable, match=r"add \?allow_volatile=yes"):
+            await store.open()
+    finally:
+        server.kill()
