@@ -1,6 +1,6 @@
-"""A form-like request body read whole before the request is decided or forwarded, for the
-checks that must see its fields: intercept mode's login and credential fields, and a `_method`
-override in the body."""
+"""A form-like request body read whole before the request is forwarded, for the checks that
+must see its fields: intercept mode's login and its credential fields. (A `_method` in a body
+is read strictly instead: proxy.method_in_body.)"""
 
 from __future__ import annotations
 
