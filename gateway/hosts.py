@@ -6,6 +6,7 @@ ASCII host names) has no reading at all, so it reaches no application, not even 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -14,6 +15,7 @@ _NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _PORT = re.compile(r"[0-9]{1,5}")
 
 
+@functools.lru_cache(maxsize=1024)  # every request asks; a site sees few hosts
 def canonical_host(value: str) -> str | None:
     """`value`'s one spelling, or None when it is not one host name with an optional port."""
     text = value.strip(" \t").lower()

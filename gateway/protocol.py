@@ -26,10 +26,8 @@ is closed, so nothing after the refused head is ever read as a request.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
-import re
 from collections.abc import Coroutine
 from http import HTTPStatus
 from typing import Any
@@ -40,6 +38,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
 from gateway.errors import GatewayError
+from gateway.hosts import canonical_host
 from gateway.settings import Listen, SettingsError
 
 log = logging.getLogger("gateway.protocol")
@@ -47,7 +46,6 @@ log = logging.getLogger("gateway.protocol")
 ALLOW_PYTHON_PARSER = "GATEWAY_ALLOW_PYTHON_PARSER"
 # A host name (letters, digits, "-", ".", "_") or an IP literal, then maybe a port: stricter
 # than RFC 3986's reg-name, which would let "a,b" or "a;b" through to the application.
-_HOST = re.compile(r"(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _TIMEOUT_TEXT = b"408 Request Timeout\n\nThe request did not arrive in time.\n"
 _TIMEOUT_ANSWER = (
     b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain; charset=utf-8\r\n"
@@ -112,7 +110,7 @@ def refusal(message: http.RawRequestMessage, max_body: int | None) -> tuple[int,
         return 405, "This site does not open tunnels to other addresses."
     headers = message.headers
     host = headers.get(hdrs.HOST)
-    if host is not None and not _host_ok(host):
+    if host is not None and canonical_host(host) is None:  # the reading routing uses
         return 400, "The Host header is not a host name or address."
     coding = headers.get(hdrs.TRANSFER_ENCODING)
     if coding is not None:
@@ -131,11 +129,6 @@ def refusal(message: http.RawRequestMessage, max_body: int | None) -> tuple[int,
         if length is not None and int(length) > max_body:
             return 413, "The request body is larger than this site accepts."
     return None
-
-
-@functools.lru_cache(maxsize=1024)  # a site sees few hosts; the regex costs more than the cache
-def _host_ok(host: str) -> bool:
-    return _HOST.fullmatch(host) is not None
 
 
 class EdgeProtocol(RequestHandler):
