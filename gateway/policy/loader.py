@@ -10,10 +10,10 @@ from pathlib import Path
 
 from gateway.config_errors import ConfigError, ConfigInvalid
 from gateway.durations import format_duration
+from gateway.policy.access_rules import read_rule
 from gateway.policy.entries import policy_entries
 from gateway.policy.model import (
     METHODS,
-    Access,
     AccessRule,
     AccountType,
     AttemptLimits,
@@ -33,9 +33,7 @@ _COMPANY_KEYS = {
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
     "trusted_networks", "branding", "session", "attempts",
 }  # fmt: skip
-_RULE_KEYS = ("paths", "methods", "access", "credentials")
 _DOMAIN = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+")
-_HTTP_METHOD = re.compile(r"[A-Z]+")
 
 
 def load_policy_dir(path: Path, known_apps: Collection[str] | None = None) -> Policy:
@@ -354,53 +352,9 @@ def _applications(
                 path, f'no application named "{app}" in the settings; known: {known}', at_key=True
             )
         seen.apps.setdefault(app, str(file))
-        rules = (_rule(reader, (*path, index), file) for index in range(len(reader.sequence(path))))
+        rules = (
+            read_rule(reader, (*path, index), file) for index in range(len(reader.sequence(path)))
+        )
         found[app] = tuple(rule for rule in rules if rule is not None)
     if len(reader.errors) == before:
         seen.rules.update(found)
-
-
-def _rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
-    if reader.mapping(path, required=True) is None:
-        return None
-    before = len(reader.errors)
-    reader.unknown_keys(path, _RULE_KEYS)
-    patterns: list[str] = []
-    for item, pattern in reader.strings((*path, "paths"), required=True):
-        problem = _pattern_problem(pattern)
-        if problem:
-            reader.error(item, f'the path pattern "{pattern}" {problem}')
-        patterns.append(pattern)
-    access = reader.choice((*path, "access"), tuple(Access), required=True)
-    methods: list[str] | None = None
-    if reader.value((*path, "methods")) is not None:
-        methods = []
-        for item, method in reader.strings((*path, "methods"), required=True):
-            if not _HTTP_METHOD.fullmatch(method.upper()):
-                reader.error(item, f'"{method}" is not an HTTP method such as GET or POST')
-            methods.append(method.upper())
-    credentials = reader.choice((*path, "credentials"), ("pass", "strip"), "strip")
-    if credentials == "pass" and access == Access.DENY:
-        reader.error((*path, "credentials"), "a deny rule lets nothing through: remove credentials")
-    if len(reader.errors) > before or not access:
-        return None
-    methods_tuple = tuple(dict.fromkeys(methods)) if methods is not None else None
-    line = reader.document.line(path)
-    return AccessRule(
-        tuple(patterns),
-        Access(access),
-        methods_tuple,
-        str(file),
-        line,
-        pass_credentials=credentials == "pass",
-    )
-
-
-def _pattern_problem(pattern: str) -> str | None:
-    if not pattern.startswith("/"):
-        return 'must start with "/"'
-    if "?" in pattern or "#" in pattern:
-        return "cannot match: rules see the path without the query string"
-    if any(segment in (".", "..") for segment in pattern.split("/")):
-        return 'cannot match: request paths are compared with "." and ".." resolved'
-    return None
