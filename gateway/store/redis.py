@@ -310,6 +310,16 @@ class RedisStore:
     async def clear_failures(self, key: str) -> None:
         await self._do(self.client.delete(tag("failures", key)))
 
+    # a list of failure keys: a sorted set of keys by their latest failure, as NOTE_BROWSER keeps
+
+    async def note_failure_key(self, name: str, key: str, at: float) -> None:
+        args = [repr(at), key, repr(at - DAY), self._ttl(at + DAY)]
+        await self._eval(NOTE_BROWSER, [tag("failure-keys", name)], args)
+
+    async def failure_keys(self, name: str, since: float) -> list[str]:
+        found = await self._do(self.client.zrangebyscore(tag("failure-keys", name), since, "+inf"))
+        return sorted(str(key) for key in found)
+
     async def reserve_send(self, user: str, at: float, pause: float, per_hour: int) -> bool:
         args = [
             repr(at),

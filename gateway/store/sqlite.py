@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS codes (
 CREATE TABLE IF NOT EXISTS sends (user TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS failures (key TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS failures_key ON failures(key, at);
+CREATE TABLE IF NOT EXISTS failure_keys (
+    name TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (name, key));
 CREATE INDEX IF NOT EXISTS sends_user ON sends(user, at);
 CREATE TABLE IF NOT EXISTS enforcement (
     company TEXT PRIMARY KEY, since REAL NOT NULL, source TEXT NOT NULL);
@@ -120,6 +122,7 @@ class SqliteStore:
         purged += self._run("DELETE FROM codes WHERE expires_at <= ?", (now,)).rowcount
         purged += self._run("DELETE FROM sends WHERE at < ?", (now - 86400,)).rowcount
         purged += self._run("DELETE FROM failures WHERE at < ?", (now - 86400,)).rowcount
+        purged += self._run("DELETE FROM failure_keys WHERE at < ?", (now - 86400,)).rowcount
         purged += self._run("DELETE FROM holds WHERE until <= ?", (now,)).rowcount
         purged += self._run("DELETE FROM browsers WHERE at < ?", (now - BROWSERS_KEPT,)).rowcount
         purged += self._run(
@@ -191,6 +194,20 @@ class SqliteStore:
 
     async def clear_failures(self, key: str) -> None:
         self._run("DELETE FROM failures WHERE key = ?", (key,))
+
+    async def note_failure_key(self, name: str, key: str, at: float) -> None:
+        self._run("DELETE FROM failure_keys WHERE name = ? AND at < ?", (name, at - 86400))
+        self._run(
+            "INSERT INTO failure_keys (name, key, at) VALUES (?, ?, ?) ON CONFLICT(name, key) "
+            "DO UPDATE SET at = MAX(failure_keys.at, excluded.at)",
+            (name, key, at),
+        )
+
+    async def failure_keys(self, name: str, since: float) -> list[str]:
+        rows = self._run(
+            "SELECT key FROM failure_keys WHERE name = ? AND at >= ? ORDER BY key", (name, since)
+        ).fetchall()
+        return [str(r[0]) for r in rows]
 
     async def reserve_send(self, user: str, at: float, pause: float, per_hour: int) -> bool:
         cur = self._run(

@@ -249,6 +249,34 @@ async def test_failures_older_than_a_day_are_dropped(store: Store) -> None:
     assert await store.failures_since("user:u", 0) == [T0]
 
 
+async def test_failure_keys_are_listed_by_their_latest_failure(store: Store) -> None:
+    """Keys noted under a name are listed (in order) while their latest failure is at or after
+    `since`; an earlier time never moves a key back; names are kept apart, and a key noted more
+    than a day before the name's latest is forgotten."""
+    name = "places:u"
+    assert await store.failure_keys(name, 0) == []
+    await store.note_failure_key(name, "user_ip:u|10.0.0.2", T0)
+    await store.note_failure_key(name, "user_ip:u|10.0.0.1", T0 + 10)
+    await store.note_failure_key(name, "user_ip:u|10.0.0.2", T0 + 20)
+    await store.note_failure_key(name, "user_ip:u|10.0.0.2", T0 + 5)  # late news of an older one
+    await store.note_failure_key("places:v", "user_ip:v|10.0.0.3", T0)
+    assert await store.failure_keys(name, T0) == ["user_ip:u|10.0.0.1", "user_ip:u|10.0.0.2"]
+    assert await store.failure_keys(name, T0 + 11) == ["user_ip:u|10.0.0.2"]
+    assert await store.failure_keys(name, T0 + 20) == ["user_ip:u|10.0.0.2"]
+    assert await store.failure_keys(name, T0 + 21) == []
+    assert await store.failure_keys("places:v", 0) == ["user_ip:v|10.0.0.3"]
+    await store.note_failure_key(name, "user_browser:u|b", T0 + DAY + 15)
+    assert await store.failure_keys(name, 0) == ["user_browser:u|b", "user_ip:u|10.0.0.2"]
+
+
+async def test_failure_key_names_with_braces_stay_apart(store: Store) -> None:
+    """A name is a Redis Cluster hash tag: braces in it neither break nor merge lists."""
+    for name in ("places:}x", "places:{a}b", "places:%7D", "places:}"):
+        await store.note_failure_key(name, f"user_ip:{name}|10.0.0.1", T0)
+    assert await store.failure_keys("places:}", 0) == ["user_ip:places:}|10.0.0.1"]
+    assert await store.failure_keys("places:{a}b", 0) == ["user_ip:places:{a}b|10.0.0.1"]
+
+
 # --- code sends ----------------------------------------------------------------------------------
 
 
