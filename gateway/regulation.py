@@ -98,6 +98,22 @@ def counted(user: str, ip: str | None, browser: str | None = None) -> dict[str, 
     return scopes
 
 
+def places_key(user: str) -> str:
+    """The store's list of a user's failure keys that name a place: an address (user_ip) or a
+    known browser (user_browser). What an admin is shown of a user's lockouts is found
+    through it (gateway.admin); the counts themselves are the keys'."""
+    return f"places:{user}"
+
+
+def place_of(key: str) -> tuple[str, str] | None:
+    """(scope, address or browser) of a key in a places list; None for any other key. A user
+    name may hold "|", an address or a browser's hash never does."""
+    scope, _, rest = key.partition(":")
+    if scope not in ("user_ip", "user_browser") or "|" not in rest:
+        return None
+    return scope, rest.rpartition("|")[2]
+
+
 def recorded(user: str, ip: str | None, browser: str | None, password: bool) -> list[str]:
     """The keys one wrong answer is recorded under: the three scopes' keys; for a wrong second
     factor the user's daily key too, for a wrong password from a known browser its own."""
@@ -105,6 +121,15 @@ def recorded(user: str, ip: str | None, browser: str | None, password: bool) -> 
     if not password:
         found.append(second_factor_key(user))
     elif browser is not None:
+        found.append(browser_key(user, browser))
+    return found
+
+
+def places(user: str, ip: str | None, browser: str | None, password: bool) -> list[str]:
+    """Which of the keys one wrong answer is recorded under (recorded()) go on the user's
+    places list (places_key)."""
+    found = [keys(user, ip)["user_ip"]]
+    if password and browser is not None:
         found.append(browser_key(user, browser))
     return found
 
@@ -164,3 +189,27 @@ def lockout(
         if until > now:
             return Lockout(until, SLOW_DOWN)
     return None
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """How many more wrong answers may come before a lockout begins."""
+
+    tries: int  # the last of them begins it
+    scope: str  # the limit they reach first
+    lasts: float  # seconds: the longest that lockout would last (the limit's window)
+
+
+def allowance(
+    failures: Mapping[str, Sequence[float]], now: float, limits: AttemptLimits = DEFAULT
+) -> Allowance | None:
+    """Given each scope's failure times (as for lockout()), the scope whose limit the next
+    wrong answers reach first: each wrong second factor counts once in every scope counted.
+    Of two reached together, the one whose lockout lasts longer. None without any scope."""
+    found: Allowance | None = None
+    for scope, times in failures.items():
+        limit, span = limit_of(limits, scope)
+        left = max(0, limit - sum(1 for at in times if now - span < at <= now))
+        if found is None or (left, -span) < (found.tries, -found.lasts):
+            found = Allowance(left, scope, span)
+    return found

@@ -11,10 +11,12 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from gateway import regulation
 from gateway.audit import audit
 from gateway.policy.model import AttemptLimits
+from gateway.sessions import MAX_FAILURES
 from gateway.signin.browsers import browser_digest
 from gateway.signin.visit import Visit
 from gateway.store import StoreUnavailable
@@ -77,16 +79,53 @@ async def wait_for(visit: Visit, user: str) -> regulation.Lockout | None:
     return await _wait_for(visit, user, await known_browser(visit, user))
 
 
-async def _wait_for(visit: Visit, user: str, browser: str | None) -> regulation.Lockout | None:
-    now = visit.clock()
-    limits = _limits(visit, user)
+async def _failures(
+    visit: Visit, user: str, browser: str | None, now: float, limits: AttemptLimits
+) -> dict[str, list[float]]:
+    """Each scope's failure times within its window, for this user from this address and
+    browser."""
     failures: dict[str, list[float]] = {}
     scopes = regulation.counted(regulation.user_key(user), visit.address, browser)
     for scope, keys in scopes.items():
         since = now - regulation.limit_of(limits, scope)[1]
         found = [at for key in keys for at in await visit.store.failures_since(key, since)]
         failures[scope] = found
+    return failures
+
+
+async def _wait_for(visit: Visit, user: str, browser: str | None) -> regulation.Lockout | None:
+    now = visit.clock()
+    limits = _limits(visit, user)
+    failures = await _failures(visit, user, browser, now, limits)
     return regulation.lockout(failures, now, limits)
+
+
+@dataclass(frozen=True)
+class TriesLeft:
+    """How many more wrong answers a sign-in takes, and what the last of them leads to."""
+
+    tries: int
+    # SIGN_IN_ENDS: the sign-in's own limit (MAX_FAILURES in a row) comes first, and the password
+    # is asked again; else the regulation scope whose lockout it begins
+    ends: str
+    lasts: float = 0.0  # seconds: the longest that lockout lasts (0 for SIGN_IN_ENDS)
+
+
+SIGN_IN_ENDS = "sign_in"
+
+
+async def tries_left(visit: Visit, user: str, failures_in_sign_in: int) -> TriesLeft:
+    """After a wrong second factor: how many more this sign-in takes (its `failures_in_sign_in`
+    so far) before it ends, at MAX_FAILURES in a row or at a lockout in the store, whichever
+    comes first; the lockout when both come at once, as steps.step decides."""
+    now = visit.clock()
+    limits = _limits(visit, user)
+    failures = await _failures(visit, user, await known_browser(visit, user), now, limits)
+    found = regulation.allowance(failures, now, limits)
+    in_sign_in = max(0, MAX_FAILURES - failures_in_sign_in)
+    if found is None or in_sign_in < found.tries:
+        return TriesLeft(in_sign_in, SIGN_IN_ENDS)
+    return TriesLeft(found.tries, found.scope, found.lasts)
 
 
 async def count_failure(visit: Visit, user: str, what: str) -> regulation.Lockout | None:
@@ -95,8 +134,11 @@ async def count_failure(visit: Visit, user: str, what: str) -> regulation.Lockou
     now = visit.clock()
     browser = await known_browser(visit, user)
     password = what == PASSWORD  # else a wrong second factor: the password was right
-    for key in regulation.recorded(regulation.user_key(user), visit.address, browser, password):
+    counted_as = regulation.user_key(user)
+    for key in regulation.recorded(counted_as, visit.address, browser, password):
         await visit.store.record_failure(key, now)
+    for key in regulation.places(counted_as, visit.address, browser, password):
+        await visit.store.note_failure_key(regulation.places_key(counted_as), key, now)
     found = await _wait_for(visit, user, browser)
     if what != PASSWORD:
         what = answering.get() or what

@@ -18,7 +18,8 @@ from gateway.handlers.shared.request import context, runtime, visit
 from gateway.keys import LOCKOUT
 from gateway.sessions import MAX_FAILURES, Session
 from gateway.signin import steps
-from gateway.signin.attempts import count_failure
+from gateway.signin.attempts import SIGN_IN_ENDS, TriesLeft, count_failure
+from gateway.signin.attempts import tries_left as count_left
 
 log = logging.getLogger("gateway.challenge")
 
@@ -38,11 +39,12 @@ def busy(request: web.Request, back: str, back_text: str) -> web.Response:
     )
 
 
-def _in_words(seconds: int) -> str:
+def in_words(seconds: float) -> str:
     """A wait as a person says it: "40 seconds", "12 minutes", "2 hours 5 minutes"."""
-    if seconds >= 60:  # whole minutes, rounded up: "in 12 minutes" is never too early
-        seconds = math.ceil(seconds / 60) * 60
-    return human_duration(timedelta(seconds=seconds))
+    whole = max(1, math.ceil(seconds))
+    if whole >= 60:  # whole minutes, rounded up: "in 12 minutes" is never too early
+        whole = math.ceil(whole / 60) * 60
+    return human_duration(timedelta(seconds=whole))
 
 
 def refusal(
@@ -59,7 +61,7 @@ def refusal(
         when = datetime.fromtimestamp(lockout.until, UTC).strftime("%H:%M UTC")
         title = "Too many wrong answers"
         message = "There have been too many wrong answers for this sign-in recently."
-        next_step = f"Try again in {_in_words(wait)} (at {when}), then sign in again."
+        next_step = f"Try again in {in_words(wait)} (at {when}), then sign in again."
     return rt.pages.render(
         "error.html",
         company=context(request).known_company(),
@@ -95,6 +97,34 @@ async def too_many_failures(request: web.Request, session: Session) -> bool:
         return True
     await rt.sessions.save(session)
     return False
+
+
+# what the last of the tries left leads to, by what ends the sign-in (attempts.TriesLeft.ends)
+_AT_THE_LIMIT = {
+    SIGN_IN_ENDS: "then you sign in again with your password",
+    "user_ip": "signing in to your account from here is then locked for up to {lasts}",
+    "ip": "signing in from here is then locked for everyone for up to {lasts}",
+    "user": "signing in to your account is then locked for up to {lasts}",
+    "user_browser": "signing in to your account is then locked for up to {lasts}",
+    "user_day": "signing in to your account is then locked for up to {lasts}",
+}
+
+
+def tries_left_text(left: TriesLeft) -> str:
+    """The sentence a wrong answer's message ends with: "You have 2 more tries before this
+    sign-in ends; then you sign in again with your password." ("" when none are left)."""
+    if left.tries <= 0:
+        return ""
+    tries = f"{left.tries} more tr{'ies' if left.tries != 1 else 'y'}"
+    then = _AT_THE_LIMIT.get(left.ends, _AT_THE_LIMIT["user"]).format(lasts=in_words(left.lasts))
+    return f"You have {tries} before this sign-in ends; {then}."
+
+
+async def tries_left(request: web.Request, session: Session) -> str:
+    """After a wrong answer that left the sign-in going (too_many_failures said False): how many
+    more it takes, and what the last of them leads to (tries_left_text)."""
+    assert session.user is not None
+    return tries_left_text(await count_left(visit(request), session.user, session.failures))
 
 
 def start_again(request: web.Request) -> web.Response:

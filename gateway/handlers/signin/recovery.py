@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway.audit import audit
 from gateway.factors import recovery
 from gateway.factors.recovery import RECOVERY
-from gateway.handlers.shared.attempts import start_again, too_many_failures
+from gateway.handlers.shared.attempts import start_again, too_many_failures, tries_left
 from gateway.handlers.shared.completion import complete
 from gateway.handlers.shared.methods import MethodPages, register
 from gateway.handlers.shared.pages import page
@@ -69,7 +69,8 @@ async def challenge_post(
     metrics.count(metrics.challenges, RECOVERY, WRONG)
     if await too_many_failures(request, session):
         return start_again(request)
-    return page(request, "recovery_challenge.html", session, status=401, error=WRONG_CODE)
+    error = f"{WRONG_CODE} {await tries_left(request, session)}"
+    return page(request, "recovery_challenge.html", session, status=401, error=error.strip())
 
 
 register(

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.audit import audit
 from gateway.factors import totp
-from gateway.handlers.shared.attempts import start_again, too_many_failures
+from gateway.handlers.shared.attempts import start_again, too_many_failures, tries_left
 from gateway.handlers.shared.completion import complete
 from gateway.handlers.shared.factor_changes import announce_factor
 from gateway.handlers.shared.methods import MethodPages, register
@@ -71,9 +71,8 @@ async def challenge_post(
         audit("replay", method=TOTP, user=user, step=check.step)
     if await too_many_failures(request, session):
         return start_again(request)
-    return page(
-        request, "challenge.html", session, status=401, error=USED_CODE if replay else WRONG_CODE
-    )
+    error = f"{USED_CODE if replay else WRONG_CODE} {await tries_left(request, session)}"
+    return page(request, "challenge.html", session, status=401, error=error.strip())
 
 
 def _qr_svg(uri: str) -> str:
@@ -127,7 +126,8 @@ async def enrol_post(
         rt.metrics.count(rt.metrics.enrolments, TOTP, WRONG)
         if await too_many_failures(request, session):
             return start_again(request)
-        return await enrol_get(request, session, error=WRONG_CODE, status=400)
+        error = f"{WRONG_CODE} {await tries_left(request, session)}"
+        return await enrol_get(request, session, error=error.strip(), status=400)
     first = not await rt.store.list_methods(user)
     await rt.store.put_enrolment(
         user,
