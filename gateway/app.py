@@ -14,6 +14,7 @@ from gateway.audit import AuditFileError, AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
 from gateway.enforcement import apply_ratchet
+from gateway.handlers.account import methods as account_methods
 from gateway.handlers.account import passkeys, recovery_codes
 from gateway.handlers.admin import api as admin_api
 from gateway.handlers.admin import pages as admin_pages
@@ -186,6 +187,10 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_post("/.gateway/phone/confirm", phone_confirm.confirm_post)
     router.add_get("/.gateway/reauth", reauth.reauth_get)
     router.add_post("/.gateway/reauth", reauth.reauth_post)
+    router.add_get("/.gateway/account", account_methods.account_get)
+    router.add_post("/.gateway/account/remove", account_methods.remove_post)
+    router.add_post("/.gateway/account/default", account_methods.default_post)
+    router.add_post("/.gateway/account/start", account_methods.start_post)
     router.add_get("/.gateway/passkeys", passkeys.manage_get)
     router.add_post("/.gateway/passkeys", passkeys.manage_post)
     router.add_post("/.gateway/passkeys/remove", passkeys.remove_post)

@@ -13,6 +13,7 @@ import secrets
 
 from gateway.admin import SHARED_BROWSERS, SHARED_WINDOW
 from gateway.sessions import Session
+from gateway.signin.methods import used_fact
 from gateway.signin.visit import Visit
 
 BROWSER_COOKIE = "gateway_browser"
@@ -75,4 +76,5 @@ async def seen_at_second_factor(visit: Visit, session: Session, via: str) -> Non
     assert user is not None
     now = visit.clock()
     facts = {"last_2fa": now, "last_2fa_ip": visit.address, "last_2fa_via": via}
+    facts[used_fact(via)] = now
     await visit.store.note_user(user, _company_id(visit, user), now, facts)

@@ -55,7 +55,11 @@ async def pending_post(
 
 
 async def deferral_offer(request: web.Request, user: str) -> str | None:
-    """ "48 hours" when the enrolment page may offer "Remind me in 48 hours", else None."""
+    """ "48 hours" when the enrolment page may offer "Remind me in 48 hours", else None (never to
+    a signed-in user adding a backup method)."""
+    loaded = context(request).session
+    if loaded is not None and loaded.level is Level.VERIFIED:
+        return None
     company = company_for(request, user)
     if company is not None and await deferral.may_defer(company, runtime(request).store, user):
         return human_duration(company.deferral)

@@ -10,11 +10,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import Forbidden, NotFound
+from gateway.factors.passkey_records import WEBAUTHN
 from gateway.handlers.shared.attempts import busy, refusal, start_again
+from gateway.handlers.shared.cookies import load_session
+from gateway.handlers.shared.csrf import require_csrf
+from gateway.handlers.shared.factor_changes import stale
 from gateway.handlers.shared.methods import REGISTRY, enrolled_alone, offered
+from gateway.handlers.shared.own_methods import ACCOUNT, PASSKEYS, own_default
 from gateway.handlers.shared.pending import pending, pending_again, pending_post
 from gateway.handlers.shared.redirects import gateway_url, method_url, rd, see_other
-from gateway.handlers.shared.request import company_for, runtime, visit
+from gateway.handlers.shared.request import company_for, context, runtime, visit
 from gateway.handlers.signin import (  # importing a method's module registers its pages
     email_codes,  # noqa: F401
     passkeys,  # noqa: F401
@@ -24,7 +29,7 @@ from gateway.handlers.signin import (  # importing a method's module registers i
 )
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.metrics import DELAYED, LOCKED_OUT
-from gateway.sessions import Session
+from gateway.sessions import Level, Session
 from gateway.signin import methods, steps
 from gateway.signin.attempts import answering, one_at_a_time, wait_for
 
@@ -32,14 +37,20 @@ from gateway.signin.attempts import answering, one_at_a_time, wait_for
 async def _choose(
     request: web.Request, session: Session, page: str
 ) -> tuple[str, list[str]] | web.StreamResponse:
-    """The method for this page, after listing the others for "another way"."""
+    """The method for this page, after listing the others for "another way". A verified session
+    on the enrolment page is a signed-in user adding a backup method ("add")."""
     rt = runtime(request)
     assert session.user is not None
     company = company_for(request, session.user)
     enrolled = await rt.store.list_methods(session.user)
+    if page == "enrol" and session.level is Level.VERIFIED:
+        page = "add"
+    own = await own_default(rt.store, session.user) if page == "challenge" else None
     choice = methods.choose(
-        page, enrolled, company, offered(rt), enrolled_alone(), request.query.get("method")
+        page, enrolled, company, offered(rt), enrolled_alone(), request.query.get("method"), own
     )
+    if choice.go_to == "account":
+        return see_other(ACCOUNT)
     if choice.go_to is not None:
         return see_other(gateway_url(choice.go_to, rd(request)))
     if choice.refused is not None or choice.method is None:
@@ -99,10 +110,35 @@ async def _refusal_while_waiting(
     return start_again(request)
 
 
+async def _posted(
+    request: web.Request, page: str
+) -> tuple[dict[str, str], Session, str] | web.StreamResponse:
+    """The form once the CSRF token checks out, with the session the page works on and its user
+    (an enrolment page's session adding a method must have a recent second factor)."""
+    if page == "challenge":
+        return await pending_post(request)
+    form = await require_csrf(request)
+    session = await _enrolling(request)
+    if not isinstance(session, Session):
+        return session
+    assert session.user is not None
+    if session.level is Level.VERIFIED:
+        stale(request, session)  # a POST is refused, not redirected
+    return form, session, session.user
+
+
+async def _again(request: web.Request, page: str) -> Session | web.StreamResponse:
+    """The page's session read anew from the store, after waiting for its turn."""
+    if page == "challenge":
+        return await pending_again(request)
+    context(request).session_loaded = False
+    return await _enrolling(request)
+
+
 async def _post(request: web.Request, page: str) -> web.StreamResponse:
-    """A POST to /.gateway/challenge or /.gateway/enrol: CSRF, the pending session, the lockout,
-    then the chosen method's handler."""
-    posted = await pending_post(request)
+    """A POST to /.gateway/challenge or /.gateway/enrol: CSRF, the pending session (or a signed-in
+    one adding a method), the lockout, then the chosen method's handler."""
+    posted = await _posted(request, page)
     if not isinstance(posted, tuple):
         return posted
     form, session, user = posted
@@ -112,7 +148,7 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
     async with one_at_a_time(visit(request), user) as mine:
         if not mine:
             return busy(request, request.path_qs, "Back to the sign-in step")
-        current = await pending_again(request)
+        current = await _again(request, page)
         if not isinstance(current, Session) or current.user != user:
             return current if not isinstance(current, Session) else see_other(request.path_qs)
         session = current
@@ -122,6 +158,8 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
         chosen = await _choose(request, session, page)
         if not isinstance(chosen, tuple):
             return chosen
+        if session.level is Level.VERIFIED and chosen[0] == WEBAUTHN:
+            return see_other(PASSKEYS)
         pages = REGISTRY[chosen[0]]
         handler = pages.challenge_post if page == "challenge" else pages.enrol_post
         assert handler is not None
@@ -136,13 +174,33 @@ async def challenge_post(request: web.Request) -> web.StreamResponse:
     return await _post(request, "challenge")
 
 
+async def _enrolling(request: web.Request) -> Session | web.StreamResponse:
+    """The session of an enrolment page: the pending sign-in's; or, when a method is named, a
+    signed-in user's adding a backup one (another way to sign in, should a phone be lost)."""
+    session = await load_session(request)
+    if (
+        session is not None
+        and session.level is Level.VERIFIED
+        and session.user
+        and "method" in request.query
+    ):
+        return session
+    return await pending(request)
+
+
 async def enrol_get(request: web.Request) -> web.StreamResponse:
-    session = await pending(request)
+    session = await _enrolling(request)
     if not isinstance(session, Session):
         return session
     chosen = await _choose(request, session, "enrol")
     if not isinstance(chosen, tuple):
         return chosen
+    if session.level is Level.VERIFIED:
+        refused = stale(request, session)  # adding a method changes how one signs in
+        if refused is not None:
+            return refused
+        if chosen[0] == WEBAUTHN:  # passkeys are added (and named) on their own page
+            return see_other(PASSKEYS)
     handler = REGISTRY[chosen[0]].enrol_get
     assert handler is not None
     return await handler(request, session)

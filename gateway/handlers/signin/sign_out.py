@@ -10,7 +10,7 @@ from gateway.audit import audit
 from gateway.cookies import expire_cookie
 from gateway.handlers.shared.cookies import clear_session_cookie, load_session
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
-from gateway.handlers.shared.methods import allowed
+from gateway.handlers.shared.own_methods import ACCOUNT
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import company_for, context, runtime
 from gateway.redirects import safe_redirect
@@ -26,11 +26,7 @@ async def logout_get(request: web.Request) -> web.StreamResponse:
     company = company_for(request, session.user if session else None)
     links = []
     if session is not None and session.level is Level.VERIFIED:
-        methods = allowed(company, runtime(request))
-        if "webauthn" in methods:
-            links.append({"url": "/.gateway/passkeys", "label": "Your passkeys"})
-        if "recovery" in methods:
-            links.append({"url": "/.gateway/recovery", "label": "Your recovery codes"})
+        links.append({"url": ACCOUNT, "label": "Your two-step sign-in"})
     response = runtime(request).pages.render(
         "logout.html",
         company=company,

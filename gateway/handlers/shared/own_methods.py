@@ -1,0 +1,18 @@
+"""A signed-in person's own ways to sign in, as the pages see them: where they are managed
+(/.gateway/account, "Two-step sign-in"; passkeys on their own page) and the default the person
+chose, kept as a fact of their user record."""
+
+from __future__ import annotations
+
+from gateway.signin.methods import OWN_DEFAULT
+from gateway.store import Store
+
+ACCOUNT = "/.gateway/account"
+PASSKEYS = "/.gateway/passkeys"
+
+
+async def own_default(store: Store, user: str) -> str | None:
+    """The method the user chose to be asked for first, if any."""
+    record = await store.get_user(user)
+    chosen = record.facts.get(OWN_DEFAULT) if record is not None else None
+    return chosen if isinstance(chosen, str) else None
