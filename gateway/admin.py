@@ -60,6 +60,27 @@ def belongs(policy: Policy, company: Company, user: str) -> bool:
     return found is not None and found.id == company.id
 
 
+EVERYWHERE = ("user", "user_day")  # the regulation scopes that hold a user wherever they are
+
+
+@dataclass(frozen=True)
+class Lock:
+    """One lockout in force for a member (gateway.regulation): everywhere (scope user or
+    user_day), from one address (user_ip: the member there; ip: anyone there), or in one of
+    the member's own browsers (user_browser)."""
+
+    scope: str
+    until: float
+    address: str | None = None  # for user_ip and ip: the address (an IPv6 /64), or "unknown"
+
+    @property
+    def everywhere(self) -> bool:
+        return self.scope in EVERYWHERE
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scope": self.scope, "address": self.address, "until": iso(self.until)}
+
+
 @dataclass(frozen=True)
 class Member:
     user: str
@@ -75,6 +96,7 @@ class Member:
     locked_out_until: float | None
     browsers: int  # distinct browsers seen before enrolment within SHARED_WINDOW
     phone_pending: bool  # an admin set a new number the member has not confirmed yet
+    lockouts: tuple[Lock, ...] = ()  # every lockout in force: everywhere first, then by place
 
     @property
     def enrolled(self) -> bool:
@@ -117,6 +139,7 @@ class Member:
             "possibly_shared": self.possibly_shared,
             "distinct_browsers": self.browsers,
             "phone_pending": self.phone_pending,
+            "lockouts": [lock.to_json() for lock in self.lockouts],
         }
 
 
@@ -174,10 +197,8 @@ async def _standing(
         if deferral is not None and deferral.company == company.id:
             until = min(deferral.until, deferral.since + company.deferral.total_seconds())
             deferred = until if until > now else None
-    limits = company.attempts
-    key = regulation.keys(user, None)["user"]
-    failures = await store.failures_since(key, now - limits.window.total_seconds())
-    lockout = regulation.lockout({"user": failures}, now, limits)
+    locks = await lockouts(store, company, user, now)
+    everywhere = [lock.until for lock in locks if lock.everywhere]
     return Member(
         user=user,
         name=_text(facts.get("name")),
@@ -189,10 +210,52 @@ async def _standing(
         last_2fa=_number(facts.get("last_2fa")),
         last_2fa_from=_text(facts.get("last_2fa_ip")),
         deferred_until=deferred,
-        locked_out_until=lockout.until if lockout is not None else None,
+        locked_out_until=max(everywhere, default=None),
         browsers=await store.browsers_since(user, now - SHARED_WINDOW),
         phone_pending=bool(facts.get("pending_phone")),
+        lockouts=tuple(locks),
     )
+
+
+async def lockouts(store: Store, company: Company, user: str, now: float) -> list[Lock]:
+    """The lockouts in force for `user`, as sign-in meets them (gateway.regulation): the
+    user-wide ones, then those of each address and browser the user's wrong answers came from
+    within the window (the store's places list), by scope and place. Delays are not lockouts."""
+    limits = company.attempts
+    counted_as = regulation.user_key(user)
+
+    async def since(key: str, scope: str) -> list[float]:
+        return await store.failures_since(key, now - regulation.limit_of(limits, scope)[1])
+
+    def locked(failures: dict[str, list[float]]) -> regulation.Lockout | None:
+        found = regulation.lockout(failures, now, limits)
+        return found if found is not None and not found.is_delay else None
+
+    everywhere = {
+        "user": await since(f"user:{counted_as}", "user"),
+        "user_day": await since(regulation.second_factor_key(counted_as), "user_day"),
+    }
+    found = [Lock(lock.scope, lock.until) for lock in [locked(everywhere)] if lock is not None]
+    window = limits.window.total_seconds()
+    for key in await store.failure_keys(regulation.places_key(counted_as), now - window):
+        place = regulation.place_of(key)
+        if place is None:
+            continue
+        scope, where = place
+        if scope == "user_ip":
+            lock = locked(
+                {"user_ip": await since(key, scope), "ip": await since(f"ip:{where}", "ip")}
+            )
+            if lock is not None:
+                found.append(Lock(lock.scope, lock.until, where))
+        else:  # the browser's own wrong passwords, with the user's wrong second factors
+            # (the day's: lockout() counts those within this scope's window)
+            own = await since(key, scope) + everywhere["user_day"]
+            lock = locked({scope: own})
+            if lock is not None:
+                found.append(Lock(lock.scope, lock.until))
+    # everywhere, then by address, then the browsers (whose ids mean nothing to anyone)
+    return sorted(found, key=lambda lock: (not lock.everywhere, lock.address is None))
 
 
 def _text(value: Any) -> str | None:

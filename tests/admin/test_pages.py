@@ -3,25 +3,35 @@ in, what an admin sees, and each action with its audit event."""
 
 from __future__ import annotations
 
-import pytest
+import re
+from pathlib import Path
+from typing import Any
 
+import pytest
+from aiohttp.test_utils import TestServer
+
+from gateway import regulation
 from gateway.clock import FixedClock
+from tests.admin import openapi
 from tests.admin.helpers import (
     ALICE,
     BOB,
     CAROL,
     DAVE,
+    NOW,
     Client,
     answer_challenge,
     audit_events,
     browser,
     capture_audit,
     csrf,
+    gateway,
     password,
     runtime,
     seen,
     sign_in,
 )
+from tests.support import csrf_from_page
 
 MEMBERS = "/.gateway/admin/acme/"
 CAROL_PAGE = f"{MEMBERS}members/{CAROL}"
@@ -262,3 +272,122 @@ async def test_methods_are_named_in_words(client: Client, clock: FixedClock) -> 
         html = await (await client.get(path)).text()
         assert "et up: authenticator app" in html, path
         assert "totp" not in html, path
+
+
+async def _wrong_password(client: Client, user: str, address: str) -> None:
+    """A wrong password for `user` typed at the gateway's login form from `address`."""
+    headers = {"X-Forwarded-For": address}
+    page = await client.get("/.gateway/login", params={"rd": "/"}, headers=headers)
+    answer = await client.post(
+        "/.gateway/login",
+        params={"rd": "/"},
+        data={"csrf_token": csrf_from_page(await page.text()), "username": user, "password": "no"},
+        headers=headers,
+        allow_redirects=False,
+    )
+    assert answer.status in (401, 429), await answer.text()
+
+
+def _locked_out(html: str) -> str:
+    """The member page's "Locked out" entry, as text."""
+    start = html.index("<dt>Locked out</dt>")
+    entry = html[start : html.index("</dd>", start)]
+    return " ".join(re.sub(r"<[^>]+>", " ", entry).split()).removeprefix("Locked out ")
+
+
+@pytest.fixture
+async def behind_proxy(
+    make_gateway: Any, tmp_path: Path, server: TestServer, clock: FixedClock
+) -> Client:
+    """The admin tests' gateway, trusting the test client as a proxy: X-Forwarded-For names
+    each request's address."""
+    return await gateway(make_gateway, tmp_path, server, clock, trusted_proxies=["127.0.0.1/32"])
+
+
+async def test_a_lockout_from_one_address_is_shown_with_its_address(
+    behind_proxy: Client, clock: FixedClock
+) -> None:
+    """Carol locked out from one address after ten wrong passwords there (issue 17, finding
+    10): her page says from where and for how much longer, not "no"; the JSON API lists the
+    same lockout. Dave, with no wrong answers, is not locked out."""
+    client = behind_proxy
+    await seen(client, CAROL, clock)
+    for _ in range(10):  # each after the growing delay of the one before
+        await _wrong_password(client, CAROL, "203.0.113.7")
+        clock.advance(61)
+    await sign_in(client, ALICE, clock)  # 670 s on: the lockout ends 900 s after the first, at 30 s
+    page = await (await client.get(CAROL_PAGE)).text()
+    assert _locked_out(page) == (
+        "From 203.0.113.7, for another 5 minutes (until 2027-01-15 08:15 UTC). "
+        "A lockout ends by itself at the time shown, after too many wrong passwords or codes."
+    )
+    dave = await (await client.get(f"{MEMBERS}members/{DAVE}")).text()
+    assert _locked_out(dave) == "no"
+    member = await (await client.get(f"/.gateway/admin/api/companies/acme/members/{CAROL}")).json()
+    openapi.check("/companies/{company}/members/{user}", "GET", 200, member)
+    assert member["locked_out_until"] is None  # not everywhere
+    assert member["lockouts"] == [
+        {"scope": "user_ip", "address": "203.0.113.7", "until": "2027-01-15T08:15:30Z"}
+    ]
+
+
+async def test_a_lockout_everywhere_is_shown_apart_from_each_address(
+    behind_proxy: Client, clock: FixedClock
+) -> None:
+    """Thirty wrong passwords for Carol from three addresses reach the user-wide limit: her page
+    says she is locked out everywhere (and which browsers are spared), then each address."""
+    client = behind_proxy
+    await seen(client, CAROL, clock)
+    addresses = ("198.51.100.1", "198.51.100.2", "2001:db8:1:2::5")
+    for _ in range(10):
+        for address in addresses:
+            await _wrong_password(client, CAROL, address)
+        clock.advance(61)
+    await sign_in(client, ALICE, clock)
+    lines = _locked_out(await (await client.get(CAROL_PAGE)).text())
+    assert lines.startswith(
+        "Everywhere, for another 5 minutes (until 2027-01-15 08:15 UTC): too many wrong answers "
+        "for this login from anywhere. Browsers where they entered the right password in the "
+        "last 30 days are not held to it. "
+        "From 198.51.100.1, for another 5 minutes (until 2027-01-15 08:15 UTC). "
+        "From 198.51.100.2, for another 5 minutes (until 2027-01-15 08:15 UTC). "
+        "From 2001:db8:1:2::/64, for another 5 minutes (until 2027-01-15 08:15 UTC). "
+    ), lines
+    member = await (await client.get(f"/.gateway/admin/api/companies/acme/members/{CAROL}")).json()
+    openapi.check("/companies/{company}/members/{user}", "GET", 200, member)
+    assert member["locked_out_until"] == "2027-01-15T08:15:30Z"
+    assert [lock["scope"] for lock in member["lockouts"]] == ["user", *["user_ip"] * 3]
+    listed = await (await client.get(MEMBERS, params={"status": "locked_out"})).text()
+    assert f">{CAROL}</a>" in listed
+
+
+async def test_an_address_locked_for_everyone_and_a_browser_of_their_own(
+    client: Client, clock: FixedClock
+) -> None:
+    """The other scopes of regulation, as the store holds them: an address locked for anyone
+    (too many wrong answers from it for any login), one the gateway could not tell, and one of
+    the member's own browsers, each said in words."""
+    await seen(client, CAROL, clock)
+    store = runtime(client).store
+    counted_as = regulation.user_key(CAROL)
+    places = regulation.places_key(counted_as)
+    at = NOW + 60
+    for key in (f"user_ip:{counted_as}|192.0.2.9", f"user_ip:{counted_as}|unknown"):
+        await store.note_failure_key(places, key, at)
+    await store.note_failure_key(places, f"user_browser:{counted_as}|b0", at)
+    for _ in range(50):
+        await store.record_failure("ip:192.0.2.9", at)
+    for _ in range(10):
+        await store.record_failure(f"user_ip:{counted_as}|unknown", at)
+    for _ in range(30):
+        await store.record_failure(f"user_browser:{counted_as}|b0", at)
+    clock.advance(300)
+    await sign_in(client, ALICE, clock)
+    assert _locked_out(await (await client.get(CAROL_PAGE)).text()).startswith(
+        "From 192.0.2.9, for another 10 minutes (until 2027-01-15 08:16 UTC): that address is "
+        "locked for everyone, after too many wrong answers from it. "
+        "From an unknown address (a trusted proxy did not say which), for another 10 minutes "
+        "(until 2027-01-15 08:16 UTC). "
+        "In one of their own browsers, for another 10 minutes (until 2027-01-15 08:16 UTC): too "
+        "many wrong answers in that browser. "
+    )

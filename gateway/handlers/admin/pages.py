@@ -13,11 +13,13 @@ from urllib.parse import quote, urlencode
 from aiohttp import web
 
 from gateway import admin as members_of
+from gateway import regulation
 from gateway.decision import Mode
 from gateway.errors import BadRequest, Forbidden, NotFound
 from gateway.factors.phone import InvalidNumber
 from gateway.handlers.admin import actions
 from gateway.handlers.admin.access import Admin, AdminRefused, NotAdmin, admin_of, companies_of
+from gateway.handlers.shared.attempts import in_words
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
@@ -187,6 +189,31 @@ async def _member(request: web.Request, admin: Admin) -> members_of.Member:
     return found
 
 
+KNOWN_DAYS = round(regulation.KNOWN_BROWSER_WINDOW / regulation.DAY)
+
+
+def lockout_line(lock: members_of.Lock, now: float) -> str:
+    """One lockout as the member page says it: where, for how much longer (and until when),
+    and why when the scope is not plain from where."""
+    if lock.address is None:
+        where = "In one of their own browsers" if lock.scope == "user_browser" else "Everywhere"
+    elif lock.address == "unknown":
+        where = "From an unknown address (a trusted proxy did not say which)"
+    else:
+        where = f"From {lock.address}"
+    line = (
+        f"{where}, for another {in_words(lock.until - now)} (until {members_of.shown(lock.until)})"
+    )
+    why = {
+        "user": "too many wrong answers for this login from anywhere. Browsers where they "
+        f"entered the right password in the last {KNOWN_DAYS} days are not held to it",
+        "user_day": "too many wrong second steps in 24 hours",
+        "user_browser": "too many wrong answers in that browser",
+        "ip": "that address is locked for everyone, after too many wrong answers from it",
+    }.get(lock.scope)
+    return f"{line}: {why}." if why else f"{line}."
+
+
 async def _member_page(
     request: web.Request, admin: Admin, status: int = 200, **extra: Any
 ) -> web.Response:
@@ -204,6 +231,7 @@ async def _member_page(
         company=admin.company,
         user=admin.user,
         member=member,
+        lockouts=[lockout_line(lock, runtime(request).clock()) for lock in member.lockouts],
         back=company_url(admin.company),
         action=member_url(admin.company, member.user),
         done=DONE.get(request.query.get("done", "")),
