@@ -240,23 +240,27 @@ def _methods(reader: Reader) -> tuple[tuple[str, ...], str]:
 
 def _branding(reader: Reader, company_name: str) -> Branding:
     reader.mapping(("branding",))
-    reader.unknown_keys(("branding",), ("name", "logo", "colour"))
+    reader.unknown_keys(("branding",), ("name", "logo", "favicon", "colour"))
     name = reader.string(("branding", "name"), company_name).strip() or company_name
-    logo = reader.string(("branding", "logo")).strip() or None
+    images = {}
+    for key in ("logo", "favicon"):
+        image = reader.string(("branding", key)).strip() or None
+        if image is not None and not is_logo(image):
+            reader.error(
+                ("branding", key),
+                f'branding.{key} must be a path such as "/{key}.png" or an https URL, '
+                f'not "{image}"',
+            )
+            image = None
+        images[key] = image
     colour = reader.string(("branding", "colour"), "#1f4e8c").strip()
-    if logo is not None and not is_logo(logo):
-        reader.error(
-            ("branding", "logo"),
-            f'branding.logo must be a path such as "/logo.png" or an https URL, not "{logo}"',
-        )
-        logo = None
     if not is_colour(colour):
         reader.error(
             ("branding", "colour"),
             f'branding.colour must be a colour such as "#aa3300" or "#a30", not "{colour}"',
         )
         colour = "#1f4e8c"
-    return Branding(name, logo, colour)
+    return Branding(name, images["logo"], colour, images["favicon"])
 
 
 def _code_limits(reader: Reader) -> CodeLimits:

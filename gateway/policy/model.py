@@ -66,12 +66,14 @@ class Branding:
     name: str
     logo: str | None = None
     colour: str = "#1f4e8c"
+    favicon: str | None = None  # the browser tab's icon, like the logo a path or an https URL
 
     def __post_init__(self) -> None:
         if not is_colour(self.colour):
             raise ValueError(f'the colour must be "#rgb" or "#rrggbb", not "{self.colour}"')
-        if self.logo is not None and not is_logo(self.logo):
-            raise ValueError(f'the logo must be a path or an https URL, not "{self.logo}"')
+        for key, image in (("logo", self.logo), ("favicon", self.favicon)):
+            if image is not None and not is_logo(image):
+                raise ValueError(f'the {key} must be a path or an https URL, not "{image}"')
 
 
 @dataclass(frozen=True)

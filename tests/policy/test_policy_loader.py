@@ -331,7 +331,7 @@ def test_more_rule_and_member_mistakes(tmp_path: Path) -> None:
                   domains: ["@co.example", "co", co.example]
                   users: ["a b"]
                 methods: {allowed: []}
-                branding: {logo: "//evil.example/x.png"}
+                branding: {logo: "//evil.example/x.png", favicon: "http://co.example/f.ico"}
                 """,
             "rules.yaml": """\
                 applications:
@@ -352,6 +352,12 @@ def test_more_rule_and_member_mistakes(tmp_path: Path) -> None:
             6,
             'branding.logo must be a path such as "/logo.png" or an https URL, '
             'not "//evil.example/x.png"',
+        ),
+        (
+            "co.yaml",
+            6,
+            'branding.favicon must be a path such as "/favicon.png" or an https URL, '
+            'not "http://co.example/f.ico"',
         ),
         (
             "rules.yaml",
