@@ -1,8 +1,9 @@
 """One-time codes sent by SMS, voice call or email: made, kept hashed, checked, and rationed.
 
-Pure: the caller stores the records (`Store.put_code`) and the send times (`Store.reserve_send`),
-and passes the time in. A code is bound to the session that asked for it and to where it was sent
-(both go into its HMAC), so a code read from another session or for another number is no code.
+Pure: the caller stores the records (`Store.put_code`) and the send times (`Store.reserve_send`,
+under the keys of `send_keys`), and passes the time in. A code is bound to the session that asked
+for it and to where it was sent (both go into its HMAC), so a code read from another session or
+for another number is no code.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import hmac
 import secrets
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -22,6 +24,11 @@ from gateway.policy.model import CodeLimits
 DIGITS = 6
 DEFAULT_LIMITS = CodeLimits()  # the numbers come from the company's policy (methods.codes)
 HOUR = 3600
+# Sends to one user in any hour by every method and to every destination together, as a
+# multiple of `sends_per_hour` (one hour's worth for each of text, call and email): a person
+# who uses each way in turn is never stranded, and someone with the password who types number
+# after number at enrolment still cannot pump out more than this.
+ALL_SENDS_FACTOR = 3
 
 
 def derive_key(signing_key: str) -> bytes:
@@ -112,14 +119,61 @@ def check(
 
 
 @dataclass(frozen=True)
+class SendKeys:
+    """The keys a send is counted under (the `user` argument of `Store.reserve_send`,
+    `release_send` and `sends_since`; the Store only sees opaque strings). Each starts with its
+    kind and a newline, and the user name, which may hold anything, comes last, so no user name
+    can make one key equal another's."""
+
+    pause: str  # this sign-in (session) and method: `resend_after` between two sends
+    cap: str  # this user, method and destination: `sends_per_hour`
+    everything: str  # this user, every method and destination: ALL_SENDS_FACTOR x that
+
+
+def send_keys(key: bytes, user: str, method: str, destination: str, binding: str) -> SendKeys:
+    """The keys of one send. The pause is per sign-in and method: a text just sent does not
+    hold back a call asked for instead, and the send at enrolment does not hold back the first
+    send of the next sign-in. The hourly cap is per user, method and destination, which is kept
+    as a keyed digest, not in plain (`key`: `derive_key`'s)."""
+    to = hmac.new(key, b"send destination\n" + destination.encode(), hashlib.sha256).hexdigest()
+    return SendKeys(
+        pause=f"pause\n{method}\n{binding}",
+        cap=f"cap\n{method}\n{to[:32]}\n{user}",
+        everything=all_sends_key(user),
+    )
+
+
+def all_sends_key(user: str) -> str:
+    """The key every send to `user` is counted under, whatever the method or destination."""
+    return f"all\n{user}"
+
+
+def all_sends_limit(limits: CodeLimits = DEFAULT_LIMITS) -> int:
+    return ALL_SENDS_FACTOR * limits.sends_per_hour
+
+
+def pause_wait(sends: Sequence[float], now: float, limits: CodeLimits = DEFAULT_LIMITS) -> int:
+    """Seconds before the pause after this sign-in's last send of a method is over."""
+    return send_wait(sends, now, replace(limits, sends_per_hour=all_sends_limit(limits))).seconds
+
+
+def cap_wait(
+    sends: Sequence[float], now: float, per_hour: int, limits: CodeLimits = DEFAULT_LIMITS
+) -> int:
+    """Seconds before fewer than `per_hour` of `sends` are in the last hour."""
+    pauseless = replace(limits, sends_per_hour=per_hour, resend_after=timedelta(0))
+    return send_wait(sends, now, pauseless).seconds
+
+
+@dataclass(frozen=True)
 class SendWait:
     seconds: int  # 0: a code may be sent now
     capped: bool = False  # the hourly limit, not the short pause between sends
 
 
 def send_wait(sends: Sequence[float], now: float, limits: CodeLimits = DEFAULT_LIMITS) -> SendWait:
-    """How long before another code may go to this user, given the user's sends in the last
-    hour (`Store.sends_since(user, now - HOUR)`)."""
+    """How long before another code may be sent, given the sends counted under one key in the
+    last hour (`Store.sends_since(key, now - HOUR)`)."""
     recent = sorted(at for at in sends if now - HOUR < at <= now)
     if len(recent) >= limits.sends_per_hour:
         oldest = recent[-limits.sends_per_hour]

@@ -23,13 +23,16 @@ from gateway.handlers.signin.codes import (
     HEADINGS,
     NO_CODE,
     SEND_LABELS,
+    SENT_AGAIN,
     VOID_CODE,
     binding,
     check_code,
     code_limits,
     code_waiting,
+    describe,
     send_code,
     sender_for,
+    sent_again_text,
     wrong_code_text,
 )
 from gateway.runtime import Runtime
@@ -38,16 +41,22 @@ from gateway.sessions import Session
 log = logging.getLogger("gateway.challenge")
 
 
-def _mask_email(address: str) -> str:
-    local, _, domain = address.rpartition("@")
-    shown = local[0] + "•••" + (local[-1] if len(local) > 2 else "")
-    return f"{shown}@{domain}"
+def signed_in_as(session: Session, method: str, destination: str) -> str | None:
+    """The account the page names ("signed in as"), unless it is the very address the code goes
+    to: that address is shown once, masked, like a phone number."""
+    user = session.user
+    if method == EMAIL and user is not None and user.casefold() == destination.casefold():
+        return None
+    return user
 
 
-def _describe(method: str, destination: str) -> str:
-    if method == EMAIL:
-        return _mask_email(destination)
-    return f"the number ending in {destination[-4:]}"
+async def _sent_again(request: web.Request, session: Session, method: str) -> bool:
+    """Whether "Send again" just sent this method's code: said once, then forgotten."""
+    if SENT_AGAIN not in session.scratch:
+        return False
+    again = session.scratch.pop(SENT_AGAIN)
+    await runtime(request).sessions.save(session)
+    return bool(again == method)
 
 
 async def verify_page(
@@ -62,6 +71,9 @@ async def verify_page(
     status: int = 200,
     **extra: Any,
 ) -> web.StreamResponse:
+    to = describe(method, destination)
+    sent = await code_waiting(request, session, method)
+    again = await _sent_again(request, session, method)
     return page(
         request,
         "code_verify.html",
@@ -71,8 +83,10 @@ async def verify_page(
         kind=kind,
         heading=HEADINGS[method],
         send_label=SEND_LABELS[method],
-        sent=await code_waiting(request, session, method),
-        to=_describe(method, destination),
+        sent=sent,
+        sent_again=sent_again_text(method, to) if again and sent else None,
+        to=to,
+        signed_in_as=signed_in_as(session, method, destination),
         action=method_url(kind, method, rd(request)),
         error=error,
         problem=problem,
@@ -139,7 +153,8 @@ def challenge_pages(method: str) -> tuple[Page, Post]:
         if destination is None:
             return see_other(gateway_url("enrol", rd(request)))
         if form.get("action") == "send":
-            problem = await send_code(request, session, method, destination)
+            again = form.get("again") == "yes"
+            problem = await send_code(request, session, method, destination, again=again)
             if problem is None:
                 return see_other(method_url("challenge", method, rd(request)))
             return await verify_page(

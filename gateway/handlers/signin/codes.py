@@ -1,6 +1,9 @@
 """Codes by text message, phone call and email: what the message says, sending one (rationed,
-sender failures told plainly) and checking one. The pages that use them: code_pages.py (typing
-a code, the challenge), phone_codes.py and email_codes.py (enrolment), phone_confirm.py.
+sender failures told plainly) and checking one. Sends are counted under three keys
+(`gateway.factors.codes.send_keys`): a pause per sign-in and method, an hourly cap per user,
+method and destination, and a larger hourly cap per user over everything. The pages that use
+them: code_pages.py (typing a code, the challenge), phone_codes.py and email_codes.py
+(enrolment), phone_confirm.py.
 
 A code is sent only on a POST (never on a page load), is bound to the pending session that asked
 for it, and is checked with `gateway.factors.codes`.
@@ -20,6 +23,7 @@ from gateway.policy.model import CodeLimits
 from gateway.runtime import Runtime
 from gateway.senders import Sender, SendFailed
 from gateway.sessions import Session, storage_key
+from gateway.store import Store
 
 log = logging.getLogger("gateway.challenge")
 
@@ -48,6 +52,36 @@ NO_CODE = (
     "used, or was not sent. Ask for a new code."
 )
 SEND_FAILED = "The code could not be sent just now. Try again in a few minutes"
+
+
+SENT_AGAIN = "code_sent_again"  # session scratch: the method "Send again" just sent, shown once
+
+
+def sent_again_text(method: str, to: str) -> str:
+    """The confirmation after "Send again": a new code replaces the one before it (a code is
+    kept per sign-in and method, so the earlier code of this method no longer works)."""
+    if method == VOICE:
+        return (
+            f"We called {to} again and read out a new code. Enter that code: codes read out "
+            "before it no longer work."
+        )
+    verb = "texted" if method == SMS else "emailed"
+    return f"A new code was {verb} to {to}. Enter that code: codes sent before it no longer work."
+
+
+def mask_email(address: str) -> str:
+    """c•••l@example.com: the first and last letters before the @ (one, if there are two or
+    fewer) and the domain, as a phone number is shown by its last 4 digits."""
+    local, _, domain = address.rpartition("@")
+    shown = local[:1] + "•••" + (local[-1] if len(local) > 2 else "")
+    return f"{shown}@{domain}"
+
+
+def describe(method: str, destination: str) -> str:
+    """Where a code went, as the pages say it: never the whole number or address."""
+    if method == EMAIL:
+        return mask_email(destination)
+    return f"the number ending in {destination[-4:]}"
 
 
 def sender_for(rt: Runtime, method: str) -> Sender | None:
@@ -97,31 +131,125 @@ async def _deliver(sender: Sender, method: str, to: str, subject: str, text: str
 
 
 async def send_code(
-    request: web.Request, session: Session, method: str, destination: str
+    request: web.Request,
+    session: Session,
+    method: str,
+    destination: str,
+    *,
+    again: bool = False,
 ) -> tuple[str, int] | None:
     """Send a new code; None when it went out, else (what to tell the user, status). A code
-    that could not be sent is neither stored nor counted against the user's sends."""
+    that could not be sent is neither stored nor counted against the user's sends. `again`:
+    asked for with "Send again", so the next page confirms that a new code went out."""
     rt = runtime(request)
     user = session.user
     assert user is not None
     now = rt.clock()
     limits = code_limits(request, session)
+    keys = codes.send_keys(_key(rt), user, method, destination, binding(session))
+    refused = await _reserve(rt.store, keys, now, limits)
+    if refused is not None:
+        return await _refusal(request, session, method, destination, keys, refused, now)
+    problem = await _send_reserved(request, session, method, destination, keys, now, limits)
+    if problem is None and again:
+        session.scratch[SENT_AGAIN] = method
+        await rt.sessions.save(session)
+    return problem
+
+
+async def _reserve(
+    store: Store, keys: codes.SendKeys, now: float, limits: CodeLimits
+) -> str | None:
+    """Count a send under each of its keys; None when every one took it, else the refusing
+    key's name (the sends counted before it are given back). Each reservation is atomic, so
+    racing requests cannot pass the pause of one sign-in or the caps."""
+    every = codes.all_sends_limit(limits)
     pause = limits.resend_after.total_seconds()
-    if await rt.store.reserve_send(user, now, pause, limits.sends_per_hour):
-        return await _send_reserved(request, session, method, destination, now, limits)
-    wait = codes.send_wait(await rt.store.sends_since(user, now - codes.HOUR), now, limits)
-    if wait.capped:
-        minutes = (wait.seconds + 59) // 60
-        return (
-            f"{limits.sends_per_hour} codes have been sent to you in the last hour, the most we "
-            f"send. You can ask for another in {minutes} minute{'s' if minutes != 1 else ''}, "
-            "or choose another way.",
-            429,
+    taken: list[str] = []
+    for name, key, between, per_hour in (
+        ("pause", keys.pause, pause, every),
+        ("cap", keys.cap, 0.0, limits.sends_per_hour),
+        ("all", keys.everything, 0.0, every),
+    ):
+        if not await store.reserve_send(key, now, between, per_hour):
+            for earlier in taken:
+                await store.release_send(earlier, now)
+            return name
+        taken.append(key)
+    return None
+
+
+async def _release(store: Store, keys: codes.SendKeys, now: float) -> None:
+    for key in (keys.pause, keys.cap, keys.everything):
+        await store.release_send(key, now)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _ago(seconds: float) -> str:
+    whole = int(seconds)
+    if whole < 1:
+        return "a moment ago"
+    if whole < 120:
+        return _plural(whole, "second") + " ago"
+    return _plural(whole // 60, "minute") + " ago"
+
+
+def _still_works(method: str, to: str, ago: str) -> str:
+    if method == VOICE:
+        return f"The code read out in our call to {to} {ago} still works: enter it below."
+    verb = "texted" if method == SMS else "emailed"
+    return f"The code we {verb} to {to} {ago} still works: enter it below."
+
+
+async def _refusal(
+    request: web.Request,
+    session: Session,
+    method: str,
+    destination: str,
+    keys: codes.SendKeys,
+    refused: str,
+    now: float,
+) -> tuple[str, int]:
+    """Why no code was sent, when the person may ask again, and what to do meanwhile: a code
+    that is still waiting is to be entered (the page then shows the code field)."""
+    store = runtime(request).store
+    limits = code_limits(request, session)
+    to = describe(method, destination)
+    waiting = await code_waiting(request, session, method)
+    another = "another call" if method == VOICE else "another"
+    if refused == "pause":
+        sends = await store.sends_since(keys.pause, now - codes.HOUR)
+        seconds = max(codes.pause_wait(sends, now, limits), 1)  # refused even if times look clear
+        later = f"in {_plural(seconds, 'second')}"
+        if not waiting:
+            return f"You can ask for a new code {later}. Then press “{SEND_LABELS[method]}”.", 429
+        ago = _ago(now - max(sends, default=now))
+        return f"{_still_works(method, to, ago)} You can ask for {another} {later}.", 429
+    if refused == "cap":
+        count = limits.sends_per_hour
+        sends = await store.sends_since(keys.cap, now - codes.HOUR)
+        have = "has" if count == 1 else "have"
+        done = {
+            SMS: f"{_plural(count, 'code')} {have} been texted to {to}",
+            VOICE: f"{_plural(count, 'call')} {have} been made to {to}",
+            EMAIL: f"{_plural(count, 'code')} {have} been emailed to {to}",
+        }[method]
+        said = f"{done} in the last hour, the most we send."
+    else:
+        count = codes.all_sends_limit(limits)
+        sends = await store.sends_since(keys.everything, now - codes.HOUR)
+        said = (
+            f"{count} codes have been sent to you in the last hour, by every way together, "
+            "the most we send."
         )
-    seconds = max(wait.seconds, 1)  # refused by the store even if the times look clear
+    minutes = (max(codes.cap_wait(sends, now, count, limits), 1) + 59) // 60
+    meanwhile = " The latest code still works: enter it below." if waiting else ""
+    other = ", or choose another way below." if request.get(OTHER_WAYS) else "."
     return (
-        f"A code was sent a moment ago. You can ask for another in {seconds} "
-        f"second{'s' if seconds != 1 else ''}.",
+        f"{said}{meanwhile} You can ask for {another} in {_plural(minutes, 'minute')}{other}",
         429,
     )
 
@@ -131,6 +259,7 @@ async def _send_reserved(
     session: Session,
     method: str,
     destination: str,
+    keys: codes.SendKeys,
     now: float,
     limits: CodeLimits,
 ) -> tuple[str, int] | None:
@@ -147,7 +276,7 @@ async def _send_reserved(
             raise SendFailed(f"no sender is configured for {method}")
         await _deliver(sender, method, destination, subject, text)
     except SendFailed as exc:
-        await rt.store.release_send(user, now)
+        await _release(rt.store, keys, now)
         log.warning("the %s code for %s could not be sent: %s", method, user, exc)
         audit("code_send_failed", method=method, user=user, ip=ip, reason=str(exc))
         rt.metrics.count(rt.metrics.codes_sent, method, "failed")

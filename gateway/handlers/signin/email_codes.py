@@ -22,6 +22,7 @@ from gateway.handlers.signin.code_pages import (
     wrong_code,
 )
 from gateway.handlers.signin.codes import EMAIL, LABELS, check_code, send_code
+from gateway.keys import OTHER_WAYS
 from gateway.notices import address_of
 from gateway.senders.smtp import is_single_address
 from gateway.sessions import Session
@@ -29,10 +30,17 @@ from gateway.sessions import Session
 log = logging.getLogger("gateway.challenge")
 
 EMAIL_ADDED = "An email address was added"
-NO_ADDRESS = (
-    "No email address is known for your account, so a code cannot be emailed to you. "
-    "Choose another way below."
+NO_ADDRESS = "No email address is known for your account, so a code cannot be emailed to you."
+CHOOSE_ANOTHER = "Choose another way below."
+ASK_ADMIN = (
+    "Ask your company's administrator to add an email address to your account, or to allow "
+    "another way to sign in."
 )
+
+
+def _no_address(request: web.Request) -> str:
+    """Why no code can be emailed, and what to do instead: another way, if there is one."""
+    return f"{NO_ADDRESS} {CHOOSE_ANOTHER if request.get(OTHER_WAYS) else ASK_ADMIN}"
 
 
 def _address(session: Session) -> str | None:
@@ -45,7 +53,7 @@ def _address(session: Session) -> str | None:
 async def email_enrol_get(request: web.Request, session: Session) -> web.StreamResponse:
     address = _address(session)
     if address is None:
-        return page(request, "email_unknown.html", session, message=NO_ADDRESS)
+        return page(request, "email_unknown.html", session, message=_no_address(request))
     return await verify_page(request, session, EMAIL, address, "enrol")
 
 
@@ -57,9 +65,11 @@ async def email_enrol_post(
     assert user is not None
     address = _address(session)
     if address is None:
-        return page(request, "email_unknown.html", session, status=400, message=NO_ADDRESS)
+        message = _no_address(request)
+        return page(request, "email_unknown.html", session, status=400, message=message)
     if form.get("action") == "send":
-        problem = await send_code(request, session, EMAIL, address)
+        again = form.get("again") == "yes"
+        problem = await send_code(request, session, EMAIL, address, again=again)
         if problem is None:
             return see_other(method_url("enrol", EMAIL, rd(request)))
         return await verify_page(

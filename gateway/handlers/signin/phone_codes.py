@@ -123,7 +123,8 @@ def _phone_enrol(method: str) -> tuple[Page, Post]:
             await rt.store.delete_code(codes.record_key(method, binding(session)))
             return see_other(method_url("enrol", method, rd(request)))
         if action == "send":
-            problem = await send_code(request, session, method, pending["phone"])
+            again = form.get("again") == "yes"
+            problem = await send_code(request, session, method, pending["phone"], again=again)
             if problem is None:
                 return see_other(method_url("enrol", method, rd(request)))
             return await _phone_verify_page(
