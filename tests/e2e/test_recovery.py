@@ -85,7 +85,7 @@ def test_recovery_code_sign_in(gateway: str, context: BrowserContext, page: Page
     codes = [text.strip() for text in items.all_inner_texts()]
     assert all(re.fullmatch(r"[0-9a-z]{5}-[0-9a-z]{5}", code) for code in codes), codes
     reports["new codes"] = axe_report(page)
-    page.get_by_role("link", name="I have saved these codes — continue").click()
+    page.get_by_role("button", name="I have saved these codes — continue").click()
     expect_application_home(page, gateway, user)
 
     page.goto(gateway + "/.gateway/recovery?rd=%2F")
@@ -111,7 +111,7 @@ def test_recovery_code_sign_in(gateway: str, context: BrowserContext, page: Page
     expect(page).to_have_url(USED_URL)
     expect(page.get_by_text("You signed in with a recovery code. 9 codes remain.")).to_be_visible()
     reports["signed in with a code"] = axe_report(page)
-    page.get_by_role("link", name="Continue").click()
+    page.get_by_role("button", name="Continue").click()
     expect_application_home(page, gateway, user)
 
     context.clear_cookies()

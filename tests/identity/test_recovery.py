@@ -35,6 +35,9 @@ TOTP_ONLY_POLICY = RECOVERY_POLICY.replace("[totp, recovery]", "[totp]")
 DEFERRING_POLICY = RECOVERY_POLICY.replace("enforce_2fa: true", "enforce_2fa: false\ndeferral: 48h")
 CODE_RE = re.compile(r"<li><code>([0-9a-z]{5}-[0-9a-z]{5})</code></li>")
 RECOVERY_OPTION = "/.gateway/challenge?method=recovery&amp;rd=%2F"
+CONTINUE_BUTTON = (
+    '<input type="hidden" name="continue" value="1">\n  <button type="submit">{label}</button>'
+)
 
 
 async def echo(request: web.Request) -> web.Response:
@@ -102,6 +105,15 @@ async def enrol(browser: aiohttp.ClientSession) -> str:
     return done.headers["Location"]
 
 
+async def continue_from(browser: aiohttp.ClientSession, html: str) -> aiohttp.ClientResponse:
+    """The page's "Continue" button: a form posted back to the recovery page."""
+    return await browser.post(
+        "/.gateway/recovery?rd=%2F",
+        data={"csrf_token": csrf_from_page(html), "continue": "1"},
+        allow_redirects=False,
+    )
+
+
 async def enrol_and_get_codes(browser: aiohttp.ClientSession) -> list[str]:
     assert await enrol(browser) == "/.gateway/recovery?rd=%2F"
     page = await browser.get("/.gateway/recovery?rd=%2F", allow_redirects=False)
@@ -142,7 +154,10 @@ async def test_first_enrolment_shows_ten_codes_once(gateway: Any, browsers: Any)
     assert len(codes) == 10 and len(set(codes)) == 10
     assert page.headers["Cache-Control"] == "no-store"
     assert "This is the only time these codes are shown" in html
-    assert '<a href="/">I have saved these codes — continue</a>' in html
+    assert "authenticator app" in html  # the method this user has
+    assert CONTINUE_BUTTON.format(label="I have saved these codes — continue") in html
+    onward = await continue_from(browser, html)
+    assert onward.status == 303 and onward.headers["Location"] == "/"
 
     again = await (await browser.get("/.gateway/recovery?rd=%2F")).text()
     assert not CODE_RE.findall(again)
@@ -170,7 +185,7 @@ async def test_a_code_signs_in_once_and_says_how_many_remain(gateway: Any, brows
     assert answer.headers["Location"] == "/.gateway/recovery/used?rd=%2F"
     used = await (await second.get(answer.headers["Location"])).text()
     assert "You signed in with a recovery code. 9 codes remain." in used
-    assert '<a href="/">Continue</a>' in used
+    assert CONTINUE_BUTTON.format(label="Continue") in used
     assert "Make new recovery codes" not in used  # plenty left
     assert await (await second.get("/")).text() == "application page /"
 
