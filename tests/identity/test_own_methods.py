@@ -7,6 +7,7 @@ SMS provider the suite fakes (its API, not the gateway) and aiosmtpd for notices
 from __future__ import annotations
 
 import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -223,3 +224,43 @@ async def test_a_deferred_user_sets_it_up_early(
     store = client.server.app[RUNTIME].store
     assert "totp" in await store.list_methods(USER)
     assert secret
+
+
+@pytest.mark.parametrize(
+    ("allowed", "says", "never"),
+    [
+        ("[totp, recovery]", 'Use one of your recovery codes under "Try another', None),
+        ("[totp, sms]", "Choose another way above", "recovery code"),
+        ("[totp]", "Ask your company's administrator to reset", "recovery code"),
+    ],
+)
+async def test_the_challenge_points_only_to_ways_that_are_there(
+    make_gateway: Any,
+    upstream_url: str,
+    tmp_path: Path,
+    senders: dict[str, Any],
+    provider: tuple[FakeProvider, str],
+    allowed: str,
+    says: str,
+    never: str | None,
+) -> None:
+    """The app's challenge told everyone to use a recovery code "under Try another way", which
+    was not on the page for those who have none (issue 17, finding 2)."""
+    clock = FixedClock(T0)
+    client = await make_gateway(
+        {"app": portal_app(upstream_url, write_users_file(tmp_path))},
+        policies={"example.yaml": policy().replace("[totp, sms, webauthn, recovery]", allowed)},
+        clock=clock,
+        senders=senders,
+    )
+    await enrolled(client, clock)
+    if "sms" in allowed:
+        await add_phone(client, provider[0])
+    client.session.cookie_jar.clear()
+    clock.advance(60)
+    await portal_login(client, USER, PASSWORD)
+    page = await (await client.get("/.gateway/challenge?rd=%2F")).text()
+    html = " ".join(unescape(page).split())
+    assert says in html
+    if never is not None:
+        assert never not in html

@@ -19,6 +19,7 @@ from gateway.factors.passkey_records import (
     remove_credential,
 )
 from gateway.factors.webauthn import REGISTER, Credential, Refused
+from gateway.handlers.shared.attempts import busy
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.factor_changes import announce_factor, stale
@@ -33,9 +34,10 @@ from gateway.handlers.shared.passkeys import (
     take_challenge,
 )
 from gateway.handlers.shared.redirects import gateway_url, see_other
-from gateway.handlers.shared.request import company_for, context, runtime
+from gateway.handlers.shared.request import company_for, context, runtime, visit
 from gateway.metrics import OK
 from gateway.sessions import Level, Session
+from gateway.signin.attempts import one_at_a_time
 
 log = logging.getLogger("gateway.challenge")
 
@@ -184,8 +186,11 @@ async def remove_post(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     user = session.user
     assert user is not None
-    others = bool(await _other_factors(request, user))
-    removed = await remove_credential(rt.store, user, form.get("credential_id", ""), others)
+    async with one_at_a_time(visit(request), user) as mine:  # with the other methods' removals
+        if not mine:
+            return busy(request, MANAGE, "Back to your passkeys")
+        others = bool(await _other_factors(request, user))
+        removed = await remove_credential(rt.store, user, form.get("credential_id", ""), others)
     if removed == "last":
         return await manage_get(request, session, error=LAST_FACTOR, status=409)
     if not isinstance(removed, Credential):
