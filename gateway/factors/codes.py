@@ -187,3 +187,18 @@ def send_wait(sends: Sequence[float], now: float, limits: CodeLimits = DEFAULT_L
 def _ceil(seconds: float) -> int:
     whole = int(seconds)
     return whole if whole == seconds else whole + 1
+
+
+def mask_email(address: str) -> str:
+    """c•••l@example.com: the first and last letters before the @ (one, if there are two or
+    fewer) and the domain, as a phone number is shown by its last 4 digits."""
+    local, _, domain = address.rpartition("@")
+    shown = local[:1] + "•••" + (local[-1] if len(local) > 2 else "")
+    return f"{shown}@{domain}"
+
+
+def describe(method: str, destination: str) -> str:
+    """Where a code went, as the pages say it: never the whole number or address."""
+    if method == "email":
+        return mask_email(destination)
+    return f"the number ending in {destination[-4:]}"

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.audit import audit
 from gateway.factors import recovery, webauthn
+from gateway.factors.codes import mask_email
 from gateway.factors.passkey_records import WEBAUTHN, record_of
 from gateway.handlers.account.passkeys import when
 from gateway.handlers.shared.attempts import busy
@@ -37,13 +38,6 @@ LAST_WAY = (
     "That is your only way to confirm it is you when you sign in, so it cannot be removed. "
     "Add another method first, then remove this one."
 )
-
-
-def mask_email(address: str) -> str:
-    """ "a•••e@example.com": enough for its owner to recognise, little for anyone else."""
-    local, _, domain = address.rpartition("@")
-    shown = local[:1] + "•••" + (local[-1] if len(local) > 2 else "")
-    return f"{shown}@{domain}"
 
 
 async def _signed_in(request: web.Request) -> Session | web.StreamResponse:

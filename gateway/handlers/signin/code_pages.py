@@ -29,7 +29,6 @@ from gateway.handlers.signin.codes import (
     check_code,
     code_limits,
     code_waiting,
-    describe,
     send_code,
     sender_for,
     sent_again_text,
@@ -71,7 +70,7 @@ async def verify_page(
     status: int = 200,
     **extra: Any,
 ) -> web.StreamResponse:
-    to = describe(method, destination)
+    to = codes.describe(method, destination)
     sent = await code_waiting(request, session, method)
     again = await _sent_again(request, session, method)
     return page(

@@ -69,21 +69,6 @@ def sent_again_text(method: str, to: str) -> str:
     return f"A new code was {verb} to {to}. Enter that code: codes sent before it no longer work."
 
 
-def mask_email(address: str) -> str:
-    """c•••l@example.com: the first and last letters before the @ (one, if there are two or
-    fewer) and the domain, as a phone number is shown by its last 4 digits."""
-    local, _, domain = address.rpartition("@")
-    shown = local[:1] + "•••" + (local[-1] if len(local) > 2 else "")
-    return f"{shown}@{domain}"
-
-
-def describe(method: str, destination: str) -> str:
-    """Where a code went, as the pages say it: never the whole number or address."""
-    if method == EMAIL:
-        return mask_email(destination)
-    return f"the number ending in {destination[-4:]}"
-
-
 def sender_for(rt: Runtime, method: str) -> Sender | None:
     return {SMS: rt.senders.sms, VOICE: rt.senders.voice, EMAIL: rt.senders.email}[method]
 
@@ -217,7 +202,7 @@ async def _refusal(
     that is still waiting is to be entered (the page then shows the code field)."""
     store = runtime(request).store
     limits = code_limits(request, session)
-    to = describe(method, destination)
+    to = codes.describe(method, destination)
     waiting = await code_waiting(request, session, method)
     another = "another call" if method == VOICE else "another"
     if refused == "pause":
