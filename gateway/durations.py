@@ -74,3 +74,18 @@ def human_duration(value: timedelta) -> str:
 
 def _count(number: int, unit: str) -> str:
     return f"{number} {unit}{'' if number == 1 else 's'}"
+
+
+def ago(seconds: float) -> str:
+    """How long ago, as a person says it: "just now", "5 minutes ago", "3 hours ago",
+    "yesterday", "12 days ago" (whole units, rounded down: never sooner than it was)."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if whole >= size:
+            count = whole // size
+            if unit == "day" and count == 1:
+                return "yesterday"
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"  # pragma: no cover - the loop always returns

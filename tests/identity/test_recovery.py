@@ -392,12 +392,13 @@ async def test_spend_is_compare_and_set(gateway: Any, browsers: Any) -> None:
 
 
 async def test_the_signed_in_page_links_what_the_policy_allows(gateway: Any, browsers: Any) -> None:
-    """Signed in, /.gateway/logout links the recovery-codes page when the policy allows recovery
-    codes (not passkeys, which it does not allow), and nothing before the second factor."""
+    """Signed in, /.gateway/logout links the person's "Two-step sign-in" page, which links the
+    recovery codes when the policy allows them (not passkeys, which it does not allow); nothing
+    before the second factor."""
     client = await gateway(RECOVERY_POLICY)
     browser = browsers(client)
     await portal_login(browser, USER, PASSWORD)
-    assert "Your recovery codes" not in await (await browser.get("/.gateway/logout")).text()
+    assert "/.gateway/account" not in await (await browser.get("/.gateway/logout")).text()
     html = await (await browser.get("/.gateway/enrol?rd=%2F")).text()
     await browser.post(
         "/.gateway/enrol?rd=%2F",
@@ -405,5 +406,7 @@ async def test_the_signed_in_page_links_what_the_policy_allows(gateway: Any, bro
         allow_redirects=False,
     )
     page = await (await browser.get("/.gateway/logout")).text()
-    assert '<a href="/.gateway/recovery">Your recovery codes</a>' in page
-    assert "Your passkeys" not in page  # this policy does not allow passkeys
+    assert '<a href="/.gateway/account">Your two-step sign-in</a>' in page
+    page = await (await browser.get("/.gateway/account")).text()
+    assert "/.gateway/recovery?rd=%2F.gateway%2Faccount" in page
+    assert "/.gateway/passkeys" not in page  # this policy does not allow passkeys

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from gateway.durations import format_duration, parse_duration
+from gateway.durations import ago, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -78,3 +78,23 @@ def test_format_refuses_negative_durations() -> None:
     """A negative duration has no short form."""
     with pytest.raises(ValueError, match="negative"):
         format_duration(timedelta(seconds=-1))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [
+        (-5, "just now"),  # a clock a little behind: never "in the future"
+        (0, "just now"),
+        (59.9, "just now"),
+        (60, "1 minute ago"),
+        (119, "1 minute ago"),  # rounded down: never sooner than it was
+        (3599, "59 minutes ago"),
+        (3600, "1 hour ago"),
+        (86399, "23 hours ago"),
+        (86400, "yesterday"),
+        (2 * 86400 - 1, "yesterday"),
+        (12 * 86400, "12 days ago"),
+    ],
+)
+def test_how_long_ago_in_words(seconds: float, said: str) -> None:
+    assert ago(seconds) == said

@@ -15,14 +15,13 @@ from gateway.audit import audit
 from gateway.factors import recovery, webauthn
 from gateway.factors.codes import mask_email
 from gateway.factors.passkey_records import WEBAUTHN, record_of
-from gateway.handlers.account.passkeys import when
 from gateway.handlers.shared.attempts import busy
 from gateway.handlers.shared.cookies import load_session, set_session_cookie
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.factor_changes import announce_factor, stale
 from gateway.handlers.shared.methods import REGISTRY, allowed, enrolled_alone, offered
 from gateway.handlers.shared.own_methods import ACCOUNT, PASSKEYS, own_default
-from gateway.handlers.shared.pages import page
+from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.redirects import gateway_url, method_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
 from gateway.handlers.shared.verified import fresh, step_down
@@ -64,6 +63,7 @@ async def _rows(
     """One row per method the policy allows (recovery codes apart), in policy order."""
     rt = runtime(request)
     company = company_for(request, user)
+    now = rt.clock()
     record_of_user = await rt.store.get_user(user)
     used = record_of_user.facts if record_of_user is not None else {}
     ways = methods.sign_in_ways(enrolled, company, offered(rt))
@@ -95,16 +95,16 @@ async def _rows(
             name, enrolled, company, offered(rt)
         )
         last = used.get(used_fact(name))
-        row["last_used"] = when(float(last)) if isinstance(last, int | float) else None
+        row["last_used"] = when(float(last), now) if isinstance(last, int | float) else None
         if name == WEBAUTHN:
             credentials = webauthn.credentials_of(await record_of(rt.store, user))
             count = len(credentials)
             row["detail"] = f"{count} passkey" + ("" if count == 1 else "s")
-            row["added"] = when(min((c.created for c in credentials), default=None))
+            row["added"] = when(min((c.created for c in credentials), default=None), now)
             row["manage_url"] = PASSKEYS
         else:
             created = record.get("created")
-            row["added"] = when(float(created)) if isinstance(created, int | float) else None
+            row["added"] = when(float(created), now) if isinstance(created, int | float) else None
             row["detail"] = _detail(request, user, name, record)
         rows.append(row)
     return rows
@@ -132,11 +132,11 @@ async def _render(
     recovery_codes = None
     if ways and RECOVERY in allowed(company, rt):
         record = await rt.store.get_enrolment(user, RECOVERY)
+        made = record.get("created") if record else None
         recovery_codes = {
             "set_up": record is not None,
             "remaining": recovery.remaining(record),
-            "added": when(float(record["created"])) if record and "created" in record else None,
-            "last_used": None,
+            "added": when(float(made), rt.clock()) if isinstance(made, int | float) else None,
             "url": gateway_url("recovery", ACCOUNT),
         }
     return page(
@@ -151,6 +151,7 @@ async def _render(
         no_longer_offered=bool(enrolled) and not ways,
         recovery_codes=recovery_codes,
         may_change=fresh(request, session),
+        scripts=True,  # static/times.js: the times in the browser's own zone
         confirm_url=gateway_url("reauth", ACCOUNT),
     )
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -24,7 +23,7 @@ from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.factor_changes import announce_factor, stale
 from gateway.handlers.shared.methods import allowed, usable
-from gateway.handlers.shared.pages import page
+from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.passkeys import (
     BAD_NAME,
     EXPIRED,
@@ -48,14 +47,6 @@ LAST_FACTOR = (
     "Add another passkey or set up another method first, then remove this one."
 )
 GONE = "That passkey is no longer on your account. The list below is up to date."
-
-
-def when(moment: float | None) -> dict[str, str] | None:
-    """A moment for the page: machine-readable (ISO 8601) and as people read it (UTC)."""
-    if moment is None:
-        return None
-    at = datetime.fromtimestamp(moment, UTC)
-    return {"iso": at.isoformat(timespec="seconds"), "text": at.strftime("%-d %B %Y, %H:%M UTC")}
 
 
 async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
@@ -107,7 +98,12 @@ async def manage_get(
     )
     others = await _other_factors(request, user)
     passkeys = [
-        {"id": c.id, "name": c.name, "added": when(c.created), "last_used": when(c.last_used)}
+        {
+            "id": c.id,
+            "name": c.name,
+            "added": when(c.created, rt.clock()),
+            "last_used": when(c.last_used, rt.clock()),
+        }
         for c in credentials
     ]
     return page(

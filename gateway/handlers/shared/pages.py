@@ -5,10 +5,12 @@ about a shared login, a delay to wait, and the browser's id when it is given one
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from gateway.durations import ago
 from gateway.handlers.shared.cookies import browser_cookie
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token
 from gateway.handlers.shared.request import company_for, runtime
@@ -47,3 +49,16 @@ def page(
     if line is not None:
         response.headers.add("Set-Cookie", line)
     return response
+
+
+def when(moment: float | None, now: float) -> dict[str, str] | None:
+    """A moment for a page: machine-readable (ISO 8601, which times.js shows in the browser's
+    own time zone) and as people read it: how long ago, then the day and time in UTC."""
+    if moment is None:
+        return None
+    try:
+        at = datetime.fromtimestamp(moment, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    text = f"{ago(now - moment)} ({at.strftime('%-d %B %Y, %H:%M')} UTC)"
+    return {"iso": at.isoformat(timespec="seconds"), "text": text}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import segno
 from aiohttp import web
@@ -134,7 +133,7 @@ async def enrol_post(
         TOTP,
         {
             "secret": rt.secrets.cipher.encrypt(secret, _secret_context(user)),
-            "created": time.time(),
+            "created": rt.clock(),
         },
     )
     await rt.store.claim_totp_step(user, check.step)
