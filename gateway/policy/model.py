@@ -130,8 +130,11 @@ class CodeLimits:
 
     valid_for: timedelta = timedelta(minutes=10)
     tries: int = 5  # wrong entries of one code before it is void
-    resend_after: timedelta = timedelta(seconds=30)  # between two sends to one user
-    sends_per_hour: int = 5  # sends to one user in any hour
+    # between two sends of one method in one sign-in (factors.codes.send_keys)
+    resend_after: timedelta = timedelta(seconds=30)
+    # sends to one user by one method to one destination in any hour (and 3 times this to the
+    # user in all)
+    sends_per_hour: int = 5
 
 
 @dataclass(frozen=True)

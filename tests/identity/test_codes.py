@@ -179,7 +179,8 @@ async def test_phone_enrolment_then_sms_sign_in(
     code = fake.last_code()
     wrong = await submit(browser, url("enrol", "sms"), code=f"{(int(code) + 1) % 10**6:06d}")
     assert wrong.status == 401
-    assert WRONG_CODE in await wrong.text() and "4 tries left" in await wrong.text()
+    assert WRONG_CODE in await wrong.text()
+    assert "You have 4 more tries before this sign-in ends" in await wrong.text()
     done = await submit(browser, url("enrol", "sms"), code=code)
     assert done.status == 303 and done.headers["Location"] == "/"
     assert await (await browser.get("/")).text() == "application page /"
@@ -325,7 +326,7 @@ async def test_five_wrong_codes_end_the_sign_in(
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for left in (4, 3, 2, 1):
         answer = await submit(browser, url("enrol", "sms"), code=wrong)
-        assert answer.status == 401 and f"{left} tr" in await answer.text()
+        assert answer.status == 401 and f"You have {left} more tr" in await answer.text()
     html = await (await browser.get(url("enrol", "sms"))).text()
     final = await browser.post(
         url("enrol", "sms"),

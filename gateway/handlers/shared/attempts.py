@@ -127,6 +127,17 @@ async def tries_left(request: web.Request, session: Session) -> str:
     return tries_left_text(await count_left(visit(request), session.user, session.failures))
 
 
+async def code_tries_left(request: web.Request, session: Session, for_code: int) -> str:
+    """After a wrong sent code (text, call, email) with `for_code` tries left on that code: the
+    sooner of its own limit and the sign-in's (tries_left), so the page never promises tries
+    the sign-in will not give."""
+    assert session.user is not None
+    overall = await count_left(visit(request), session.user, session.failures)
+    if overall.tries <= for_code:
+        return tries_left_text(overall)
+    return f"{for_code} tr{'ies' if for_code != 1 else 'y'} left for this code."
+
+
 def start_again(request: web.Request) -> web.Response:
     """The sign-in has ended after too many wrong answers: wait (if locked out), then sign in."""
     lockout = request.get(LOCKOUT)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway import metrics as answers
 from gateway.factors import codes
-from gateway.handlers.shared.attempts import start_again, too_many_failures
+from gateway.handlers.shared.attempts import code_tries_left, start_again, too_many_failures
 from gateway.handlers.shared.completion import complete
 from gateway.handlers.shared.methods import Page, Post
 from gateway.handlers.shared.pages import page
@@ -118,8 +118,7 @@ async def wrong_code(
         return start_again(request)
     if result.outcome is codes.Outcome.VOID:
         return VOID_CODE.format(tries=code_limits(request, session).tries), 401
-    left = result.tries_left
-    tries = f"{left} tr{'ies' if left != 1 else 'y'} left for this code."
+    tries = await code_tries_left(request, session, result.tries_left)
     return f"{wrong_code_text(method)} {tries}", 401
 
 

@@ -24,7 +24,13 @@ from gateway.admin import PENDING_PHONE
 from gateway.audit import audit
 from gateway.factors import codes as factor_codes
 from gateway.factors.phone import LineType
-from gateway.handlers.shared.attempts import busy, refusal, start_again, too_many_failures
+from gateway.handlers.shared.attempts import (
+    busy,
+    code_tries_left,
+    refusal,
+    start_again,
+    too_many_failures,
+)
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.factor_changes import announce_factor
@@ -199,8 +205,7 @@ async def _verify(
         if result.outcome is factor_codes.Outcome.VOID:
             void = VOID_CODE.format(tries=code_limits(request, session).tries)
             return await _page(request, session, pending, error=void, status=401)
-        left = result.tries_left
-        tries = f"{left} tr{'ies' if left != 1 else 'y'} left for this code."
+        tries = await code_tries_left(request, session, result.tries_left)
         error = f"{wrong_code_text(method)} {tries}"
         return await _page(request, session, pending, error=error, status=401)
     await _replace_phone(request, session, method, pending)
