@@ -13,6 +13,7 @@ ALICE = ("alice@acme.example", "acme-demo-1")
 CODE_LABEL = "6-digit code"
 ENROL_URL = re.compile(r"/\.gateway/enrol(\?|$)")
 CHALLENGE_URL = re.compile(r"/\.gateway/challenge(\?|$)")
+RECOVERY_URL = re.compile(r"/\.gateway/recovery(\?|$)")
 
 
 def app_sign_in(page: Page, base: str, user: str, password: str) -> None:
@@ -77,9 +78,20 @@ def expect_application_home(page: Page, base: str, user: str) -> None:
     expect(page.get_by_role("heading", name=f"Welcome, {user}")).to_be_visible()
 
 
+def past_recovery_codes(page: Page) -> None:
+    """After a first enrolment where the company offers recovery codes (every company of the
+    demo does): the codes, shown once, then on with the page's "continue" button."""
+    expect(page).to_have_url(RECOVERY_URL)
+    expect(page.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+    with page.expect_navigation():
+        page.locator("form:has(input[name=continue]) button[type=submit]").click()
+
+
 def sign_in_and_enrol(page: Page, base: str, user: str, password: str) -> tuple[str, str]:
     app_sign_in(page, base, user, password)
     secret, code = enrol(page)
+    if RECOVERY_URL.search(page.url):
+        past_recovery_codes(page)
     expect_application_home(page, base, user)
     return secret, code
 

@@ -25,6 +25,7 @@ from tests.e2e.flow import (
     enter_code,
     expect_application_home,
     expect_code_refused,
+    past_recovery_codes,
     wrong_code,
 )
 from tests.support import GatewayProcess, free_port, intercept_app, settings_dict
@@ -110,6 +111,8 @@ def test_every_gateway_page_passes_axe(
     expect_code_refused(page, WRONG_CODE)
     scans.scan("enrol, wrong code", page)
     enrol(page)
+    scans.scan("recovery codes, after the enrolment", page)
+    past_recovery_codes(page)
     expect_application_home(page, demo.url, user)
 
     page.goto(demo.url + "/.gateway/logout")

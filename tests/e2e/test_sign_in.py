@@ -18,6 +18,7 @@ from tests.e2e.flow import (
     enter_code,
     expect_application_home,
     expect_code_refused,
+    past_recovery_codes,
     sign_in_and_enrol,
     wrong_code,
 )
@@ -54,6 +55,7 @@ def test_first_sign_in_enrols_and_releases_the_application_cookie(
     assert "legacy_session" not in cookies(context)
 
     enter_code(page, code_now(secret), "Confirm and continue")
+    past_recovery_codes(page)  # Acme offers recovery codes: shown once, after the enrolment
     expect_application_home(page, demo.url, user)
     released = cookies(context)
     assert "legacy_session" in released

@@ -26,6 +26,7 @@ from tests.e2e.flow import (
     axe_report,
     enter_code,
     expect_application_home,
+    past_recovery_codes,
 )
 from tests.senders.fakes import outbox_messages
 from tests.support import GatewayProcess
@@ -81,6 +82,7 @@ def test_text_message_then_phone_call(demo: GatewayProcess, narrow: Page, tmp_pa
     with page.expect_navigation():
         page.get_by_role("button", name="Text me a code").click()
     enter_code(page, last_code(tmp_path, "sms"), "Confirm and continue")
+    past_recovery_codes(page)  # Globex offers recovery codes: shown once, after the enrolment
     expect_application_home(page, demo.url, user)
 
     page.context.clear_cookies()
