@@ -52,6 +52,8 @@ async def complete(
     session.jar = {}
     session.withheld = []
     session.second_factor = via
+    session.failures = 0  # the sign-in's wrong answers do not follow into the verified session
+    session.pending_totp = None  # a secret shown before the second factor is not offered later
     browser = browser_to_give(session)
     session.scratch.pop(BROWSER, None)
     company = visit.company_for(session.user)

@@ -48,8 +48,18 @@ async def standing_of(visit: Visit, user: str) -> Standing:
 
 
 async def enrolment_time(store: Store, user: str) -> float | None:
-    """When the user's authenticator was enrolled: a trusted-network cookie is bound to it, so a
-    reset and a new enrolment void the cookies issued before."""
-    enrolment = await store.get_enrolment(user, "totp")
-    created = enrolment.get("created") if enrolment else None
-    return float(created) if isinstance(created, (int, float)) else None
+    """When the user's oldest way to sign in was enrolled (recovery codes apart: they are made
+    anew): a trusted-network cookie is bound to it, so a reset and a new enrolment, or the
+    removal of that method, void the cookies issued before. Any method counts: a user who
+    enrolled a phone or a passkey alone was never spared by a trusted network."""
+    times = []
+    for method in await store.list_methods(user):
+        if method == "recovery":
+            continue
+        record = await store.get_enrolment(user, method) or {}
+        moments = [record.get("created")]
+        moments += [c.get("created") for c in record.get("credentials", []) if isinstance(c, dict)]
+        times += [
+            float(m) for m in moments if isinstance(m, int | float) and not isinstance(m, bool)
+        ]
+    return min(times) if times else None

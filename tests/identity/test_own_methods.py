@@ -19,7 +19,6 @@ from gateway.clock import FixedClock
 from gateway.keys import RUNTIME
 from tests.proxy.helpers import PASSWORD, USER, write_users_file
 from tests.senders.fakes import FakeProvider, SmtpServer
-from tests.senders.fixtures import sender_settings
 from tests.support import code_for, csrf_from_page, enrol_totp, portal_app, portal_login
 
 T0 = 1_700_000_000.0
@@ -37,13 +36,6 @@ methods:
 deferral: 48h
 {extra}
 """
-
-
-@pytest.fixture
-def senders(
-    provider: tuple[FakeProvider, str], smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
-) -> dict[str, Any]:
-    return sender_settings(provider[1], smtp, monkeypatch, "GB")
 
 
 async def gateway(

@@ -155,3 +155,22 @@ async def test_a_trusted_network_cookie_is_bound_to_user_address_and_enrolment(
     assert not (await standing_of(outside, USER)).trusted
     await store.put_enrolment(USER, "totp", {"created": NOW})  # a reset and a new enrolment
     assert not (await standing_of(inside, USER)).trusted
+
+
+async def test_a_trusted_network_cookie_is_bound_to_the_oldest_way_of_any_method(
+    store: Store,
+) -> None:
+    """The cookie's binding was the authenticator app's enrolment alone, so a user with a phone,
+    an email or passkeys only was never spared by a trusted network (found with the demo)."""
+    from gateway.signin.standing import enrolment_time
+
+    assert await enrolment_time(store, "u@acme.example") is None
+    await store.put_enrolment("u@acme.example", "recovery", {"created": NOW - 5})
+    assert await enrolment_time(store, "u@acme.example") is None  # codes are not a way
+    await store.put_enrolment("u@acme.example", "sms", {"phone": "x", "created": NOW})
+    assert await enrolment_time(store, "u@acme.example") == NOW
+    passkeys = {"user_handle": "h", "credentials": [{"created": NOW - 60}, {"created": NOW}]}
+    await store.put_enrolment("u@acme.example", "webauthn", passkeys)
+    assert await enrolment_time(store, "u@acme.example") == NOW - 60
+    await store.delete_enrolment("u@acme.example", "webauthn")  # its removal voids the cookies
+    assert await enrolment_time(store, "u@acme.example") == NOW

@@ -12,15 +12,20 @@ from typing import Any
 from aiohttp import web
 
 from gateway.audit import audit
-from gateway.factors import recovery, webauthn
-from gateway.factors.codes import mask_email
+from gateway.factors import codes, recovery, webauthn
 from gateway.factors.passkey_records import WEBAUTHN, record_of
 from gateway.handlers.shared.attempts import busy
 from gateway.handlers.shared.cookies import load_session, set_session_cookie
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.factor_changes import announce_factor, stale
 from gateway.handlers.shared.methods import REGISTRY, allowed, enrolled_alone, offered
-from gateway.handlers.shared.own_methods import ACCOUNT, PASSKEYS, own_default
+from gateway.handlers.shared.own_methods import (
+    ACCOUNT,
+    ACCOUNT_DONE,
+    ENROL_NOW,
+    PASSKEYS,
+    own_default,
+)
 from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.redirects import gateway_url, method_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
@@ -32,7 +37,7 @@ from gateway.signin.methods import OWN_DEFAULT, RECOVERY, used_fact
 
 log = logging.getLogger("gateway.challenge")
 
-DONE = "account_done"  # session scratch: what the last change did, shown once
+DONE = ACCOUNT_DONE
 LAST_WAY = (
     "That is your only way to confirm it is you when you sign in, so it cannot be removed. "
     "Add another method first, then remove this one."
@@ -46,15 +51,23 @@ async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
     return session
 
 
-def _detail(request: web.Request, user: str, method: str, record: dict[str, Any]) -> str | None:
-    """Which phone or address a code method goes to, masked."""
+def _destination(request: web.Request, user: str, record: dict[str, Any]) -> str | None:
+    """The phone number or address a code method's record goes to."""
     cipher = runtime(request).secrets.cipher
     if "phone" in record:
-        number = cipher.decrypt(str(record["phone"]), f"phone:{user}")
-        return f"The number ending in {number[-4:]}"
+        return cipher.decrypt(str(record["phone"]), f"phone:{user}")
     if "address" in record:
-        return mask_email(cipher.decrypt(str(record["address"]), f"email:{user}"))
+        return cipher.decrypt(str(record["address"]), f"email:{user}")
     return None
+
+
+def _detail(request: web.Request, user: str, method: str, record: dict[str, Any]) -> str | None:
+    """Which phone or address a code method goes to, masked."""
+    destination = _destination(request, user, record)
+    if destination is None:
+        return None
+    described = codes.describe(method, destination)
+    return described[:1].upper() + described[1:]
 
 
 async def _rows(
@@ -197,13 +210,34 @@ async def remove_post(request: web.Request) -> web.StreamResponse:
         company = company_for(request, user)
         if not methods.may_remove(method, enrolled, company, offered(rt)):
             return await _render(request, session, error=LAST_WAY, status=409)
+        twin = await _same_phone(request, user, method)
         await rt.store.delete_enrolment(user, method)
     if await own_default(rt.store, user) == method:
         company_id = company.id if company else None
         await rt.store.note_user(user, company_id, rt.clock(), {OWN_DEFAULT: None})
     log.info("%s removed for %s from %s", method, user, context(request).client_ip)
     await announce_factor(request, session, "factor_removed", method, f"{label} was removed")
+    if twin is not None:  # a lost phone: its other method still reaches it
+        return await _done(
+            request,
+            session,
+            f"{label} was removed. {REGISTRY[twin].label} to the same number still works: "
+            "remove it too if that phone is lost.",
+        )
     return await _done(request, session, f"{label} was removed.")
+
+
+async def _same_phone(request: web.Request, user: str, method: str) -> str | None:
+    """The other phone method (texts, calls) when it goes to the same number as `method`."""
+    if method not in ("sms", "voice"):
+        return None
+    other = "voice" if method == "sms" else "sms"
+    store = runtime(request).store
+    mine, theirs = await store.get_enrolment(user, method), await store.get_enrolment(user, other)
+    if mine is None or theirs is None:
+        return None
+    same = _destination(request, user, mine) == _destination(request, user, theirs)
+    return other if same else None
 
 
 async def default_post(request: web.Request) -> web.StreamResponse:
@@ -239,6 +273,7 @@ async def start_post(request: web.Request) -> web.StreamResponse:
     enrolled = await rt.store.list_methods(user)
     if methods.sign_in_ways(enrolled, company_for(request, user), offered(rt)) or enrolled:
         return see_other(ACCOUNT)  # set up already: adding one needs a factor (the page's links)
+    found.scratch[ENROL_NOW] = True  # no "Remind me later" on the way: they chose now
     session = await step_down(request, found)
     response = see_other(gateway_url("enrol", ACCOUNT))
     set_session_cookie(response, request, session)

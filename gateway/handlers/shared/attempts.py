@@ -16,7 +16,7 @@ from gateway.durations import human_duration
 from gateway.handlers.shared.cookies import clear_session_cookie
 from gateway.handlers.shared.request import context, runtime, visit
 from gateway.keys import LOCKOUT
-from gateway.sessions import MAX_FAILURES, Session
+from gateway.sessions import MAX_FAILURES, Level, Session
 from gateway.signin import steps
 from gateway.signin.attempts import SIGN_IN_ENDS, TriesLeft, count_failure
 from gateway.signin.attempts import tries_left as count_left
@@ -80,7 +80,9 @@ async def too_many_failures(request: web.Request, session: Session) -> bool:
     """Count a wrong answer, in this sign-in and in the store by user and address; past a limit
     the pending session ends, so every further guess costs the password again, and past the
     store's limits nobody may try for a while. A mere delay leaves the sign-in going (and is
-    mentioned on the page). The rule: gateway.signin.steps."""
+    mentioned on the page). The rule: gateway.signin.steps. A signed-in person adding a method
+    is counted in the store alike, but stays signed in (their count starts again): the code's
+    own tries and the store's lockouts bound the guesses."""
     rt = runtime(request)
     assert session.user is not None
     method = request.query.get("method") or "second factor"
@@ -91,7 +93,9 @@ async def too_many_failures(request: web.Request, session: Session) -> bool:
     for effect in effects:  # a delay is mentioned on the page, a lockout explained
         if isinstance(effect, steps.Wait):
             request[LOCKOUT] = effect.lockout
-    if state.stage is steps.Stage.ENDED:
+    if state.stage is steps.Stage.ENDED and session.level is Level.VERIFIED:
+        session.failures = 0
+    elif state.stage is steps.Stage.ENDED:
         await rt.sessions.end(session)
         log.warning("too many wrong answers for %s: pending session ended", session.user)
         return True
@@ -122,8 +126,11 @@ def tries_left_text(left: TriesLeft) -> str:
 
 async def tries_left(request: web.Request, session: Session) -> str:
     """After a wrong answer that left the sign-in going (too_many_failures said False): how many
-    more it takes, and what the last of them leads to (tries_left_text)."""
+    more it takes, and what the last of them leads to (tries_left_text); nothing for a
+    signed-in person adding a method, whose session does not end."""
     assert session.user is not None
+    if session.level is Level.VERIFIED:
+        return ""
     return tries_left_text(await count_left(visit(request), session.user, session.failures))
 
 
@@ -133,7 +140,7 @@ async def code_tries_left(request: web.Request, session: Session, for_code: int)
     the sign-in will not give."""
     assert session.user is not None
     overall = await count_left(visit(request), session.user, session.failures)
-    if overall.tries <= for_code:
+    if overall.tries <= for_code and session.level is not Level.VERIFIED:
         return tries_left_text(overall)
     return f"{for_code} tr{'ies' if for_code != 1 else 'y'} left for this code."
 

@@ -9,11 +9,12 @@ from aiohttp import web
 
 from gateway import trust
 from gateway.handlers.shared.cookies import browser_id_line, set_session_cookie
-from gateway.handlers.shared.methods import allowed
+from gateway.handlers.shared.methods import REGISTRY, allowed
+from gateway.handlers.shared.own_methods import ACCOUNT_DONE
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, cookie_name, runtime, visit
 from gateway.redirects import safe_redirect
-from gateway.sessions import Session
+from gateway.sessions import Level, Session
 from gateway.signin import steps
 from gateway.signin.browsers import seen_at_first_factor
 from gateway.signin.completion import complete as completed
@@ -25,7 +26,10 @@ async def complete(
 ) -> web.StreamResponse:
     """The second factor is satisfied (`via` a code, a trusted-network cookie or a deferral):
     gateway.signin.completion does it; this sends the new session's cookie, the application's
-    held cookies, the browser's id and a trusted-network cookie, and goes on to `target`."""
+    held cookies, the browser's id and a trusted-network cookie, and goes on to `target`.
+    A signed-in person who added a method (`via` it) is not signing in: see `added`."""
+    if session.level is Level.VERIFIED:
+        return await added(request, session, target, via)
     rt = runtime(request)
     ctx = context(request)
     company = company_for(request, session.user)
@@ -53,6 +57,22 @@ async def complete(
             + ("; Secure" if ctx.secure else ""),
         )
     return response
+
+
+async def added(
+    request: web.Request, session: Session, target: str, via: str
+) -> web.StreamResponse:
+    """A signed-in person added `via` as another way to sign in (its enrolment already stored
+    and announced). It is not a sign-in: the session keeps its age, its last second factor and
+    when it was presented (a method one has just added does not renew the 15 minutes in which
+    one may change methods), and no trusted-network cookie or sign-in record comes of it."""
+    session.failures = 0
+    session.pending_totp = None
+    pages = REGISTRY.get(via)
+    label = pages.label if pages is not None else via
+    session.scratch[ACCOUNT_DONE] = f"{label} was added."
+    await runtime(request).sessions.save(session)
+    return see_other(safe_redirect(target))
 
 
 async def after_first_factor(

@@ -9,6 +9,10 @@ from gateway.store import Store
 
 ACCOUNT = "/.gateway/account"
 PASSKEYS = "/.gateway/passkeys"
+ACCOUNT_DONE = "account_done"  # session scratch: what the last change did, shown once there
+# session scratch: the person chose to set up two-step sign-in now ("Set up now" on the
+# account page), so the enrolment offers no "Remind me later"
+ENROL_NOW = "enrol_now"
 
 
 async def own_default(store: Store, user: str) -> str | None:

@@ -10,6 +10,7 @@ from gateway.durations import human_duration
 from gateway.errors import SignInOver
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
+from gateway.handlers.shared.own_methods import ENROL_NOW
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime
 from gateway.redirects import safe_redirect
@@ -56,9 +57,9 @@ async def pending_post(
 
 async def deferral_offer(request: web.Request, user: str) -> str | None:
     """ "48 hours" when the enrolment page may offer "Remind me in 48 hours", else None (never to
-    a signed-in user adding a backup method)."""
+    a signed-in user adding a backup method, nor to one who chose to set it up now)."""
     loaded = context(request).session
-    if loaded is not None and loaded.level is Level.VERIFIED:
+    if loaded is not None and (loaded.level is Level.VERIFIED or loaded.scratch.get(ENROL_NOW)):
         return None
     company = company_for(request, user)
     if company is not None and await deferral.may_defer(company, runtime(request).store, user):

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from gateway.errors import Forbidden
 from gateway.handlers.shared.completion import complete
+from gateway.handlers.shared.own_methods import ENROL_NOW
 from gateway.handlers.shared.pending import pending_post
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
 from gateway.handlers.shared.request import company_for, runtime, visit
@@ -23,6 +24,8 @@ async def defer(request: web.Request) -> web.StreamResponse:
     _form, session, user = posted
     rt = runtime(request)
     company = company_for(request, user)
+    if session.scratch.get(ENROL_NOW):  # "Set up now" on the account page: no putting off
+        return see_other(gateway_url("enrol", rd(request)))
     if company is None or not await deferral.may_defer(company, rt.store, user):
         raise Forbidden(
             "Your company requires two-step sign-in, so it cannot be put off.",

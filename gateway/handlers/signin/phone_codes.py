@@ -148,7 +148,7 @@ def _phone_enrol(method: str) -> tuple[Page, Post]:
             "created": rt.clock(),
         }
         methods = [method]
-        if method == SMS and _may_enrol(request, session, VOICE):
+        if method == SMS and VOICE not in enrolled and _may_enrol(request, session, VOICE):
             methods.append(VOICE)  # a mobile takes calls too: "try another way" at sign-in
         for name in methods:
             await rt.store.put_enrolment(user, name, record)

@@ -56,10 +56,18 @@ async def _choose(
     if choice.refused is not None or choice.method is None:
         raise _refusal(choice.refused or "none_available")
     request[OTHER_WAYS] = [
-        {"name": name, "label": REGISTRY[name].label, "url": method_url(page, name, rd(request))}
+        {"name": name, "label": REGISTRY[name].label, "url": _way_url(page, name, request)}
         for name in choice.others
     ]
     return choice.method, [choice.method, *choice.others]
+
+
+def _way_url(page: str, method: str, request: web.Request) -> str:
+    """Where "another way" leads: the same page for that method (adding one is the enrolment
+    page of a signed-in person; passkeys are added on their own page)."""
+    if page == "add":
+        return PASSKEYS if method == WEBAUTHN else method_url("enrol", method, rd(request))
+    return method_url(page, method, rd(request))
 
 
 def _refusal(reason: str) -> Forbidden | NotFound:
@@ -94,7 +102,9 @@ async def _refusal_while_waiting(
     request: web.Request, session: Session, user: str
 ) -> web.StreamResponse | None:
     """Before an answer is even looked at: a lockout ends the sign-in; a delay between wrong
-    answers asks to try again shortly, on the same page (the answer is not counted)."""
+    answers asks to try again shortly, on the same page (the answer is not counted). A
+    signed-in person adding a method is refused for the while and stays signed in: a lockout
+    that strangers' guesses can cause never ends a verified session."""
     lockout = await wait_for(visit(request), user)
     if lockout is None:
         return None
@@ -103,6 +113,8 @@ async def _refusal_while_waiting(
     method = asked if asked in REGISTRY else "unknown"  # not chosen yet: the page's, if valid
     metrics.count(metrics.challenges, method, DELAYED if lockout.is_delay else LOCKED_OUT)
     state, _effects = steps.step(steps.SignIn(steps.Stage.ASKED), steps.Waiting(lockout))
+    if session.level is Level.VERIFIED:
+        return refusal(request, lockout, ACCOUNT, "Back to two-step sign-in")
     if state.stage is not steps.Stage.ENDED:
         return refusal(request, lockout, request.path_qs, "Back to the sign-in step")
     await runtime(request).sessions.end(session)
