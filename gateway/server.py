@@ -55,7 +55,11 @@ async def start(
         reuse_address=True,
         reuse_port=reuse_port or None,
     )
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:  # the address is taken, say: undo what setup opened (store, client)
+        await runner.cleanup()
+        raise
     port = listen.port or runner.addresses[0][1]
     return runner, f"{'https' if tls else 'http'}://{listen.host}:{port}/"
 

@@ -391,3 +391,22 @@ def test_policy_explain_with_a_policy_dir_only(tmp_path: Path) -> None:
         and "refused" in encoded.stdout
         and "Traceback" not in encoded.stderr
     )
+
+
+def test_run_on_a_busy_port_says_so_and_leaves_nothing_open(tmp_path: Path) -> None:
+    """The address is taken: one clear line and exit 1. What the start had opened (the store,
+    the upstream client) is closed again, so no "Unclosed client session" or traceback follows
+    (issue 17, the demo's busy port; `gateway run` had the same)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = settings_dict(tmp_path, {"app": intercept_app("http://127.0.0.1:9")}, port=port)
+        config = tmp_path / "gateway.yaml"
+        config.write_text(yaml.safe_dump(settings))
+        done = gateway("run", "-c", str(config))
+    assert done.returncode == 1
+    assert "cannot start" in done.stderr and "in use" in done.stderr, done.stderr
+    assert "Unclosed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
