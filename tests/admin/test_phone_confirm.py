@@ -177,7 +177,7 @@ async def test_the_member_confirms_the_new_number(
         code = fake.last_code()
         wrong = await post(member, "verify", code=f"{(int(code) + 1) % 10**6:06d}")
         html = await wrong.text()
-        assert wrong.status == 401 and WRONG_CODE in html and "You have 4 more tries" in html
+        assert wrong.status == 401 and WRONG_CODE in html and "4 tries left for this code" in html
         assert 'aria-invalid="true"' in html
         [failure] = audit_events(caplog, "failure")
         assert failure["user"] == CAROL and failure["what"] == "sms"
