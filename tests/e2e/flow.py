@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlsplit
 
 import pyotp
 from axe_playwright_python.sync_playwright import Axe
@@ -96,9 +97,80 @@ def sign_in_and_enrol(page: Page, base: str, user: str, password: str) -> tuple[
     return secret, code
 
 
+def axe_violations(page: Page) -> dict[str, str]:
+    """axe-core's violations on the current page by rule id, each with its report ({} when there
+    are none): a known one can be told from new ones."""
+    results = Axe().run(page)
+    return {
+        str(rule["id"]): f"{page.url}\n{results.generate_report(str(rule['id']))}"
+        for rule in results.response["violations"]
+    }
+
+
 def axe_report(page: Page) -> str:
     """axe-core's violations on the current page, as text ('' when there are none)."""
     results = Axe().run(page)
     if results.violations_count == 0:
         return ""
     return f"{page.url}\n{results.generate_snapshot()}\n{results.generate_report()}"
+
+
+# What leaves the window sideways: the page scrolling sideways, and every element whose box
+# crosses the window's left or right edge. Content that scrolls inside a box of its own that
+# fits the window (a wide table in a scrolling wrapper) is where it belongs: only the box is
+# measured.
+_OVERFLOWING = """() => {
+  const width = document.documentElement.clientWidth;
+  const found = [];
+  if (document.documentElement.scrollWidth > width) {
+    found.push("the page is " + document.documentElement.scrollWidth + " px wide");
+  }
+  const scrolls = (el) => {
+    const overflow = getComputedStyle(el).overflowX;
+    return overflow === "auto" || overflow === "scroll" || overflow === "hidden"
+      || overflow === "clip";
+  };
+  const outside = (box) => box.left < -0.5 || box.right > width + 0.5;
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    if (box.width <= 0 || !outside(box)) continue;
+    let clipped = false;
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (scrolls(up) && !outside(up.getBoundingClientRect())) { clipped = true; break; }
+    }
+    if (!clipped) {
+      found.push(el.outerHTML.slice(0, 80) + " spans " + box.left + " to " + box.right);
+    }
+  }
+  return found;
+}"""
+
+
+def overflowing(page: Page) -> list[str]:
+    """What on the current page is wider than the window ([] when it all fits)."""
+    found: list[str] = page.evaluate(_OVERFLOWING)
+    return found
+
+
+def dead_links(page: Page) -> dict[str, str]:
+    """The page's same-origin links (<a href>) that answer 400 or more to this browser (its
+    cookies, following redirects, as a click would), each with what is wrong; an in-page link
+    (#id) must name an element of the page. {} when every link works."""
+    here = urlsplit(page.url)
+    hrefs: list[str] = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
+    found = {}
+    for href in sorted(set(hrefs)):
+        target = urlsplit(href)
+        if (target.scheme, target.netloc) != (here.scheme, here.netloc):
+            continue  # another site, a data: download, an otpauth: key
+        if target._replace(fragment="") == here._replace(fragment="") and target.fragment:
+            if page.locator(f"[id='{target.fragment}']").count() == 0:
+                found[href] = f"no element with id {target.fragment!r} on the page"
+            continue
+        response = page.request.get(href)
+        try:
+            if response.status >= 400:
+                found[href] = f"{response.status} at {response.url}"
+        finally:
+            response.dispose()
+    return found

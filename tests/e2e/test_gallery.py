@@ -1,0 +1,784 @@
+"""A gallery of every page the gateway shows a person, against the demo (issue 17).
+
+Each state (a page as a person meets it: the enrolment of each method, each challenge before and
+after a code is sent, wrong answers, the lockout, the recovery codes, the account pages, the admin
+pages, the error pages, ...) is rendered 320 px and 1280 px wide, the second by resizing the
+window rather than walking there again. Each width is written as a full-page PNG to the gallery
+folder, with an index.html that shows them all at once:
+
+    $GATEWAY_GALLERY_DIR, else gallery/ in pytest's temporary folder (its path is printed)
+        index.html                  every state, in the order below: its name, what it is,
+                                    both widths side by side, and any problem found on it
+        <state>-320px.png
+        <state>-1280px.png
+
+And each state is checked: axe-core finds no violation at either width, nothing is wider than
+the window at either width, and every same-origin link on it answers below 400 to that person
+(their cookies, following redirects). Those checks are separate tests per state and width
+(test_axe, test_fits, test_links), so a known product bug can be marked on its one check.
+
+The states are walked in groups, each with a demo process of its own; a group is walked once, by
+the first check that needs it. The demo's texts, calls and emails are read from its outbox, and
+the demo's store is set by hand where waiting would take minutes (failures for the lockout).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, ViewportSize, expect
+
+from tests.e2e.flow import (
+    ALICE,
+    CHALLENGE_URL,
+    ENROL_URL,
+    RECOVERY_URL,
+    app_sign_in,
+    axe_violations,
+    code_now,
+    dead_links,
+    enrol,
+    enrolment_secret,
+    enter_code,
+    expect_application_home,
+    overflowing,
+    past_recovery_codes,
+    wrong_code,
+)
+from tests.e2e.test_passkeys import submit_without_script, virtual_authenticator
+from tests.senders.fakes import outbox_messages
+from tests.support import GatewayProcess, free_port
+
+pytestmark = pytest.mark.browser
+
+WIDTHS: dict[int, ViewportSize] = {
+    320: {"width": 320, "height": 720},
+    1280: {"width": 1280, "height": 900},
+}
+CAROL = ("carol@acme.example", "acme-demo-1")
+BOB = ("bob@globex.example", "globex-demo-1")
+DAN = ("dan@globex.example", "globex-demo-1")
+ERIN = ("erin@globex.example", "globex-demo-1")
+GRACE = ("grace@globex.example", "globex-demo-1")
+FRANK = ("frank@initech.example", "initech-demo-1")
+MOBILE, LANDLINE = "+44 7400 123456", "+44 20 7946 0000"
+SAVED = "I have saved these codes — continue"
+TEXTED = re.compile(r"\b([0-9]{6})\b")
+SPOKEN = re.compile(r"code is: ((?:[0-9], ){5}[0-9])")
+
+# The states, group by group, in the order they are walked: (name, what it shows).
+GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
+    "acme": (
+        ("app-login", "The application's own login form (Legacy Billing), before the gateway"),
+        ("enrol-app", "Alice (Acme enforces 2FA): set up an authenticator app, no putting off"),
+        ("enrol-app-wrong-code", "Setting up the app: a wrong code"),
+        ("recovery-codes-new", "Recovery codes, shown once after the first enrolment"),
+        ("recovery-codes-copied", 'The new codes after "Copy all codes"'),
+        ("account-one-method", "Two-step sign-in (/.gateway/account): one method"),
+        ("recovery-codes-remaining", "Recovery codes later: how many remain"),
+        ("recovery-codes-replaced", "New recovery codes replacing the old ones"),
+        ("passkeys-none", "Your passkeys: none yet, the form to add one"),
+        ("sign-out", "Sign out, signed in (with a link to two-step sign-in)"),
+        ("admin-members", "Admin: the members of Acme"),
+        ("admin-member", "Admin: one member"),
+        ("admin-member-reset-unconfirmed", "Admin: a reset without ticking the confirmation"),
+        ("admin-member-phone-saved", "Admin: a new phone number saved for a member"),
+        ("admin-enforce", "Admin: enable 2FA for all users (Acme has it already)"),
+        ("admin-reauth", "Admin: confirm it is you before an action"),
+        ("sign-out-signed-out", "Sign out, not signed in"),
+        ("challenge-app", "Challenge: a code from the authenticator app"),
+        ("challenge-app-wrong-code", "Challenge: a wrong app code, with the tries left"),
+        ("challenge-recovery", "Challenge: a recovery code"),
+        (
+            "phone-confirm-unavailable",
+            "The phone number an admin set, where the company allows no texts or calls",
+        ),
+        ("recovery-used", "Signed in with a recovery code: codes remaining"),
+        ("wait-a-moment", "A growing delay after wrong answers: wait, then try again (429)"),
+        ("locked-out", "Too many wrong answers: locked out for a while (429)"),
+        ("challenge-app-client", "Frank (Initech, a client account): the app's challenge"),
+        ("too-many-wrong-codes", "Five wrong codes in a row: the sign-in is stopped (429)"),
+    ),
+    "passkey": (
+        ("enrol-passkey", "Carol: add a passkey at enrolment"),
+        ("enrol-passkey-error", "Adding a passkey: the browser gave no answer"),
+        ("passkeys-one", "Your passkeys: one, the only way to sign in"),
+        ("account-passkey", "Two-step sign-in: a passkey"),
+        ("error-403-not-admin", "The admin pages to someone who is no admin (403)"),
+        ("challenge-passkey", "Challenge: use your passkey"),
+        ("challenge-passkey-error", "Challenge: the browser gave no passkey answer"),
+    ),
+    "globex": (
+        ("enrol-app-deferral", 'Bob (Globex): set up, with "Remind me in 48 hours"'),
+        ("account-not-set-up", "Two-step sign-in: put off, not set up yet"),
+        ("enrol-sms-number", "Text message: the mobile number"),
+        ("enrol-sms-landline", "Text message: a landline, with the advice to take a call"),
+        ("enrol-sms-sent", "Text message: the code we texted"),
+        ("enrol-sms-wrong-code", "Text message: a wrong code, with the tries left"),
+        ("account-several", "Two-step sign-in: several methods (texts and calls)"),
+        ("challenge-sms-send", "Challenge: text me a code (before sending)"),
+        ("challenge-sms-sent", "Challenge: the code we texted"),
+        ("challenge-voice-send", "Challenge, another way: call me with a code"),
+        ("challenge-voice-sent", "Challenge: the code from our call"),
+        ("challenge-voice-too-soon", 'Challenge: "Call again" too soon'),
+        ("enrol-voice-number", "Dan: phone call, the number"),
+        ("enrol-voice-sent", "Phone call: the code from our call"),
+        ("enrol-email-send", "Erin: email me a code (before sending)"),
+        ("enrol-email-sent", "Email: the code we emailed"),
+        ("enrol-email-too-soon", 'Email: "Send again" too soon'),
+        ("challenge-email-send", "Challenge: email me a code (before sending)"),
+        ("challenge-email-sent", "Challenge: the code we emailed"),
+        ("account-confirm-first", "Grace, spared the code on a trusted network: confirm first"),
+        ("reauth", "Confirm it is you, before changing how one signs in"),
+    ),
+    "errors": (
+        ("error-404", "A gateway page that does not exist (404)"),
+        ("error-403", "An address the access rules refuse (403)"),
+        ("error-sign-in-expired", "A sign-in step with no sign-in going (403)"),
+        ("error-400-form-expired", "A form posted without its CSRF token (400)"),
+        ("error-502", "The application is down (502)"),
+    ),
+}
+STATES: dict[str, str] = {name: shows for states in GROUPS.values() for name, shows in states}
+GROUP_OF: dict[str, str] = {name: group for group, states in GROUPS.items() for name, _ in states}
+# A link a state may show though it does not work, and why (state -> link path -> reason).
+EXPECTED_DEAD: dict[str, dict[str, str]] = {
+    "error-502": {"/": "the start page is the application, which is what is down"},
+}
+
+
+@dataclass(frozen=True)
+class Known:
+    """A product bug that fails one check of one state until it is fixed."""
+
+    bug: str
+    rule: str | None = None  # for axe-core: the one rule it breaks (any other still fails)
+
+
+class KnownBug(AssertionError):
+    """A check failing as a Known bug says (the only failure its xfail mark expects)."""
+
+
+META_REFRESH = Known(
+    "The 429 wait pages reload themselves when the wait is over (<meta http-equiv=refresh>, "
+    "from handlers/shared/attempts.refusal): axe-core's critical rule meta-refresh, WCAG 2.2.1 "
+    "Timing Adjustable (a person cannot stop or extend it)",
+    rule="meta-refresh",
+)
+# (check, state, width) -> the bug; check is "axe", "fits" or "links" (whose width is None).
+# Strict: once the bug is fixed its check passes, which fails until the entry is removed.
+KNOWN_BUGS: dict[tuple[str, str, int | None], Known] = {
+    ("axe", state, width): META_REFRESH
+    for state in ("wait-a-moment", "locked-out")
+    for width in WIDTHS
+}
+
+
+@dataclass
+class Shot:
+    """One state as it was rendered and checked."""
+
+    state: str
+    pngs: dict[int, str] = field(default_factory=dict)  # width -> file name
+    axe: dict[int, dict[str, str]] = field(default_factory=dict)  # width -> rule -> report
+    overflow: dict[int, list[str]] = field(default_factory=dict)  # width -> what is too wide
+    dead: list[str] = field(default_factory=list)  # links that do not work
+    url: str = ""
+
+
+class Gallery:
+    """The folder of PNGs and its index, and what was found on each state."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.shots: dict[str, Shot] = {}
+
+    def take(self, page: Page, state: str) -> None:
+        """Render the current page at each width (a full-page PNG, axe-core, what overflows),
+        then follow its links; the window is left at the narrow width."""
+        assert state in STATES, f"{state} is not in GROUPS"
+        assert state not in self.shots, f"{state} taken twice"
+        page.wait_for_load_state("load")
+        shot = Shot(state, url=page.url)
+        for width, viewport in WIDTHS.items():
+            page.set_viewport_size(viewport)
+            name = f"{state}-{width}px.png"
+            page.screenshot(path=self.folder / name, full_page=True)
+            shot.pngs[width] = name
+            shot.overflow[width] = overflowing(page)
+            shot.axe[width] = axe_violations(page)
+        page.set_viewport_size(WIDTHS[320])
+        allowed = EXPECTED_DEAD.get(state, {})
+        shot.dead = [
+            f"{url}: {wrong}"
+            for url, wrong in dead_links(page).items()
+            if urlsplit(url).path not in allowed
+        ]
+        self.shots[state] = shot
+
+    def write_index(self) -> Path:
+        """index.html: every state taken, in GROUPS order, both widths, and its problems."""
+        sections = []
+        for group, states in GROUPS.items():
+            rows = []
+            for state, shows in states:
+                shot = self.shots.get(state)
+                if shot is None:
+                    rows.append(
+                        f'<section id="{state}"><h3>{state}</h3><p>{html.escape(shows)}</p>'
+                        "<p><strong>Not rendered</strong> (its group did not get this far).</p>"
+                        "</section>"
+                    )
+                    continue
+                figures = "".join(
+                    f'<figure><a href="{name}"><img src="{name}" alt="{state} at {width} px" '
+                    f'loading="lazy" class="w{width}"></a><figcaption>{width} px</figcaption>'
+                    "</figure>"
+                    for width, name in shot.pngs.items()
+                )
+                problems = "".join(
+                    f"<li>{html.escape(p)}</li>"
+                    for p in [
+                        *(
+                            f"{w} px: axe-core violations: {', '.join(found)}"
+                            for w, found in shot.axe.items()
+                            if found
+                        ),
+                        *(f"{w} px: wider than the window" for w, o in shot.overflow.items() if o),
+                        *(f"dead link: {d}" for d in shot.dead),
+                    ]
+                )
+                rows.append(
+                    f'<section id="{state}"><h3>{state}</h3><p>{html.escape(shows)} — '
+                    f"<code>{html.escape(shot.url)}</code></p>"
+                    + (f'<ul class="problems">{problems}</ul>' if problems else "")
+                    + f'<div class="widths">{figures}</div></section>'
+                )
+            sections.append(f"<h2>{group}</h2>" + "".join(rows))
+        index = self.folder / "index.html"
+        index.write_text(
+            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            "<title>Gateway page gallery</title><style>"
+            "body{font-family:system-ui,sans-serif;margin:1rem 2rem}"
+            "section{border-top:1px solid #ccc;padding:0.5rem 0 1rem}"
+            ".widths{display:flex;gap:1.5rem;align-items:flex-start;flex-wrap:wrap}"
+            "figure{margin:0}img{border:1px solid #999;display:block}"
+            "img.w320{width:320px}img.w1280{width:640px}"
+            ".problems{color:#a4161a;font-weight:600}</style></head><body>"
+            f"<h1>Gateway page gallery</h1><p>{len(self.shots)} states, each at "
+            f"{' and '.join(f'{w} px' for w in WIDTHS)} wide (the 1280 px one shown at half "
+            "size: click for the PNG).</p>" + "".join(sections) + "</body></html>\n",
+            encoding="utf-8",
+        )
+        return index
+
+
+@contextmanager
+def new_page(browser: Browser, clipboard_for: str | None = None) -> Iterator[Page]:
+    """A fresh browser profile, 320 px wide."""
+    context = browser.new_context(viewport=WIDTHS[320])
+    context.set_default_timeout(10_000)
+    if clipboard_for is not None:
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=clipboard_for)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+@contextmanager
+def demo_in(tmp: Path) -> Iterator[GatewayProcess]:
+    demo = GatewayProcess.demo(tmp)
+    try:
+        yield demo
+    finally:
+        demo.stop()
+
+
+def sent_code(data: Path, channel: str, to: str) -> str:
+    """The code in the latest text ("sms"), call ("voice") or email to `to`, in the outbox."""
+    messages = [m for m in outbox_messages(data / "outbox.log") if m["channel"] == channel]
+    assert messages and messages[-1]["to"] == to, messages
+    match = (SPOKEN if channel == "voice" else TEXTED).search(messages[-1]["text"])
+    assert match, messages[-1]
+    return match.group(1).replace(", ", "")
+
+
+def store(data: Path, sql: str, args: tuple[Any, ...] = ()) -> None:
+    with sqlite3.connect(data / "gateway.db") as db:
+        db.execute(sql, args)
+
+
+def set_failures(data: Path, user: str, count: int) -> None:
+    """`count` wrong answers of `user` from this machine, just now (as regulation counts them)."""
+    key = f"user_ip:{user}|127.0.0.1"
+    store(data, "DELETE FROM failures WHERE key = ?", (key,))
+    now = time.time()
+    for k in range(count):
+        store(data, "INSERT INTO failures (key, at) VALUES (?, ?)", (key, now - k * 0.01))
+
+
+def age_sends(data: Path) -> None:
+    """The recorded sends 31 s older, as if the pause between codes had passed."""
+    store(data, "UPDATE sends SET at = at - 31")
+
+
+def other_way(page: Page, name: str, region: str = "Try another way") -> None:
+    page.get_by_role("region", name=region).get_by_role("link", name=name).click()
+
+
+def press(page: Page, button: str) -> None:
+    with page.expect_navigation():
+        page.get_by_role("button", name=button, exact=True).click()
+
+
+def heading(page: Page, text: str) -> None:
+    expect(page.get_by_role("heading", name=text, level=1)).to_be_visible()
+
+
+def continue_past_codes(page: Page) -> None:
+    expect(page).to_have_url(RECOVERY_URL)
+    press(page, SAVED)
+
+
+# ---------------------------------------------------------------------------------------------
+# The groups
+
+
+def walk_acme(gallery: Gallery, browser: Browser, tmp: Path) -> None:
+    """Alice, Acme's admin, from her first sign-in to a lockout; Frank's five wrong codes."""
+    take = gallery.take
+    with ExitStack() as stack:
+        demo = stack.enter_context(demo_in(tmp))
+        base, data = demo.url, tmp / "demo"
+        page = stack.enter_context(new_page(browser, clipboard_for=base))
+        page.goto(base + "/")
+        expect(page.get_by_role("heading", name="Sign in to Legacy Billing")).to_be_visible()
+        take(page, "app-login")
+        app_sign_in(page, base, *ALICE)
+        expect(page).to_have_url(ENROL_URL)
+        expect(page.get_by_role("button", name="Remind me in 48 hours")).to_have_count(0)
+        take(page, "enrol-app")
+        secret = enrolment_secret(page)
+        enter_code(page, wrong_code(secret), "Confirm and continue")
+        expect(page.get_by_role("alert")).to_contain_text("not right")
+        take(page, "enrol-app-wrong-code")
+        enter_code(page, code_now(secret), "Confirm and continue")
+        heading(page, "Save your recovery codes")
+        take(page, "recovery-codes-new")
+        page.get_by_role("button", name="Copy all codes").click()
+        expect(page.get_by_role("status")).to_contain_text("Copied")
+        take(page, "recovery-codes-copied")
+        press(page, SAVED)
+        expect_application_home(page, base, ALICE[0])
+
+        page.goto(base + "/.gateway/account")
+        expect(page.get_by_text("Your only way to sign in")).to_be_visible()
+        take(page, "account-one-method")
+        page.goto(base + "/.gateway/recovery?rd=%2F")
+        expect(page.get_by_text("10 codes remain.")).to_be_visible()
+        take(page, "recovery-codes-remaining")
+        press(page, "Make new codes")
+        heading(page, "Save your new recovery codes")
+        codes = [c.strip() for c in page.locator("ol.recovery-codes li").all_inner_texts()]
+        take(page, "recovery-codes-replaced")
+        press(page, SAVED)
+        page.goto(base + "/.gateway/passkeys")
+        expect(page.get_by_text("You have no passkeys yet.")).to_be_visible()
+        take(page, "passkeys-none")
+        page.goto(base + "/.gateway/logout")
+        expect(page.get_by_role("link", name="Your two-step sign-in")).to_be_visible()
+        take(page, "sign-out")
+
+        page.goto(base + "/.gateway/admin/")
+        heading(page, "Members of Acme Corporation")
+        take(page, "admin-members")
+        page.get_by_role("table").get_by_role("link", name=ALICE[0]).click()
+        heading(page, ALICE[0])
+        take(page, "admin-member")
+        page.locator("form[action$='/reset']").evaluate("form => { form.noValidate = true; }")
+        press(page, "Reset two-step sign-in")  # the box left unticked: refused, nothing reset
+        expect(page.get_by_role("alert")).to_contain_text("Tick the box")
+        take(page, "admin-member-reset-unconfirmed")
+        page.get_by_label("New phone number (optional)").fill(MOBILE)
+        press(page, "Save")
+        expect(page.get_by_role("status")).to_contain_text("The new phone number was saved")
+        take(page, "admin-member-phone-saved")
+        page.goto(base + "/.gateway/admin/acme/enforce")
+        expect(page.get_by_text("It cannot be turned off.")).to_be_visible()
+        take(page, "admin-enforce")
+        page.goto(base + "/.gateway/admin/reauth?rd=%2F.gateway%2Fadmin%2Facme%2F")
+        heading(page, "Confirm it is you")
+        take(page, "admin-reauth")
+
+        page.goto(base + "/.gateway/logout")
+        press(page, "Sign out")
+        page.goto(base + "/.gateway/logout")
+        expect(page.get_by_text("You are not signed in.")).to_be_visible()
+        take(page, "sign-out-signed-out")
+        app_sign_in(page, base, *ALICE)
+        expect(page).to_have_url(CHALLENGE_URL)
+        heading(page, "Enter your code")
+        take(page, "challenge-app")
+        enter_code(page, wrong_code(secret), "Verify")
+        expect(page.get_by_role("alert")).to_contain_text("more tries")
+        take(page, "challenge-app-wrong-code")
+        other_way(page, "A recovery code")
+        heading(page, "Enter a recovery code")
+        take(page, "challenge-recovery")
+        page.get_by_label("Recovery code").fill(codes[0])
+        press(page, "Verify")
+        heading(page, "Confirm your new phone number")  # the number set on her member page
+        take(page, "phone-confirm-unavailable")
+        page.get_by_role("link", name="Continue").click()
+        heading(page, "Signed in with a recovery code")
+        take(page, "recovery-used")
+        press(page, "Continue")
+        expect_application_home(page, base, ALICE[0])
+
+        page.context.clear_cookies()
+        app_sign_in(page, base, *ALICE)
+        expect(page).to_have_url(CHALLENGE_URL)
+        set_failures(data, ALICE[0], 9)  # past the 5 free ones: the next answer waits 32 s
+        enter_code(page, code_now(secret), "Verify")
+        heading(page, "Please wait a moment")
+        take(page, "wait-a-moment")
+        set_failures(data, ALICE[0], 10)  # Acme's per_user_and_address: locked out
+        page.get_by_role("link", name="Back to the sign-in step").click()
+        enter_code(page, code_now(secret), "Verify")
+        heading(page, "Too many wrong answers")
+        take(page, "locked-out")
+
+        page = stack.enter_context(new_page(browser))
+        app_sign_in(page, base, *FRANK)
+        secret, _ = enrol(page)
+        past_recovery_codes(page)
+        expect_application_home(page, base, FRANK[0])
+        page.context.clear_cookies()
+        app_sign_in(page, base, *FRANK)  # asked again: a client account, trusted network or not
+        expect(page).to_have_url(CHALLENGE_URL)
+        take(page, "challenge-app-client")
+        for _ in range(5):
+            enter_code(page, wrong_code(secret), "Verify")
+        heading(page, "Too many wrong codes")
+        take(page, "too-many-wrong-codes")
+
+
+def walk_passkey(gallery: Gallery, browser: Browser, tmp: Path) -> None:
+    """Carol's passkey, at http://localhost (a passkey's RP ID cannot be an IP address)."""
+    take = gallery.take
+    with demo_in(tmp) as demo, new_page(browser) as page:
+        base = demo.url.replace("127.0.0.1", "localhost")
+        virtual_authenticator(page.context, page)
+        app_sign_in(page, base, *CAROL)
+        expect(page).to_have_url(ENROL_URL)
+        other_way(page, "Passkey or security key", "Or choose another method")
+        heading(page, "Add a passkey")
+        take(page, "enrol-passkey")
+        submit_without_script(page)
+        expect(page.get_by_role("alert")).to_be_visible()
+        take(page, "enrol-passkey-error")
+        page.get_by_label("Name for this passkey").fill("Work laptop")
+        page.get_by_role("button", name="Add passkey and continue").click()
+        continue_past_codes(page)
+        expect_application_home(page, base, CAROL[0])
+
+        page.goto(base + "/.gateway/passkeys")
+        expect(page.get_by_role("heading", name="Work laptop")).to_be_visible()
+        take(page, "passkeys-one")
+        page.goto(base + "/.gateway/account")
+        expect(page.get_by_role("link", name="Manage your passkeys")).to_be_visible()
+        take(page, "account-passkey")
+        response = page.goto(base + "/.gateway/admin/")
+        assert response is not None and response.status == 403
+        take(page, "error-403-not-admin")
+
+        page.context.clear_cookies()
+        app_sign_in(page, base, *CAROL)
+        heading(page, "Use your passkey")
+        take(page, "challenge-passkey")
+        submit_without_script(page)
+        expect(page.get_by_role("alert")).to_be_visible()
+        take(page, "challenge-passkey-error")
+        page.get_by_role("button", name="Use passkey").click()
+        expect_application_home(page, base, CAROL[0])
+
+
+def walk_globex(gallery: Gallery, browser: Browser, tmp: Path) -> None:
+    """Bob puts it off, then sets up texts (and so calls); Dan calls, Erin emails, and Grace,
+    on a trusted network, is sent to confirm it is her before changing anything."""
+    take = gallery.take
+    with ExitStack() as stack:
+        demo = stack.enter_context(demo_in(tmp))
+        base, data = demo.url, tmp / "demo"
+
+        page = stack.enter_context(new_page(browser))
+        app_sign_in(page, base, *BOB)
+        expect(page).to_have_url(ENROL_URL)
+        take(page, "enrol-app-deferral")
+        press(page, "Remind me in 48 hours")
+        expect_application_home(page, base, BOB[0])
+        page.goto(base + "/.gateway/account")
+        heading(page, "Two-step sign-in")
+        take(page, "account-not-set-up")
+        press(page, "Set up two-step sign-in now")
+        other_way(page, "Text message (SMS)", "Or choose another method")
+        heading(page, "Add your phone number")
+        take(page, "enrol-sms-number")
+        page.get_by_label("Mobile phone number").fill(LANDLINE)
+        press(page, "Text me a code")
+        expect(page.get_by_role("heading", name="This looks like a landline")).to_be_visible()
+        take(page, "enrol-sms-landline")
+        page.get_by_label("Mobile phone number").fill(MOBILE)
+        press(page, "Text me a code")
+        heading(page, "Enter the code we texted you")
+        take(page, "enrol-sms-sent")
+        code = sent_code(data, "sms", "+447400123456")
+        enter_code(page, f"{(int(code) + 1) % 10**6:06d}", "Confirm and continue")
+        expect(page.get_by_role("alert")).to_contain_text("not right")
+        take(page, "enrol-sms-wrong-code")
+        enter_code(page, code, "Confirm and continue")
+        continue_past_codes(page)
+        heading(page, "Two-step sign-in")
+        expect(page.get_by_role("region", name="Your methods")).to_contain_text("Phone call")
+        take(page, "account-several")
+
+        page.context.clear_cookies()
+        age_sends(data)
+        app_sign_in(page, base, *BOB)
+        expect(page).to_have_url(CHALLENGE_URL)
+        heading(page, "Text me a code")
+        take(page, "challenge-sms-send")
+        press(page, "Text me a code")
+        heading(page, "Enter the code we texted you")
+        take(page, "challenge-sms-sent")
+        other_way(page, "Phone call")
+        heading(page, "Call me with a code")
+        take(page, "challenge-voice-send")
+        press(page, "Call me with a code")
+        heading(page, "Enter the code from our call")
+        take(page, "challenge-voice-sent")
+        press(page, "Call again")
+        expect(page.get_by_role("alert")).to_contain_text("You can ask for another call in")
+        take(page, "challenge-voice-too-soon")
+        enter_code(page, sent_code(data, "voice", "+447400123456"), "Verify")
+        expect_application_home(page, base, BOB[0])
+
+        page = stack.enter_context(new_page(browser))
+        app_sign_in(page, base, *DAN)
+        other_way(page, "Phone call", "Or choose another method")
+        heading(page, "Add your phone number")
+        take(page, "enrol-voice-number")
+        page.get_by_label("Phone number").fill(LANDLINE)
+        press(page, "Call me with a code")
+        heading(page, "Enter the code from our call")
+        take(page, "enrol-voice-sent")
+        enter_code(page, sent_code(data, "voice", "+442079460000"), "Confirm and continue")
+        continue_past_codes(page)
+        expect_application_home(page, base, DAN[0])
+
+        page = stack.enter_context(new_page(browser))
+        app_sign_in(page, base, *ERIN)
+        other_way(page, "Email", "Or choose another method")
+        heading(page, "Email me a code")
+        take(page, "enrol-email-send")
+        press(page, "Email me a code")
+        heading(page, "Enter the code we emailed you")
+        take(page, "enrol-email-sent")
+        press(page, "Send again")
+        expect(page.get_by_role("alert")).to_contain_text("You can ask for another in")
+        take(page, "enrol-email-too-soon")
+        enter_code(page, sent_code(data, "email", ERIN[0]), "Confirm and continue")
+        continue_past_codes(page)
+        expect_application_home(page, base, ERIN[0])
+        page.context.clear_cookies()
+        age_sends(data)
+        app_sign_in(page, base, *ERIN)
+        heading(page, "Email me a code")
+        take(page, "challenge-email-send")
+        press(page, "Email me a code")
+        heading(page, "Enter the code we emailed you")
+        take(page, "challenge-email-sent")
+        enter_code(page, sent_code(data, "email", ERIN[0]), "Verify")
+        expect_application_home(page, base, ERIN[0])
+
+        page = stack.enter_context(new_page(browser))
+        app_sign_in(page, base, *GRACE)
+        enrol(page)
+        continue_past_codes(page)
+        expect_application_home(page, base, GRACE[0])
+        press(page, "Sign out")  # the application's: the gateway signs out too
+        app_sign_in(page, base, *GRACE)  # a trusted network: no code asked
+        expect_application_home(page, base, GRACE[0])
+        page.goto(base + "/.gateway/account")
+        expect(page.get_by_role("link", name="confirm it is you")).to_be_visible()
+        take(page, "account-confirm-first")
+        page.get_by_role("link", name="confirm it is you").click()
+        heading(page, "Confirm it is you")
+        take(page, "reauth")
+
+
+def walk_errors(gallery: Gallery, browser: Browser, tmp: Path) -> None:
+    """The error pages, to a stranger; and the demo's settings with its application down."""
+    take = gallery.take
+    with demo_in(tmp) as demo, new_page(browser) as page:
+        base = demo.url
+        response = page.goto(base + "/.gateway/no-such-page")
+        assert response is not None and response.status == 404
+        take(page, "error-404")
+        response = page.goto(base + "/internal/")
+        assert response is not None and response.status == 403
+        take(page, "error-403")
+        response = page.goto(base + "/.gateway/challenge")
+        assert response is not None and response.status == 403
+        heading(page, "Please sign in again")
+        take(page, "error-sign-in-expired")
+        app_sign_in(page, base, *ALICE)
+        expect(page).to_have_url(ENROL_URL)
+        page.locator("input[name=csrf_token]").first.evaluate("field => field.remove()")
+        page.get_by_label("6-digit code").fill("123456")
+        press(page, "Confirm and continue")
+        heading(page, "This request cannot be handled")
+        take(page, "error-400-form-expired")
+
+    # the demo's own settings, with nothing listening where its application was
+    settings = yaml.safe_load((tmp / "demo" / "settings.yaml").read_text(encoding="utf-8"))
+    settings["listen"]["port"] = free_port()
+    settings["applications"]["legacy"]["upstream"] = f"http://127.0.0.1:{free_port()}"
+    down = GatewayProcess.run(tmp, settings, name="down")
+    try:
+        with new_page(browser) as page:
+            response = page.goto(down.url + "/")
+            assert response is not None and response.status == 502
+            take(page, "error-502")
+    finally:
+        down.stop()
+
+
+WALKS: dict[str, Callable[[Gallery, Browser, Path], None]] = {
+    "acme": walk_acme,
+    "passkey": walk_passkey,
+    "globex": walk_globex,
+    "errors": walk_errors,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks
+
+
+@dataclass
+class Walked:
+    gallery: Gallery
+    browser: Browser
+    tmp: pytest.TempPathFactory
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def shot(self, state: str) -> Shot:
+        """The state's shot, walking its group first if no check has needed it yet."""
+        group = GROUP_OF[state]
+        if group not in self.failed and not any(s in self.gallery.shots for s, _ in GROUPS[group]):
+            try:
+                WALKS[group](self.gallery, self.browser, self.tmp.mktemp(group))
+            except Exception as exc:
+                self.failed[group] = f"{type(exc).__name__}: {exc}"
+                raise
+            finally:
+                self.gallery.write_index()
+        if group in self.failed:
+            pytest.fail(f"the walk of group {group!r} failed: {self.failed[group]}")
+        if state not in self.gallery.shots:
+            pytest.fail(f"group {group!r} did not take {state!r}")
+        return self.gallery.shots[state]
+
+
+@pytest.fixture(scope="module")
+def walked(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Walked]:
+    chosen = os.environ.get("GATEWAY_GALLERY_DIR")
+    folder = Path(chosen) if chosen else tmp_path_factory.getbasetemp() / "gallery"
+    folder.mkdir(parents=True, exist_ok=True)
+    gallery = Gallery(folder.resolve())
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+
+    def say(line: str) -> None:
+        """On the terminal, past pytest's capture."""
+        if capture is None:
+            print(line)
+            return
+        with capture.global_and_fixture_disabled():
+            print(line)
+
+    say(f"\npage gallery: {gallery.folder}")
+    try:
+        yield Walked(gallery, browser, tmp_path_factory)
+    finally:
+        index = gallery.write_index()
+        say(f"\npage gallery: {index} ({len(gallery.shots)} of {len(STATES)} states)")
+
+
+def with_known_bugs(check: str, per_width: bool) -> list[Any]:
+    params = []
+    for state in STATES:
+        for width in WIDTHS if per_width else (None,):
+            known = KNOWN_BUGS.get((check, state, width))
+            marks = []
+            if known is not None:
+                marks.append(pytest.mark.xfail(strict=True, raises=KnownBug, reason=known.bug))
+            label = f"{state}@{width}px" if width else state
+            params.append(pytest.param(state, width, marks=marks, id=label))
+    return params
+
+
+@pytest.mark.parametrize(("state", "width"), with_known_bugs("axe", per_width=True))
+def test_axe(walked: Walked, state: str, width: int) -> None:
+    """axe-core finds no violation on the state at this width."""
+    found = dict(walked.shot(state).axe[width])
+    known = KNOWN_BUGS.get(("axe", state, width))
+    still = found.pop(known.rule, None) if known is not None and known.rule else None
+    assert not found, f"{state} at {width} px:\n" + "\n".join(found.values())
+    if still is not None:
+        raise KnownBug(f"{state} at {width} px:\n{still}")
+
+
+@pytest.mark.parametrize(("state", "width"), with_known_bugs("fits", per_width=True))
+def test_fits(walked: Walked, state: str, width: int) -> None:
+    """Nothing on the state is wider than a window this wide."""
+    wide = walked.shot(state).overflow[width]
+    if wide and ("fits", state, width) in KNOWN_BUGS:
+        raise KnownBug("\n".join(wide))
+    assert not wide, f"{state} at {width} px, wider than the window:\n" + "\n".join(wide)
+
+
+@pytest.mark.parametrize(("state", "width"), with_known_bugs("links", per_width=False))
+def test_links(walked: Walked, state: str, width: None) -> None:
+    """Every same-origin link on the state answers below 400 to the person it was shown to."""
+    dead = walked.shot(state).dead
+    if dead and ("links", state, None) in KNOWN_BUGS:
+        raise KnownBug("\n".join(dead))
+    assert not dead, f"{state}: links that do not work:\n" + "\n".join(dead)
+
+
+def test_every_state_has_both_widths_in_the_index(walked: Walked) -> None:
+    """Every state is rendered at each width, and the index lists each PNG."""
+    for state in STATES:
+        walked.shot(state)
+    index = walked.gallery.write_index().read_text(encoding="utf-8")
+    for shot in walked.gallery.shots.values():
+        for width in WIDTHS:
+            png = walked.gallery.folder / shot.pngs[width]
+            assert png.stat().st_size > 0, png
+            assert f'src="{shot.pngs[width]}"' in index, png
