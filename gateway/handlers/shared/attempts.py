@@ -56,12 +56,18 @@ def refusal(
     if lockout.is_delay:
         title = "Please wait a moment"
         message = "The last answers were not right, so each new try has to wait a little longer."
-        next_step = f"Try again in {wait} second{'s' if wait != 1 else ''}."
+        next_step = (
+            f"Try again in {wait} second{'s' if wait != 1 else ''}. This page goes back by "
+            "itself when the wait is over."
+        )
     else:
         when = datetime.fromtimestamp(lockout.until, UTC).strftime("%H:%M UTC")
         title = "Too many wrong answers"
         message = "There have been too many wrong answers for this sign-in recently."
-        next_step = f"Try again in {in_words(wait)} (at {when}), then sign in again."
+        next_step = (
+            f"Try again in {in_words(wait)} (at {when}), then sign in again. This page goes "
+            "back by itself when the wait is over."
+        )
     return rt.pages.render(
         "error.html",
         company=context(request).known_company(),
