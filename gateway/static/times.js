@@ -1,15 +1,9 @@
-// Each <time datetime> on the page also shown in the browser's own time zone (the page says
-// how long ago and the UTC time; this adds the local time after it, and as its tooltip).
+// Each <time datetime> on the page gets the day and time in the browser's own time zone as its
+// title (the page says how long ago; a server cannot know the person's zone).
 "use strict";
 document.querySelectorAll("time[datetime]").forEach(function (element) {
   var at = new Date(element.getAttribute("datetime"));
-  if (isNaN(at.getTime())) {
-    return;
+  if (!isNaN(at.getTime())) {
+    element.title = at.toLocaleString(undefined, { dateStyle: "long", timeStyle: "short" });
   }
-  var local = at.toLocaleString(undefined, { dateStyle: "long", timeStyle: "short" });
-  element.title = local;
-  var note = document.createElement("span");
-  note.className = "local-time";
-  note.textContent = " (your time: " + local + ")";
-  element.after(note);
 });

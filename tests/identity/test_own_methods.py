@@ -95,7 +95,7 @@ async def test_a_backup_method_is_added_listed_and_removed(
     client = await gateway(make_gateway, upstream_url, tmp_path, clock, senders)
     await enrolled(client, clock)
     page = await (await client.get("/.gateway/account")).text()
-    assert "Authenticator app" in page and ">just now (14 November 2023, 22:13 UTC)</time>" in page
+    assert "Authenticator app" in page and ">just now</time>" in page
     assert "Not used to sign in yet" not in page.split("Add a backup method")[0]  # just used
     assert "Add a backup method" in page and "Text message" in page
     assert "10 of your recovery codes remain" in page

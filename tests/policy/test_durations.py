@@ -98,3 +98,16 @@ def test_format_refuses_negative_durations() -> None:
 )
 def test_how_long_ago_in_words(seconds: float, said: str) -> None:
     assert ago(seconds) == said
+
+
+def test_a_moment_on_a_page_says_how_long_ago_and_the_day_when_older() -> None:
+    from gateway.handlers.shared.pages import when
+
+    at = 1_700_000_000.0  # 14 November 2023, 22:13 UTC
+    assert when(at, at + 5) == {"iso": "2023-11-14T22:13:20+00:00", "text": "just now"}
+    assert when(at, at + 3 * 86400 + 60) == {
+        "iso": "2023-11-14T22:13:20+00:00",
+        "text": "3 days ago (on 14 November 2023)",
+    }
+    assert when(None, at) is None
+    assert when(1e20, at) is None  # a record's odd value: nothing shown, no 500

@@ -67,7 +67,7 @@ def _detail(request: web.Request, user: str, method: str, record: dict[str, Any]
     if destination is None:
         return None
     described = codes.describe(method, destination)
-    return described[:1].upper() + described[1:]
+    return described if "@" in destination else described[:1].upper() + described[1:]
 
 
 async def _rows(

@@ -52,13 +52,16 @@ def page(
 
 
 def when(moment: float | None, now: float) -> dict[str, str] | None:
-    """A moment for a page: machine-readable (ISO 8601, which times.js shows in the browser's
-    own time zone) and as people read it: how long ago, then the day and time in UTC."""
+    """A moment for a page: machine-readable (ISO 8601, which static/times.js offers in the
+    browser's own time zone as the element's title) and as people read it: how long ago, and
+    the day when that is more than a day (in UTC: a page cannot know the person's zone)."""
     if moment is None:
         return None
     try:
         at = datetime.fromtimestamp(moment, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    text = f"{ago(now - moment)} ({at.strftime('%-d %B %Y, %H:%M')} UTC)"
+    text = ago(now - moment)
+    if now - moment >= 86400:
+        text += f" (on {at.strftime('%-d %B %Y')})"
     return {"iso": at.isoformat(timespec="seconds"), "text": text}
