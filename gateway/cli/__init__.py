@@ -1,8 +1,8 @@
 """The `gateway` command: argument parsing only; the work is done by the package. `main` parses
 the arguments (parser.py) and hands each command to the module of its group: run.py (run, demo),
-policy.py (policy check, explain), companies.py (status, lift-enforcement), users.py (list, show,
-reset), probe.py (intercept probe) and credentials.py (hash-password, keygen); common.py holds
-what they share. The console script `gateway` and `python -m gateway` call `main`."""
+policy.py (policy check, explain, diff), companies.py (status, lift-enforcement), users.py (list,
+show, reset), probe.py (intercept probe) and credentials.py (hash-password, keygen); common.py
+holds what they share. The console script `gateway` and `python -m gateway` call `main`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         return policy.check_command(args.directory, args.config, use_store=not args.no_store)
     if args.command == "policy" and args.policy_command == "explain":
         return policy.explain_command(args)
+    if args.command == "policy" and args.policy_command == "diff":
+        return policy.diff_command(args)
     if args.command == "companies" and args.companies_command == "status":
         return companies.status_command(args.config)
     if args.command == "companies" and args.companies_command == "lift-enforcement":

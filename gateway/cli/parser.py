@@ -84,6 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--app", default=None, help="the application (needed without --config; else by host)"
     )
 
+    policy_diff = policy_commands.add_parser(
+        "diff",
+        help="what a new policy would change for the users the store has seen sign in: who is "
+        "newly asked for a second factor, denied, let skip it or let through, on which paths "
+        "(exit 0: no change, 3: changes, 1: a broken policy directory or store)",
+    )
+    policy_diff.add_argument("old", metavar="OLD_DIR", type=Path, help="the policy in force")
+    policy_diff.add_argument("new", metavar="NEW_DIR", type=Path, help="the policy proposed")
+    policy_diff.add_argument(
+        "--config", "-c", type=Path, default=Path("gateway.yaml"), help="settings file: store"
+    )
+    policy_diff.add_argument("--json", action="store_true", help="the report as JSON")
+
     companies = commands.add_parser("companies", help="companies and their 2FA enforcement")
     company_commands = companies.add_subparsers(
         dest="companies_command", required=True, metavar="ACTION"

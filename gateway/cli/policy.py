@@ -1,6 +1,7 @@
-"""`gateway policy check` and `gateway policy explain`: validate a policy directory (with
---config, the application names and the store's enforcement ratchet too), and say how the gateway
-treats one request and which rule decides."""
+"""`gateway policy check`, `explain` and `diff`: validate a policy directory (with --config, the
+application names and the store's enforcement ratchet too), say how the gateway treats one
+request and which rule decides, and what a new policy would change for the users the store has
+seen sign in (gateway.policy_diff)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.cli.common import (
     EXIT_INVALID,
@@ -16,7 +18,12 @@ from gateway.cli.common import (
     read_policy,
     read_settings,
     redact,
+    store_failed,
 )
+
+if TYPE_CHECKING:
+    from gateway.policy import Policy
+    from gateway.policy_diff import SeenUser
 
 
 def check_command(directory: Path, config: Path | None, use_store: bool) -> int:
@@ -111,3 +118,68 @@ def explain_command(args: argparse.Namespace) -> int:
     )
     print("\n".join(explanation.lines))
     return EXIT_OK if explanation.ok else EXIT_INVALID
+
+
+EXIT_CHANGES = 3  # `policy diff`: the new policy answers someone otherwise
+
+
+def diff_command(args: argparse.Namespace) -> int:
+    """`gateway policy diff OLD NEW`: 0 when nobody the store has seen would be answered
+    otherwise, 3 when someone would (the report says who, where and why), 1 when a policy
+    directory, the settings or the store cannot be read."""
+    import json
+    import time
+
+    from gateway.operator import StoreAbsent
+    from gateway.policy_diff import as_json, diff, text_lines
+    from gateway.store import StoreUnavailable
+
+    settings = read_settings(args.config)
+    if settings is None:
+        return EXIT_INVALID
+    old, new = read_policy(args.old, settings), read_policy(args.new, settings)
+    if old is None or new is None:
+        return EXIT_INVALID
+    try:
+        seen, enforced = asyncio.run(_seen_users(settings.store, [old, new]))
+    except StoreAbsent as exc:
+        print(f"gateway policy diff: {exc}: no users to compare", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreUnavailable as exc:
+        return store_failed("gateway policy diff", exc, settings)
+    print(
+        "note: users the store records in no company cannot be listed: they are not compared",
+        file=sys.stderr,
+    )
+    apps = [application.name for application in settings.applications]
+    diffs = diff(old, new, seen, apps, enforced, time.time())
+    if args.json:
+        report = {"old": str(args.old), "new": str(args.new), **as_json(diffs, len(seen))}
+        print(json.dumps(report, indent=2))
+    else:
+        print("\n".join(text_lines(diffs, len(seen), f"policy diff {args.old} -> {args.new}")))
+    return EXIT_CHANGES if diffs else EXIT_OK
+
+
+async def _seen_users(url: str, policies: list[Policy]) -> tuple[list[SeenUser], set[str]]:
+    """The users the store has seen sign in, in any company of either policy or any company it
+    has enforced, and the store's enforced companies and members (gateway.enforcement keys)."""
+    from gateway.operator import opened_store
+    from gateway.policy_diff import seen_user
+
+    async with opened_store(url) as store:
+        companies = await store.enforced_companies()
+        enforced = {*companies, *await store.enforced_members()}
+        ids = dict.fromkeys(
+            [*(company.id for policy in policies for company in policy.companies), *companies]
+        )
+        found: dict[str, SeenUser] = {}
+        for company_id in ids:
+            for record in await store.list_users(company_id):
+                if record.user in found:
+                    continue
+                methods = await store.list_methods(record.user)
+                seen = seen_user(record, methods, await store.get_deferral(record.user))
+                if seen is not None:
+                    found[record.user] = seen
+    return list(found.values()), enforced
