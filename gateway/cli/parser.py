@@ -84,12 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--app", default=None, help="the application (needed without --config; else by host)"
     )
 
-    policy_diff = policy_commands.add_parser(
-        "diff",
-        help="what a new policy would change for the users the store has seen sign in: who is "
+    diff_help = (
+        "what a new policy would change for the users the store has seen sign in: who is "
         "newly asked for a second factor, denied, let skip it or let through, on which paths "
-        "(exit 0: no change, 3: changes, 1: a broken policy directory or store)",
+        "(exit 0: no change, 3: changes, 1: a broken policy directory or store)"
     )
+    policy_diff = policy_commands.add_parser("diff", help=diff_help, description=diff_help)
     policy_diff.add_argument("old", metavar="OLD_DIR", type=Path, help="the policy in force")
     policy_diff.add_argument("new", metavar="NEW_DIR", type=Path, help="the policy proposed")
     policy_diff.add_argument(
