@@ -3,14 +3,19 @@
     access rule x identity mode x session level x standing -> outcome
 
 `Standing` is what is known, once the first factor is done, about the user's second factor:
-enrolled or not, enforcement, a deferral, a trusted-network cookie, the account type.
+enrolled or not, enforcement, a deferral, a trusted-network cookie, the account type. On a rule
+with a step-up (`reauthenticate_after`), a verified session is also judged by how long ago it
+presented a real second factor (`factor_age`: None when it never did, having been let through
+by a trusted network or a deferral): the session's own fields, no store read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
+from gateway.durations import format_duration
 from gateway.policy.model import Access
 from gateway.sessions import Level
 
@@ -29,6 +34,8 @@ class Outcome(StrEnum):
     ENROL = "enrol"  # second factor needed, none enrolled yet
     SKIP_TRUSTED = "skip_trusted"  # no challenge: a valid trusted-network cookie, from inside
     SKIP_DEFERRED = "skip_deferred"  # no enrolment yet: the user chose "remind me later"
+    # verified, but its second factor is older than the rule's step-up: asked for it again
+    STEP_UP = "step_up"
     DENY = "deny"
     UNIDENTIFIED = "unidentified"  # header mode without the SSO's header
 
@@ -49,12 +56,40 @@ class Decision:
     reason: str
 
 
-def decide(access: Access, mode: Mode, level: Level, standing: Standing = Standing()) -> Decision:
+RECENT_ENOUGH = "the session's second factor is recent enough for the access rule's step-up"
+
+
+def decide(
+    access: Access,
+    mode: Mode,
+    level: Level,
+    standing: Standing = Standing(),
+    *,
+    reauthenticate_after: float | None = None,
+    factor_age: float | None = None,
+) -> Decision:
+    """`reauthenticate_after`: the rule's step-up in seconds, if it has one; `factor_age`: how
+    many seconds ago a verified session presented a real second factor (None: never)."""
     if access is Access.BYPASS:
         return Decision(Outcome.FORWARD_ANONYMOUS, "the access rule bypasses the gateway")
     if access is Access.DENY:
         return Decision(Outcome.DENY, "the access rule denies this path")
     if level is Level.VERIFIED:
+        if reauthenticate_after is not None and access is Access.TWO_FACTOR:
+            if factor_age is not None and factor_age < reauthenticate_after:
+                # the usual case, on every request: no text to build
+                return Decision(Outcome.FORWARD, RECENT_ENOUGH)
+            bound = format_duration(timedelta(seconds=reauthenticate_after))
+            if factor_age is None:
+                return Decision(
+                    Outcome.STEP_UP,
+                    f"the access rule asks for a second factor within {bound}; this session "
+                    "was let through without one (a trusted network or a deferral)",
+                )
+            return Decision(
+                Outcome.STEP_UP,
+                f"the access rule asks for a second factor within {bound}; this session's is older",
+            )
         return Decision(Outcome.FORWARD, "the session has passed the second factor")
     if level is Level.ANONYMOUS:
         if mode is Mode.INTERCEPT:

@@ -166,7 +166,35 @@ def _identity(application: Application) -> str:
 
 def _rule_text(rule: AccessRule) -> str:
     methods = f" for {', '.join(rule.methods)}" if rule.methods is not None else ""
-    return f"{rule.source}:{rule.line}: paths {', '.join(rule.paths)}{methods} -> {rule.access}"
+    text = f"{rule.source}:{rule.line}: paths {', '.join(rule.paths)}{methods} -> {rule.access}"
+    if rule.reauthenticate_after is not None:
+        text += f", reauthenticate_after {format_duration(rule.reauthenticate_after)}"
+    return text
+
+
+def _step_up(lines: _Lines, access: Access, rule: AccessRule | None, mode: Mode) -> None:
+    """The step-up line of a rule with `reauthenticate_after`: what a verified session meets."""
+    if rule is None or rule.reauthenticate_after is None:
+        return
+    bound = rule.reauthenticate_after.total_seconds()
+    cases = (
+        (
+            f"second factor presented less than {format_duration(rule.reauthenticate_after)} ago",
+            0.0,
+        ),
+        ("second factor presented longer ago", bound),
+        ("let through by a trusted network or a deferral", None),
+    )
+    texts = []
+    for label, age in cases:
+        decision = decide(access, mode, Level.VERIFIED, reauthenticate_after=bound, factor_age=age)
+        texts.append(f"  {label}: {_decision_text(decision)}")
+    lines.add(
+        "step-up",
+        "a verified session is asked for its second factor again (the challenge page, then "
+        "back; the session goes on)",
+    )
+    lines.lines.extend(texts)
 
 
 def _company_line(lines: _Lines, company: Company | None, user: str) -> None:
@@ -367,4 +395,5 @@ def explain(
     for label, standing in scenarios:
         decision = decide(access, mode, Level.FIRST_FACTOR, standing)
         lines.lines.append(f"  {label}: {_decision_text(decision)}")
+    _step_up(lines, access, rule, mode)
     return Explanation(lines.lines, ok=True)

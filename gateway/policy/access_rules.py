@@ -4,13 +4,15 @@ read and checked: patterns that could never match are errors, not rules that sil
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
-from gateway.policy.model import Access, AccessRule
+from gateway.durations import format_duration
+from gateway.policy.model import MIN_REAUTHENTICATE_AFTER, Access, AccessRule
 from gateway.yaml_document import KeyPath
 from gateway.yamlsource import Reader
 
-_RULE_KEYS = ("paths", "methods", "access", "credentials")
+_RULE_KEYS = ("paths", "methods", "access", "credentials", "reauthenticate_after")
 _HTTP_METHOD = re.compile(r"[A-Z]+")
 
 
@@ -37,6 +39,7 @@ def read_rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
     credentials = reader.choice((*path, "credentials"), ("pass", "strip"), "strip")
     if credentials == "pass" and access == Access.DENY:
         reader.error((*path, "credentials"), "a deny rule lets nothing through: remove credentials")
+    reauthenticate_after = _step_up(reader, path, access)
     if len(reader.errors) > before or not access:
         return None
     methods_tuple = tuple(dict.fromkeys(methods)) if methods is not None else None
@@ -48,7 +51,36 @@ def read_rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
         str(file),
         line,
         pass_credentials=credentials == "pass",
+        reauthenticate_after=reauthenticate_after,
     )
+
+
+def _step_up(reader: Reader, path: KeyPath, access: str) -> timedelta | None:
+    """`reauthenticate_after`: how old a verified session's second factor may be on these paths
+    (a two_factor rule's, at least a minute), or None."""
+    key = (*path, "reauthenticate_after")
+    if not reader.has(key):
+        return None
+    errors = len(reader.errors)
+    bound = reader.duration(key, MIN_REAUTHENTICATE_AFTER)
+    if len(reader.errors) > errors:
+        return None
+    if access and access != Access.TWO_FACTOR:
+        reader.error(
+            key,
+            f"reauthenticate_after asks again for a second factor: only a two_factor rule has "
+            f"one, not this {access} rule",
+            at_key=True,
+        )
+        return None
+    if bound < MIN_REAUTHENTICATE_AFTER:
+        reader.error(
+            key,
+            f"reauthenticate_after ({format_duration(bound)}) must be at least 1m: a shorter "
+            "time would ask again before the challenge is done",
+        )
+        return None
+    return bound
 
 
 def _pattern_problem(pattern: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -174,6 +175,10 @@ class Company:
         return user in self.users or ("@" in user and user.rpartition("@")[2] in self.domains)
 
 
+# the shortest step-up bound: below it a person could not finish the challenge and come back
+MIN_REAUTHENTICATE_AFTER = timedelta(minutes=1)
+
+
 @dataclass(frozen=True)
 class AccessRule:
     paths: tuple[str, ...]
@@ -184,12 +189,20 @@ class AccessRule:
     # intercept mode: the client's own credentials (Authorization, API tokens) reach the
     # application here without a verified gateway session
     pass_credentials: bool = False
+    # step-up: a verified session whose second factor (a real one, not a trusted network or a
+    # deferral) is older than this is asked for it again here (two_factor rules only)
+    reauthenticate_after: timedelta | None = None
     _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _automata: tuple[PathPattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.paths or not all(path.startswith("/") for path in self.paths):
             raise ValueError(f"every path pattern must start with /, not {self.paths}")
+        if self.reauthenticate_after is not None:
+            if self.access is not Access.TWO_FACTOR:
+                raise ValueError("reauthenticate_after is only for two_factor rules")
+            if self.reauthenticate_after < MIN_REAUTHENTICATE_AFTER:
+                raise ValueError("reauthenticate_after must be at least 1 minute")
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(m.upper() for m in self.methods))
         patterns = [PathPattern(path) for path in self.paths]
@@ -259,20 +272,25 @@ class Policy:
         if not rules:
             return Access.TWO_FACTOR, None
         decided = _first_match(rules, method, path)
+        strictness = _strictness(decided)
         for candidate in dict.fromkeys((method, *overrides)):
             for reading in readings(path):
                 other = _first_match(rules, candidate, reading)
-                if STRICTNESS[other[0]] > STRICTNESS[decided[0]]:
-                    decided = other
+                if other[1] is not decided[1] and _strictness(other) > strictness:
+                    decided, strictness = other, _strictness(other)
         return decided
 
-    def body_may_tighten(self, app: str, method: str, path: str, access: Access) -> bool:
+    def body_may_tighten(
+        self, app: str, method: str, path: str, access: Access, rule: AccessRule | None = None
+    ) -> bool:
         """Whether a method override the request body may carry (`_method` in a form or JSON
-        body, read by Rails, Laravel and Symfony) could make `access` stricter: only then is
-        the body worth reading before the request is decided."""
+        body, read by Rails, Laravel and Symfony) could make `access` (decided by `rule`)
+        stricter, or add a step-up to it: only then is the body worth reading before the
+        request is decided."""
         if method.upper() in ("GET", "HEAD"):
             return False
-        return stricter(self.access_for(app, method, path, self.any_method(app))[0], access)
+        widest = self.access_for(app, method, path, self.any_method(app))
+        return _strictness(widest) > _strictness((access, rule))
 
     def any_method(self, app: str) -> tuple[str, ...]:
         """Every method a request to `app` may be taken for, as far as its rules can tell
@@ -291,6 +309,15 @@ STRICTNESS = {Access.BYPASS: 0, Access.ONE_FACTOR: 1, Access.TWO_FACTOR: 2, Acce
 def stricter(one: Access, other: Access) -> bool:
     """`one` asks more of a request than `other`."""
     return STRICTNESS[one] > STRICTNESS[other]
+
+
+def _strictness(decided: tuple[Access, AccessRule | None]) -> tuple[int, float]:
+    """How much a decision asks: its access first; between two_factor rules, a step-up asks more
+    than none, and a shorter one more than a longer one ("/ADMIN/x" meets the step-up of
+    "/admin/**" on an application that reads paths in any case)."""
+    access, rule = decided
+    bound = rule.reauthenticate_after if rule is not None else None
+    return STRICTNESS[access], -bound.total_seconds() if bound is not None else -math.inf
 
 
 def _first_match(

@@ -6,7 +6,8 @@ the proxy copies to the application, or where to send the browser.
     /.gateway/auth-request  nginx auth_request (2xx/401/403 only): 200, or 401 with the sign-in
                             page in X-Gateway-Location, which nginx reads with auth_request_set
     /.gateway/continue      a gateway page reached through the proxy, so first-party: finishes
-                            what needs a cookie set (header-mode login, trusted network, deferral)
+                            what needs a cookie set (header-mode login, trusted network,
+                            deferral, the step-down of a step-up)
 
 The original request is read from X-Forwarded-Method/-Proto/-Host/-Uri (Traefik, Caddy) or
 X-Original-Method/-URI (nginx), believed only from `trusted_proxies`. Two headers that say
@@ -39,6 +40,7 @@ from gateway.handlers.shared.completion import complete
 from gateway.handlers.shared.cookies import load_session, session_cookie_line
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
+from gateway.handlers.shared.verified import to_the_challenge
 from gateway.hosts import canonical_host
 from gateway.keys import CONTEXT
 from gateway.method_override import overrides
@@ -229,7 +231,7 @@ async def _judge(request: web.Request) -> Answer:
     request[CONTEXT] = ctx
     methods = overrides(request.headers, original.query)
     access, _rule = ctx.policy.access_for(application.name, original.method, original.path, methods)
-    if ctx.policy.body_may_tighten(application.name, original.method, original.path, access):
+    if ctx.policy.body_may_tighten(application.name, original.method, original.path, access, _rule):
         # the body (and a `_method` in it) never reaches the gateway: any method it may name
         methods += ctx.policy.any_method(application.name)
         access, _rule = ctx.policy.access_for(
@@ -249,8 +251,16 @@ async def _judge(request: web.Request) -> Answer:
         elif session is None or session.user != header_user.lower():
             # A new name is a new login, and its session cookie is set on a gateway page.
             return Answer(gateway_url("continue", original.return_path))
-    outcome = await outcome_for(request, access, session)
+    outcome = await outcome_for(request, access, session, _rule)
     metrics.decided(application.name, outcome)  # in gateway_requests_total like proxied ones
+    if outcome is Outcome.STEP_UP:
+        # The session steps down on /.gateway/continue, where its new cookie can be set.
+        if original.method not in ("GET", "HEAD"):
+            raise Forbidden(
+                "This needs you to confirm it is you again; what you sent was not passed on.",
+                "Reload the page (you will be asked for your second factor), then send it again.",
+            )
+        return Answer(gateway_url("continue", original.return_path))
     if outcome is Outcome.FORWARD:
         return Answer(identity=_identity(request, session))
     if outcome is Outcome.FORWARD_ANONYMOUS:
@@ -293,9 +303,11 @@ async def continue_get(request: web.Request) -> web.StreamResponse:
     fresh: Session | None = None
     if ctx.mode is Mode.HEADER:
         session, fresh = await header_session(request, session)
-    outcome = await outcome_for(request, access, session)
+    outcome = await outcome_for(request, access, session, _rule)
     if outcome in SKIPS and session is not None:
         return await complete(request, session, target, via=SKIPS[outcome])
+    if outcome is Outcome.STEP_UP and session is not None:
+        return await to_the_challenge(request, session, target)
     if outcome in (Outcome.FORWARD, Outcome.FORWARD_ANONYMOUS):
         response = see_other(target)
     elif outcome in REDIRECT_PAGES:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -27,6 +29,7 @@ from gateway.handlers.shared.cookies import (
 )
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime, visit
+from gateway.handlers.shared.verified import factor_age, to_the_challenge
 from gateway.identity import intercept
 from gateway.identity.credentials import without_credentials
 from gateway.identity.login_body import MAX_BODY, UnreadableLogin, read_login
@@ -34,9 +37,10 @@ from gateway.identity.whoami import WhoamiUnreadable
 from gateway.method_override import overrides, parameter_overrides
 from gateway.metrics import BYPASS, LOGIN_REQUEST, NOT_FOUND, REFUSED_COOKIE
 from gateway.paths import encode_path
-from gateway.policy.model import Access
+from gateway.policy.model import Access, AccessRule
 from gateway.proxy import http
 from gateway.proxy.websocket import is_websocket, relay_websocket
+from gateway.redirects import safe_redirect
 from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Level, Session, rebind
 from gateway.signin.standing import standing_of
 
@@ -70,7 +74,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     methods = overrides(request.headers, ctx.query)
     access, _rule = ctx.policy.access_for(ctx.application.name, request.method, ctx.path, methods)
     body: bytes | None = None
-    if ctx.policy.body_may_tighten(ctx.application.name, request.method, ctx.path, access):
+    if ctx.policy.body_may_tighten(ctx.application.name, request.method, ctx.path, access, _rule):
         body, in_body = await method_in_body(request)
         if in_body is None:  # unread, or not read as every framework would: any method
             in_body = ctx.policy.any_method(ctx.application.name)
@@ -107,8 +111,10 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         if not credentials:
             body = await checks.credential_fields(request, intercept_config, body)
 
-    outcome = await outcome_for(request, access, session)
+    outcome = await outcome_for(request, access, session, _rule)
     _count(request, outcome)
+    if outcome is Outcome.STEP_UP and session is not None:
+        return await step_up(request, session, _return_path(request))
     if outcome is Outcome.FORWARD or outcome is Outcome.FORWARD_ANONYMOUS:
         return await forward(
             request,
@@ -159,13 +165,57 @@ async def method_in_body(request: web.Request) -> tuple[bytes | None, tuple[str,
     return body, parameter_overrides(fields)
 
 
-async def outcome_for(request: web.Request, access: Access, session: Session | None) -> Outcome:
-    """decide() for this request's session, with the user's standing once the password is done."""
+async def outcome_for(
+    request: web.Request, access: Access, session: Session | None, rule: AccessRule | None = None
+) -> Outcome:
+    """decide() for this request's session, with the user's standing once the password is done,
+    and, on a rule with a step-up, the age of a verified session's second factor (its own
+    verified_at against the rule's bound: no store read, so the sessions proxy mode remembers
+    for a few seconds still answer from memory)."""
     level = session.level if session is not None else Level.ANONYMOUS
     mode = context(request).mode
     if level is Level.FIRST_FACTOR and session is not None and session.user:
         return decide(access, mode, level, await standing_of(visit(request), session.user)).outcome
+    bound = rule.reauthenticate_after if rule is not None else None
+    if level is Level.VERIFIED and session is not None and bound is not None:
+        age = factor_age(session, runtime(request).clock())
+        return decide(
+            access, mode, level, reauthenticate_after=bound.total_seconds(), factor_age=age
+        ).outcome
     return decide(access, mode, level).outcome
+
+
+async def step_up(request: web.Request, session: Session, back: str) -> web.StreamResponse:
+    """A verified session on a path whose rule wants a more recent second factor: a GET or HEAD
+    steps down (under a new id, the application's cookies still bound to it) and goes to the
+    challenge, then `back`; anything else is refused, since its body cannot be sent again after
+    the challenge, and the session stays as it is."""
+    if request.method not in ("GET", "HEAD") or is_websocket(request):
+        return step_up_refused(request)
+    log.info("step-up: %s asked again for a second factor on %s", session.user, request.path)
+    # a copy: the remembered verified session (load_session recent=True) may be in use by this
+    # browser's other requests, which must not see it change under them
+    return await to_the_challenge(request, copy.deepcopy(session), back)
+
+
+def step_up_refused(request: web.Request) -> web.Response:
+    """401: what was sent needs a more recent second factor, and is not passed on."""
+    ctx = context(request)
+    back = "/"
+    referer = urlsplit(request.headers.get("Referer", ""))
+    if referer.netloc == ctx.host and referer.path.startswith("/"):
+        back = safe_redirect(referer.path + (f"?{referer.query}" if referer.query else ""))
+    return runtime(request).pages.render(
+        "error.html",
+        company=ctx.known_company(),
+        status=401,
+        title="Please confirm it is you",
+        message="This needs you to confirm it is you again; what you sent was not passed on.",
+        next_step="Confirm it is you (you will be asked for your second factor), or reload the "
+        "page, then send it again.",
+        link=gateway_url("reauth", back),
+        link_text="Confirm it is you",
+    )
 
 
 def _return_path(request: web.Request) -> str:

@@ -2,7 +2,9 @@
 pages needs a verified session, while an admin action or a change to how one signs in needs a
 second factor presented in it within the last REAUTH_AFTER seconds. A session that has none is
 sent to "Confirm it is you": it steps down to "first factor done" (under a new id) and the usual
-challenge page asks for a fresh second factor, then goes back."""
+challenge page asks for a fresh second factor, then goes back. An access rule's step-up
+(`reauthenticate_after`) sends a verified session the same way (handlers/entry/proxy and
+forward_auth)."""
 
 from __future__ import annotations
 
@@ -27,11 +29,18 @@ async def signed_in(request: web.Request) -> Session:
     return session
 
 
+def factor_age(session: Session, now: float) -> float | None:
+    """Seconds since this session presented a real second factor; None when it never did (let
+    through by a trusted-network cookie or a deferral). Its own fields only: no store read."""
+    if session.second_factor not in REAL_FACTORS or session.verified_at is None:
+        return None
+    return now - session.verified_at
+
+
 def fresh(request: web.Request, session: Session) -> bool:
     """True when this session's own second factor is recent enough for an admin action."""
-    if session.second_factor not in REAL_FACTORS or session.verified_at is None:
-        return False
-    return runtime(request).clock() - session.verified_at < REAUTH_AFTER
+    age = factor_age(session, runtime(request).clock())
+    return age is not None and age < REAUTH_AFTER
 
 
 async def step_down(request: web.Request, session: Session) -> Session:
