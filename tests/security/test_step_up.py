@@ -318,6 +318,15 @@ async def test_intercept_mode_keeps_the_application_session(
     assert asked.headers["Location"] == "/.gateway/challenge?rd=%2Fapi%2Fme"
     assert "legacy_session" not in asked.headers.get("Set-Cookie", "")
     assert cookie(client, "legacy_session") == app_cookie
+    # meanwhile another tab (or the page's own requests) reaches the application: it waits for
+    # the code too, and the application's cookie is neither passed on nor cleared
+    for method in ("GET", "POST"):
+        other = await client.request(method, "/", allow_redirects=False)
+        assert other.status in (303, 401), await other.text()
+        assert "legacy_session" not in other.headers.get("Set-Cookie", "")
+        if method == "GET":
+            assert other.headers["Location"] == "/.gateway/challenge?rd=%2F"
+    assert cookie(client, "legacy_session") == app_cookie
     done = await answer_challenge(client, asked.headers["Location"], secret, clock)
     assert done.status == 303 and done.headers["Location"] == "/api/me"
     assert cookie(client, "legacy_session") == app_cookie

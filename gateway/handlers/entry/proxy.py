@@ -100,6 +100,9 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         session, fresh_cookie = await header_session(request, session)
     if intercept_config is not None:
         refused = checks.unbound_app_cookies(request, session)
+        if refused and _held_over_a_step_down(request, session):
+            _count(request, Outcome.CHALLENGE)
+            return _wait_for_the_second_factor(request)
         if refused:
             _count(request, REFUSED_COOKIE)
             return checks.refuse_app_cookies(request, refused)
@@ -138,6 +141,25 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
             "Sign in through your organisation's sign-in page and try again.",
         )
     raise Forbidden("The site's policy does not allow this request.")
+
+
+def _held_over_a_step_down(request: web.Request, session: Session | None) -> bool:
+    """The application cookies refused are this very session's, bound when it was verified, and
+    it has stepped down since (a step-up or "Confirm it is you"; the challenge is under way): as
+    they would pass were it verified still. They wait for its second factor, not cleared."""
+    if session is None or session.level is not Level.FIRST_FACTOR or not session.bound:
+        return False
+    as_verified = copy.copy(session)
+    as_verified.level = Level.VERIFIED
+    return not checks.unbound_app_cookies(request, as_verified)
+
+
+def _wait_for_the_second_factor(request: web.Request) -> web.StreamResponse:
+    """A request of a stepped-down session with its application cookies: to the challenge (a GET
+    or HEAD, then back), or refused (nothing passed on; the cookies stay)."""
+    if request.method not in ("GET", "HEAD") or is_websocket(request):
+        return step_up_refused(request)
+    return see_other(gateway_url("challenge", _return_path(request)))
 
 
 async def method_in_body(request: web.Request) -> tuple[bytes | None, tuple[str, ...] | None]:
