@@ -33,6 +33,16 @@ class UserRecord:
     facts: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class StoredSession:
+    """A live session as the store keeps it: its key (the hash of its id), the encrypted blob
+    and when it expires."""
+
+    key: str
+    blob: str
+    expires_at: float
+
+
 class StoreUnavailable(Exception):
     """The store cannot be reached or answered with an error; callers fail closed."""
 
@@ -54,6 +64,9 @@ class Store(Protocol):
     ) -> bool: ...
     async def delete_session(self, key: str) -> bool: ...  # True if it was there
     async def delete_user_sessions(self, user: str) -> int: ...
+    # the user's sessions still live at `now` (expires_at after it), by key: what the sessions
+    # page lists; a session that changed hands is listed under its new owner only
+    async def list_user_sessions(self, user: str, now: float) -> list[StoredSession]: ...
     # drop expired sessions and codes and day-old counters; a store with its own TTLs does nothing
     async def purge_expired(self, now: float) -> int: ...
 

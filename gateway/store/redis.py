@@ -18,7 +18,14 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.clock import Clock
-from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, Deferral, StoreUnavailable, UserRecord
+from gateway.store.base import (
+    BROWSERS_KEPT,
+    MEMBER_OF,
+    Deferral,
+    StoredSession,
+    StoreUnavailable,
+    UserRecord,
+)
 from gateway.store.durability import check_durability
 from gateway.store.redis_scripts import (
     ACQUIRE,
@@ -173,6 +180,21 @@ class RedisStore:
         if keys:
             await self._do(self.client.zrem(index, *keys))
         return deleted
+
+    async def list_user_sessions(self, user: str, now: float) -> list[StoredSession]:
+        """The index names every session the user was given (until its TTL); each is read on
+        its own (a cluster keeps sessions in their own slots) and counts only while it lives
+        and is still the user's."""
+        index = tag("user-sessions", user)
+        keys = cast(list[str], await self._do(self.client.zrange(index, 0, -1)))
+        found = []
+        for key in sorted(str(key) for key in keys):
+            fields = ["blob", "exp", "user"]
+            blob, exp, owner = await self._do(self.client.hmget(tag("session", key), fields))
+            if blob is None or exp is None or owner != user or float(exp) <= now:
+                continue
+            found.append(StoredSession(key, str(blob), float(exp)))
+        return found
 
     async def purge_expired(self, now: float) -> int:
         return 0  # Redis expires keys by their TTLs

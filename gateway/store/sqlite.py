@@ -11,7 +11,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, Deferral, StoreUnavailable, UserRecord
+from gateway.store.base import (
+    BROWSERS_KEPT,
+    MEMBER_OF,
+    Deferral,
+    StoredSession,
+    StoreUnavailable,
+    UserRecord,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -116,6 +123,14 @@ class SqliteStore:
 
     async def delete_user_sessions(self, user: str) -> int:
         return self._run("DELETE FROM sessions WHERE user = ?", (user,)).rowcount
+
+    async def list_user_sessions(self, user: str, now: float) -> list[StoredSession]:
+        rows = self._run(
+            "SELECT key, blob, expires_at FROM sessions WHERE user = ? AND expires_at > ? "
+            "ORDER BY key",
+            (user, now),
+        ).fetchall()
+        return [StoredSession(str(key), str(blob), float(exp)) for key, blob, exp in rows]
 
     async def purge_expired(self, now: float) -> int:
         purged = self._run("DELETE FROM sessions WHERE expires_at <= ?", (now,)).rowcount

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.clock import FixedClock
 from gateway.store import Deferral, Store, open_store
-from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, UserRecord
+from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, StoredSession, UserRecord
 
 T0 = 1_800_000_000.0
 DAY = 86400.0
@@ -82,6 +82,42 @@ async def test_delete_user_sessions_ends_that_users_sessions_only(store: Store) 
     assert await store.get_session("moved", T0) == "m"
     assert await store.delete_user_sessions("u") == 0
     assert await store.delete_user_sessions("nobody") == 0
+
+
+async def test_list_user_sessions_lists_that_users_live_sessions(store: Store) -> None:
+    """The sessions page's listing: the user's live sessions by key, each with its blob and
+    expiry; not another user's, not an anonymous one, not one that expired, was ended or
+    changed hands."""
+    await store.put_session("b", "u", "blob b", expires_at=T0 + 600)
+    await store.put_session("a", "u", "blob a", expires_at=T0 + 60)
+    await store.put_session("old", "u", "old", expires_at=T0 + 10)
+    await store.put_session("ended", "u", "ended", expires_at=T0 + 60)
+    await store.put_session("moved", "u", "m", expires_at=T0 + 60)
+    await store.put_session("moved", "v", "m", expires_at=T0 + 60)
+    await store.put_session("v1", "v", "v1", expires_at=T0 + 60)
+    await store.put_session("anon", None, "anon", expires_at=T0 + 60)
+    await store.delete_session("ended")
+    found = await store.list_user_sessions("u", T0 + 10)
+    assert found == [
+        StoredSession("a", "blob a", T0 + 60),
+        StoredSession("b", "blob b", T0 + 600),
+    ]
+    assert [s.key for s in await store.list_user_sessions("v", T0)] == ["moved", "v1"]
+    assert await store.list_user_sessions("nobody", T0) == []
+    assert [s.key for s in await store.list_user_sessions("u", T0 + 60)] == ["b"]
+
+
+async def test_list_user_sessions_follows_updates_and_user_logout(store: Store) -> None:
+    """A session saved again is listed with its new blob and expiry; after a logout everywhere
+    the user has none; braces in a user name keep the listing to that user."""
+    await store.put_session("k", "u", "first", expires_at=T0 + 60)
+    assert await store.update_session("k", "u", "second", expires_at=T0 + 900)
+    assert await store.list_user_sessions("u", T0 + 120) == [StoredSession("k", "second", T0 + 900)]
+    await store.put_session("x", "{u}", "braced", expires_at=T0 + 60)
+    assert [s.key for s in await store.list_user_sessions("{u}", T0)] == ["x"]
+    assert await store.delete_user_sessions("u") == 1
+    assert await store.list_user_sessions("u", T0) == []
+    assert [s.key for s in await store.list_user_sessions("{u}", T0)] == ["x"]
 
 
 async def test_purge_keeps_live_records(store: Store) -> None:
