@@ -16,6 +16,7 @@ from gateway.crypto import Cipher
 from gateway.enforcement import apply_ratchet
 from gateway.handlers.account import methods as account_methods
 from gateway.handlers.account import passkeys, recovery_codes
+from gateway.handlers.account import sessions as account_sessions
 from gateway.handlers.admin import api as admin_api
 from gateway.handlers.admin import pages as admin_pages
 from gateway.handlers.entry import forward_auth
@@ -57,7 +58,8 @@ def build_runtime(
 ) -> Runtime:
     """Everything checked before the server starts: secrets, users files, the store URL, the
     audit file (opened for appending here)."""
-    cipher = Cipher(settings.secrets.read_encryption_key())
+    encryption_key = settings.secrets.read_encryption_key()
+    cipher = Cipher(encryption_key)
     keys = settings.secrets.read_session_keys()
     metrics = Metrics(application.name for application in settings.applications)
     store = timed_store(store or open_store(settings.store, clock), metrics)
@@ -77,7 +79,7 @@ def build_runtime(
         settings=settings,
         policy=holder,
         store=store,
-        sessions=SessionManager(store, cipher, clock),
+        sessions=SessionManager(store, cipher, clock, handle_key=encryption_key),
         secrets=Secrets(signing_keys=keys, cipher=cipher),
         pages=Pages(),
         router=Router(settings.applications),
@@ -191,6 +193,9 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_post("/.gateway/account/remove", account_methods.remove_post)
     router.add_post("/.gateway/account/default", account_methods.default_post)
     router.add_post("/.gateway/account/start", account_methods.start_post)
+    router.add_get("/.gateway/account/sessions", account_sessions.sessions_get)
+    router.add_post("/.gateway/account/sessions/end", account_sessions.end_post)
+    router.add_post("/.gateway/account/sessions/end-others", account_sessions.end_others_post)
     router.add_get("/.gateway/passkeys", passkeys.manage_get)
     router.add_post("/.gateway/passkeys", passkeys.manage_post)
     router.add_post("/.gateway/passkeys/remove", passkeys.remove_post)

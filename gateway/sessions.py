@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import time
@@ -14,6 +15,7 @@ from typing import Any
 from gateway.clock import Clock
 from gateway.crypto import Cipher, DecryptionFailed
 from gateway.store import Store
+from gateway.store.base import StoredSession
 
 MAX_FAILURES = 5  # wrong codes before a pending session ends and the password is asked again
 PENDING_TTL = 15 * 60  # an unfinished login (anonymous jar or first factor) lives this long
@@ -25,6 +27,8 @@ DEFAULT_IDLE = 30 * 60
 RECHECK_AFTER = 2.0
 RECENT_MAX = 4096  # verified sessions remembered at once; the oldest read is forgotten first
 DEFAULT_LIFETIME = 12 * 3600
+USER_AGENT_MAX = 256  # characters of the User-Agent kept with a session
+HANDLE_LENGTH = 16  # hex digits of a session's handle (see SessionManager.handle)
 
 
 # How a session reached the verified level (Session.second_factor).
@@ -64,6 +68,10 @@ class Session:
     scratch: dict[str, Any] = field(default_factory=dict)
     second_factor: str | None = None  # how the verified level was reached: totp, deferral, ...
     identity: dict[str, Any] = field(default_factory=dict)  # portal/header: email, name, groups
+    # where the sign-in came from, for the sessions page: the browser's User-Agent (cut to
+    # USER_AGENT_MAX) and the client address at the second factor; None before they were kept
+    user_agent: str | None = None
+    address: str | None = None
     # whether this id is in the store already (not saved with the rest): a stored session is
     # saved again only while it exists, so one ended meanwhile is never brought back
     stored: bool = field(default=False, repr=False, compare=False)
@@ -114,6 +122,68 @@ def cookie_digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+# How a session reached the verified level, in words (Session.second_factor).
+FACTOR_WORDS = {
+    "totp": "authenticator app",
+    "webauthn": "passkey or security key",
+    "sms": "text message",
+    "voice": "phone call",
+    "email": "email code",
+    "recovery": "recovery code",
+    TRUSTED_NETWORK: "trusted network (no second factor asked)",
+    DEFERRAL: "password only (two-step sign-in put off)",
+}
+
+
+def factor_words(via: str | None) -> str:
+    if via is None:
+        return "unknown"
+    return FACTOR_WORDS.get(via, via.replace("_", " "))
+
+
+def browser_words(user_agent: str | None) -> str:
+    """ "Firefox 133 on Windows 10", from a User-Agent (ua-parser); "unknown browser" when
+    there is none or it names nothing known."""
+    if not user_agent:
+        return "unknown browser"
+    import ua_parser  # loaded when a sessions list is first shown, not at start
+
+    try:
+        found = ua_parser.parse(user_agent[:USER_AGENT_MAX])
+    except Exception:  # a parser error leaves the browser unknown, never a 500
+        return "unknown browser"
+    agent, system = found.user_agent, found.os
+    words = "unknown browser"
+    if agent is not None and agent.family != "Other":
+        words = agent.family + (f" {agent.major}" if agent.major else "")
+    if system is not None and system.family != "Other":
+        words += f" on {system.family}" + (f" {system.major}" if system.major else "")
+    return words
+
+
+def is_handle(text: str) -> bool:
+    """Whether `text` could be a handle (SessionManager.handle): HANDLE_LENGTH hex digits."""
+    return len(text) == HANDLE_LENGTH and all(c in "0123456789abcdef" for c in text)
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    """One of a user's live sessions, as the sessions page, the admin pages and the CLI list
+    it: `handle` names it there (never the session id, which is its cookie)."""
+
+    handle: str
+    key: str  # the storage key
+    session: Session
+
+    @property
+    def browser(self) -> str:
+        return browser_words(self.session.user_agent)
+
+    @property
+    def factor(self) -> str:
+        return factor_words(self.session.second_factor)
+
+
 class SessionManager:
     def __init__(
         self,
@@ -122,7 +192,13 @@ class SessionManager:
         clock: Clock,
         recheck_after: float = RECHECK_AFTER,
         monotonic: Callable[[], float] = time.monotonic,
+        handle_key: str | None = None,
     ) -> None:
+        """`handle_key`: the secret that session handles are keyed with, the same on every
+        instance (the encryption key); a random one when not given (tests)."""
+        self._handle_key = (
+            handle_key.encode("utf-8") if handle_key is not None else secrets.token_bytes(32)
+        )
         self.store = store
         self.cipher = cipher
         self.clock = clock
@@ -174,6 +250,10 @@ class SessionManager:
     def forget(self, session_id: str) -> None:
         """Read this session from the store next time (it changed or ended here)."""
         self._recent.pop(session_id, None)
+
+    def _forget_key(self, key: str) -> None:
+        for sid in [sid for sid in self._recent if storage_key(sid) == key]:
+            del self._recent[sid]
 
     def _forget_user(self, user: str) -> None:
         for sid in [sid for sid, (_, s) in self._recent.items() if s.user == user]:
@@ -249,3 +329,58 @@ class SessionManager:
         if session.user and session.level is not Level.ANONYMOUS:
             return 1 + await self.end_all(session.user)
         return 1
+
+    # a user's sessions, for the sessions page, the admin pages and the CLI
+
+    def handle(self, key: str) -> str:
+        """A short keyed digest of a storage key: names a session on the pages without being
+        its id (its cookie) or its storage key, the same on every instance."""
+        digest = hmac.new(
+            self._handle_key, b"session-handle:" + key.encode("ascii", "replace"), "sha256"
+        )
+        return digest.hexdigest()[:HANDLE_LENGTH]
+
+    async def active(self, user: str) -> list[ActiveSession]:
+        """The user's verified sessions still live now, latest sign-in first. One the store
+        lists but this key cannot open, or another user's, is left out."""
+        now = self.clock()
+        found = []
+        for stored in await self.store.list_user_sessions(user, now):
+            session = self._open(stored)
+            if session is None or session.user != user or session.level is not Level.VERIFIED:
+                continue
+            if session.expires_at() <= now:
+                continue
+            found.append(ActiveSession(self.handle(stored.key), stored.key, session))
+        found.sort(key=lambda a: (-a.session.created, a.handle))
+        return found
+
+    def _open(self, stored: StoredSession) -> Session | None:
+        try:
+            return Session.from_json(self.cipher.decrypt(stored.blob, stored.key))
+        except (DecryptionFailed, ValueError, TypeError, KeyError):
+            return None
+
+    async def end_handle(self, user: str, handle: str) -> ActiveSession | None:
+        """End the user's session named by `handle`; None when the user has no such session
+        (ended already, or never theirs). Ended here at once, elsewhere within recheck_after."""
+        if not is_handle(handle):
+            return None
+        for found in await self.active(user):
+            if hmac.compare_digest(found.handle, handle):
+                self._forget_key(found.key)
+                await self.store.delete_session(found.key)
+                return found
+        return None
+
+    async def end_others(self, user: str, keep: str | None) -> int:
+        """End every session of the user but the one with id `keep` (none: all of them),
+        pending sign-ins too. Returns how many ended."""
+        kept = storage_key(keep) if keep else None
+        ended = 0
+        for stored in await self.store.list_user_sessions(user, self.clock()):
+            if stored.key == kept:
+                continue
+            self._forget_key(stored.key)
+            ended += int(await self.store.delete_session(stored.key))
+        return ended

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from gateway import trust
 from gateway.audit import audit
 from gateway.policy.model import AccountType
-from gateway.sessions import Level, Session, cookie_digest
+from gateway.sessions import USER_AGENT_MAX, Level, Session, cookie_digest
 from gateway.signin.attempts import forget_failures
 from gateway.signin.browsers import BROWSER, browser_to_give, seen_at_second_factor
 from gateway.signin.standing import enrolment_time
@@ -45,6 +45,7 @@ async def complete(
     *,
     first_enrolment: bool = False,
     recovery_offered: bool = False,
+    user_agent: str | None = None,
 ) -> Completion:
     withheld = tuple(session.withheld)
     # (a re-authentication keeps the cookies bound at the sign-in; a new sign-in has none)
@@ -60,6 +61,9 @@ async def complete(
     if company is not None:
         session.idle_timeout = company.session.idle_timeout.total_seconds()
         session.lifetime = company.session.lifetime.total_seconds()
+    # where this sign-in came from, for the sessions page
+    session.user_agent = user_agent[:USER_AGENT_MAX] if user_agent else None
+    session.address = visit.address
     session = await visit.sessions.promote(session, Level.VERIFIED)
     user = session.user
     real = via in REAL_FACTORS and bool(user)

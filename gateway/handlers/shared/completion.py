@@ -39,6 +39,7 @@ async def complete(
         via,
         first_enrolment=first_enrolment,
         recovery_offered="recovery" in allowed(company, rt),
+        user_agent=request.headers.get("User-Agent"),
     )
     target = safe_redirect(target)
     for detour in done.detours:

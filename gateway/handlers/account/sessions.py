@@ -1,0 +1,126 @@
+"""/.gateway/account/sessions, "Where you're signed in": the signed-in person's live gateway
+sessions (gateway.sessions.SessionManager.active), each with its browser and system, the
+address and time of its sign-in and the factor used, when it was last seen; this one marked.
+The person ends one, or all the others, with no fresh factor: ending a session takes nothing
+away from them. Each session is named by its handle (a keyed digest of its storage key), never
+by its id, and only the person's own are ever listed or found. Ended here at once, on other
+instances within SessionManager's recheck_after; each end is audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.audit import audit
+from gateway.handlers.shared.cookies import load_session
+from gateway.handlers.shared.csrf import require_csrf
+from gateway.handlers.shared.own_methods import ACCOUNT
+from gateway.handlers.shared.pages import page, when
+from gateway.handlers.shared.redirects import gateway_url, see_other
+from gateway.handlers.shared.request import context, runtime
+from gateway.sessions import ActiveSession, Level, Session, is_handle, storage_key
+
+SESSIONS = ACCOUNT + "/sessions"
+DONE = "sessions_done"  # session scratch: what the last end did, shown once on the page
+
+
+async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
+    session = await load_session(request)
+    if session is None or session.level is not Level.VERIFIED or not session.user:
+        return see_other(gateway_url("challenge", SESSIONS))
+    return session
+
+
+def row(found: ActiveSession, now: float, this: bool) -> dict[str, Any]:
+    """One session as the pages show it."""
+    session = found.session
+    return {
+        "handle": found.handle,
+        "this": this,
+        "browser": found.browser,
+        "address": session.address or "unknown address",
+        "application": session.app,
+        "signed_in": when(session.created, now),
+        "factor": found.factor,
+        "last_seen": when(session.last_seen, now),
+    }
+
+
+async def sessions_get(request: web.Request) -> web.StreamResponse:
+    found = await _signed_in(request)
+    if not isinstance(found, Session):
+        return found
+    return await _render(request, found)
+
+
+async def _render(request: web.Request, session: Session) -> web.StreamResponse:
+    user = session.user
+    assert user is not None
+    rt = runtime(request)
+    done = session.scratch.pop(DONE, None)
+    if done is not None:
+        await rt.sessions.save(session)
+    now = rt.clock()
+    mine = storage_key(session.id)
+    active = await rt.sessions.active(user)
+    rows = [row(a, now, a.key == mine) for a in active]
+    rows.sort(key=lambda r: not r["this"])  # this one first, then the latest sign-ins
+    return page(
+        request,
+        "sessions.html",
+        session,
+        done=str(done) if done else None,
+        rows=rows,
+        others=sum(1 for r in rows if not r["this"]),
+        scripts=True,  # static/times.js: the times in the browser's own zone
+    )
+
+
+async def _done(request: web.Request, session: Session, message: str) -> web.StreamResponse:
+    session.scratch[DONE] = message
+    await runtime(request).sessions.save(session)
+    return see_other(SESSIONS)
+
+
+async def end_post(request: web.Request) -> web.StreamResponse:
+    """End one of the person's other sessions, named by its handle."""
+    form = await require_csrf(request)
+    found = await _signed_in(request)
+    if not isinstance(found, Session):
+        return found
+    user = found.user
+    assert user is not None
+    rt = runtime(request)
+    handle = form.get("session", "")
+    if not is_handle(handle):
+        return see_other(SESSIONS)
+    if handle == rt.sessions.handle(storage_key(found.id)):
+        return await _done(request, found, "To end this session, sign out.")
+    ended = await rt.sessions.end_handle(user, handle)
+    if ended is None:
+        return await _done(request, found, "That session had already ended.")
+    audit(
+        "session_ended",
+        user=user,
+        session=ended.handle,
+        by="self",
+        ip=context(request).client_ip,
+    )
+    return await _done(request, found, f"The session in {ended.browser} was ended.")
+
+
+async def end_others_post(request: web.Request) -> web.StreamResponse:
+    """End every session of the person but this one."""
+    await require_csrf(request)
+    found = await _signed_in(request)
+    if not isinstance(found, Session):
+        return found
+    user = found.user
+    assert user is not None
+    ended = await runtime(request).sessions.end_others(user, found.id)
+    audit(
+        "sessions_ended", user=user, sessions_ended=ended, by="self", ip=context(request).client_ip
+    )
+    plural = "session was" if ended == 1 else "sessions were"
+    return await _done(request, found, f"{ended} other {plural} ended.")
