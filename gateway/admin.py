@@ -18,6 +18,7 @@ from typing import Any
 from gateway import regulation
 from gateway.enforcement import is_enforced
 from gateway.policy.model import Company, Policy
+from gateway.sessions import ActiveSession
 from gateway.store import Store
 from gateway.store.base import UserRecord
 
@@ -256,6 +257,24 @@ async def lockouts(store: Store, company: Company, user: str, now: float) -> lis
                 found.append(Lock(lock.scope, lock.until))
     # everywhere, then by address, then the browsers (whose ids mean nothing to anyone)
     return sorted(found, key=lambda lock: (not lock.everywhere, lock.address is None))
+
+
+def session_json(found: ActiveSession, current: str | None = None) -> dict[str, Any]:
+    """One of a member's live sessions, for the JSON API (docs/admin-api.yaml, Session):
+    `current` is the storage key of the session making the request."""
+    session = found.session
+    return {
+        "id": found.handle,
+        "browser": found.browser,
+        "user_agent": session.user_agent,
+        "address": session.address,
+        "application": session.app,
+        "signed_in": iso(session.created),
+        "second_factor": session.second_factor,
+        "last_seen": iso(session.last_seen),
+        "expires": iso(session.expires_at()),
+        "current": found.key == current,
+    }
 
 
 def _text(value: Any) -> str | None:

@@ -16,6 +16,7 @@ from gateway.factors.phone import parse
 from gateway.handlers.admin.access import Admin
 from gateway.handlers.shared.request import context, runtime
 from gateway.notices import factor_changed
+from gateway.sessions import ActiveSession
 
 log = logging.getLogger("gateway.admin")
 
@@ -88,6 +89,27 @@ async def change_phone(request: web.Request, admin: Admin, member: str, typed: s
     _audit(request, "admin_phone_changed", admin, member=member, ending=phone.ending)
     await factor_changed(rt.notifier, member, PHONE_NOTICE, None, admin.company.branding.name)
     return phone.ending
+
+
+async def end_session(
+    request: web.Request, admin: Admin, member: str, handle: str
+) -> ActiveSession | None:
+    """End one of the member's sessions, named by its handle; None when they have no such
+    session (ended already). Here at once, on other instances within recheck_after."""
+    ended = await runtime(request).sessions.end_handle(member, handle)
+    if ended is not None:
+        _audit(request, "admin_session_ended", admin, member=member, session=ended.handle)
+        log.info("%s ended a session of %s", admin.user, member)
+    return ended
+
+
+async def end_sessions(request: web.Request, admin: Admin, member: str) -> int:
+    """End every session of the member; an admin ending their own keeps the one they use."""
+    keep = admin.session.id if member == admin.user else None
+    ended = await runtime(request).sessions.end_others(member, keep)
+    _audit(request, "admin_sessions_ended", admin, member=member, sessions_ended=ended)
+    log.info("%s ended %d sessions of %s", admin.user, ended, member)
+    return ended
 
 
 async def enforce(request: web.Request, admin: Admin) -> bool:

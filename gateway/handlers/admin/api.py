@@ -22,6 +22,7 @@ from gateway.handlers.shared.csrf import CSRF_COOKIE, attach_csrf_cookie, csrf_t
 from gateway.handlers.shared.request import context, cookie_name, cookie_value, runtime
 from gateway.handlers.shared.verified import NotSignedIn, fresh
 from gateway.policy.model import Company
+from gateway.sessions import storage_key
 
 API = "/.gateway/admin/api"
 CSRF_HEADER = "X-CSRF-Token"
@@ -200,6 +201,42 @@ async def reset_post(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _sessions(request: web.Request, admin: Admin, user: str) -> list[dict[str, Any]]:
+    current = storage_key(admin.session.id)
+    found = await runtime(request).sessions.active(user)
+    return [members_of.session_json(one, current) for one in found]
+
+
+@api
+async def sessions_get(request: web.Request) -> web.StreamResponse:
+    admin = await admin_of(request, request.match_info["company"], action=False)
+    member = await _member(request, admin)
+    sessions = await _sessions(request, admin, member.user)
+    return reply({"member": member.user, "count": len(sessions), "sessions": sessions})
+
+
+@api
+async def session_delete(request: web.Request) -> web.StreamResponse:
+    admin = await admin_of(request, request.match_info["company"], action=True)
+    await body_of(request)
+    member = await _member(request, admin)
+    ended = await actions.end_session(request, admin, member.user, request.match_info["session"])
+    if ended is None:
+        raise ApiError(404, "not_found", "The member has no such session (it may have ended).")
+    return reply({"ended": members_of.session_json(ended), "sessions_ended": 1})
+
+
+@api
+async def sessions_delete(request: web.Request) -> web.StreamResponse:
+    admin = await admin_of(request, request.match_info["company"], action=True)
+    await body_of(request)
+    member = await _member(request, admin)
+    ended = await actions.end_sessions(request, admin, member.user)
+    return reply(
+        {"sessions_ended": ended, "sessions": await _sessions(request, admin, member.user)}
+    )
+
+
 @api
 async def enforce_post(request: web.Request) -> web.StreamResponse:
     admin = await admin_of(request, request.match_info["company"], action=True)
@@ -220,4 +257,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(companies + "/members/{user}", member_get)
     router.add_patch(companies + "/members/{user}", member_patch)
     router.add_post(companies + "/members/{user}/reset", reset_post)
+    router.add_get(companies + "/members/{user}/sessions", sessions_get)
+    router.add_delete(companies + "/members/{user}/sessions", sessions_delete)
+    router.add_delete(companies + "/members/{user}/sessions/{session}", session_delete)
     router.add_post(companies + "/enforce", enforce_post)

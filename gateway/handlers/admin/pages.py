@@ -26,6 +26,7 @@ from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import NotSignedIn, signed_in, to_the_challenge
 from gateway.policy.model import Company
 from gateway.redirects import safe_redirect
+from gateway.sessions import storage_key
 
 ROOT = "/.gateway/admin/"
 CONFIRM_RESET = "Tick the box to confirm the reset: it cannot be undone."
@@ -36,6 +37,10 @@ DONE = {
     "phone": "The new phone number was saved. It is used only once the member confirms a code "
     "sent to it, at their next sign-in.",
     "enforced": "Two-step sign-in is now required for every member.",
+    "session": "The session was ended.",
+    "sessions": "Every session was ended.",
+    "own_sessions": "Every session but this one was ended.",
+    "session_gone": "That session had already ended.",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -224,10 +229,26 @@ async def _member_page(
         "name_value": member.name or "",
         "phone_value": "",
     }
+    rt = runtime(request)
+    current = storage_key(admin.session.id)
+    sessions = [
+        {
+            "handle": one.handle,
+            "this": one.key == current,
+            "browser": one.browser,
+            "address": one.session.address or "unknown address",
+            "application": one.session.app,
+            "signed_in": one.session.created,
+            "factor": one.factor,
+            "last_seen": one.session.last_seen,
+        }
+        for one in await rt.sessions.active(member.user)
+    ]
     return render(
         request,
         "admin_member.html",
         status=status,
+        sessions=sessions,
         company=admin.company,
         user=admin.user,
         member=member,
@@ -256,6 +277,29 @@ async def reset_post(request: web.Request) -> web.StreamResponse:
     if member.user == admin.user:  # signed out everywhere, this browser too: start again
         return see_other("/")
     return see_other(member_url(admin.company, member.user) + "?done=reset")
+
+
+@guarded
+async def session_end_post(request: web.Request) -> web.StreamResponse:
+    form = await require_csrf(request)
+    admin = await admin_of(request, request.match_info["company"], action=True)
+    member = await _member(request, admin)
+    back = member_url(admin.company, member.user)
+    handle = form.get("session", "")
+    if handle == runtime(request).sessions.handle(storage_key(admin.session.id)):
+        return see_other(back)  # their own: signing out does that
+    ended = await actions.end_session(request, admin, member.user, handle)
+    return see_other(back + ("?done=session" if ended is not None else "?done=session_gone"))
+
+
+@guarded
+async def sessions_end_post(request: web.Request) -> web.StreamResponse:
+    await require_csrf(request)
+    admin = await admin_of(request, request.match_info["company"], action=True)
+    member = await _member(request, admin)
+    await actions.end_sessions(request, admin, member.user)
+    done = "own_sessions" if member.user == admin.user else "sessions"
+    return see_other(member_url(admin.company, member.user) + f"?done={done}")
 
 
 @guarded
@@ -346,6 +390,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(ROOT + "{company}/members/{user}", member_page)
     router.add_post(ROOT + "{company}/members/{user}/reset", reset_post)
     router.add_post(ROOT + "{company}/members/{user}/profile", profile_post)
+    router.add_post(ROOT + "{company}/members/{user}/sessions/end", session_end_post)
+    router.add_post(ROOT + "{company}/members/{user}/sessions/end-all", sessions_end_post)
     router.add_get(ROOT + "{company}/enforce", enforce_page)
     router.add_post(ROOT + "{company}/enforce", enforce_post)
 
