@@ -63,13 +63,19 @@ def cookie(client: Any, name: str) -> str | None:
 
 
 async def portal_gateway(
-    make_gateway: Any, upstream_url: str, tmp_path: Path, clock: FixedClock, company: str = COMPANY
+    make_gateway: Any,
+    upstream_url: str,
+    tmp_path: Path,
+    clock: FixedClock,
+    company: str = COMPANY,
+    **extra: Any,
 ) -> tuple[Client, str]:
     """A portal gateway with the step-up rule; the client signed in and enrolled at clock()."""
     client: Client = await make_gateway(
         {"app": portal_app(upstream_url, write_users_file(tmp_path))},
         {"example.yaml": company, "applications.yaml": ACCESS},
         clock=clock,
+        **extra,
     )
     login = await portal_login(client, USER, PASSWORD)
     secret = await enrol_after_login(client, login, clock)
@@ -180,14 +186,16 @@ def test_a_step_up_is_read_and_explained(tmp_path: Path) -> None:
 # -- proxy mode --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
 async def test_a_step_up_path_asks_again_at_the_bound_and_comes_back(
-    make_gateway: Any, upstream_url: str, tmp_path: Path
+    make_gateway: Any, upstream_url: str, tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
     """One second before 15 minutes the path answers; at 15 minutes it sends the browser to the
     challenge under a new session id (not signed out); after the code, back to the very path
-    and query, which answers for another 15 minutes. Other paths never ask."""
+    and query, which answers for another 15 minutes. Other paths never ask. On either store."""
     clock = FixedClock(time.time())
-    client, secret = await portal_gateway(make_gateway, upstream_url, tmp_path, clock)
+    extra = {"store": request.getfixturevalue("redis_url")} if store == "redis" else {}
+    client, secret = await portal_gateway(make_gateway, upstream_url, tmp_path, clock, **extra)
     assert (await client.get("/admin/x?a=1", allow_redirects=False)).status == 200
     clock.advance(BOUND - 1)
     assert (await client.get("/admin/x?a=1", allow_redirects=False)).status == 200
@@ -258,6 +266,50 @@ async def test_a_trusted_network_does_not_satisfy_a_step_up(
     assert asked.headers["Location"] == "/.gateway/challenge?rd=%2Fadmin%2Fx"
     done = await answer_challenge(client, asked.headers["Location"], secret, clock)
     assert done.status == 303 and done.headers["Location"] == "/admin/x"
+    assert (await client.get("/admin/x", allow_redirects=False)).status == 200
+
+
+async def test_a_deferral_does_not_satisfy_a_step_up(
+    make_gateway: Any, upstream_url: str, tmp_path: Path
+) -> None:
+    """A member who put enrolment off reaches two_factor paths, but a step-up path asks for a
+    second factor, which they have not got: the challenge sends them on to enrol, and after
+    enrolling they are back on the path."""
+    clock = FixedClock(time.time())
+    company = COMPANY.replace("enforce_2fa: true", "enforce_2fa: false")
+    client: Client = await make_gateway(
+        {"app": portal_app(upstream_url, write_users_file(tmp_path))},
+        {"example.yaml": company, "applications.yaml": ACCESS},
+        clock=clock,
+    )
+    login = await portal_login(client, USER, PASSWORD, rd="%2Freports")
+    html = await (await client.get(login.headers["Location"])).text()
+    deferred = await client.post(
+        "/.gateway/defer?rd=%2Freports",
+        data={"csrf_token": csrf_from_page(html)},
+        allow_redirects=False,
+    )
+    assert deferred.status == 303
+    assert (await client.get("/reports", allow_redirects=False)).status == 200
+    asked = await client.get("/admin/x", allow_redirects=False)
+    assert asked.status == 303
+    assert asked.headers["Location"] == "/.gateway/challenge?rd=%2Fadmin%2Fx"
+    to_enrol = await client.get(asked.headers["Location"], allow_redirects=False)
+    assert to_enrol.status == 303, await to_enrol.text()
+    assert to_enrol.headers["Location"].startswith("/.gateway/enrol")
+    page = await client.get(to_enrol.headers["Location"])
+    html = await page.text()
+    done = await client.post(
+        to_enrol.headers["Location"],
+        data={
+            "csrf_token": csrf_from_page(html),
+            "code": code_for(secret_from_page(html), clock()),
+        },
+        allow_redirects=False,
+    )
+    assert done.status == 303
+    if done.headers["Location"].startswith("/.gateway/recovery"):
+        await client.get(done.headers["Location"])
     assert (await client.get("/admin/x", allow_redirects=False)).status == 200
 
 
