@@ -410,3 +410,103 @@ def test_run_on_a_busy_port_says_so_and_leaves_nothing_open(tmp_path: Path) -> N
     assert done.returncode == 1
     assert "cannot start" in done.stderr and "in use" in done.stderr, done.stderr
     assert "Unclosed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def time_now() -> float:
+    return datetime.now(UTC).timestamp()
+
+
+def _sessions_settings(tmp_path: Path) -> tuple[Path, list[str]]:
+    """Settings with an SQLite store holding live sessions: two of Carol's (one from before
+    browsers were kept), one of Dave's; returns the settings file and Carol's storage keys."""
+    import time
+
+    from gateway.crypto import Cipher
+    from gateway.sessions import Level, SessionManager, storage_key
+    from gateway.store import open_store
+
+    data = settings_dict(tmp_path, {"app": intercept_app("http://127.0.0.1:1")})
+    key = (tmp_path / "encryption-key").read_text()
+
+    async def fill() -> list[str]:
+        store = open_store(data["store"])
+        await store.open()
+        sessions = SessionManager(store, Cipher(key), time.time)
+        made = []
+        for user, agent in (
+            ("carol@example.com", "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0"),
+            ("carol@example.com", None),
+            ("dave@example.com", None),
+        ):
+            session = sessions.new("app")
+            session.user, session.level, session.second_factor = user, Level.VERIFIED, "totp"
+            session.user_agent, session.address = agent, "192.0.2.7" if agent else None
+            await sessions.save(session)
+            made.append(storage_key(session.id))
+        await store.close()
+        return made[:2]
+
+    keys = asyncio.run(fill())
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path, keys
+
+
+def test_users_sessions_lists_and_ends_them_audited(tmp_path: Path) -> None:
+    """`gateway users sessions USER` lists the user's live sessions with the IDs the pages
+    show; --end ID ends one, --end-all the rest, each audited; another user's stay."""
+    from gateway.crypto import Cipher
+    from gateway.sessions import SessionManager
+
+    config, keys = _sessions_settings(tmp_path)
+    listed = gateway("users", "sessions", "Carol@example.com", "-c", str(config))
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[:3] == ["ID", "BROWSER", "ADDRESS"]
+    assert "Firefox 133 on Linux" in listed.stdout and "192.0.2.7" in listed.stdout
+    assert "unknown browser" in listed.stdout and lines[-1] == "2 sessions"
+    ids = [line.split()[0] for line in lines[1:-1]]
+    secret = (tmp_path / "encryption-key").read_text()
+    gateways = SessionManager(None, Cipher(secret), time_now, handle_key=secret)  # type: ignore[arg-type]
+    assert sorted(ids) == sorted(gateways.handle(key) for key in keys)  # the pages' handles
+    ended = gateway(
+        "users",
+        "sessions",
+        "carol@example.com",
+        "--end",
+        ids[0],
+        "--reason",
+        "lost laptop",
+        "-c",
+        str(config),
+    )
+    assert ended.returncode == 0, ended.stderr
+    assert f"Ended the session {ids[0]} of carol@example.com" in ended.stdout
+    line = json.loads(next(x for x in ended.stderr.splitlines() if x.startswith("{")))
+    assert line["event"] == "operator_session_ended" and line["session"] == ids[0]
+    assert line["user"] == "carol@example.com" and line["reason"] == "lost laptop"
+    assert line["source"] == "cli" and "ip" not in line
+    again = gateway("users", "sessions", "carol@example.com", "--end", ids[0], "-c", str(config))
+    assert again.returncode == 1 and "has no session" in again.stderr
+    junk = gateway("users", "sessions", "carol@example.com", "--end", "é" * 300, "-c", str(config))
+    assert junk.returncode == 1 and "Traceback" not in junk.stderr
+    both = gateway(
+        "users", "sessions", "carol@example.com", "--end", ids[1], "--end-all", "-c", str(config)
+    )
+    assert both.returncode == 2
+    every = gateway("users", "sessions", "carol@example.com", "--end-all", "-c", str(config))
+    assert every.returncode == 0 and "Ended 1 session of carol@example.com." in every.stdout
+    line = json.loads(next(x for x in every.stderr.splitlines() if x.startswith("{")))
+    assert line["event"] == "operator_sessions_ended" and line["sessions_ended"] == 1
+    gone = gateway("users", "sessions", "carol@example.com", "-c", str(config))
+    assert gone.stdout.strip() == "carol@example.com is not signed in anywhere."
+    dave = gateway("users", "sessions", "dave@example.com", "-c", str(config))
+    assert dave.stdout.splitlines()[-1] == "1 session"
+
+
+def test_users_sessions_without_a_store_says_so(tmp_path: Path) -> None:
+    data = settings_dict(tmp_path, {"app": intercept_app("http://127.0.0.1:1")})
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump(data))
+    result = gateway("users", "sessions", "carol@example.com", "-c", str(config))
+    assert result.returncode == 1 and "there is no SQLite store" in result.stderr

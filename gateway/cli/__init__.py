@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return users.show_command(args.user, args.config)
     if args.command == "users" and args.users_command == "reset":
         return users.reset_command(args.user, args.config, args.reason, args.yes)
+    if args.command == "users" and args.users_command == "sessions":
+        return users.sessions_command(args)
     if args.command == "intercept" and args.intercept_command == "probe":
         from gateway.cli.probe import probe_command  # gateway.probe only when probing
 

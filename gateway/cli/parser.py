@@ -151,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reset.add_argument("--reason", default=None, help="why; recorded in the audit log (required)")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sessions = user_commands.add_parser(
+        "sessions",
+        help="where a user is signed in; end one session (--end ID) or all (--end-all), audited",
+    )
+    sessions.add_argument("user", metavar="USER", help="the user name or address")
+    ending = sessions.add_mutually_exclusive_group()
+    ending.add_argument("--end", metavar="ID", default=None, help="end this session (its ID)")
+    ending.add_argument("--end-all", action="store_true", help="end every session of the user")
+    sessions.add_argument("--reason", default=None, help="why; recorded in the audit log")
+    sessions.add_argument(
+        "--config", "-c", type=Path, default=Path("gateway.yaml"), help="settings file"
+    )
 
     intercept = commands.add_parser("intercept", help="applications that keep their login form")
     intercept_commands = intercept.add_subparsers(

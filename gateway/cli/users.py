@@ -1,7 +1,7 @@
-"""`gateway users list`, `show` and `reset`: companies' members and their enrolment status (as
-a table or the admin pages' CSV), one user's company, factors and sign-ins, and removing a user's
-second factors and sessions so they enrol again (with a reason, a confirmation and an audit
-line)."""
+"""`gateway users list`, `show`, `reset` and `sessions`: companies' members and their enrolment
+status (as a table or the admin pages' CSV), one user's company, factors and sign-ins, removing a
+user's second factors and sessions so they enrol again (with a reason, a confirmation and an
+audit line), and where a user is signed in, ending one session or all (audited)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.cli.common import (
     EXIT_INVALID,
@@ -26,6 +26,7 @@ from gateway.cli.common import (
 
 if TYPE_CHECKING:
     from gateway.policy import Policy
+    from gateway.sessions import ActiveSession
     from gateway.settings import Settings
 
 
@@ -181,6 +182,101 @@ def reset_command(user: str, config: Path, reason: str | None, yes: bool) -> int
     print(f"Reset {user}: second factors removed: {removed}; sessions ended: {ended}.")
     print("At their next sign-in they set up a second factor again.")
     return EXIT_OK
+
+
+def sessions_command(args: argparse.Namespace) -> int:
+    """`gateway users sessions USER [--end ID | --end-all]`: the user's live sessions as the
+    sessions page lists them (ID is the handle it shows), or end one or all of them. Running
+    gateways refuse an ended session within their recheck bound (2 seconds)."""
+    from gateway.admin import shown
+    from gateway.operator import StoreAbsent
+    from gateway.settings import SettingsError
+    from gateway.store import StoreUnavailable
+
+    name = "gateway users sessions"
+    user = args.user.strip().lower()
+    settings = read_settings(args.config)
+    if settings is None:
+        return EXIT_INVALID
+    try:
+        key = settings.secrets.read_encryption_key()
+    except SettingsError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        found, ended = asyncio.run(_sessions(settings.store, key, user, args.end, args.end_all))
+    except StoreAbsent as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreUnavailable as exc:
+        return store_failed(name, exc, settings)
+    if args.end is None and not args.end_all:
+        _print_sessions(user, found, shown)
+        return EXIT_OK
+    policy = read_policy(settings.policy_dir, settings)
+    company = policy.company_for(user) if policy is not None else None
+    fields: dict[str, Any] = {
+        "user": user,
+        "company": company.id if company is not None else None,
+        "reason": args.reason,
+        "operator": operator_name(),
+        "source": "cli",
+    }
+    if args.end_all:
+        assert isinstance(ended, int)
+        operator_audit(settings, "operator_sessions_ended", sessions_ended=ended, **fields)
+        print(f"Ended {ended} session{'s' if ended != 1 else ''} of {user}.")
+        return EXIT_OK
+    if ended is None:
+        print(f"{name}: {user} has no session {args.end!r} (it may have ended)", file=sys.stderr)
+        return EXIT_INVALID
+    assert not isinstance(ended, int)
+    operator_audit(settings, "operator_session_ended", session=ended.handle, **fields)
+    print(f"Ended the session {ended.handle} of {user} ({ended.browser}).")
+    return EXIT_OK
+
+
+async def _sessions(
+    url: str, key: str, user: str, end: str | None, end_all: bool
+) -> tuple[list[ActiveSession], ActiveSession | int | None]:
+    from gateway.clock import system_clock
+    from gateway.crypto import Cipher
+    from gateway.operator import opened_store
+    from gateway.sessions import SessionManager
+
+    async with opened_store(url) as store:
+        sessions = SessionManager(store, Cipher(key), system_clock, handle_key=key)
+        if end_all:
+            return [], await sessions.end_others(user, None)
+        if end is not None:
+            return [], await sessions.end_handle(user, end.strip().lower())
+        return await sessions.active(user), None
+
+
+def _print_sessions(user: str, found: list[ActiveSession], shown: Any) -> None:
+    if not found:
+        print(f"{user} is not signed in anywhere.")
+        return
+    rows = [("ID", "BROWSER", "ADDRESS", "SIGNED IN", "WITH", "LAST SEEN", "APPLICATION")]
+    for one in found:
+        session = one.session
+        rows.append(
+            (
+                one.handle,
+                one.browser,
+                session.address or "unknown",
+                shown(session.created),
+                one.factor,
+                shown(session.last_seen),
+                session.app,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    print(f"{len(found)} session{'s' if len(found) != 1 else ''}")
 
 
 def _open_for_users(config: Path, name: str) -> tuple[Settings, Policy] | None:
