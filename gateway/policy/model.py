@@ -272,12 +272,11 @@ class Policy:
         if not rules:
             return Access.TWO_FACTOR, None
         decided = _first_match(rules, method, path)
-        strictness = _strictness(decided)
         for candidate in dict.fromkeys((method, *overrides)):
             for reading in readings(path):
                 other = _first_match(rules, candidate, reading)
-                if other[1] is not decided[1] and _strictness(other) > strictness:
-                    decided, strictness = other, _strictness(other)
+                if other[1] is not decided[1] and _asks_more(other, decided):
+                    decided = other
         return decided
 
     def body_may_tighten(
@@ -290,7 +289,7 @@ class Policy:
         if method.upper() in ("GET", "HEAD"):
             return False
         widest = self.access_for(app, method, path, self.any_method(app))
-        return _strictness(widest) > _strictness((access, rule))
+        return _asks_more(widest, (access, rule))
 
     def any_method(self, app: str) -> tuple[str, ...]:
         """Every method a request to `app` may be taken for, as far as its rules can tell
@@ -311,13 +310,20 @@ def stricter(one: Access, other: Access) -> bool:
     return STRICTNESS[one] > STRICTNESS[other]
 
 
-def _strictness(decided: tuple[Access, AccessRule | None]) -> tuple[int, float]:
-    """How much a decision asks: its access first; between two_factor rules, a step-up asks more
-    than none, and a shorter one more than a longer one ("/ADMIN/x" meets the step-up of
-    "/admin/**" on an application that reads paths in any case)."""
-    access, rule = decided
+def _asks_more(
+    one: tuple[Access, AccessRule | None], other: tuple[Access, AccessRule | None]
+) -> bool:
+    """Whether decision `one` asks more than `other`: by access first; between two_factor rules,
+    a step-up asks more than none, and a shorter one more than a longer one ("/ADMIN/x" meets
+    the step-up of "/admin/**" on an application that reads paths in any case)."""
+    if one[0] is not other[0]:
+        return STRICTNESS[one[0]] > STRICTNESS[other[0]]
+    return _step_up_seconds(one[1]) < _step_up_seconds(other[1])
+
+
+def _step_up_seconds(rule: AccessRule | None) -> float:
     bound = rule.reauthenticate_after if rule is not None else None
-    return STRICTNESS[access], -bound.total_seconds() if bound is not None else -math.inf
+    return math.inf if bound is None else bound.total_seconds()
 
 
 def _first_match(
