@@ -182,7 +182,10 @@ def _step_up(lines: _Lines, access: Access, rule: AccessRule | None, mode: Mode)
             f"second factor presented less than {format_duration(rule.reauthenticate_after)} ago",
             0.0,
         ),
-        ("second factor presented longer ago", bound),
+        (
+            f"second factor presented {format_duration(rule.reauthenticate_after)} ago or longer",
+            bound,
+        ),
         ("let through by a trusted network or a deferral", None),
     )
     texts = []

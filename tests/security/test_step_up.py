@@ -177,7 +177,7 @@ def test_a_step_up_is_read_and_explained(tmp_path: Path) -> None:
     assert "-> two_factor, reauthenticate_after 15m" in text
     assert "step-up:" in text
     assert "less than 15m ago: forward" in text
-    assert "longer ago: step_up" in text
+    assert "15m ago or longer: step_up" in text
     assert "trusted network or a deferral: step_up" in text
     plain = "\n".join(explain(policy, Request(USER, "10.0.0.1", "/other"), app_name="app").lines)
     assert "step-up" not in plain
