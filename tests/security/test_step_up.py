@@ -219,8 +219,9 @@ async def test_a_step_up_path_asks_again_at_the_bound_and_comes_back(
 async def test_a_stale_post_is_refused_not_replayed(
     make_gateway: Any, upstream_url: str, upstream: TestServer, tmp_path: Path
 ) -> None:
-    """A POST (or any method but GET and HEAD) after the bound: 401, a page that says to
-    confirm or reload, nothing reaches the application and the session is left as it was."""
+    """A POST (or any method but GET and HEAD, or a WebSocket's opening) after the bound: 401, a
+    page that says to confirm or reload, nothing reaches the application and the session is
+    left as it was."""
     clock = FixedClock(time.time())
     client, _ = await portal_gateway(make_gateway, upstream_url, tmp_path, clock)
     clock.advance(BOUND + MINUTE)
@@ -239,6 +240,14 @@ async def test_a_stale_post_is_refused_not_replayed(
         assert "confirm it is you" in html.lower()
         assert "reload" in html.lower()
         assert "/.gateway/reauth?rd=%2Fadmin%2Fform%3Fb%3D2" in html
+    websocket = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    opening = await client.get("/admin/live", headers=websocket, allow_redirects=False)
+    assert opening.status == 401  # a GET, but nothing a browser could follow to the challenge
     assert cookie(client, "gateway_session") == before
     assert (await client.get("/reports", allow_redirects=False)).status == 200
     assert len(upstream.app[SEEN]) == seen + 1  # only the GET /reports
