@@ -22,12 +22,14 @@ from tests.admin.helpers import (
     audit_events,
     capture_audit,
     csrf,
+    seen,
     sign_in,
 )
 from tests.admin.test_api import MEMBER, admin_token, call
 
 SESSIONS = MEMBER + "/sessions"
-ONE = SESSIONS + "/{session}"
+END = SESSIONS + "/end"
+END_ALL = SESSIONS + "/end-all"
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
@@ -66,12 +68,12 @@ async def test_an_admin_lists_and_ends_a_members_sessions_through_the_api(
         assert first["address"] == "127.0.0.1" and first["second_factor"] == "totp"
         assert not first["current"] and first["application"] == "app"
         refused = await call(
-            client, "DELETE", ONE, 403, company="acme", user=CAROL, session=first["id"]
+            client, "POST", END, 403, {"id": first["id"]}, company="acme", user=CAROL
         )
         assert refused["error"] == "csrf_failed" and await signed_in(firefox)
         token = await admin_token(client)
         ended = await call(
-            client, "DELETE", ONE, 200, token=token, company="acme", user=CAROL, session=first["id"]
+            client, "POST", END, 200, {"id": first["id"]}, token=token, company="acme", user=CAROL
         )
         assert ended["ended"]["id"] == first["id"] and ended["sessions_ended"] == 1
         assert not await signed_in(firefox) and await signed_in(safari)
@@ -79,10 +81,10 @@ async def test_an_admin_lists_and_ends_a_members_sessions_through_the_api(
         assert (event["admin"], event["member"], event["company"]) == (ALICE, CAROL, "acme")
         assert event["session"] == first["id"] and event["ip"] == "127.0.0.1"
         gone = await call(
-            client, "DELETE", ONE, 404, token=token, company="acme", user=CAROL, session=first["id"]
+            client, "POST", END, 404, {"id": first["id"]}, token=token, company="acme", user=CAROL
         )
         assert gone["error"] == "not_found"
-        every = await call(client, "DELETE", SESSIONS, 200, token=token, company="acme", user=CAROL)
+        every = await call(client, "POST", END_ALL, 200, token=token, company="acme", user=CAROL)
         assert every == {"sessions_ended": 1, "sessions": []}
         assert not await signed_in(safari)
         [event] = audit_events(caplog, "admin_sessions_ended")
@@ -94,12 +96,25 @@ async def test_an_admin_lists_and_ends_a_members_sessions_through_the_api(
     "handle", ["0" * 16, "x" * 300, "é", "0123456789abcdeg", "ABCDEF0123456789"]
 )
 async def test_no_session_id_makes_a_500(client: Client, clock: FixedClock, handle: str) -> None:
+    await seen(client, CAROL, clock)
     await sign_in(client, ALICE, clock)
     token = await admin_token(client)
     answer = await call(
-        client, "DELETE", ONE, 404, token=token, company="acme", user=CAROL, session=handle
+        client, "POST", END, 404, {"id": handle}, token=token, company="acme", user=CAROL
     )
     assert answer["error"] == "not_found"
+    assert answer["message"].startswith("The member has no such session")
+
+
+@pytest.mark.parametrize("body", [{}, {"id": 5}, {"id": None}, {"id": "0" * 16, "more": 1}])
+async def test_an_end_without_an_id_is_a_bad_request(
+    client: Client, clock: FixedClock, body: dict[str, Any]
+) -> None:
+    await seen(client, CAROL, clock)
+    await sign_in(client, ALICE, clock)
+    token = await admin_token(client)
+    answer = await call(client, "POST", END, 400, body, token=token, company="acme", user=CAROL)
+    assert answer["error"] == "bad_request"
 
 
 async def test_another_companys_member_is_not_found_and_a_non_admin_is_refused(
@@ -113,16 +128,8 @@ async def test_another_companys_member_is_not_found_and_a_non_admin_is_refused(
         await sign_in(client, ALICE, clock)
         token = await admin_token(client)
         await call(client, "GET", SESSIONS, 404, company="acme", user=BOB)
-        await call(
-            client,
-            "DELETE",
-            ONE,
-            404,
-            token=token,
-            company="acme",
-            user=BOB,
-            session=bobs["sessions"][0]["id"],
-        )
+        bobs_id = {"id": bobs["sessions"][0]["id"]}
+        await call(client, "POST", END, 404, bobs_id, token=token, company="acme", user=BOB)
         await call(client, "GET", SESSIONS, 403, company="globex", user=BOB)
         assert await signed_in(bob)
         await sign_in(carol, CAROL, clock)
@@ -141,10 +148,10 @@ async def test_ending_needs_a_second_factor_from_the_last_15_minutes(
         listed = await call(client, "GET", SESSIONS, 200, company="acme", user=CAROL)
         handle = listed["sessions"][0]["id"]
         body = await call(
-            client, "DELETE", ONE, 403, token=token, company="acme", user=CAROL, session=handle
+            client, "POST", END, 403, {"id": handle}, token=token, company="acme", user=CAROL
         )
         assert body["error"] == "reauth_required"
-        body = await call(client, "DELETE", SESSIONS, 403, token=token, company="acme", user=CAROL)
+        body = await call(client, "POST", END_ALL, 403, token=token, company="acme", user=CAROL)
         assert body["error"] == "reauth_required"
         assert await signed_in(firefox)
 

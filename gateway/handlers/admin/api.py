@@ -216,18 +216,21 @@ async def sessions_get(request: web.Request) -> web.StreamResponse:
 
 
 @api
-async def session_delete(request: web.Request) -> web.StreamResponse:
+async def session_end_post(request: web.Request) -> web.StreamResponse:
     admin = await admin_of(request, request.match_info["company"], action=True)
-    await body_of(request)
+    data = await body_of(request)
     member = await _member(request, admin)
-    ended = await actions.end_session(request, admin, member.user, request.match_info["session"])
+    handle = data.get("id")
+    if set(data) != {"id"} or not isinstance(handle, str):
+        raise ApiError(400, "bad_request", 'Send {"id": ...}, a session\'s id from the list.')
+    ended = await actions.end_session(request, admin, member.user, handle)
     if ended is None:
         raise ApiError(404, "not_found", "The member has no such session (it may have ended).")
     return reply({"ended": members_of.session_json(ended), "sessions_ended": 1})
 
 
 @api
-async def sessions_delete(request: web.Request) -> web.StreamResponse:
+async def sessions_end_post(request: web.Request) -> web.StreamResponse:
     admin = await admin_of(request, request.match_info["company"], action=True)
     await body_of(request)
     member = await _member(request, admin)
@@ -258,6 +261,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_patch(companies + "/members/{user}", member_patch)
     router.add_post(companies + "/members/{user}/reset", reset_post)
     router.add_get(companies + "/members/{user}/sessions", sessions_get)
-    router.add_delete(companies + "/members/{user}/sessions", sessions_delete)
-    router.add_delete(companies + "/members/{user}/sessions/{session}", session_delete)
+    router.add_post(companies + "/members/{user}/sessions/end", session_end_post)
+    router.add_post(companies + "/members/{user}/sessions/end-all", sessions_end_post)
     router.add_post(companies + "/enforce", enforce_post)
