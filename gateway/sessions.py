@@ -146,11 +146,11 @@ def browser_words(user_agent: str | None) -> str:
     there is none or it names nothing known."""
     if not user_agent:
         return "unknown browser"
-    import ua_parser  # loaded when a sessions list is first shown, not at start
-
     try:
+        import ua_parser  # loaded when a sessions list is first shown, not at start
+
         found = ua_parser.parse(user_agent[:USER_AGENT_MAX])
-    except Exception:  # a parser error leaves the browser unknown, never a 500
+    except Exception:  # a parser error (or no file to load it from) leaves it unknown, never a 500
         return "unknown browser"
     agent, system = found.user_agent, found.os
     words = "unknown browser"

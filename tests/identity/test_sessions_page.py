@@ -418,3 +418,21 @@ async def test_a_session_ended_on_one_instance_is_refused_by_the_other_within_th
     ticks[0] += 0.1
     assert not await b.signed_in(safari)
     assert await b.signed_in(firefox)
+
+
+@pytest.mark.parametrize(
+    ("agent", "words"),
+    [
+        (FIREFOX, "Firefox 133 on Windows 10"),
+        (SAFARI, "Mobile Safari 17 on iOS 17"),
+        (CHROME, "Chrome 131 on Mac OS X 10"),
+        ("curl/8.4.0", "curl 8"),
+        ("", "unknown browser"),
+        (None, "unknown browser"),
+        ("\u0000" * 300, "unknown browser"),
+    ],
+)
+def test_browser_and_system_in_words(agent: str | None, words: str) -> None:
+    from gateway.sessions import browser_words
+
+    assert browser_words(agent) == words
