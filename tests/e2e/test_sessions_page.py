@@ -1,6 +1,7 @@
 """ "Where you're signed in" in Chromium, against the demo (issue 18, part 1): one person signed in
 from two browsers; the page (linked from "Two-step sign-in") lists both, this one marked; ending
-the other signs that browser out of the application. Every state is scanned with axe-core."""
+the other signs that browser out of the application; the admin's member page lists them too.
+Every state is scanned with axe-core."""
 
 from __future__ import annotations
 
@@ -53,6 +54,15 @@ def test_two_browsers_listed_this_one_marked_the_other_ended(
         expect(sessions.nth(1)).to_contain_text("127.0.0.1")
         expect(sessions.first.get_by_role("button")).to_have_count(0)
         reports["two sessions"] = axe_report(page)
+
+        # Alice is Acme's admin: her member page lists the same two, hers marked
+        page.goto(demo.url + "/.gateway/admin/acme/members/" + user)
+        listed = page.get_by_role("region", name="Where you are signed in")
+        expect(listed.get_by_role("listitem")).to_have_count(2)
+        expect(listed).to_contain_text("Your session")
+        expect(listed).to_contain_text("Firefox 133 on Windows 10")
+        reports["admin member page"] = axe_report(page)
+        page.goto(demo.url + "/.gateway/account/sessions")
 
         with page.expect_navigation():
             sessions.nth(1).get_by_role("button", name="End this session").click()
