@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -19,6 +17,12 @@ from gateway.errors import Forbidden, NotFound, UpstreamUnreachable
 from gateway.handlers.entry import intercept_checks as checks
 from gateway.handlers.entry.login_answer import hold
 from gateway.handlers.entry.login_intercept import handle_login
+from gateway.handlers.entry.request_body import method_in_body
+from gateway.handlers.entry.step_up import (
+    held_over_a_step_down,
+    step_up,
+    wait_for_the_second_factor,
+)
 from gateway.handlers.entry.upstream_headers import own_cookie_names, upstream_headers
 from gateway.handlers.entry.whoami import ask_whoami
 from gateway.handlers.shared.completion import complete
@@ -29,18 +33,16 @@ from gateway.handlers.shared.cookies import (
 )
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime, visit
-from gateway.handlers.shared.verified import factor_age, to_the_challenge
+from gateway.handlers.shared.verified import factor_age
 from gateway.identity import intercept
 from gateway.identity.credentials import without_credentials
-from gateway.identity.login_body import MAX_BODY, UnreadableLogin, read_login
 from gateway.identity.whoami import WhoamiUnreadable
-from gateway.method_override import overrides, parameter_overrides
+from gateway.method_override import overrides
 from gateway.metrics import BYPASS, LOGIN_REQUEST, NOT_FOUND, REFUSED_COOKIE
 from gateway.paths import encode_path
 from gateway.policy.model import Access, AccessRule
 from gateway.proxy import http
 from gateway.proxy.websocket import is_websocket, relay_websocket
-from gateway.redirects import safe_redirect
 from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Level, Session, rebind
 from gateway.signin.standing import standing_of
 
@@ -100,9 +102,9 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         session, fresh_cookie = await header_session(request, session)
     if intercept_config is not None:
         refused = checks.unbound_app_cookies(request, session)
-        if refused and _held_over_a_step_down(request, session):
+        if refused and held_over_a_step_down(request, session):
             _count(request, Outcome.CHALLENGE)
-            return _wait_for_the_second_factor(request)
+            return wait_for_the_second_factor(request, _return_path(request))
         if refused:
             _count(request, REFUSED_COOKIE)
             return checks.refuse_app_cookies(request, refused)
@@ -143,50 +145,6 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     raise Forbidden("The site's policy does not allow this request.")
 
 
-def _held_over_a_step_down(request: web.Request, session: Session | None) -> bool:
-    """The application cookies refused are this very session's, bound when it was verified, and
-    it has stepped down since (a step-up or "Confirm it is you"; the challenge is under way): as
-    they would pass were it verified still. They wait for its second factor, not cleared."""
-    if session is None or session.level is not Level.FIRST_FACTOR or not session.bound:
-        return False
-    as_verified = copy.copy(session)
-    as_verified.level = Level.VERIFIED
-    return not checks.unbound_app_cookies(request, as_verified)
-
-
-def _wait_for_the_second_factor(request: web.Request) -> web.StreamResponse:
-    """A request of a stepped-down session with its application cookies: to the challenge (a GET
-    or HEAD, then back), or refused (nothing passed on; the cookies stay)."""
-    if request.method not in ("GET", "HEAD") or is_websocket(request):
-        return step_up_refused(request)
-    return see_other(gateway_url("challenge", _return_path(request)))
-
-
-async def method_in_body(request: web.Request) -> tuple[bytes | None, tuple[str, ...] | None]:
-    """For a request whose method rules a `_method` in its body could tighten: the body, read,
-    and the methods its `_method` fields name. A body read strictly (gateway.identity.
-    login_body: a form, JSON or RFC 7578 multipart that no framework could read otherwise, at
-    most MAX_BODY) is passed on as read. Any other body (another or no Content-Type, Laravel's
-    "+json" sniffing, multipart PHP or Rack would frame differently, compressed, larger,
-    without a length) gives None: it may name any method, and goes on unread."""
-    if not request.body_exists:
-        return None, ()
-    length = request.content_length
-    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if length is None or length > MAX_BODY or coding != "identity":
-        return None, None
-    read_so_far = bytearray()
-    while chunk := await request.content.read(64 * 1024):
-        read_so_far.extend(chunk)
-    body = bytes(read_so_far)
-    try:
-        read = read_login(request.headers.get("Content-Type"), body, "", username_field=None)
-    except UnreadableLogin:
-        return body, None
-    fields = [(name, value) for name, value in read.fields.items() if isinstance(value, str)]
-    return body, parameter_overrides(fields)
-
-
 async def outcome_for(
     request: web.Request, access: Access, session: Session | None, rule: AccessRule | None = None
 ) -> Outcome:
@@ -205,39 +163,6 @@ async def outcome_for(
             access, mode, level, reauthenticate_after=bound.total_seconds(), factor_age=age
         ).outcome
     return decide(access, mode, level).outcome
-
-
-async def step_up(request: web.Request, session: Session, back: str) -> web.StreamResponse:
-    """A verified session on a path whose rule wants a more recent second factor: a GET or HEAD
-    steps down (under a new id, the application's cookies still bound to it) and goes to the
-    challenge, then `back`; anything else is refused, since its body cannot be sent again after
-    the challenge, and the session stays as it is."""
-    if request.method not in ("GET", "HEAD") or is_websocket(request):
-        return step_up_refused(request)
-    log.info("step-up: %s asked again for a second factor on %s", session.user, request.path)
-    # a copy: the remembered verified session (load_session recent=True) may be in use by this
-    # browser's other requests, which must not see it change under them
-    return await to_the_challenge(request, copy.deepcopy(session), back)
-
-
-def step_up_refused(request: web.Request) -> web.Response:
-    """401: what was sent needs a more recent second factor, and is not passed on."""
-    ctx = context(request)
-    back = "/"
-    referer = urlsplit(request.headers.get("Referer", ""))
-    if referer.netloc == ctx.host and referer.path.startswith("/"):
-        back = safe_redirect(referer.path + (f"?{referer.query}" if referer.query else ""))
-    return runtime(request).pages.render(
-        "error.html",
-        company=ctx.known_company(),
-        status=401,
-        title="Please confirm it is you",
-        message="This needs you to confirm it is you again; what you sent was not passed on.",
-        next_step="Confirm it is you (you will be asked for your second factor), or reload the "
-        "page, then send it again.",
-        link=gateway_url("reauth", back),
-        link_text="Confirm it is you",
-    )
 
 
 def _return_path(request: web.Request) -> str:

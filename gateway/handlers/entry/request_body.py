@@ -1,6 +1,6 @@
-"""A form-like request body read whole before the request is forwarded, for the checks that
-must see its fields: intercept mode's login and its credential fields. (A `_method` in a body
-is read strictly instead: proxy.method_in_body.)"""
+"""A request body read whole before the request is forwarded, for the checks that must see its
+fields: intercept mode's login and its credential fields (form-like bodies), and a `_method`
+in a body, which is read strictly (`method_in_body`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from aiohttp import web
 
 from gateway.errors import BadRequest
 from gateway.identity.body_fields import is_form_like
+from gateway.identity.login_body import MAX_BODY, UnreadableLogin, read_login
+from gateway.method_override import parameter_overrides
 from gateway.protocol import BodyTooLarge
 
 MAX_CHECKED_BODY = 8 * 1024 * 1024  # a form-like body read to look for fields before forwarding
@@ -35,3 +37,28 @@ async def read_form_like(request: web.Request, required: bool) -> bytes | None:
         if len(body) > MAX_CHECKED_BODY:
             raise BodyTooLarge()
     return bytes(body)
+
+
+async def method_in_body(request: web.Request) -> tuple[bytes | None, tuple[str, ...] | None]:
+    """For a request whose method rules a `_method` in its body could tighten: the body, read,
+    and the methods its `_method` fields name. A body read strictly (gateway.identity.
+    login_body: a form, JSON or RFC 7578 multipart that no framework could read otherwise, at
+    most MAX_BODY) is passed on as read. Any other body (another or no Content-Type, Laravel's
+    "+json" sniffing, multipart PHP or Rack would frame differently, compressed, larger,
+    without a length) gives None: it may name any method, and goes on unread."""
+    if not request.body_exists:
+        return None, ()
+    length = request.content_length
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if length is None or length > MAX_BODY or coding != "identity":
+        return None, None
+    read_so_far = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        read_so_far.extend(chunk)
+    body = bytes(read_so_far)
+    try:
+        read = read_login(request.headers.get("Content-Type"), body, "", username_field=None)
+    except UnreadableLogin:
+        return body, None
+    fields = [(name, value) for name, value in read.fields.items() if isinstance(value, str)]
+    return body, parameter_overrides(fields)
