@@ -43,6 +43,16 @@ class StoredSession:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class RememberedBrowser:
+    """A browser a user asked the gateway to remember (a company's `remember_browser`): its
+    handle (the opaque id its signed cookie names), what was noted of it and when it lapses."""
+
+    handle: str
+    record: Mapping[str, Any]
+    until: float
+
+
 class StoreUnavailable(Exception):
     """The store cannot be reached or answered with an error; callers fail closed."""
 
@@ -152,3 +162,16 @@ class Store(Protocol):
     # Kept BROWSERS_KEPT after their last sighting at most; apart from the browsers above.
     async def note_known_browser(self, user: str, browser: str, at: float) -> None: ...
     async def knows_browser(self, user: str, browser: str, since: float) -> bool: ...
+
+    # remembered browsers ("Remember this browser"): a record per (user, handle) until `until`;
+    # only live ones (until after `now`) are found or listed; each lapses by itself (a TTL, or
+    # purge_expired). Forgetting one says whether it was there; forgetting all, how many were.
+    async def remember_browser(
+        self, user: str, handle: str, record: dict[str, Any], until: float
+    ) -> None: ...
+    async def remembered_browser(
+        self, user: str, handle: str, now: float
+    ) -> RememberedBrowser | None: ...
+    async def list_remembered(self, user: str, now: float) -> list[RememberedBrowser]: ...
+    async def forget_browser(self, user: str, handle: str) -> bool: ...
+    async def forget_browsers(self, user: str) -> int: ...

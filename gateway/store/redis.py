@@ -22,6 +22,7 @@ from gateway.store.base import (
     BROWSERS_KEPT,
     MEMBER_OF,
     Deferral,
+    RememberedBrowser,
     StoredSession,
     StoreUnavailable,
     UserRecord,
@@ -32,12 +33,14 @@ from gateway.store.redis_scripts import (
     CLAIM_STEP,
     DELETE_ENROLMENTS,
     DELETE_IF_USER,
+    FORGET_ALL,
     LIFT,
     NOTE_BROWSER,
     NOTE_USER,
     PREFIX,
     PUT_HASH,
     RELEASE,
+    REMEMBER,
     REPLACE_FIELD,
     RESERVE_SEND,
     SWAP,
@@ -428,3 +431,37 @@ class RedisStore:
     async def knows_browser(self, user: str, browser: str, since: float) -> bool:
         at = await self._do(self.client.zscore(tag("known-browsers", user), browser))
         return at is not None and float(at) >= since
+
+    # remembered browsers: a hash per user, handle -> JSON {"u": until, "r": record}, living as
+    # long as its latest entry (REMEMBER); entries are checked against `now` when read
+
+    async def remember_browser(
+        self, user: str, handle: str, record: dict[str, Any], until: float
+    ) -> None:
+        value = json.dumps({"u": until, "r": record})
+        args = [handle, value, repr(self.clock()), self._ttl(until)]
+        await self._eval(REMEMBER, [tag("remembered", user)], args)
+
+    @staticmethod
+    def _remembered(handle: str, value: str, now: float) -> RememberedBrowser | None:
+        row = json.loads(value)
+        if float(row["u"]) <= now:
+            return None
+        return RememberedBrowser(handle, dict(row["r"]), float(row["u"]))
+
+    async def remembered_browser(
+        self, user: str, handle: str, now: float
+    ) -> RememberedBrowser | None:
+        value = await self._do(self.client.hget(tag("remembered", user), handle))
+        return None if value is None else self._remembered(handle, str(value), now)
+
+    async def list_remembered(self, user: str, now: float) -> list[RememberedBrowser]:
+        rows = await self._do(self.client.hgetall(tag("remembered", user)))
+        found = [self._remembered(str(h), str(v), now) for h, v in rows.items()]
+        return sorted((r for r in found if r is not None), key=lambda r: (r.until, r.handle))
+
+    async def forget_browser(self, user: str, handle: str) -> bool:
+        return int(await self._do(self.client.hdel(tag("remembered", user), handle))) == 1
+
+    async def forget_browsers(self, user: str) -> int:
+        return int(await self._eval(FORGET_ALL, [tag("remembered", user)], []))

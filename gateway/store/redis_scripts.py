@@ -129,6 +129,27 @@ local ttl = tonumber(ARGV[4])
 if ttl > redis.call('PTTL', KEYS[1]) then redis.call('PEXPIRE', KEYS[1], ttl) end
 return redis.call('ZCARD', KEYS[1])
 """
+# Remembered browsers of a user: a hash, handle -> JSON {"u": until, "r": record}. ARGV: handle,
+# value, now, ttl ms. Lapsed entries are dropped; the hash lives as long as its latest entry.
+# Already lapsed by the gateway's clock (no TTL left): not stored.
+REMEMBER = """
+local ttl = tonumber(ARGV[4])
+if ttl <= 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local rows = redis.call('HGETALL', KEYS[1])
+local now = tonumber(ARGV[3])
+for i = 1, #rows, 2 do
+  if cjson.decode(rows[i + 1])['u'] <= now then redis.call('HDEL', KEYS[1], rows[i]) end
+end
+if ttl > redis.call('PTTL', KEYS[1]) then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+"""
+# Remove every entry at once; how many there were.
+FORGET_ALL = """
+local n = redis.call('HLEN', KEYS[1])
+redis.call('DEL', KEYS[1])
+return n
+"""
 
 
 def tag(kind: str, name: str) -> str:

@@ -15,6 +15,7 @@ from gateway.store.base import (
     BROWSERS_KEPT,
     MEMBER_OF,
     Deferral,
+    RememberedBrowser,
     StoredSession,
     StoreUnavailable,
     UserRecord,
@@ -48,6 +49,10 @@ CREATE TABLE IF NOT EXISTS browsers (
     user TEXT NOT NULL, browser TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (user, browser));
 CREATE TABLE IF NOT EXISTS known_browsers (
     user TEXT NOT NULL, browser TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (user, browser));
+CREATE TABLE IF NOT EXISTS remembered (
+    user TEXT NOT NULL, handle TEXT NOT NULL, record TEXT NOT NULL, until REAL NOT NULL,
+    PRIMARY KEY (user, handle));
+CREATE INDEX IF NOT EXISTS remembered_until ON remembered(until);
 """
 
 
@@ -143,6 +148,7 @@ class SqliteStore:
         purged += self._run(
             "DELETE FROM known_browsers WHERE at < ?", (now - BROWSERS_KEPT,)
         ).rowcount
+        purged += self._run("DELETE FROM remembered WHERE until <= ?", (now,)).rowcount
         return purged
 
     async def get_enrolment(self, user: str, method: str) -> dict[str, Any] | None:
@@ -388,3 +394,39 @@ class SqliteStore:
             (user, browser, since),
         ).fetchone()
         return row is not None
+
+    async def remember_browser(
+        self, user: str, handle: str, record: dict[str, Any], until: float
+    ) -> None:
+        self._run(
+            "INSERT INTO remembered (user, handle, record, until) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(user, handle) DO UPDATE SET record = excluded.record, "
+            "until = excluded.until",
+            (user, handle, json.dumps(record), until),
+        )
+
+    async def remembered_browser(
+        self, user: str, handle: str, now: float
+    ) -> RememberedBrowser | None:
+        row = self._run(
+            "SELECT record, until FROM remembered WHERE user = ? AND handle = ? AND until > ?",
+            (user, handle, now),
+        ).fetchone()
+        if row is None:
+            return None
+        return RememberedBrowser(handle, dict(json.loads(row[0])), float(row[1]))
+
+    async def list_remembered(self, user: str, now: float) -> list[RememberedBrowser]:
+        rows = self._run(
+            "SELECT handle, record, until FROM remembered WHERE user = ? AND until > ? "
+            "ORDER BY until, handle",
+            (user, now),
+        ).fetchall()
+        return [RememberedBrowser(str(h), dict(json.loads(r)), float(u)) for h, r, u in rows]
+
+    async def forget_browser(self, user: str, handle: str) -> bool:
+        cur = self._run("DELETE FROM remembered WHERE user = ? AND handle = ?", (user, handle))
+        return cur.rowcount == 1
+
+    async def forget_browsers(self, user: str) -> int:
+        return self._run("DELETE FROM remembered WHERE user = ?", (user,)).rowcount

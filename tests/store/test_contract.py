@@ -12,7 +12,13 @@ import pytest
 
 from gateway.clock import FixedClock
 from gateway.store import Deferral, Store, open_store
-from gateway.store.base import BROWSERS_KEPT, MEMBER_OF, StoredSession, UserRecord
+from gateway.store.base import (
+    BROWSERS_KEPT,
+    MEMBER_OF,
+    RememberedBrowser,
+    StoredSession,
+    UserRecord,
+)
 
 T0 = 1_800_000_000.0
 DAY = 86400.0
@@ -520,3 +526,66 @@ async def test_known_browsers_are_kept_thirty_days(store: Store) -> None:
     assert not await store.knows_browser("u", "old", 0)
     assert not await store.knows_browser("v", "old", 0)
     assert await store.knows_browser("u", "new", T0 - 10)
+
+
+# --- remembered browsers -------------------------------------------------------------------------
+
+
+async def test_a_remembered_browser_is_found_until_it_lapses(store: Store) -> None:
+    """Found with its record until `until` (a second before it, yes; at it, no)."""
+    until = T0 + 30 * DAY
+    await store.remember_browser("u", "h1", {"company": "acme", "ip": "192.0.2.1"}, until)
+    found = await store.remembered_browser("u", "h1", T0 + 30 * DAY - 1)
+    assert found == RememberedBrowser("h1", {"company": "acme", "ip": "192.0.2.1"}, until)
+    assert await store.remembered_browser("u", "h1", T0 + 30 * DAY) is None
+    assert await store.remembered_browser("u", "other", T0) is None
+    assert await store.remembered_browser("v", "h1", T0) is None  # another user's handle
+
+
+async def test_remembered_browsers_are_listed_per_user_live_only(store: Store) -> None:
+    """The user's live ones, soonest to lapse first; another user's and lapsed ones are not."""
+    await store.remember_browser("u", "late", {"n": 1}, T0 + 20 * DAY)
+    await store.remember_browser("u", "soon", {"n": 2}, T0 + 10 * DAY)
+    await store.remember_browser("v", "theirs", {"n": 3}, T0 + 10 * DAY)
+    assert [r.handle for r in await store.list_remembered("u", T0)] == ["soon", "late"]
+    assert [r.handle for r in await store.list_remembered("u", T0 + 10 * DAY)] == ["late"]
+    assert await store.list_remembered("u", T0 + 20 * DAY) == []
+    assert await store.list_remembered("nobody", T0) == []
+
+
+async def test_remembering_again_replaces_record_and_time(store: Store) -> None:
+    await store.remember_browser("u", "h", {"n": 1}, T0 + DAY)
+    await store.remember_browser("u", "h", {"n": 2}, T0 + 2 * DAY)
+    found = await store.remembered_browser("u", "h", T0 + DAY + 1)
+    assert found is not None and found.record == {"n": 2} and found.until == T0 + 2 * DAY
+
+
+async def test_forgetting_one_or_all_remembered_browsers(store: Store) -> None:
+    """Forget one (says whether it was there), or all of a user's (how many); others stay."""
+    for handle in ("a", "b", "c"):
+        await store.remember_browser("u", handle, {}, T0 + DAY)
+    await store.remember_browser("v", "a", {}, T0 + DAY)
+    assert await store.forget_browser("u", "a") is True
+    assert await store.forget_browser("u", "a") is False
+    assert await store.remembered_browser("u", "a", T0) is None
+    assert await store.forget_browsers("u") == 2
+    assert await store.forget_browsers("u") == 0
+    assert await store.list_remembered("u", T0) == []
+    assert [r.handle for r in await store.list_remembered("v", T0)] == ["a"]
+
+
+async def test_remembered_browsers_lapse_by_themselves(store: Store) -> None:
+    """Purging drops lapsed ones and keeps live ones; on Redis the key has a TTL."""
+    await store.remember_browser("u", "gone", {}, T0 + 10)
+    await store.remember_browser("u", "kept", {}, T0 + DAY)
+    await store.purge_expired(T0 + 10)
+    assert [r.handle for r in await store.list_remembered("u", T0 + 10)] == ["kept"]
+    assert [r.handle for r in await store.list_remembered("u", T0)] in (["gone", "kept"], ["kept"])
+
+
+async def test_remembered_user_names_with_braces_stay_apart(store: Store) -> None:
+    await store.remember_browser("{u}", "h", {}, T0 + DAY)
+    await store.remember_browser("u", "h2", {}, T0 + DAY)
+    assert [r.handle for r in await store.list_remembered("{u}", T0)] == ["h"]
+    assert await store.forget_browsers("{u}") == 1
+    assert [r.handle for r in await store.list_remembered("u", T0)] == ["h2"]
