@@ -24,8 +24,8 @@ from gateway.policy_diff import (
     diff,
     sample_path,
     seen_user,
-    text_lines,
 )
+from gateway.policy_diff_report import text_lines
 from gateway.store import SqliteStore
 from gateway.store.base import Deferral, UserRecord
 from tests.support import intercept_app, settings_dict

@@ -131,7 +131,8 @@ def diff_command(args: argparse.Namespace) -> int:
     import time
 
     from gateway.operator import StoreAbsent
-    from gateway.policy_diff import as_json, diff, text_lines
+    from gateway.policy_diff import diff
+    from gateway.policy_diff_report import as_json, text_lines
     from gateway.store import StoreUnavailable
 
     settings = read_settings(args.config)
