@@ -58,6 +58,7 @@ from tests.e2e.flow import (
     wrong_code,
 )
 from tests.e2e.test_passkeys import submit_without_script, virtual_authenticator
+from tests.e2e.test_sessions_page import FIREFOX
 from tests.senders.fakes import outbox_messages
 from tests.support import GatewayProcess, free_port
 
@@ -77,6 +78,12 @@ MOBILE, LANDLINE = "+44 7400 123456", "+44 20 7946 0000"
 SAVED = "I have saved these codes — continue"
 TEXTED = re.compile(r"\b([0-9]{6})\b")
 SPOKEN = re.compile(r"code is: ((?:[0-9], ){5}[0-9])")
+# The demo's access rules, plus a step-up on the application's sign-out (as in test_step_up): a
+# session let through without a code (a deferral) is stale there at once, so no bound is waited.
+STEP_UP_RULE = """    - paths: ["/logout"]
+      access: two_factor
+      reauthenticate_after: 1m
+"""
 
 # The states, group by group, in the order they are walked: (name, what it shows).
 GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -91,12 +98,18 @@ GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
         ("recovery-codes-replaced", "New recovery codes replacing the old ones"),
         ("passkeys-none", "Your passkeys: none yet, the form to add one"),
         ("sign-out", "Sign out, signed in (with a link to two-step sign-in)"),
+        ("sessions-two", "Where you're signed in: two browsers, this one marked"),
+        (
+            "sessions-end-this",
+            'Where you\'re signed in: "To end this session, sign out" (only a crafted form asks)',
+        ),
         ("admin-members", "Admin: the members of Acme"),
-        ("admin-member", "Admin: one member"),
+        ("admin-member", "Admin: one member (herself), signed in from two browsers"),
         ("admin-member-reset-unconfirmed", "Admin: a reset without ticking the confirmation"),
         ("admin-member-phone-saved", "Admin: a new phone number saved for a member"),
         ("admin-enforce", "Admin: enable 2FA for all users (Acme has it already)"),
         ("admin-reauth", "Admin: confirm it is you before an action"),
+        ("sessions-other-ended", "Where you're signed in: the other browser's session ended"),
         ("sign-out-signed-out", "Sign out, not signed in"),
         ("challenge-app", "Challenge: a code from the authenticator app"),
         ("challenge-app-wrong-code", "Challenge: a wrong app code, with the tries left"),
@@ -148,6 +161,10 @@ GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
         ("error-403", "An address the access rules refuse (403)"),
         ("error-sign-in-expired", "A sign-in step with no sign-in going (403)"),
         ("error-400-form-expired", "A form posted without its CSRF token (400)"),
+        (
+            "error-401-step-up",
+            "A form posted to a step-up path by a session that put off the code (401)",
+        ),
         ("error-502", "The application is down (502)"),
     ),
 }
@@ -286,9 +303,11 @@ class Gallery:
 
 
 @contextmanager
-def new_page(browser: Browser, clipboard_for: str | None = None) -> Iterator[Page]:
+def new_page(
+    browser: Browser, clipboard_for: str | None = None, user_agent: str | None = None
+) -> Iterator[Page]:
     """A fresh browser profile, 320 px wide."""
-    context = browser.new_context(viewport=WIDTHS[320])
+    context = browser.new_context(viewport=WIDTHS[320], user_agent=user_agent)
     context.set_default_timeout(10_000)
     if clipboard_for is not None:
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=clipboard_for)
@@ -402,11 +421,40 @@ def walk_acme(gallery: Gallery, browser: Browser, tmp: Path) -> None:
         expect(page.get_by_role("link", name="Your two-step sign-in")).to_be_visible()
         take(page, "sign-out")
 
+        # a second browser (Firefox, says its user agent): the next step's code, hers twice
+        other = stack.enter_context(new_page(browser, user_agent=FIREFOX))
+        app_sign_in(other, base, *ALICE)
+        expect(other).to_have_url(CHALLENGE_URL)
+        enter_code(other, code_now(secret, steps_ahead=1), "Verify")
+        expect_application_home(other, base, ALICE[0])
+        page.goto(base + "/.gateway/account/sessions")
+        heading(page, "Where you're signed in")
+        sessions = page.get_by_role("region", name="Signed in now").get_by_role("listitem")
+        expect(sessions).to_have_count(2)
+        expect(sessions.first).to_contain_text("This browser")
+        expect(sessions.nth(1)).to_contain_text("Firefox")
+        take(page, "sessions-two")
+        # this session's own handle in the other's form: no page offers it, a crafted form can
+        page.evaluate(
+            """() => {
+              const mine = document.querySelector("li[aria-current] h3").id.slice(8);
+              document.querySelector("form[action$='/sessions/end'] input[name=session]")
+                .value = mine;
+            }"""
+        )
+        press(page, "End this session")
+        expect(page.get_by_role("status")).to_contain_text("To end this session, sign out.")
+        expect(sessions).to_have_count(2)
+        take(page, "sessions-end-this")
+
         page.goto(base + "/.gateway/admin/")
         heading(page, "Members of Acme Corporation")
         take(page, "admin-members")
         page.get_by_role("table").get_by_role("link", name=ALICE[0]).click()
         heading(page, ALICE[0])
+        listed = page.get_by_role("region", name="Where you are signed in")
+        expect(listed.get_by_role("listitem")).to_have_count(2)
+        expect(listed).to_contain_text("Firefox")
         take(page, "admin-member")
         page.locator("form[action$='/reset']").evaluate("form => { form.noValidate = true; }")
         press(page, "Reset two-step sign-in")  # the box left unticked: refused, nothing reset
@@ -422,6 +470,12 @@ def walk_acme(gallery: Gallery, browser: Browser, tmp: Path) -> None:
         page.goto(base + "/.gateway/admin/reauth?rd=%2F.gateway%2Fadmin%2Facme%2F")
         heading(page, "Confirm it is you")
         take(page, "admin-reauth")
+        page.goto(base + "/.gateway/account/sessions")
+        with page.expect_navigation():
+            sessions.nth(1).get_by_role("button", name="End this session").click()
+        expect(page.get_by_role("status")).to_contain_text("was ended")
+        expect(sessions).to_have_count(1)
+        take(page, "sessions-other-ended")
 
         page.goto(base + "/.gateway/logout")
         press(page, "Sign out")
@@ -630,6 +684,24 @@ def walk_globex(gallery: Gallery, browser: Browser, tmp: Path) -> None:
         take(page, "reauth")
 
 
+def step_up_settings(tmp: Path) -> dict[str, Any]:
+    """The running demo's settings on another port, with its policies plus STEP_UP_RULE and a
+    store of its own."""
+    settings = yaml.safe_load((tmp / "demo" / "settings.yaml").read_text(encoding="utf-8"))
+    policies = tmp / "step-up-policies"
+    policies.mkdir()
+    for path in Path(settings["policy_dir"]).glob("*.yaml"):
+        text = path.read_text(encoding="utf-8")
+        if path.name == "applications.yaml":
+            assert "  legacy:\n" in text
+            text = text.rstrip("\n") + "\n" + STEP_UP_RULE
+        (policies / path.name).write_text(text, encoding="utf-8")
+    settings["listen"]["port"] = free_port()
+    settings["policy_dir"] = str(policies)
+    settings["store"] = f"sqlite://{tmp / 'step-up.db'}"
+    return settings
+
+
 def walk_errors(gallery: Gallery, browser: Browser, tmp: Path) -> None:
     """The error pages, to a stranger; and the demo's settings with its application down."""
     take = gallery.take
@@ -652,6 +724,23 @@ def walk_errors(gallery: Gallery, browser: Browser, tmp: Path) -> None:
         press(page, "Confirm and continue")
         heading(page, "This request cannot be handled")
         take(page, "error-400-form-expired")
+
+        # the demo's settings with a step-up on the sign-out, a store of its own, while the
+        # demo serves the application
+        step_up = GatewayProcess.run(tmp, step_up_settings(tmp), name="step-up")
+        try:
+            with new_page(browser) as page:
+                app_sign_in(page, step_up.url, *BOB)
+                expect(page).to_have_url(ENROL_URL)
+                press(page, "Remind me in 48 hours")
+                expect_application_home(page, step_up.url, BOB[0])
+                with page.expect_response(step_up.url + "/logout") as answer:
+                    press(page, "Sign out")  # the application's form: a POST
+                assert answer.value.status == 401
+                heading(page, "Please confirm it is you")
+                take(page, "error-401-step-up")
+        finally:
+            step_up.stop()
 
     # the demo's own settings, with nothing listening where its application was
     settings = yaml.safe_load((tmp / "demo" / "settings.yaml").read_text(encoding="utf-8"))
