@@ -13,7 +13,9 @@ from gateway.durations import format_duration
 from gateway.policy.access_rules import read_rule
 from gateway.policy.entries import policy_entries
 from gateway.policy.model import (
+    MAX_REMEMBER_BROWSER,
     METHODS,
+    MIN_REMEMBER_BROWSER,
     AccessRule,
     AccountType,
     AttemptLimits,
@@ -31,7 +33,7 @@ from gateway.yamlsource import Reader
 
 _COMPANY_KEYS = {
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
-    "trusted_networks", "branding", "session", "attempts",
+    "trusted_networks", "remember_browser", "branding", "session", "attempts",
 }  # fmt: skip
 _DOMAIN = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+")
 
@@ -187,6 +189,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
         reader.networks(("trusted_networks", "networks")),
         reader.duration(("trusted_networks", "reprompt_after"), timedelta(days=21)),
     )
+    remember = _remember_browser(reader, AccountType(account_type))
     branding = _branding(reader, name)
     session = _session(reader)
     attempts = _attempts(reader)
@@ -206,12 +209,40 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
                 enforce_line=reader.document.key_line(("enforce_2fa",)),
                 deferral=deferral,
                 trusted_networks=trusted,
+                remember_browser=remember,
                 branding=branding,
                 session=session,
                 codes=code_limits,
                 attempts=attempts,
             )
         )
+
+
+def _remember_browser(reader: Reader, account_type: AccountType) -> timedelta | None:
+    """`remember_browser: 30d`: off unless set, and never for a client company."""
+    path = ("remember_browser",)
+    if not reader.has(path):
+        return None
+    before = len(reader.errors)
+    remember = reader.duration(path, MAX_REMEMBER_BROWSER)
+    if len(reader.errors) != before:
+        return None
+    if account_type is AccountType.CLIENT:
+        reader.error(
+            path,
+            "remember_browser is never allowed for a client company (account_type: client): "
+            "client accounts always answer the second factor",
+            at_key=True,
+        )
+        return None
+    if not MIN_REMEMBER_BROWSER <= remember <= MAX_REMEMBER_BROWSER:
+        reader.error(
+            path,
+            f"remember_browser ({format_duration(remember)}) must be from "
+            f"{format_duration(MIN_REMEMBER_BROWSER)} to {format_duration(MAX_REMEMBER_BROWSER)}",
+        )
+        return None
+    return remember
 
 
 def _methods(reader: Reader) -> tuple[tuple[str, ...], str]:

@@ -138,6 +138,11 @@ class CodeLimits:
     sends_per_hour: int = 5
 
 
+# the bounds of a company's remember_browser
+MIN_REMEMBER_BROWSER = timedelta(hours=1)
+MAX_REMEMBER_BROWSER = timedelta(days=90)
+
+
 @dataclass(frozen=True)
 class Company:
     id: str
@@ -152,6 +157,9 @@ class Company:
     enforce_2fa: bool = False
     deferral: timedelta = timedelta(hours=48)
     trusted_networks: TrustedNetworks = TrustedNetworks()
+    # "Remember this browser": how long a browser may skip the second factor after a real one
+    # (None: not offered); never for client accounts, independent of trusted networks
+    remember_browser: timedelta | None = None
     branding: Branding = Branding("")  # an empty name means the company name
     session: SessionLimits = SessionLimits()
     codes: CodeLimits = CodeLimits()
@@ -168,6 +176,11 @@ class Company:
             raise ValueError(f'the default method "{self.default_method}" is not allowed')
         if not self.branding.name:
             object.__setattr__(self, "branding", replace(self.branding, name=self.name))
+        if self.remember_browser is not None:
+            if self.account_type is AccountType.CLIENT:
+                raise ValueError("remember_browser is never for client accounts")
+            if not MIN_REMEMBER_BROWSER <= self.remember_browser <= MAX_REMEMBER_BROWSER:
+                raise ValueError("remember_browser must be from 1 hour to 90 days")
 
     def is_member(self, user: str) -> bool:
         """True when `user` is listed explicitly or has an address in one of the domains."""
