@@ -3,10 +3,12 @@
     access rule x identity mode x session level x standing -> outcome
 
 `Standing` is what is known, once the first factor is done, about the user's second factor:
-enrolled or not, enforcement, a deferral, a trusted-network cookie, the account type. On a rule
+enrolled or not, enforcement, a deferral, a trusted-network cookie, a remembered browser, the
+account type. On a rule
 with a step-up (`reauthenticate_after`), a verified session is also judged by how long ago it
 presented a real second factor (`factor_age`: None when it never did, having been let through
-by a trusted network or a deferral): the session's own fields, no store read.
+by a trusted network, a remembered browser or a deferral): the session's own fields, no store
+read.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Outcome(StrEnum):
     ENROL = "enrol"  # second factor needed, none enrolled yet
     SKIP_TRUSTED = "skip_trusted"  # no challenge: a valid trusted-network cookie, from inside
     SKIP_DEFERRED = "skip_deferred"  # no enrolment yet: the user chose "remind me later"
+    SKIP_REMEMBERED = "skip_remembered"  # no challenge: a browser remembered for this user
     # verified, but its second factor is older than the rule's step-up: asked for it again
     STEP_UP = "step_up"
     DENY = "deny"
@@ -48,6 +51,8 @@ class Standing:
     trusted: bool = False  # a valid trusted-network cookie for this user, from inside its network
     client_account: bool = False
     now: float = 0.0
+    # a live remembered browser of this user (company's remember_browser, its signed cookie)
+    remembered: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,8 @@ def decide(
                 return Decision(
                     Outcome.STEP_UP,
                     f"the access rule asks for a second factor within {bound}; this session "
-                    "was let through without one (a trusted network or a deferral)",
+                    "was let through without one (a remembered browser, a trusted network or a "
+                    "deferral)",
                 )
             return Decision(
                 Outcome.STEP_UP,
@@ -110,6 +116,10 @@ def second_factor(standing: Standing) -> Decision:
         if standing.trusted and not standing.client_account:
             return Decision(
                 Outcome.SKIP_TRUSTED, "a valid trusted-network cookie, from inside that network"
+            )
+        if standing.remembered and not standing.client_account:
+            return Decision(
+                Outcome.SKIP_REMEMBERED, "a browser remembered for this user, not yet lapsed"
             )
         return Decision(Outcome.CHALLENGE, "a second factor is required")
     if (

@@ -186,7 +186,7 @@ def _step_up(lines: _Lines, access: Access, rule: AccessRule | None, mode: Mode)
             f"second factor presented {format_duration(rule.reauthenticate_after)} ago or longer",
             bound,
         ),
-        ("let through by a trusted network or a deferral", None),
+        ("let through by a remembered browser, a trusted network or a deferral", None),
     )
     texts = []
     for label, age in cases:
@@ -274,6 +274,23 @@ def _network(lines: _Lines, company: Company | None, ip: str) -> bool:
     return True
 
 
+def _remembering(lines: _Lines, company: Company | None) -> bool:
+    """Adds the remember-browser line when the company sets `remember_browser`; returns whether
+    a remembered browser could apply."""
+    if company is None or company.remember_browser is None:
+        return False
+    span = format_duration(company.remember_browser)
+    if company.account_type is AccountType.CLIENT:  # refused by the loader; said all the same
+        lines.add("remembering", f"remember_browser {span}, but client accounts never use it")
+        return False
+    lines.add(
+        "remembering",
+        f"remember_browser {span}: after a real second factor with the box ticked, that browser "
+        f"skips it for {span} (not for a step-up)",
+    )
+    return True
+
+
 def _enrolment(lines: _Lines, facts: StoreFacts | None, enforced: bool, now: float) -> float | None:
     """Adds the enrolment line; returns the deferral the gateway would honour."""
     if facts is None:
@@ -302,6 +319,7 @@ def _scenarios(
     deferred_until: float | None,
     cookie_possible: bool,
     now: float,
+    remember_possible: bool = False,
 ) -> list[tuple[str, Standing]]:
     client = company is not None and company.account_type is AccountType.CLIENT
     base = Standing(enforced=enforced, client_account=client, now=now)
@@ -315,6 +333,9 @@ def _scenarios(
             if cookie_possible:
                 trusted = Standing(True, enforced, None, True, client, now)
                 scenarios.append((f"{prefix}a valid trusted-network cookie", trusted))
+            if remember_possible:
+                kept = Standing(True, enforced, None, False, client, now, remembered=True)
+                scenarios.append((f"{prefix}a remembered browser", kept))
         elif facts is not None:
             standing = Standing(False, enforced, deferred_until, False, client, now)
             deferred_text = ", enrolment deferred" if deferred_until is not None else ""
@@ -387,13 +408,16 @@ def explain(
     _company_line(lines, company, user)
     enforced = _enforcement(lines, company, facts)
     cookie_possible = _network(lines, company, request.ip)
+    remember_possible = _remembering(lines, company)
     deferred_until = _enrolment(lines, facts, enforced, now)
 
     if access is not Access.TWO_FACTOR:
         decision = decide(access, mode, Level.FIRST_FACTOR, Standing(now=now))
         lines.add("decision", _decision_text(decision))
         return Explanation(lines.lines, ok=True)
-    scenarios = _scenarios(company, facts, enforced, deferred_until, cookie_possible, now)
+    scenarios = _scenarios(
+        company, facts, enforced, deferred_until, cookie_possible, now, remember_possible
+    )
     lines.add("decision", "after a correct password:")
     for label, standing in scenarios:
         decision = decide(access, mode, Level.FIRST_FACTOR, standing)

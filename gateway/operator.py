@@ -81,6 +81,7 @@ async def reset_user(url: str, user: str) -> tuple[list[str], int]:
         methods = await store.list_methods(user)
         await store.delete_enrolments(user)
         await store.delete_deferral(user)  # a deferral would let them in with the password
+        await store.forget_browsers(user)  # and so would a remembered browser
         ended = await store.delete_user_sessions(user)
     return methods, ended
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from gateway.audit import audit
 from gateway.clock import Clock
 from gateway.crypto import Cipher, DecryptionFailed
 from gateway.store import Store
@@ -34,6 +35,7 @@ HANDLE_LENGTH = 16  # hex digits of a session's handle (see SessionManager.handl
 # How a session reached the verified level (Session.second_factor).
 TRUSTED_NETWORK = "trusted_network"
 DEFERRAL = "deferral"
+REMEMBERED = "remembered"  # a remembered browser (gateway.signin.remember): not a real factor
 
 
 class Level(IntEnum):
@@ -132,6 +134,7 @@ FACTOR_WORDS = {
     "recovery": "recovery code",
     TRUSTED_NETWORK: "trusted network (no second factor asked)",
     DEFERRAL: "password only (two-step sign-in put off)",
+    REMEMBERED: "remembered browser (no second factor asked)",
 }
 
 
@@ -324,10 +327,18 @@ class SessionManager:
 
     async def sign_out(self, session: Session) -> int:
         """Signing out ends every session of the user, on every browser and application (a
-        stolen or forgotten session goes with it); an anonymous one ends alone."""
+        stolen or forgotten session goes with it), and forgets the browsers remembered for
+        them; an anonymous one ends alone."""
         await self.end(session)
         if session.user and session.level is not Level.ANONYMOUS:
-            return 1 + await self.end_all(session.user)
+            ended = 1 + await self.end_all(session.user)
+            # and every browser remembered for the user ("Remember this browser") is forgotten
+            forgotten = await self.store.forget_browsers(session.user)
+            if forgotten:
+                audit(
+                    "browsers_forgotten", user=session.user, reason="sign_out", forgotten=forgotten
+                )
+            return ended
         return 1
 
     # a user's sessions, for the sessions page, the admin pages and the CLI

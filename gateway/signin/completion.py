@@ -1,7 +1,9 @@
-"""A sign-in completed: the second factor satisfied (a code, a passkey, a trusted-network cookie
-or a deferral). The session becomes verified, the application's cookies held since the login
-are released and bound to it, and, after a real second factor from a company's trusted network,
-a trusted-network cookie is issued. What the handler must send comes back as a `Completion`."""
+"""A sign-in completed: the second factor satisfied (a code, a passkey, a trusted-network cookie,
+a remembered browser or a deferral). The session becomes verified, the application's cookies
+held since the login are released and bound to it, and, after a real second factor from a
+company's trusted network, a trusted-network cookie is issued; after a real second factor with
+"Remember this browser" ticked, where the company allows it, a remembered-browser cookie. What
+the handler must send comes back as a `Completion`."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from gateway import trust
 from gateway.audit import audit
 from gateway.policy.model import AccountType
 from gateway.sessions import USER_AGENT_MAX, Level, Session, cookie_digest
+from gateway.signin import remember as remembering
 from gateway.signin.attempts import forget_failures
 from gateway.signin.browsers import BROWSER, browser_to_give, seen_at_second_factor
 from gateway.signin.standing import enrolment_time
 from gateway.signin.visit import Visit
 from gateway.store import Store
 
-# What earns a trusted-network cookie: a second factor actually presented (not a deferral).
+# What earns a trusted-network cookie: a second factor actually presented (not a deferral, a
+# trusted network or a remembered browser); also what may remember a browser.
 REAL_FACTORS = frozenset({"totp", "webauthn", "sms", "voice", "email", "recovery"})
 
 
@@ -36,6 +40,7 @@ class Completion:
     # gateway pages to pass through on the way, innermost first: the new recovery codes
     # (shown once), then a phone number an admin set, to confirm
     detours: tuple[str, ...]
+    remember: remembering.RememberCookie | None = None  # a remembered-browser cookie to set
 
 
 async def complete(
@@ -46,7 +51,10 @@ async def complete(
     first_enrolment: bool = False,
     recovery_offered: bool = False,
     user_agent: str | None = None,
+    remember: bool = False,
 ) -> Completion:
+    """`remember`: the person ticked "Remember this browser" (honoured after a real second
+    factor only, when the company allows it: gateway.signin.remember)."""
     withheld = tuple(session.withheld)
     # (a re-authentication keeps the cookies bound at the sign-in; a new sign-in has none)
     session.bound |= {name: cookie_digest(value) for name, value in session.jar.items()}
@@ -92,7 +100,10 @@ async def complete(
         value = trust.issue(visit.signing_keys, user, company, network, visit.clock(), enrolled_at)
         max_age = int(company.trusted_networks.reprompt_after.total_seconds())
         cookie = TrustCookie(value, max_age)
-    return Completion(session, withheld, browser, cookie, tuple(detours))
+    remembered = None
+    if real and user and remember and company is not None:
+        remembered = await remembering.remember(visit, user, company, user_agent)
+    return Completion(session, withheld, browser, cookie, tuple(detours), remembered)
 
 
 async def phone_pending(store: Store, user: str) -> bool:

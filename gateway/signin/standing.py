@@ -1,6 +1,6 @@
 """What is known, once the password is right, of a user's second factor: enrolled or not,
-enforced, deferred until when, a trusted-network cookie from inside the network, the account
-type (gateway.decision.Standing)."""
+enforced, deferred until when, a trusted-network cookie from inside the network, a remembered
+browser, the account type (gateway.decision.Standing)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from gateway import trust
 from gateway.decision import Standing
 from gateway.enforcement import is_enforced
 from gateway.policy.model import AccountType
+from gateway.signin import remember
 from gateway.signin.visit import Visit
 from gateway.store import Store
 
@@ -37,6 +38,7 @@ async def standing_of(visit: Visit, user: str) -> Standing:
             enrolled_at,
         )
         trusted = check.valid
+    remembered = enrolled and await remember.remembered(visit, user, company)
     return Standing(
         enrolled=enrolled,
         enforced=enforced,
@@ -44,6 +46,7 @@ async def standing_of(visit: Visit, user: str) -> Standing:
         trusted=trusted,
         client_account=company is not None and company.account_type is AccountType.CLIENT,
         now=now,
+        remembered=remembered,
     )
 
 

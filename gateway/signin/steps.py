@@ -1,7 +1,8 @@
 """The sign-in after the password, as a state machine: `step(state, event) -> (state, effects)`.
 
 It holds the rules that matter most, with no I/O: who is asked what once the password is right
-(a challenge, an enrolment, or nothing with a trusted-network cookie or a live deferral), when a
+(a challenge, an enrolment, or nothing with a trusted-network cookie, a remembered browser or a
+live deferral), when a
 wrong answer ends the sign-in (MAX_FAILURES in a row, or a lockout) and when it merely waits,
 and that the application's cookies are released only by a completion. The handlers feed it the
 events they see and carry out the effects it returns (completion.complete does `Complete`).
@@ -20,7 +21,7 @@ from enum import StrEnum
 
 from gateway.decision import Outcome, Standing, second_factor
 from gateway.regulation import Lockout
-from gateway.sessions import DEFERRAL, MAX_FAILURES, TRUSTED_NETWORK
+from gateway.sessions import DEFERRAL, MAX_FAILURES, REMEMBERED, TRUSTED_NETWORK
 
 
 class Stage(StrEnum):
@@ -100,7 +101,11 @@ class EndSignIn:
 
 Effect = Ask | Complete | Again | Wait | EndSignIn
 
-_SKIPS = {Outcome.SKIP_TRUSTED: TRUSTED_NETWORK, Outcome.SKIP_DEFERRED: DEFERRAL}
+SKIPS = {
+    Outcome.SKIP_TRUSTED: TRUSTED_NETWORK,
+    Outcome.SKIP_REMEMBERED: REMEMBERED,
+    Outcome.SKIP_DEFERRED: DEFERRAL,
+}
 
 
 def step(state: SignIn, event: Event) -> tuple[SignIn, tuple[Effect, ...]]:
@@ -108,8 +113,8 @@ def step(state: SignIn, event: Event) -> tuple[SignIn, tuple[Effect, ...]]:
         raise ValueError(f"a sign-in that is {state.stage} takes no {type(event).__name__}")
     if isinstance(event, PasswordRight):
         outcome = second_factor(event.standing).outcome
-        if outcome in _SKIPS:
-            return replace(state, stage=Stage.VERIFIED), (Complete(_SKIPS[outcome]),)
+        if outcome in SKIPS:
+            return replace(state, stage=Stage.VERIFIED), (Complete(SKIPS[outcome]),)
         page = "challenge" if outcome is Outcome.CHALLENGE else "enrol"
         return replace(state, stage=Stage.ASKED), (Ask(page),)
     if isinstance(event, Waiting):

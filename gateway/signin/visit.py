@@ -27,6 +27,7 @@ class Visit:
     metrics: Metrics
     request_id: str = ""
     application: str = ""
+    remember_cookie: str | None = None  # the remembered-browser cookie, as sent
 
     def company_for(self, user: str | None) -> Company | None:
         return self.policy.company_for(user) if user else None

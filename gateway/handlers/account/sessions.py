@@ -8,6 +8,7 @@ instances within SessionManager's recheck_after; each end is audited."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -18,8 +19,10 @@ from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.own_methods import ACCOUNT
 from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.redirects import gateway_url, see_other
-from gateway.handlers.shared.request import context, runtime
-from gateway.sessions import ActiveSession, Level, Session, is_handle, storage_key
+from gateway.handlers.shared.request import context, runtime, visit
+from gateway.sessions import ActiveSession, Level, Session, browser_words, is_handle, storage_key
+from gateway.signin import remember
+from gateway.store.base import RememberedBrowser
 
 SESSIONS = ACCOUNT + "/sessions"
 DONE = "sessions_done"  # session scratch: what the last end did, shown once on the page
@@ -30,6 +33,27 @@ async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
     if session is None or session.level is not Level.VERIFIED or not session.user:
         return see_other(gateway_url("challenge", SESSIONS))
     return session
+
+
+def remembered_row(found: RememberedBrowser, now: float, this: bool) -> dict[str, Any]:
+    """One remembered browser as the pages show it (its handle names it; the cookie, signed,
+    is what lets it skip the second factor)."""
+    record = found.record
+    since = record.get("since")
+    return {
+        "handle": found.handle,
+        "this": this,
+        "browser": browser_words(record.get("user_agent")),
+        "address": record.get("address") or "unknown address",
+        "since": when(float(since), now) if isinstance(since, int | float) else None,
+        "until": until(found.until),
+    }
+
+
+def until(moment: float) -> dict[str, str]:
+    """A moment to come, for a page: ISO 8601 and its day and minute in UTC."""
+    at = datetime.fromtimestamp(moment, UTC)
+    return {"iso": at.isoformat(timespec="seconds"), "text": at.strftime("%-d %B %Y, %H:%M UTC")}
 
 
 def row(found: ActiveSession, now: float, this: bool) -> dict[str, Any]:
@@ -66,6 +90,13 @@ async def _render(request: web.Request, session: Session) -> web.StreamResponse:
     active = await rt.sessions.active(user)
     rows = [row(a, now, a.key == mine) for a in active]
     rows.sort(key=lambda r: not r["this"])  # this one first, then the latest sign-ins
+    claim = remember.read(visit(request).remember_cookie, rt.secrets.signing_keys)
+    here = claim.handle if claim is not None and claim.user == user else None
+    kept = [
+        remembered_row(found, now, found.handle == here)
+        for found in await rt.store.list_remembered(user, now)
+    ]
+    kept.sort(key=lambda r: not r["this"])
     return page(
         request,
         "sessions.html",
@@ -73,6 +104,7 @@ async def _render(request: web.Request, session: Session) -> web.StreamResponse:
         done=str(done) if done else None,
         rows=rows,
         others=sum(1 for r in rows if not r["this"]),
+        remembered=kept,
         scripts=True,  # static/times.js: the times in the browser's own zone
     )
 
@@ -84,7 +116,8 @@ async def _done(request: web.Request, session: Session, message: str) -> web.Str
 
 
 async def end_post(request: web.Request) -> web.StreamResponse:
-    """End one of the person's other sessions, named by its handle."""
+    """End one of the person's other sessions, named by its handle; or, with `browser`, forget
+    one of their remembered browsers."""
     form = await require_csrf(request)
     found = await _signed_in(request)
     if not isinstance(found, Session):
@@ -92,6 +125,8 @@ async def end_post(request: web.Request) -> web.StreamResponse:
     user = found.user
     assert user is not None
     rt = runtime(request)
+    if "browser" in form:
+        return await _forget(request, found, user, form.get("browser", ""))
     handle = form.get("session", "")
     if not is_handle(handle):
         return see_other(SESSIONS)
@@ -124,3 +159,24 @@ async def end_others_post(request: web.Request) -> web.StreamResponse:
     )
     plural = "session was" if ended == 1 else "sessions were"
     return await _done(request, found, f"{ended} other {plural} ended.")
+
+
+async def _forget(
+    request: web.Request, session: Session, user: str, handle: str
+) -> web.StreamResponse:
+    """ "Forget" a remembered browser: it is asked for the second factor at its next sign-in."""
+    if not remember.is_handle(handle):
+        return see_other(SESSIONS)
+    rt = runtime(request)
+    known = await rt.store.remembered_browser(user, handle, rt.clock())
+    if not await rt.store.forget_browser(user, handle):
+        return await _done(request, session, "That browser was already forgotten.")
+    audit(
+        "browser_forgotten",
+        user=user,
+        browser=handle,
+        by="self",
+        ip=context(request).client_ip,
+    )
+    words = browser_words(known.record.get("user_agent")) if known is not None else "the browser"
+    return await _done(request, session, f"{words[:1].upper()}{words[1:]} is no longer remembered.")

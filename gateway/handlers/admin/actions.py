@@ -9,14 +9,16 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.admin import PENDING_PHONE
+from gateway.admin import PENDING_PHONE, iso
 from gateway.audit import audit
 from gateway.enforcement import enforce_company
 from gateway.factors.phone import parse
 from gateway.handlers.admin.access import Admin
 from gateway.handlers.shared.request import context, runtime
 from gateway.notices import factor_changed
-from gateway.sessions import ActiveSession
+from gateway.sessions import ActiveSession, browser_words
+from gateway.signin.remember import forget_all
+from gateway.store.base import RememberedBrowser
 
 log = logging.getLogger("gateway.admin")
 
@@ -51,6 +53,7 @@ async def reset(request: web.Request, admin: Admin, member: str) -> ResetDone:
     methods = await rt.store.list_methods(member)
     await rt.store.delete_enrolments(member)
     ended = await rt.sessions.end_all(member)
+    await forget_all(rt.store, member, "admin_reset", admin=admin.user, company=admin.company.id)
     _audit(request, "admin_reset", admin, member=member, methods=methods, sessions_ended=ended)
     log.info("%s reset the second factors of %s (%d sessions ended)", admin.user, member, ended)
     notified = await factor_changed(
@@ -110,6 +113,36 @@ async def end_sessions(request: web.Request, admin: Admin, member: str) -> int:
     _audit(request, "admin_sessions_ended", admin, member=member, sessions_ended=ended)
     log.info("%s ended %d sessions of %s", admin.user, ended, member)
     return ended
+
+
+async def remembered(request: web.Request, member: str) -> list[RememberedBrowser]:
+    """The member's remembered browsers ("Remember this browser") still live now."""
+    rt = runtime(request)
+    return await rt.store.list_remembered(member, rt.clock())
+
+
+async def forget_browser(request: web.Request, admin: Admin, member: str, handle: str) -> bool:
+    """Forget one of the member's remembered browsers: it is asked for the second factor at its
+    next sign-in. False when there was no such browser (forgotten already, or lapsed)."""
+    forgotten = await runtime(request).store.forget_browser(member, handle)
+    if forgotten:
+        _audit(request, "admin_browser_forgotten", admin, member=member, browser=handle)
+        log.info("%s forgot a remembered browser of %s", admin.user, member)
+    return forgotten
+
+
+def browser_json(found: RememberedBrowser) -> dict[str, Any]:
+    """One remembered browser for the JSON API (docs/admin-api.yaml, RememberedBrowser)."""
+    since = found.record.get("since")
+    agent = found.record.get("user_agent")
+    return {
+        "id": found.handle,
+        "browser": browser_words(agent if isinstance(agent, str) else None),
+        "user_agent": agent if isinstance(agent, str) else None,
+        "address": found.record.get("address"),
+        "remembered": iso(float(since)) if isinstance(since, int | float) else None,
+        "until": iso(found.until),
+    }
 
 
 async def enforce(request: web.Request, admin: Admin) -> bool:

@@ -241,6 +241,27 @@ async def sessions_end_post(request: web.Request) -> web.StreamResponse:
 
 
 @api
+async def browsers_get(request: web.Request) -> web.StreamResponse:
+    admin = await admin_of(request, request.match_info["company"], action=False)
+    member = await _member(request, admin)
+    found = [actions.browser_json(one) for one in await actions.remembered(request, member.user)]
+    return reply({"member": member.user, "count": len(found), "browsers": found})
+
+
+@api
+async def browser_forget_post(request: web.Request) -> web.StreamResponse:
+    admin = await admin_of(request, request.match_info["company"], action=True)
+    data = await body_of(request)
+    member = await _member(request, admin)
+    handle = data.get("id")
+    if set(data) != {"id"} or not isinstance(handle, str):
+        raise ApiError(400, "bad_request", 'Send {"id": ...}, a remembered browser\'s id.')
+    if not await actions.forget_browser(request, admin, member.user, handle):
+        raise ApiError(404, "not_found", "The member has no such remembered browser.")
+    return reply({"forgotten": handle, "browsers_forgotten": 1})
+
+
+@api
 async def enforce_post(request: web.Request) -> web.StreamResponse:
     admin = await admin_of(request, request.match_info["company"], action=True)
     data = await body_of(request)
@@ -263,4 +284,6 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(companies + "/members/{user}/sessions", sessions_get)
     router.add_post(companies + "/members/{user}/sessions/end", session_end_post)
     router.add_post(companies + "/members/{user}/sessions/end-all", sessions_end_post)
+    router.add_get(companies + "/members/{user}/browsers", browsers_get)
+    router.add_post(companies + "/members/{user}/browsers/forget", browser_forget_post)
     router.add_post(companies + "/enforce", enforce_post)

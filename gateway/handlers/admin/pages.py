@@ -41,6 +41,8 @@ DONE = {
     "sessions": "Every session was ended.",
     "own_sessions": "Every session but this one was ended.",
     "session_gone": "That session had already ended.",
+    "browser": "The browser is no longer remembered.",
+    "browser_gone": "That browser was already forgotten.",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -244,11 +246,13 @@ async def _member_page(
         }
         for one in await rt.sessions.active(member.user)
     ]
+    browsers = [actions.browser_json(one) for one in await actions.remembered(request, member.user)]
     return render(
         request,
         "admin_member.html",
         status=status,
         sessions=sessions,
+        remembered=browsers,
         company=admin.company,
         user=admin.user,
         member=member,
@@ -299,6 +303,16 @@ async def sessions_end_post(request: web.Request) -> web.StreamResponse:
     member = await _member(request, admin)
     await actions.end_sessions(request, admin, member.user)
     done = "own_sessions" if member.user == admin.user else "sessions"
+    return see_other(member_url(admin.company, member.user) + f"?done={done}")
+
+
+@guarded
+async def browser_forget_post(request: web.Request) -> web.StreamResponse:
+    form = await require_csrf(request)
+    admin = await admin_of(request, request.match_info["company"], action=True)
+    member = await _member(request, admin)
+    forgotten = await actions.forget_browser(request, admin, member.user, form.get("browser", ""))
+    done = "browser" if forgotten else "browser_gone"
     return see_other(member_url(admin.company, member.user) + f"?done={done}")
 
 
@@ -392,6 +406,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post(ROOT + "{company}/members/{user}/profile", profile_post)
     router.add_post(ROOT + "{company}/members/{user}/sessions/end", session_end_post)
     router.add_post(ROOT + "{company}/members/{user}/sessions/end-all", sessions_end_post)
+    router.add_post(ROOT + "{company}/members/{user}/browsers/forget", browser_forget_post)
     router.add_get(ROOT + "{company}/enforce", enforce_page)
     router.add_post(ROOT + "{company}/enforce", enforce_post)
 

@@ -43,13 +43,14 @@ from gateway.paths import encode_path
 from gateway.policy.model import Access, AccessRule
 from gateway.proxy import http
 from gateway.proxy.websocket import is_websocket, relay_websocket
-from gateway.sessions import DEFERRAL, TRUSTED_NETWORK, Level, Session, rebind
+from gateway.sessions import Level, Session, rebind
+from gateway.signin import steps
 from gateway.signin.standing import standing_of
 
 log = logging.getLogger("gateway.proxy")
 
 GATEWAY_PREFIX = "/.gateway"
-SKIPS = {Outcome.SKIP_TRUSTED: TRUSTED_NETWORK, Outcome.SKIP_DEFERRED: DEFERRAL}
+SKIPS = steps.SKIPS  # a trusted network, a remembered browser, a deferral: no challenge
 REDIRECT_PAGES = {Outcome.LOGIN: "login", Outcome.ENROL: "enrol", Outcome.CHALLENGE: "challenge"}
 
 

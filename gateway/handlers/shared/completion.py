@@ -15,10 +15,15 @@ from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, cookie_name, runtime, visit
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level, Session
+from gateway.signin import remember as remembering
 from gateway.signin import steps
 from gateway.signin.browsers import seen_at_first_factor
 from gateway.signin.completion import complete as completed
 from gateway.signin.standing import standing_of
+
+# set by the challenge POST (handlers/signin/second_factor.py): the box "Remember this browser"
+# was ticked on the form
+REMEMBER_TICKED: web.RequestKey[bool] = web.RequestKey("remember_ticked")
 
 
 async def complete(
@@ -40,6 +45,7 @@ async def complete(
         first_enrolment=first_enrolment,
         recovery_offered="recovery" in allowed(company, rt),
         user_agent=request.headers.get("User-Agent"),
+        remember=request.get(REMEMBER_TICKED, False),
     )
     target = safe_redirect(target)
     for detour in done.detours:
@@ -55,6 +61,13 @@ async def complete(
             "Set-Cookie",
             f"{cookie_name(ctx, trust.COOKIE)}={done.trust.value}; Path=/; "
             f"Max-Age={done.trust.max_age}; HttpOnly; SameSite=Lax"
+            + ("; Secure" if ctx.secure else ""),
+        )
+    if done.remember is not None:
+        response.headers.add(
+            "Set-Cookie",
+            f"{cookie_name(ctx, remembering.COOKIE)}={done.remember.value}; Path=/; "
+            f"Max-Age={done.remember.max_age}; HttpOnly; SameSite=Lax"
             + ("; Secure" if ctx.secure else ""),
         )
     return response

@@ -18,6 +18,7 @@ from gateway.handlers.shared.request import context, runtime, site_name
 from gateway.handlers.shared.verified import fresh
 from gateway.notices import factor_changed
 from gateway.sessions import Session
+from gateway.signin.remember import forget_all
 
 REAUTH = "reauth"  # the page: "Confirm it is you"
 
@@ -39,8 +40,9 @@ def stale(request: web.Request, session: Session) -> web.StreamResponse | None:
 async def announce_factor(
     request: web.Request, session: Session, event: str, method: str, change: str, **fields: Any
 ) -> None:
-    """A factor added or removed (or new recovery codes): audited, and the user told by email
-    when an address is known. `change` reads like "A passkey was added"."""
+    """A factor added or removed (or new recovery codes): audited, the browsers remembered for
+    the user forgotten, and the user told by email when an address is known. `change` reads
+    like "A passkey was added"."""
     ctx = context(request)
     assert session.user is not None
     audit(
@@ -50,6 +52,14 @@ async def announce_factor(
         ip=ctx.client_ip,
         request_id=ctx.request_id,
         **fields,
+    )
+    # a factor changed: browsers remembered before it no longer skip the second factor
+    await forget_all(
+        runtime(request).store,
+        session.user,
+        "factor_change",
+        ip=ctx.client_ip,
+        request_id=ctx.request_id,
     )
     await factor_changed(
         runtime(request).notifier,

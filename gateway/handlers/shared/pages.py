@@ -17,6 +17,7 @@ from gateway.handlers.shared.request import company_for, runtime
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.redirects import safe_redirect
 from gateway.sessions import Session
+from gateway.signin import remember
 from gateway.signin.browsers import SHARED, SHARED_ACCOUNT
 
 
@@ -26,6 +27,7 @@ def page(
     cookies: dict[str, str] = {}
     token = csrf_token(request, cookies)
     rt = runtime(request)
+    company = company_for(request, session.user)
     waiting = request.get(LOCKOUT)
     if extra.get("error") and waiting is not None and waiting.is_delay:
         seconds = max(1, math.ceil(waiting.until - rt.clock()))
@@ -34,8 +36,9 @@ def page(
     response = rt.pages.render(
         template,
         status=status,
-        company=company_for(request, session.user),
+        company=company,
         user=session.user,
+        remember_for=remember.span_words(company),  # the challenges' "Remember this browser"
         csrf_field=CSRF_FIELD,
         csrf_token=token,
         rd=safe_redirect(request.query.get("rd")),

@@ -10,6 +10,7 @@ from gateway.context import RequestContext
 from gateway.keys import CONTEXT, RUNTIME, VISIT
 from gateway.policy.model import Company
 from gateway.runtime import Runtime
+from gateway.signin import remember
 from gateway.signin.browsers import BROWSER_COOKIE
 from gateway.signin.visit import Visit, browser_id_of
 
@@ -62,5 +63,6 @@ def visit(request: web.Request) -> Visit:
             metrics=rt.metrics,
             request_id=ctx.request_id,
             application=ctx.application.name,
+            remember_cookie=cookie_value(ctx, cookie_name(ctx, remember.COOKIE)),
         )
     return found

@@ -12,6 +12,7 @@ from aiohttp import web
 from gateway.errors import Forbidden, NotFound
 from gateway.factors.passkey_records import WEBAUTHN
 from gateway.handlers.shared.attempts import busy, refusal, start_again
+from gateway.handlers.shared.completion import REMEMBER_TICKED
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.factor_changes import stale
@@ -30,7 +31,7 @@ from gateway.handlers.signin import (  # importing a method's module registers i
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.metrics import DELAYED, LOCKED_OUT
 from gateway.sessions import Level, Session
-from gateway.signin import methods, steps
+from gateway.signin import methods, remember, steps
 from gateway.signin.attempts import answering, one_at_a_time, wait_for
 
 
@@ -154,6 +155,8 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
     if not isinstance(posted, tuple):
         return posted
     form, session, user = posted
+    if page == "challenge":  # "Remember this browser" (only where offered; completion checks)
+        request[REMEMBER_TICKED] = form.get(remember.FIELD) == "yes"
     refused = await _refusal_while_waiting(request, session, user)
     if refused is not None:  # a locked-out answer does not even wait for its turn
         return refused
