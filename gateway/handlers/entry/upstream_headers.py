@@ -15,6 +15,7 @@ from gateway.identity.cookie_names import CookieNames
 from gateway.identity.credentials import strip_cookies, strip_headers
 from gateway.memo import remembered
 from gateway.sessions import Level, Session
+from gateway.signin import remember
 from gateway.signin.browsers import BROWSER_COOKIE
 
 
@@ -68,15 +69,15 @@ def upstream_headers(
 
 
 def own_cookie_names(request: web.Request) -> frozenset[str]:
-    """The gateway's own cookies (session, CSRF, trusted network, browser id), under either
-    spelling: the application never sees them, so a session id cannot leak into its pages or
-    logs."""
+    """The gateway's own cookies (session, CSRF, trusted network, browser id, remembered
+    browser), under either spelling: the application never sees them, so a session id cannot
+    leak into its pages or logs."""
     return _own_cookie_names(runtime(request).settings.session_cookie)
 
 
 @functools.lru_cache(maxsize=4)  # one set per session-cookie name, not one per request
 def _own_cookie_names(session_cookie: str) -> frozenset[str]:
-    bases = (session_cookie, CSRF_COOKIE, trust.COOKIE, BROWSER_COOKIE)
+    bases = (session_cookie, CSRF_COOKIE, trust.COOKIE, BROWSER_COOKIE, remember.COOKIE)
     return frozenset(name for base in bases for name in (base, f"__Host-{base}"))
 
 
