@@ -28,7 +28,14 @@ from gateway.settings import settings_from_dict
 from gateway.signin import remember
 from gateway.store import Store
 from tests.admin import openapi
-from tests.support import code_for, csrf_from_page, enrol_totp, portal_app, settings_dict
+from tests.support import (
+    code_for,
+    csrf_from_page,
+    enrol_totp,
+    portal_app,
+    secret_from_page,
+    settings_dict,
+)
 
 T0 = 1_800_000_000.0  # a whole number of 30-second steps
 DAY = 86400.0
@@ -84,7 +91,9 @@ Client = TestClient[web.Request, web.Application]
 MakeClient = Callable[..., Awaitable[Client]]
 
 
-def settings(tmp_path: Path, upstream_url: str, store: str | None, networks: str) -> dict[str, Any]:
+def settings(
+    tmp_path: Path, upstream_url: str, store: str | None, networks: str, **more: Any
+) -> dict[str, Any]:
     users = tmp_path / "users.yaml"
     users.write_text(
         "users:\n"
@@ -93,7 +102,8 @@ def settings(tmp_path: Path, upstream_url: str, store: str | None, networks: str
             for user, password in PASSWORDS.items()
         )
     )
-    extra = {"store": store} if store else {}
+    extra: dict[str, Any] = {"store": store} if store else {}
+    extra |= more
     policies = {
         "example.yaml": EXAMPLE.format(networks=networks),
         "other.yaml": OTHER,
@@ -224,9 +234,10 @@ async def _gateway(
     upstream_url: str,
     store_url: str | None,
     networks: str = "192.0.2.0/24",
+    **more: Any,
 ) -> Gateway:
     clock = FixedClock(T0)
-    data = settings(tmp_path, upstream_url, store_url, networks)
+    data = settings(tmp_path, upstream_url, store_url, networks, **more)
     config = settings_from_dict(data, source=Path(data["policy_dir"]).parent / "gateway.yaml")
     policy = load_policy_dir(config.policy_dir, known_apps=[a.name for a in config.applications])
     client = await aiohttp_client(create_app(build_runtime(config, policy, clock=clock)))
@@ -330,6 +341,72 @@ async def test_the_cookie_attributes(
     attributes = [part.strip().lower() for part in line.split(";")[1:]]
     assert "httponly" in attributes and "samesite=lax" in attributes and "path=/" in attributes
     assert f"max-age={int(30 * DAY)}" in attributes and "secure" not in attributes
+
+
+async def test_over_tls_the_cookie_is_host_prefixed_and_secure(
+    aiohttp_client: MakeClient, tmp_path: Path, upstream_url: str, store_url: str | None
+) -> None:
+    """Over TLS (as a trusted proxy says): __Host-gateway_remember, Secure, HttpOnly,
+    SameSite=Lax, Path=/, no Domain; and that cookie alone skips the challenge."""
+    gateway = await _gateway(
+        aiohttp_client, tmp_path, upstream_url, store_url, trusted_proxies=["127.0.0.1/32"]
+    )
+    tls = {"X-Forwarded-Proto": "https"}
+    client = gateway.client
+
+    async def go(jar: dict[str, str], method: str, target: str, **kwargs: Any) -> Any:
+        cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+        answer = await client.request(
+            method, target, headers={**tls, "Cookie": cookie}, allow_redirects=False, **kwargs
+        )
+        client.session.cookie_jar.clear()
+        for line in answer.headers.getall("Set-Cookie", []):
+            name, value = line.split(";", 1)[0].split("=", 1)
+            jar[name.strip()] = value
+        return answer
+
+    async def password(jar: dict[str, str]) -> str:
+        page = await go(jar, "GET", "/.gateway/login?rd=%2F")
+        login = await go(
+            jar,
+            "POST",
+            "/.gateway/login?rd=%2F",
+            data={
+                "csrf_token": csrf_from_page(await page.text()),
+                "username": CAROL,
+                "password": PASSWORDS[CAROL],
+            },
+        )
+        assert login.status == 303
+        return str(login.headers["Location"])
+
+    first: dict[str, str] = {}
+    location = await password(first)
+    html = await (await go(first, "GET", location)).text()
+    secret = secret_from_page(html)
+    data = {"csrf_token": csrf_from_page(html), "code": code_for(secret, gateway.clock())}
+    assert (await go(first, "POST", location, data=data)).status == 303
+
+    second: dict[str, str] = {}
+    location = await password(second)
+    html = await (await go(second, "GET", location)).text()
+    assert BOX in html
+    gateway.clock.advance(30)
+    data = {
+        "csrf_token": csrf_from_page(html),
+        "code": code_for(secret, gateway.clock()),
+        "remember": "yes",
+    }
+    answer = await go(second, "POST", location, data=data)
+    assert answer.status == 303
+    set_cookies = answer.headers.getall("Set-Cookie", [])
+    [line] = [h for h in set_cookies if h.startswith("__Host-" + COOKIE + "=")]
+    attributes = [part.strip().lower() for part in line.split(";")[1:]]
+    for wanted in ("secure", "httponly", "samesite=lax", "path=/"):
+        assert wanted in attributes, line
+    assert not any(a.startswith("domain") for a in attributes)
+    alone = {"__Host-" + COOKIE: second["__Host-" + COOKIE]}
+    assert await password(alone) == "/"
 
 
 # -- cookies refused ------------------------------------------------------------------------
