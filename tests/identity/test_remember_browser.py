@@ -633,6 +633,10 @@ async def test_a_remembered_browser_never_satisfies_a_step_up(
     admin = await browser.get(gateway.url("/admin/x"), allow_redirects=False)
     assert admin.status in (302, 303), admin.status
     assert "/.gateway/" in admin.headers["Location"]
+    # the same path with a real second factor just now: let through
+    real = browsers()
+    await gateway.answer(real, CAROL, await gateway.password(real, CAROL), tick=False)
+    assert (await real.get(gateway.url("/admin/x"), allow_redirects=False)).status == 200
 
 
 async def test_a_remembered_browser_never_earns_a_trust_cookie(
