@@ -212,6 +212,11 @@ def sessions_command(args: argparse.Namespace) -> int:
         return store_failed(name, exc, settings)
     if args.end is None and not args.end_all:
         _print_sessions(user, found, shown)
+        try:
+            remembered = asyncio.run(_remembered(settings.store, user))
+        except StoreUnavailable as exc:
+            return store_failed(name, exc, settings)
+        _print_remembered(remembered, shown)
         return EXIT_OK
     policy = read_policy(settings.policy_dir, settings)
     company = policy.company_for(user) if policy is not None else None
@@ -251,6 +256,44 @@ async def _sessions(
         if end is not None:
             return [], await sessions.end_handle(user, end.strip().lower())
         return await sessions.active(user), None
+
+
+async def _remembered(url: str, user: str) -> list[Any]:
+    """The user's remembered browsers ("Remember this browser") still live now."""
+    import time
+
+    from gateway.operator import opened_store
+
+    async with opened_store(url) as store:
+        return list(await store.list_remembered(user, time.time()))
+
+
+def _print_remembered(found: list[Any], shown: Any) -> None:
+    """Remembered browsers, after the sessions, when there are any: ID, browser, address, when
+    remembered and until when (their forgetting is the sessions page's and the admins')."""
+    from gateway.sessions import browser_words
+
+    if not found:
+        return
+    rows = [("REMEMBERED", "BROWSER", "ADDRESS", "SINCE", "UNTIL")]
+    for one in found:
+        since = one.record.get("since")
+        rows.append(
+            (
+                one.handle,
+                browser_words(one.record.get("user_agent")),
+                str(one.record.get("address") or "unknown"),
+                shown(float(since)) if isinstance(since, int | float) else "-",
+                shown(one.until),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    print()
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    print(f"{len(found)} remembered browser{'s' if len(found) != 1 else ''}")
 
 
 def _print_sessions(user: str, found: list[ActiveSession], shown: Any) -> None:
