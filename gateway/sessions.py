@@ -332,6 +332,8 @@ class SessionManager:
         await self.end(session)
         if session.user and session.level is not Level.ANONYMOUS:
             ended = 1 + await self.end_all(session.user)
+            if session.level is not Level.VERIFIED:  # a password alone forgets no browser
+                return ended
             # and every browser remembered for the user ("Remember this browser") is forgotten
             forgotten = await self.store.forget_browsers(session.user)
             if forgotten:

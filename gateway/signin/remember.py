@@ -132,6 +132,27 @@ def is_handle(text: str) -> bool:
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
+def own_handle(visit: Visit, user: str) -> str | None:
+    """The record this browser's cookie names for `user`, if its signature checks out."""
+    claim = read(visit.remember_cookie, visit.signing_keys)
+    return claim.handle if claim is not None and claim.user == user else None
+
+
+async def forget_others(
+    store: Store, user: str, keep: str | None, now: float, reason: str, **fields: object
+) -> int:
+    """Every remembered browser of `user` but `keep` forgotten ("Sign out everywhere else", an
+    admin ending the sessions): a browser remembered by whoever held a session is not left
+    able to skip the challenge. Audited when there were any."""
+    forgotten = 0
+    for browser in await store.list_remembered(user, now):
+        if browser.handle != keep and await store.forget_browser(user, browser.handle):
+            forgotten += 1
+    if forgotten:
+        audit("browsers_forgotten", user=user, reason=reason, forgotten=forgotten, **fields)
+    return forgotten
+
+
 async def forget_all(visit_store: Store, user: str, reason: str, **fields: object) -> int:
     """Every remembered browser of `user` forgotten (a reset, a factor change, a sign-out
     everywhere, an admin's or the person's "Forget all"); audited when there were any."""

@@ -669,3 +669,63 @@ async def test_a_remembered_browser_never_earns_a_trust_cookie(
     assert not any(c.key == "gateway_trust" for c in fresh.cookie_jar)
     session = await gateway.session_of(fresh)
     assert session.second_factor == "remembered"
+
+
+async def test_signing_out_everywhere_else_forgets_the_other_browsers(
+    gateway: Gateway, browsers: Callable[[], aiohttp.ClientSession]
+) -> None:
+    """A browser remembered by whoever held a session (a phish in real time, the box ticked)
+    is forgotten when the person signs out everywhere else; their own browser stays remembered
+    (review finding F1: ending the sessions left the attacker skipping the challenge)."""
+    attackers = await gateway.remembered_sign_in(CAROL, browsers())
+    victim = browsers()
+    own = await gateway.remembered_sign_in(CAROL, victim)
+    page = await victim.get(gateway.url(SESSIONS))
+    out = await victim.post(
+        gateway.url(SESSIONS + "/end-others"),
+        data={"csrf_token": csrf_from_page(await page.text())},
+        allow_redirects=False,
+    )
+    assert out.status == 303
+    again = gateway.fresh_browser(browsers, attackers)
+    assert (await gateway.password(again, CAROL)).startswith("/.gateway/challenge")
+    mine = gateway.fresh_browser(browsers, own)
+    assert not (await gateway.password(mine, CAROL)).startswith("/.gateway/challenge")
+
+
+async def test_an_admin_ending_a_members_sessions_forgets_their_browsers(
+    gateway: Gateway, browsers: Callable[[], aiohttp.ClientSession]
+) -> None:
+    value = await gateway.remembered_sign_in(CAROL, browsers())
+    dave = browsers()
+    await gateway.remembered_sign_in(DAVE, dave)
+    member = f"/.gateway/admin/example/members/{CAROL}"
+    html = await (await dave.get(gateway.url(member))).text()
+    done = await dave.post(
+        gateway.url(member + "/sessions/end-all"),
+        data={"csrf_token": csrf_from_page(html)},
+        allow_redirects=False,
+    )
+    assert done.status == 303, await done.text()
+    again = gateway.fresh_browser(browsers, value)
+    assert (await gateway.password(again, CAROL)).startswith("/.gateway/challenge")
+
+
+async def test_a_password_alone_signing_out_forgets_no_browser(
+    gateway: Gateway, browsers: Callable[[], aiohttp.ClientSession]
+) -> None:
+    """Review finding F2: a sign-out from a session that has only the password (stopped at the
+    challenge) wiped the person's remembered browsers."""
+    value = await gateway.remembered_sign_in(CAROL, browsers())
+    stranger = browsers()
+    assert (await gateway.password(stranger, CAROL)).startswith("/.gateway/challenge")
+    page = await stranger.get(gateway.url(LOGOUT))
+    out = await stranger.post(
+        gateway.url(LOGOUT),
+        data={"csrf_token": csrf_from_page(await page.text())},
+        allow_redirects=False,
+    )
+    assert out.status == 303
+    assert len(await gateway.store.list_remembered(CAROL, gateway.clock())) == 1
+    again = gateway.fresh_browser(browsers, value)
+    assert not (await gateway.password(again, CAROL)).startswith("/.gateway/challenge")

@@ -153,10 +153,13 @@ async def end_others_post(request: web.Request) -> web.StreamResponse:
         return found
     user = found.user
     assert user is not None
-    ended = await runtime(request).sessions.end_others(user, found.id)
+    rt = runtime(request)
+    ended = await rt.sessions.end_others(user, found.id)
     audit(
         "sessions_ended", user=user, sessions_ended=ended, by="self", ip=context(request).client_ip
     )
+    keep = remember.own_handle(visit(request), user)  # this browser stays remembered
+    await remember.forget_others(rt.store, user, keep, rt.clock(), "sessions_ended", by="self")
     plural = "session was" if ended == 1 else "sessions were"
     return await _done(request, found, f"{ended} other {plural} ended.")
 

@@ -14,9 +14,10 @@ from gateway.audit import audit
 from gateway.enforcement import enforce_company
 from gateway.factors.phone import parse
 from gateway.handlers.admin.access import Admin
-from gateway.handlers.shared.request import context, runtime
+from gateway.handlers.shared.request import context, runtime, visit
 from gateway.notices import factor_changed
 from gateway.sessions import ActiveSession, browser_words
+from gateway.signin import remember
 from gateway.signin.remember import forget_all
 from gateway.store.base import RememberedBrowser
 
@@ -109,8 +110,13 @@ async def end_session(
 async def end_sessions(request: web.Request, admin: Admin, member: str) -> int:
     """End every session of the member; an admin ending their own keeps the one they use."""
     keep = admin.session.id if member == admin.user else None
-    ended = await runtime(request).sessions.end_others(member, keep)
+    rt = runtime(request)
+    ended = await rt.sessions.end_others(member, keep)
     _audit(request, "admin_sessions_ended", admin, member=member, sessions_ended=ended)
+    own = remember.own_handle(visit(request), member) if member == admin.user else None
+    await remember.forget_others(
+        rt.store, member, own, rt.clock(), "admin_sessions_ended", admin=admin.user
+    )
     log.info("%s ended %d sessions of %s", admin.user, ended, member)
     return ended
 
