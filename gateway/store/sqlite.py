@@ -2,6 +2,9 @@
 
 Each call is a single indexed statement on a local file in WAL mode, so it runs on the event
 loop directly; a thread hop would cost more than the query.
+
+Long (over 400 lines) because it is one class implementing the whole Store protocol, one short
+statement per operation; a split by concern (sessions, remembered browsers) is planned.
 """
 
 from __future__ import annotations
