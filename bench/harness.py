@@ -157,7 +157,17 @@ class Bench:
         shutil.copyfile(site / "big.bin", self.upload)
         port = {
             name: servers.free_port()
-            for name in ("sink", "upstream", "nginx", "pass", "redis", "gw_sql", "gw_red", "gw_2")
+            for name in (
+                "sink",
+                "upstream",
+                "nginx",
+                "pass",
+                "redis",
+                "gw_sql",
+                "gw_red",
+                "gw_2",
+                "gw_feat",
+            )
         }
         up = f"http://127.0.0.1:{port['upstream']}"
         sink = servers.start_python(p, "sink", "bench.sink", str(port["sink"]))
@@ -183,8 +193,14 @@ class Bench:
                 ("gateway_workers2", "gw_2", sql_store),
             )
         }
+        # a store of its own: its sign-in enrols anew (the same TOTP code twice would be a replay)
+        feat_store = f"sqlite://{root / 'gateway' / 'features.db'}"
+        conf["gateway_features"] = servers.gateway_config(
+            root, "gateway_features", port["gw_feat"], feat_store, up, hash_, servers.FEATURES
+        )
         gw_sql = servers.start_gateway(p, "gateway_sqlite", conf["gateway_sqlite"])
         gw_2 = servers.start_gateway(p, "gateway_workers2", conf["gateway_workers2"], workers=2)
+        gw_feat = servers.start_gateway(p, "gateway_features", conf["gateway_features"])
         servers.wait_redis(port["redis"], p, redis)
         gw_red = servers.start_gateway(p, "gateway_redis", conf["gateway_redis"])
         self.helpers = {"upstream": upstream, "sink": sink, "redis": redis}
@@ -200,6 +216,7 @@ class Bench:
             ("passthrough", passthrough, f"{url('pass')}/{servers.SMALL}"),
             ("gateway_sqlite", gw_sql, url("gw_sql") + health),
             ("gateway_workers2", gw_2, url("gw_2") + health),
+            ("gateway_features", gw_feat, url("gw_feat") + health),
         ):
             servers.wait_http(where, p, pid, name)
         cookie, secret = servers.sign_in(url("gw_sql"))
@@ -216,6 +233,17 @@ class Bench:
                 verified,
             ),
         ]
+        cookie, _ = servers.sign_in(url("gw_feat"))
+        self.targets.append(
+            servers.Server(
+                "gateway_features",
+                "gateway as gateway_sqlite, its policy with remember_browser and a "
+                "reauthenticate_after rule on every path",
+                url("gw_feat"),
+                gw_feat,
+                {"Cookie": cookie},
+            )
+        )
         try:
             servers.wait_http(url("gw_red") + health, p, gw_red, "gateway_redis")
             cookie, _ = servers.sign_in(url("gw_red"), secret)

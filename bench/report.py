@@ -31,11 +31,14 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     bodies), from the same round."""
     flat = {name: figures(result) for name, result in results.items()}
     floor, direct = flat["passthrough"], flat["direct"]
+    plain = flat.get("gateway_sqlite", floor)
     out = {}
     for name, f in flat.items():
         out[name] = {
             **f,
             "cpu_vs_passthrough": f["cpu_us_per_request"] / floor["cpu_us_per_request"],
+            # what a policy's features cost on top of the plain gateway (gateway_features)
+            "cpu_vs_gateway_sqlite": f["cpu_us_per_request"] / plain["cpu_us_per_request"],
             "rps_vs_passthrough": f["requests_per_s"] / floor["requests_per_s"],
             "added_p50_ms": f["p50_ms"] - direct["p50_ms"],
             "added_p99_ms": f["p99_ms"] - direct["p99_ms"],
@@ -208,6 +211,12 @@ def summary(result: dict[str, Any]) -> str:
         ],
     )
     skipped = "".join(f"\nskipped {name}: {why}" for name, why in result["skipped"].items())
+    features = result["median"].get("gateway_features")
+    if features is not None:
+        skipped += (
+            "\nfeatures (remember_browser, reauthenticate_after on every path): CPU per request "
+            f"{features['cpu_vs_gateway_sqlite']:.3f}x gateway_sqlite"
+        )
     return (
         f"\nmedian of {len(result['rounds'])} rounds\n{figure_table(result['median'])}\n"
         f"\nidle keep-alive connections\n{idle}\n\nworkers (unpinned)\n{scaling}\n"

@@ -25,6 +25,13 @@ from bench.procs import NOFILE, Processes
 SMALL = "small.html"  # the file every request-rate and latency figure fetches
 USER, PASSWORD = "bench@example.com", "bench-password-1"
 POLICY = "company: Bench\nmembers:\n  domains: [example.com]\nenforce_2fa: true\n"
+# issue 18's per-request features on: remembered browsers allowed, and a step-up bound on every
+# path (a fresh real second factor meets it, so each request is judged and passes)
+FEATURES = {
+    "bench.yaml": POLICY + "remember_browser: 30d\n",
+    "applications.yaml": "applications:\n  bench:\n    - paths: ['/**']\n"
+    "      access: two_factor\n      reauthenticate_after: 12h\n",
+}
 
 
 def free_port() -> int:
@@ -159,13 +166,23 @@ def password_hash() -> str:
     return done.stdout.strip()
 
 
-def gateway_config(root: Path, name: str, port: int, store: str, upstream: str, hash_: str) -> Path:
+def gateway_config(
+    root: Path,
+    name: str,
+    port: int,
+    store: str,
+    upstream: str,
+    hash_: str,
+    policy: dict[str, str] | None = None,
+) -> Path:
     """Settings in the shape of gateway.example.yaml: portal identity, the default two_factor
-    rule, secrets from files. Written as JSON, which YAML reads."""
+    rule, secrets from files. Written as JSON, which YAML reads. `policy`: files of a policy
+    directory of this gateway's own, instead of the shared one (one company, no access rules)."""
     base = root / "gateway"
-    policies = base / "policies"
+    policies = base / ("policies" if policy is None else f"policies-{name}")
     policies.mkdir(parents=True, exist_ok=True)
-    (policies / "bench.yaml").write_text(POLICY)
+    for file, text in (policy or {"bench.yaml": POLICY}).items():
+        (policies / file).write_text(text)
     users = base / "users.yaml"
     users.write_text(f"users:\n  {USER}:\n    password: '{hash_}'\n    name: Bench User\n")
     keys = base / "session-keys"

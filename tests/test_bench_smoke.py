@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ("wrk", "nginx", "curl", "redis-server")
-TARGETS = ("direct", "passthrough", "nginx", "gateway_sqlite", "gateway_redis")
+TARGETS = ("direct", "passthrough", "nginx", "gateway_sqlite", "gateway_redis", "gateway_features")
 MEASURED = (  # raw figures: each must be a positive number
     "requests_per_s",
     "cpu_us_per_request",
@@ -26,6 +26,7 @@ MEASURED = (  # raw figures: each must be a positive number
 )
 DERIVED = (  # differences and growths: present and finite (noise can make them 0 or negative)
     "cpu_vs_passthrough",
+    "cpu_vs_gateway_sqlite",
     "rps_vs_passthrough",
     "added_p50_ms",
     "added_p99_ms",
