@@ -1,34 +1,38 @@
 """/.gateway/admin/: company admins see their company's members and act on them.
 
 Pages: the companies an admin administers, the members table (search, filter, CSV), one
-member (reset, name, phone), "Enable 2FA for all users", and re-authentication.
+member (reset, name, phone; its sessions and remembered browsers are `sessions_pages`),
+"Enable 2FA for all users", and re-authentication. What they share is `page_base`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from gateway import admin as members_of
 from gateway import regulation
-from gateway.decision import Mode
-from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.errors import BadRequest
 from gateway.factors.phone import InvalidNumber
-from gateway.handlers.admin import actions
-from gateway.handlers.admin.access import Admin, AdminRefused, NotAdmin, admin_of, companies_of
+from gateway.handlers.admin import actions, sessions_pages
+from gateway.handlers.admin.access import Admin, admin_of, companies_of
+from gateway.handlers.admin.page_base import (
+    ROOT,
+    company_url,
+    find_member,
+    guarded,
+    member_url,
+    render,
+)
 from gateway.handlers.shared.attempts import in_words
-from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
-from gateway.handlers.shared.redirects import gateway_url, see_other
+from gateway.handlers.shared.csrf import require_csrf
+from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import context, runtime
-from gateway.handlers.shared.verified import NotSignedIn, signed_in, to_the_challenge
-from gateway.policy.model import Company
+from gateway.handlers.shared.verified import signed_in, to_the_challenge
 from gateway.redirects import safe_redirect
-from gateway.sessions import storage_key
 
-ROOT = "/.gateway/admin/"
 CONFIRM_RESET = "Tick the box to confirm the reset: it cannot be undone."
 DONE = {
     "reset": "Two-step sign-in was reset: the member was signed out everywhere and sets it up "
@@ -37,83 +41,8 @@ DONE = {
     "phone": "The new phone number was saved. It is used only once the member confirms a code "
     "sent to it, at their next sign-in.",
     "enforced": "Two-step sign-in is now required for every member.",
-    "session": "The session was ended.",
-    "sessions": "Every session was ended.",
-    "own_sessions": "Every session but this one was ended.",
-    "session_gone": "That session had already ended.",
-    "browser": "The browser is no longer remembered.",
-    "browser_gone": "That browser was already forgotten.",
+    **sessions_pages.DONE,
 }
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def company_url(company: Company) -> str:
-    return f"{ROOT}{quote(company.id, safe='')}/"
-
-
-def member_url(company: Company, user: str) -> str:
-    return f"{company_url(company)}members/{quote(user, safe='@')}"
-
-
-def reauth_url(back: str) -> str:
-    return f"{ROOT}reauth?{urlencode({'rd': back})}"
-
-
-def refused(request: web.Request, exc: AdminRefused | NotSignedIn, back: str) -> web.StreamResponse:
-    if isinstance(exc, NotSignedIn):
-        if context(request).mode is Mode.PORTAL:
-            return see_other(gateway_url("login", back))
-        raise Forbidden(
-            "You are not signed in.",
-            "Sign in to the application first, then open this page again.",
-        )
-    if isinstance(exc, NotAdmin):
-        raise Forbidden(
-            "These pages are for your company's administrators.",
-            "If you should be one, ask whoever edits your company's policy to list you.",
-        )
-    return see_other(reauth_url(back))
-
-
-def guarded(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Handler:
-    """Refusals become the sign-in redirect, the 403 page or the re-authentication step."""
-
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        back = request.path if request.method == "GET" else _back(request)
-        try:
-            return await handler(request)
-        except (AdminRefused, NotSignedIn) as exc:
-            return refused(request, exc, back)
-
-    return wrapper
-
-
-def _back(request: web.Request) -> str:
-    """Where to return after re-authenticating for a POST: the page its form was on."""
-    company = context(request).policy.company_by_id(request.match_info.get("company", ""))
-    if company is None:
-        return ROOT
-    user = request.match_info.get("user")
-    if user is not None:
-        return member_url(company, user)
-    return f"{company_url(company)}enforce"
-
-
-def render(request: web.Request, template: str, status: int = 200, **extra: Any) -> web.Response:
-    cookies: dict[str, str] = {}
-    token = csrf_token(request, cookies)
-    response = runtime(request).pages.render(
-        template,
-        status=status,
-        org=extra.get("company"),
-        csrf_field=CSRF_FIELD,
-        csrf_token=token,
-        shown=members_of.shown,
-        **extra,
-    )
-    attach_csrf_cookie(response, request, cookies)
-    return response
 
 
 @guarded
@@ -184,18 +113,6 @@ async def members_csv(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _member(request: web.Request, admin: Admin) -> members_of.Member:
-    rt = runtime(request)
-    found = await members_of.member(
-        rt.store, context(request).policy, admin.company, request.match_info["user"], rt.clock()
-    )
-    if found is None:
-        raise NotFound(
-            "There is no such member of your company.", "Go back to the list of members."
-        )
-    return found
-
-
 KNOWN_DAYS = round(regulation.KNOWN_BROWSER_WINDOW / regulation.DAY)
 
 
@@ -224,35 +141,18 @@ def lockout_line(lock: members_of.Lock, now: float) -> str:
 async def _member_page(
     request: web.Request, admin: Admin, status: int = 200, **extra: Any
 ) -> web.Response:
-    member = await _member(request, admin)
+    member = await find_member(request, admin)
     defaults: dict[str, Any] = {
         "error": None,
         "reset_error": False,
         "name_value": member.name or "",
         "phone_value": "",
     }
-    rt = runtime(request)
-    current = storage_key(admin.session.id)
-    sessions = [
-        {
-            "handle": one.handle,
-            "this": one.key == current,
-            "browser": one.browser,
-            "address": one.session.address or "unknown address",
-            "application": one.session.app,
-            "signed_in": one.session.created,
-            "factor": one.factor,
-            "last_seen": one.session.last_seen,
-        }
-        for one in await rt.sessions.active(member.user)
-    ]
-    browsers = [actions.browser_json(one) for one in await actions.remembered(request, member.user)]
     return render(
         request,
         "admin_member.html",
         status=status,
-        sessions=sessions,
-        remembered=browsers,
+        **await sessions_pages.sections(request, admin, member.user),
         company=admin.company,
         user=admin.user,
         member=member,
@@ -274,7 +174,7 @@ async def member_page(request: web.Request) -> web.StreamResponse:
 async def reset_post(request: web.Request) -> web.StreamResponse:
     form = await require_csrf(request)
     admin = await admin_of(request, request.match_info["company"], action=True)
-    member = await _member(request, admin)
+    member = await find_member(request, admin)
     if form.get("confirm") != "yes":  # one click must not wipe someone's factors
         return await _member_page(request, admin, status=400, error=CONFIRM_RESET, reset_error=True)
     await actions.reset(request, admin, member.user)
@@ -284,43 +184,10 @@ async def reset_post(request: web.Request) -> web.StreamResponse:
 
 
 @guarded
-async def session_end_post(request: web.Request) -> web.StreamResponse:
-    form = await require_csrf(request)
-    admin = await admin_of(request, request.match_info["company"], action=True)
-    member = await _member(request, admin)
-    back = member_url(admin.company, member.user)
-    handle = form.get("session", "")
-    if handle == runtime(request).sessions.handle(storage_key(admin.session.id)):
-        return see_other(back)  # their own: signing out does that
-    ended = await actions.end_session(request, admin, member.user, handle)
-    return see_other(back + ("?done=session" if ended is not None else "?done=session_gone"))
-
-
-@guarded
-async def sessions_end_post(request: web.Request) -> web.StreamResponse:
-    await require_csrf(request)
-    admin = await admin_of(request, request.match_info["company"], action=True)
-    member = await _member(request, admin)
-    await actions.end_sessions(request, admin, member.user)
-    done = "own_sessions" if member.user == admin.user else "sessions"
-    return see_other(member_url(admin.company, member.user) + f"?done={done}")
-
-
-@guarded
-async def browser_forget_post(request: web.Request) -> web.StreamResponse:
-    form = await require_csrf(request)
-    admin = await admin_of(request, request.match_info["company"], action=True)
-    member = await _member(request, admin)
-    forgotten = await actions.forget_browser(request, admin, member.user, form.get("browser", ""))
-    done = "browser" if forgotten else "browser_gone"
-    return see_other(member_url(admin.company, member.user) + f"?done={done}")
-
-
-@guarded
 async def profile_post(request: web.Request) -> web.StreamResponse:
     form = await require_csrf(request)
     admin = await admin_of(request, request.match_info["company"], action=True)
-    member = await _member(request, admin)
+    member = await find_member(request, admin)
     name, phone = form.get("name", ""), form.get("phone", "").strip()
     try:
         name = actions.clean_name(name)
@@ -404,9 +271,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(ROOT + "{company}/members/{user}", member_page)
     router.add_post(ROOT + "{company}/members/{user}/reset", reset_post)
     router.add_post(ROOT + "{company}/members/{user}/profile", profile_post)
-    router.add_post(ROOT + "{company}/members/{user}/sessions/end", session_end_post)
-    router.add_post(ROOT + "{company}/members/{user}/sessions/end-all", sessions_end_post)
-    router.add_post(ROOT + "{company}/members/{user}/browsers/forget", browser_forget_post)
+    sessions_pages.add_routes(router)
     router.add_get(ROOT + "{company}/enforce", enforce_page)
     router.add_post(ROOT + "{company}/enforce", enforce_post)
 
