@@ -8,13 +8,13 @@ from textwrap import dedent
 
 import pytest
 
+from gateway.companies_status import status_table
 from gateway.enforcement import conflicts as ratchet_conflicts
 from gateway.explain import (
     Explanation,
     Request,
     StoreFacts,
     explain,
-    status_table,
 )
 from gateway.policy import Policy, load_policy_dir
 from gateway.settings import Application, Intercept

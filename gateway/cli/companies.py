@@ -23,7 +23,7 @@ from gateway.cli.common import (
 
 
 def status_command(config: Path) -> int:
-    from gateway.explain import status_table
+    from gateway.companies_status import status_table
     from gateway.operator import StoreAbsent, enforced_companies
     from gateway.store import StoreUnavailable
 
