@@ -10,11 +10,21 @@ import pyotp
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page, expect
 
+from gateway.demo.run import POLICIES
+
 ALICE = ("alice@acme.example", "acme-demo-1")
 CODE_LABEL = "6-digit code"
 ENROL_URL = re.compile(r"/\.gateway/enrol(\?|$)")
 CHALLENGE_URL = re.compile(r"/\.gateway/challenge(\?|$)")
 RECOVERY_URL = re.compile(r"/\.gateway/recovery(\?|$)")
+
+
+def demo_policies(edited: str, added: str) -> dict[str, str]:
+    """The demo's policy files by name, for a gateway of a test's own, with `added` put at the
+    end of the file `edited`."""
+    files = {path.name: path.read_text() for path in POLICIES.glob("*.yaml")}
+    files[edited] = files[edited].rstrip("\n") + "\n" + added
+    return files
 
 
 def app_sign_in(page: Page, base: str, user: str, password: str) -> None:

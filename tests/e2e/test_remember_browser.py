@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from gateway.demo.legacy import create_legacy_app
-from gateway.demo.run import ACCOUNTS, POLICIES
+from gateway.demo.run import ACCOUNTS
 from tests.browser import DESKTOP
 from tests.e2e.flow import (
     ALICE,
@@ -23,6 +23,7 @@ from tests.e2e.flow import (
     axe_report,
     code_now,
     cookies,
+    demo_policies,
     enter_code,
     expect_application_home,
     sign_in_and_enrol,
@@ -37,9 +38,8 @@ COOKIE = "gateway_remember"
 
 def policies() -> dict[str, str]:
     """The demo's policy files, with Acme allowing browsers to be remembered for 30 days."""
-    files = {path.name: path.read_text() for path in POLICIES.glob("*.yaml")}
-    assert "remember_browser" not in files["acme.yaml"]
-    files["acme.yaml"] = files["acme.yaml"].rstrip("\n") + "\nremember_browser: 30d\n"
+    files = demo_policies("acme.yaml", "remember_browser: 30d\n")
+    assert files["acme.yaml"].count("remember_browser") == 1  # the demo's own does not set it
     return files
 
 

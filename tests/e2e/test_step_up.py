@@ -15,11 +15,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from gateway.demo.legacy import create_legacy_app
-from gateway.demo.run import ACCOUNTS, POLICIES
+from gateway.demo.run import ACCOUNTS
 from tests.e2e.flow import (
     CHALLENGE_URL,
     axe_report,
     code_now,
+    demo_policies,
     enter_code,
     expect_application_home,
     sign_in_and_enrol,
@@ -38,10 +39,10 @@ BOUND = 60
 
 
 def policies() -> dict[str, str]:
-    """The demo's policy files, with the step-up rule added to the legacy application's."""
-    files = {path.name: path.read_text() for path in POLICIES.glob("*.yaml")}
+    """The demo's policy files, with the step-up rule added to the legacy application's (its
+    rules are the file's last)."""
+    files = demo_policies("applications.yaml", STEP_UP_RULE)
     assert "  legacy:\n" in files["applications.yaml"]
-    files["applications.yaml"] = files["applications.yaml"].rstrip("\n") + "\n" + STEP_UP_RULE
     return files
 
 
