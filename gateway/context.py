@@ -57,7 +57,19 @@ class RequestContext:
         user, or the user a trusted single sign-on names): its brand goes on every page."""
         user = self.session.user if self.session is not None else None
         user = user or self.header_user
-        return self.policy.company_for(user) if user else None
+        return self.company_for(user)
+
+    def company_for(self, user: str | None) -> Company | None:
+        """`user`'s company, by name, domain, or the directory groups of this request's session
+        when it is `user`'s (portal mode keeps them in the session at sign-in)."""
+        return self.policy.company_for(user, self.groups_of(user)) if user else None
+
+    def groups_of(self, user: str | None) -> tuple[str, ...]:
+        session = self.session
+        if session is None or not user or session.user != user:
+            return ()
+        groups = session.identity.get("groups")
+        return tuple(str(group) for group in groups) if isinstance(groups, list) else ()
 
     @property
     def path_qs(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -12,6 +11,7 @@ from gateway.config_errors import ConfigError, ConfigInvalid
 from gateway.durations import format_duration
 from gateway.policy.access_rules import read_rule
 from gateway.policy.entries import policy_entries
+from gateway.policy.members import Claims, read_members
 from gateway.policy.model import (
     MAX_REMEMBER_BROWSER,
     METHODS,
@@ -35,7 +35,6 @@ _COMPANY_KEYS = {
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
     "trusted_networks", "remember_browser", "branding", "session", "attempts",
 }  # fmt: skip
-_DOMAIN = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+")
 
 
 def load_policy_dir(path: Path, known_apps: Collection[str] | None = None) -> Policy:
@@ -56,8 +55,7 @@ class _Seen:
     """What earlier files claimed, for the checks that span files."""
 
     ids: dict[str, str] = field(default_factory=dict)
-    domains: dict[str, tuple[str, str]] = field(default_factory=dict)
-    users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    claims: Claims = field(default_factory=dict)  # domains, users and groups, by kind
     apps: dict[str, str] = field(default_factory=dict)
     companies: list[Company] = field(default_factory=list)
     rules: dict[str, tuple[AccessRule, ...]] = field(default_factory=dict)
@@ -102,36 +100,6 @@ def _load_file(file: Path, seen: _Seen, known_apps: Collection[str] | None) -> l
     return sorted(reader.errors, key=lambda error: error.line)
 
 
-def _member_list(reader: Reader, path: KeyPath, kind: str) -> list[tuple[KeyPath, str]]:
-    items: dict[str, KeyPath] = {}
-    for item, text in reader.strings(path):
-        text = text.lower()
-        if kind == "domain" and text.startswith("@"):
-            reader.error(item, f'write the domain without "@": "{text[1:]}"')
-        elif kind == "domain" and not _DOMAIN.fullmatch(text):
-            reader.error(item, f'"{text}" is not an email domain such as "acme.example"')
-        elif any(c.isspace() for c in text):
-            reader.error(item, f'"{text}" is not a user name or address: it contains a space')
-        else:
-            items.setdefault(text, item)
-    return [(item, text) for text, item in items.items()]
-
-
-def _claim(
-    reader: Reader,
-    claims: dict[str, tuple[str, str]],
-    kind: str,
-    item: KeyPath,
-    text: str,
-    name: str,
-) -> None:
-    owner = claims.setdefault(text, (name, reader.document.file))
-    if owner[1] != reader.document.file:
-        reader.error(
-            item, f'{kind} "{text}" is already claimed by company "{owner[0]}" in {owner[1]}'
-        )
-
-
 def _company(reader: Reader, file: Path, seen: _Seen) -> None:
     before = len(reader.errors)
     reader.unknown_keys((), _COMPANY_KEYS)
@@ -145,26 +113,9 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
         )
     seen.ids.setdefault(company_id, str(file))
 
-    members_before = len(reader.errors)
-    reader.mapping(("members",))
-    reader.unknown_keys(("members",), ("domains", "users"))
-    domains = _member_list(reader, ("members", "domains"), "domain")
-    users = _member_list(reader, ("members", "users"), "user")
-    for item, text in domains:
-        _claim(reader, seen.domains, "domain", item, text, name)
-    for item, text in users:
-        _claim(reader, seen.users, "user", item, text, name)
-    if not domains and not users and len(reader.errors) == members_before:
-        where = ("members",) if reader.has(("members",)) else ("company",)
-        reader.error(
-            where,
-            f'company "{name}" has no members: list at least one domain or user under members',
-            at_key=True,
-        )
-
+    members = read_members(reader, name, seen.claims)
     account_type = reader.choice(("account_type",), tuple(AccountType), AccountType.PARTNER)
-    domain_names = {text for _, text in domains}
-    user_names = {text for _, text in users}
+    domain_names, user_names = set(members.domains), set(members.users)
     admins: list[str] = []
     for item, admin in reader.strings(("admins",)):
         admin = admin.lower()
@@ -199,8 +150,9 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
                 id=company_id,
                 name=name,
                 source=str(file),
-                domains=tuple(text for _, text in domains),
-                users=tuple(text for _, text in users),
+                domains=members.domains,
+                users=members.users,
+                groups=members.groups,
                 account_type=AccountType(account_type),
                 admins=tuple(admins),
                 methods=methods,

@@ -6,7 +6,7 @@ import ipaddress
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
@@ -152,6 +152,9 @@ class Company:
     users: tuple[str, ...]
     account_type: AccountType
     admins: tuple[str, ...]
+    # directory groups (portal mode's groups, from LDAP or the users file), lower case: a user
+    # neither listed nor of a listed domain is a member through any of them
+    groups: tuple[str, ...] = ()
     methods: tuple[str, ...] = ("totp",)
     default_method: str = ""
     enforce_2fa: bool = False
@@ -182,10 +185,15 @@ class Company:
             if not MIN_REMEMBER_BROWSER <= self.remember_browser <= MAX_REMEMBER_BROWSER:
                 raise ValueError("remember_browser must be from 1 hour to 90 days")
 
-    def is_member(self, user: str) -> bool:
-        """True when `user` is listed explicitly or has an address in one of the domains."""
+    def is_member(self, user: str, groups: Iterable[str] = ()) -> bool:
+        """True when `user` is listed explicitly, has an address in one of the domains, or is
+        in one of the groups."""
         user = user.lower()
-        return user in self.users or ("@" in user and user.rpartition("@")[2] in self.domains)
+        return (
+            user in self.users
+            or ("@" in user and user.rpartition("@")[2] in self.domains)
+            or any(group.lower() in self.groups for group in groups)
+        )
 
 
 # the shortest step-up bound: below it a person could not finish the challenge and come back
@@ -245,26 +253,34 @@ class Policy:
     _by_user: dict[str, Company] = field(init=False, repr=False, compare=False)
     _by_domain: dict[str, Company] = field(init=False, repr=False, compare=False)
     _by_id: dict[str, Company] = field(init=False, repr=False, compare=False)
+    _by_group: dict[str, Company] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_user: dict[str, Company] = {}
         by_domain: dict[str, Company] = {}
+        by_group: dict[str, Company] = {}
         for company in self.companies:
             for user in company.users:
                 by_user.setdefault(user.lower(), company)
             for domain in company.domains:
                 by_domain.setdefault(domain.lower(), company)
+            for group in company.groups:
+                by_group.setdefault(group.lower(), company)
         object.__setattr__(self, "_by_user", by_user)
         object.__setattr__(self, "_by_domain", by_domain)
+        object.__setattr__(self, "_by_group", by_group)
         object.__setattr__(self, "_by_id", {company.id: company for company in self.companies})
         object.__setattr__(self, "access_rules", MappingProxyType(dict(self.access_rules)))
 
-    def company_for(self, user: str) -> Company | None:
-        """The company `user` belongs to: an explicit entry first, then the address's domain."""
+    def company_for(self, user: str, groups: Iterable[str] = ()) -> Company | None:
+        """The company `user` belongs to: an explicit entry first, then the address's domain,
+        then the first of the user's directory `groups` a company lists."""
         user = user.lower()
         company = self._by_user.get(user)
         if company is None and "@" in user:
             company = self._by_domain.get(user.rpartition("@")[2])
+        for group in groups if company is None and self._by_group else ():
+            company = company or self._by_group.get(group.lower())
         return company
 
     def company_by_id(self, company_id: str) -> Company | None:

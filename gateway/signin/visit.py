@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.clientip import IPAddress
@@ -28,9 +29,13 @@ class Visit:
     request_id: str = ""
     application: str = ""
     remember_cookie: str | None = None  # the remembered-browser cookie, as sent
+    # a user's directory groups as this request knows them (its session's), for members by group
+    groups_of: Callable[[str | None], tuple[str, ...]] | None = None
 
     def company_for(self, user: str | None) -> Company | None:
-        return self.policy.company_for(user) if user else None
+        if not user:
+            return None
+        return self.policy.company_for(user, self.groups_of(user) if self.groups_of else ())
 
     @property
     def address(self) -> str | None:

@@ -224,7 +224,7 @@ def test_every_error_of_every_file_is_reported_with_file_and_line(tmp_path: Path
         (
             "e_nobody.yaml",
             2,
-            'company "Nobody" has no members: list at least one domain or user under members',
+            'company "Nobody" has no members: list at least one domain, user or group under members',
         ),
         (
             "e_nobody.yaml",
@@ -384,7 +384,11 @@ def test_no_members_is_reported_alongside_other_mistakes(tmp_path: Path) -> None
     """An unrelated error earlier in the file does not hide the missing members."""
     _write(tmp_path, {"x.yaml": "company: X\nenforce2fa: true\nadmins: [root]\n"})
     assert _errors(tmp_path) == [
-        ("x.yaml", 1, 'company "X" has no members: list at least one domain or user under members'),
+        (
+            "x.yaml",
+            1,
+            'company "X" has no members: list at least one domain, user or group under members',
+        ),
         ("x.yaml", 2, 'unknown setting "enforce2fa" (did you mean "enforce_2fa"?)'),
         (
             "x.yaml",

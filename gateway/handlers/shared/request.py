@@ -36,7 +36,7 @@ def cookie_value(ctx: RequestContext, name: str) -> str | None:
 
 
 def company_for(request: web.Request, user: str | None) -> Company | None:
-    return context(request).policy.company_for(user) if user else None
+    return context(request).company_for(user)
 
 
 def site_name(request: web.Request, user: str) -> str:
@@ -64,5 +64,6 @@ def visit(request: web.Request) -> Visit:
             request_id=ctx.request_id,
             application=ctx.application.name,
             remember_cookie=cookie_value(ctx, cookie_name(ctx, remember.COOKIE)),
+            groups_of=ctx.groups_of,
         )
     return found

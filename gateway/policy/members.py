@@ -1,0 +1,80 @@
+"""A company file's `members:` block: email domains, user names or addresses, and directory
+groups (the groups portal mode learns at sign-in, from LDAP or the users file). Each domain,
+user and group belongs to one company only; a company needs at least one of them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.yaml_document import KeyPath
+from gateway.yamlsource import Reader
+
+_DOMAIN = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+")
+KINDS = ("domains", "users", "groups")
+
+
+@dataclass(frozen=True)
+class Members:
+    domains: tuple[str, ...]
+    users: tuple[str, ...]
+    groups: tuple[str, ...]
+
+
+# what earlier files claimed, by kind: the value -> (company name, file)
+Claims = dict[str, dict[str, tuple[str, str]]]
+
+
+def read_members(reader: Reader, company: str, claims: Claims) -> Members:
+    before = len(reader.errors)
+    reader.mapping(("members",))
+    reader.unknown_keys(("members",), KINDS)
+    found: dict[str, list[tuple[KeyPath, str]]] = {}
+    for kind in KINDS:
+        found[kind] = _member_list(reader, ("members", kind), kind)
+        for item, text in found[kind]:
+            _claim(reader, claims.setdefault(kind, {}), kind[:-1], item, text, company)
+    if not any(found.values()) and len(reader.errors) == before:
+        where = ("members",) if reader.has(("members",)) else ("company",)
+        reader.error(
+            where,
+            f'company "{company}" has no members: list at least one domain, user or group '
+            "under members",
+            at_key=True,
+        )
+    domains, users, groups = (tuple(text for _, text in found[kind]) for kind in KINDS)
+    return Members(domains, users, groups)
+
+
+def _member_list(reader: Reader, path: KeyPath, kind: str) -> list[tuple[KeyPath, str]]:
+    items: dict[str, KeyPath] = {}
+    for item, text in reader.strings(path):
+        text = text.lower()
+        if kind == "domains" and text.startswith("@"):
+            reader.error(item, f'write the domain without "@": "{text[1:]}"')
+        elif kind == "domains" and not _DOMAIN.fullmatch(text):
+            reader.error(item, f'"{text}" is not an email domain such as "acme.example"')
+        elif kind == "groups" and (
+            not text.strip() or "," in text or any(ord(c) < 0x20 for c in text)
+        ):
+            reader.error(item, f'"{text}" is not a group name (no commas or control characters)')
+        elif kind == "users" and any(c.isspace() for c in text):
+            reader.error(item, f'"{text}" is not a user name or address: it contains a space')
+        else:
+            items.setdefault(text.strip(), item)
+    return [(item, text) for text, item in items.items()]
+
+
+def _claim(
+    reader: Reader,
+    claims: dict[str, tuple[str, str]],
+    kind: str,
+    item: KeyPath,
+    text: str,
+    name: str,
+) -> None:
+    owner = claims.setdefault(text, (name, reader.document.file))
+    if owner[1] != reader.document.file:
+        reader.error(
+            item, f'{kind} "{text}" is already claimed by company "{owner[0]}" in {owner[1]}'
+        )

@@ -1,0 +1,66 @@
+"""Members by group in company policy files: read and checked by the loader (and so by
+`gateway policy check`), used by Policy.company_for only after a user's own name and domain."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.policy import check_policy_dir, load_policy_dir
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(directory: Path, **files: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / f"{name}.yaml").write_text(text)
+    return directory
+
+
+def test_a_company_of_groups_only_and_the_order_of_lookups(tmp_path: Path) -> None:
+    """Groups are compared without case; a listed user or a domain wins over a group."""
+    policy = load_policy_dir(
+        write(
+            tmp_path,
+            ops="company: Ops\nmembers:\n  groups: [Admins, sre]\n",
+            acme="company: Acme\nmembers:\n  domains: [acme.example]\n  users: [carol]\n",
+        )
+    )
+    ops = policy.company_by_id("ops")
+    assert ops is not None and ops.groups == ("admins", "sre")
+    assert policy.company_for("alice", ["staff", "ADMINS"]) is ops
+    assert policy.company_for("alice", ["staff"]) is None
+    assert policy.company_for("alice") is None  # a YAML users file without groups: unchanged
+    assert policy.company_for("carol", ["sre"]).id == "acme"  # type: ignore[union-attr]
+    assert policy.company_for("bob@acme.example", ["sre"]).id == "acme"  # type: ignore[union-attr]
+
+
+def test_group_errors_are_reported_with_file_and_line(tmp_path: Path) -> None:
+    errors = check_policy_dir(
+        write(
+            tmp_path,
+            a="company: A\nmembers:\n  groups: [admins, 'x,y']\n",
+            b="company: B\nmembers:\n  groups: [Admins]\n",
+        )
+    )
+    messages = {(Path(e.file).name, e.line, e.message) for e in errors}
+    assert ("a.yaml", 3, '"x,y" is not a group name (no commas or control characters)') in messages
+    assert any(
+        name == "b.yaml" and 'group "admins" is already claimed by company "A"' in message
+        for name, _, message in messages
+    ), messages
+
+
+def test_policy_check_validates_groups(tmp_path: Path) -> None:
+    write(tmp_path, a="company: A\nmembers:\n  groups: [admins]\n  teams: [x]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "policy", "check", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode != 0
+    assert "teams" in result.stdout + result.stderr
