@@ -31,6 +31,7 @@ from gateway.handlers.signin import (
     second_factor,
     sign_out,
 )
+from gateway.identity.ldap import Directory
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
 from gateway.metrics import Metrics, timed_store
@@ -44,7 +45,7 @@ from gateway.routing import Router
 from gateway.runtime import Runtime, Secrets
 from gateway.senders import build_senders
 from gateway.sessions import SessionManager
-from gateway.settings import Settings, SettingsError
+from gateway.settings import Portal, Settings, SettingsError
 from gateway.store import Store, StoreUnavailable, open_store
 
 log = logging.getLogger("gateway")
@@ -66,7 +67,7 @@ def build_runtime(
     holder = PolicyHolder()
     holder.replace(policy)  # generation 1: readyz tells a loaded policy from none
     users = {
-        application.name: UsersFile(application.portal.users_file)
+        application.name: _password_check(application.portal)
         for application in settings.applications
         if application.portal is not None
     }
@@ -95,6 +96,15 @@ def build_runtime(
         for warning in application.intercept.warnings if application.intercept else ():
             log.warning("application %s (intercept): %s", application.name, warning)
     return runtime
+
+
+def _password_check(portal: Portal) -> UsersFile | Directory:
+    """Portal mode's first factor: the users file, or the directory (its service account's
+    password read now, so a missing secret stops the start)."""
+    if portal.ldap is None:
+        return UsersFile(portal.users_file or Path())
+    secret = portal.ldap.bind_password
+    return Directory(portal.ldap, secret.read() if secret is not None else None)
 
 
 def _reload_failing(runtime: Runtime) -> int:
@@ -162,6 +172,9 @@ async def _running(runtime: Runtime) -> AsyncIterator[None]:
     await runtime.client.close()
     await runtime.pool.close()
     await runtime.senders.close()
+    for check in runtime.users.values():
+        if isinstance(check, Directory):
+            check.close()
     await runtime.store.close()
 
 

@@ -8,6 +8,7 @@ GatewayError
 ├── MisdirectedRequest    421  no application serves this host
 ├── UpstreamUnreachable   502  the application did not answer
 ├── StoreDown             503  the store cannot be reached: fail closed
+├── DirectoryDown         503  the directory (LDAP) cannot check a password: fail closed
 └── UpstreamTimeout       504  the application took too long
 """
 
@@ -76,3 +77,15 @@ class UpstreamTimeout(GatewayError):
 class StoreDown(GatewayError):
     status = 503
     title = "Sign-in is unavailable"
+
+
+class DirectoryDown(GatewayError):
+    status = 503
+    title = "Sign-in is unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The gateway cannot reach the directory that checks passwords, so it cannot check "
+            "who you are.",
+            "Try again in a minute. If it keeps happening, tell the people who run this site.",
+        )

@@ -11,6 +11,7 @@ import aiohttp
 from gateway.audit import AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
+from gateway.identity.ldap import Directory
 from gateway.identity.portal import UsersFile
 from gateway.log_repeats import Repeats
 from gateway.metrics import Metrics
@@ -43,7 +44,8 @@ class Runtime:
     secrets: Secrets
     pages: Pages
     router: Router
-    users: dict[str, UsersFile]  # portal-mode applications' users files, by application name
+    # portal-mode applications' users files or directories, by application name
+    users: dict[str, UsersFile | Directory]
     client: aiohttp.ClientSession | None = None
     pool: Pool | None = None  # the lean client for bodiless GET and HEAD (gateway.proxy.client)
     notifier: Notifier | None = None  # email to users (notices); None when no sender is set up

@@ -14,6 +14,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from gateway.intercept_settings import read_intercept
+from gateway.settings.directory import read_ldap
 from gateway.settings.model import Application, HeaderIdentity, Identity, Portal, Timeouts
 from gateway.settings.values import port_ok, read_path, read_seconds
 from gateway.yaml_document import KeyPath
@@ -143,7 +144,12 @@ def _upstream(r: Reader, path: KeyPath) -> str:
 def _portal(r: Reader, p: KeyPath, base: Path) -> Portal | None:
     if r.mapping(p, required=True) is None:
         return None
-    r.unknown_keys(p, ("users_file",))
+    r.unknown_keys(p, ("users_file", "ldap"))
+    if r.has((*p, "users_file")) == r.has((*p, "ldap")):
+        message = f"{_name(p)} takes users_file (a YAML file of users) or ldap (a directory)"
+        r.error(p, message, at_key=True)
+    if r.has((*p, "ldap")):
+        return Portal(ldap=read_ldap(r, (*p, "ldap"), base))
     return Portal(read_path(r, (*p, "users_file"), base, required=True) or Path())
 
 

@@ -1,5 +1,6 @@
 """What the settings file becomes: frozen dataclasses, one per section (Settings at the top,
-Listen, Application with its Portal, HeaderIdentity and Timeouts, SendersConfig of SenderConfig,
+Listen, Application with its Portal (users file or Ldap), HeaderIdentity and Timeouts,
+SendersConfig of SenderConfig,
 AuditSettings, MetricsSettings, Secrets of SecretSource), with the defaults a missing setting
 takes. Secrets are read only when asked for, and a secret that cannot be used raises
 SettingsError; everything else here is plain data, checked by the readers of the other modules.
@@ -101,8 +102,44 @@ class Listen:
 
 
 @dataclass(frozen=True)
+class LdapGroups:
+    """Where a user's groups are read: an attribute of the user's entry (`memberOf`), or a
+    search under `base_dn` with `filter` (`{dn}` is the user's DN), naming each by
+    `name_attribute`."""
+
+    attribute: str = ""
+    base_dn: str = ""
+    filter: str = "(member={dn})"
+    name_attribute: str = "cn"
+
+
+@dataclass(frozen=True)
+class Ldap:
+    """An LDAP directory or Active Directory as portal mode's first factor (gateway.identity.
+    ldap): search-then-bind with a service account (bind_dn), or direct bind (user_dn)."""
+
+    url: str
+    base_dn: str = ""
+    start_tls: bool = False
+    ca_file: Path | None = None
+    bind_dn: str = ""
+    bind_password: SecretSource | None = None
+    user_dn: str = ""  # direct bind: a DN with {user}, such as "uid={user},ou=people,dc=..."
+    user_filter: str = "(uid={user})"
+    name_attribute: str = "cn"
+    email_attribute: str = "mail"
+    groups: LdapGroups | None = None
+    connect_timeout: float = 5.0
+    timeout: float = 10.0  # seconds for each answer of the directory
+    pool_size: int = 4  # service connections kept open, and sign-ins checked at once
+
+
+@dataclass(frozen=True)
 class Portal:
-    users_file: Path
+    """Where portal mode checks passwords: a users file or a directory (one of them)."""
+
+    users_file: Path | None = None
+    ldap: Ldap | None = None
 
 
 @dataclass(frozen=True)

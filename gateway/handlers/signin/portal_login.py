@@ -7,14 +7,15 @@ import logging
 from aiohttp import web
 
 from gateway.audit import audit
-from gateway.errors import NotFound
+from gateway.errors import DirectoryDown, NotFound
 from gateway.handlers.shared.attempts import busy, refusal
 from gateway.handlers.shared.completion import after_first_factor
 from gateway.handlers.shared.cookies import load_session, session_cookie_line
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import context, runtime, visit
-from gateway.identity.portal import UsersFile
+from gateway.identity.ldap import Directory, DirectoryUnavailable
+from gateway.identity.portal import PortalUser, UsersFile
 from gateway.offload import off_loop
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level
@@ -25,7 +26,22 @@ log = logging.getLogger("gateway.login")
 WRONG_PASSWORD = "The user name or password is not right. Check both and try again."  # noqa: S105
 
 
-def _users(request: web.Request) -> UsersFile:
+async def _check(
+    request: web.Request, users: UsersFile | Directory, username: str, password: str
+) -> PortalUser | None:
+    """The first factor: argon2 off the loop, or the directory in its own threads. A directory
+    that cannot answer fails closed: the 503 page, nobody let in, nothing counted."""
+    if isinstance(users, UsersFile):
+        return await off_loop(users.check, username, password)
+    try:
+        return await users.check(username, password)
+    except DirectoryUnavailable as exc:
+        rt = runtime(request)
+        rt.log_repeats.log(logging.ERROR, "ldap", "directory unavailable: %s", exc)
+        raise DirectoryDown() from None
+
+
+def _users(request: web.Request) -> UsersFile | Directory:
     users = runtime(request).users.get(context(request).application.name)
     if users is None:
         raise NotFound("This application does not use the gateway's login page.")
@@ -74,7 +90,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
         if waiting is not None:
             log.warning("sign-in refused while waiting: %r from %s", username[:64], ctx.client_ip)
             return refusal(request, waiting, back, "Back to the sign-in page")
-        user = await off_loop(users.check, username, form.get("password", ""))
+        user = await _check(request, users, username, form.get("password", ""))
         if user is None:
             log.warning("first factor refused for %r from %s", username[:64], ctx.client_ip)
             await count_failure(visit(request), counted_as, "password")
@@ -85,6 +101,7 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     session = rt.sessions.new(ctx.application.name)
     session.identity = {"email": user.email, "name": user.display_name, "groups": list(user.groups)}
     session = await rt.sessions.promote(session, Level.FIRST_FACTOR, user.name)
+    ctx.session, ctx.session_loaded = session, True  # its groups place the user (members by group)
     log.info("first factor accepted for %s from %s", user.name, ctx.client_ip)
     audit("first_factor_ok", via="portal", user=user.name)
     response = await after_first_factor(request, session, safe_redirect(request.query.get("rd")))

@@ -1,0 +1,306 @@
+"""Portal mode's first factor against an LDAP directory (OpenLDAP) or Active Directory.
+
+Search-then-bind: a service account (bind_dn) searches base_dn with user_filter for exactly one
+entry, then a fresh connection binds as that entry's DN with the typed password. Direct bind:
+the user's DN is user_dn with the (DN-escaped) name, the bind comes first, and the entry is then
+read as the user with user_filter (so a filter that leaves out disabled accounts applies too).
+Groups come from an attribute of the entry (memberOf) or a search (member={dn}).
+
+Refused before any request: an empty password (an LDAP bind with a DN and no password is an
+unauthenticated bind, RFC 4513 5.1.2, which many servers answer with success) and a user name
+with control characters or NUL. Filter values are RFC 4515-escaped, DN values RFC 4514-escaped.
+A server that cannot be reached, times out, refuses the service account or answers with an
+error raises DirectoryUnavailable: the login handler shows the 503 page and lets nobody in.
+A disabled account is refused by the server's bind (OpenLDAP's ppolicy pwdAccountLockedTime,
+AD's userAccountControl) or left out by user_filter, and counted as a wrong password.
+
+Library: ldap3 (pure Python, synchronous), run in this module's own thread pool of pool_size
+threads. bonsai (asyncio) was the other candidate: PyPI has no Linux wheel for it, so it builds
+from source against libldap and libsasl (libldap2-dev, libsasl2-dev and a C compiler on every
+machine and image; the build fails here without them), and TLS then goes through the system's
+libldap settings rather than Python's ssl module. ldap3 installs as one wheel, verifies
+certificates with Python's ssl (a CA file, hostname checked), and its blocking calls cost one
+thread per check in flight, which pool_size bounds. Its last release is 2.9.1 (2021): stable
+and widely used, but quiet; the calls used here are few and basic, so a switch stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import math
+import queue
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ldap3 import BASE, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3.core.exceptions import LDAPException
+
+from gateway.identity.ldap_text import (
+    acceptable_name,
+    escape_dn_value,
+    escape_filter_value,
+    fill,
+    group_name,
+    header_safe,
+)
+from gateway.identity.portal import PortalUser
+from gateway.settings.model import Ldap
+
+log = logging.getLogger("gateway.ldap")
+
+INVALID_CREDENTIALS = 49
+MAX_PASSWORD = 1024
+MAX_GROUPS = 200
+
+
+class DirectoryUnavailable(Exception):
+    """The directory could not answer (down, too slow, TLS refused, service account refused,
+    an error result): the sign-in cannot be decided, so it fails closed."""
+
+
+class Directory:
+    """One application's directory: a pool of service connections and the threads that use them."""
+
+    def __init__(self, settings: Ldap, bind_password: str | None = None) -> None:
+        self.settings = settings
+        self._password = bind_password
+        parts = urlsplit(settings.url)
+        secure = parts.scheme == "ldaps"
+        tls = None
+        if secure or settings.start_tls:
+            cafile = str(settings.ca_file) if settings.ca_file else None
+            tls = _Tls(ssl.create_default_context(cafile=cafile), parts.hostname or "")
+        # a Server per connection: ldap3's Server remembers a refused address as unavailable
+        # for a while, which would outlast the directory's own restart
+        self._server = functools.partial(
+            Server,
+            parts.hostname or "",
+            port=parts.port or (636 if secure else 389),
+            use_ssl=secure,
+            tls=tls,
+            get_info="NO_INFO",
+            connect_timeout=settings.connect_timeout,
+        )
+        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        self._threads = ThreadPoolExecutor(settings.pool_size, thread_name_prefix="ldap")
+
+    async def check(self, username: str, password: str) -> PortalUser | None:
+        """The user when the directory accepts the password; None for a wrong or empty
+        password, an unknown, ambiguous or disabled user. Raises DirectoryUnavailable."""
+        name = username.strip()
+        if not password or len(password) > MAX_PASSWORD or not acceptable_name(name):
+            return None  # never an unauthenticated bind, never a name that could mislead
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._check, name, password)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        while not self._idle.empty():
+            self._unbind(self._idle.get_nowait())
+
+    # everything below runs in the pool's threads
+
+    def _check(self, name: str, password: str) -> PortalUser | None:
+        try:
+            if self.settings.user_dn:
+                return self._direct(name, password)
+            return self._search_then_bind(name, password)
+        except LDAPException as exc:
+            raise DirectoryUnavailable(f"{type(exc).__name__}: {exc}") from None
+        except OSError as exc:  # ssl and socket errors ldap3 lets through
+            raise DirectoryUnavailable(f"{type(exc).__name__}: {exc}") from None
+        except DirectoryUnavailable:
+            raise
+        except Exception as exc:  # whatever else: still nobody let in, and never a 500
+            log.exception("unexpected failure checking a password with the directory")
+            raise DirectoryUnavailable(f"{type(exc).__name__}: {exc}") from None
+
+    def _search_then_bind(self, name: str, password: str) -> PortalUser | None:
+        s = self.settings
+        query = fill(s.user_filter, "{user}", escape_filter_value(name))
+        entries = self._service(lambda conn: self._search(conn, s.base_dn, SUBTREE, query, 2))
+        if len(entries) != 1:
+            if len(entries) > 1:
+                log.warning("the user filter finds several entries for %r; refused", name[:64])
+            return None
+        dn, attributes = entries[0]
+        conn = self._connect(dn, password)
+        try:
+            if not self._bind(conn):
+                return None
+        finally:
+            self._unbind(conn)
+        groups = self._groups(attributes, dn, None)
+        return self._user(name, attributes, groups)
+
+    def _direct(self, name: str, password: str) -> PortalUser | None:
+        s = self.settings
+        dn = fill(s.user_dn, "{user}", escape_dn_value(name))
+        conn = self._connect(dn, password)
+        try:
+            if not self._bind(conn):
+                return None
+            query = fill(s.user_filter, "{user}", escape_filter_value(name))
+            entries = self._search(conn, dn, BASE, query, 1)
+            if len(entries) != 1:
+                return None  # bound, but the filter leaves this account out (disabled)
+            attributes = entries[0][1]
+            groups = self._groups(attributes, dn, conn)
+        finally:
+            self._unbind(conn)
+        return self._user(name, attributes, groups)
+
+    def _user(self, name: str, attributes: dict[str, Any], groups: tuple[str, ...]) -> PortalUser:
+        s = self.settings
+        display = _first(attributes, s.name_attribute) or name
+        email = _first(attributes, s.email_attribute) or (name if "@" in name else "")
+        return PortalUser(name.lower(), "", display, email, groups)
+
+    def _groups(
+        self, attributes: dict[str, Any], dn: str, conn: Connection | None
+    ) -> tuple[str, ...]:
+        lookup = self.settings.groups
+        if lookup is None:
+            return ()
+        if lookup.attribute:
+            values = _values(attributes, lookup.attribute)
+            names = [group_name(value) for value in values]
+        else:
+            query = fill(lookup.filter, "{dn}", escape_filter_value(dn))
+
+            def search(c: Connection) -> list[tuple[str, dict[str, Any]]]:
+                attrs = [lookup.name_attribute]
+                return self._search(c, lookup.base_dn, SUBTREE, query, MAX_GROUPS, attrs)
+
+            found = search(conn) if conn is not None else self._service(search)
+            names = [_first(attributes, lookup.name_attribute) for _, attributes in found]
+        kept = [n for n in dict.fromkeys(names) if header_safe(n)]
+        return tuple(kept[:MAX_GROUPS])
+
+    def _search(
+        self,
+        conn: Connection,
+        base: str,
+        scope: Literal["BASE", "LEVEL", "SUBTREE"],
+        query: str,
+        limit: int,
+        attributes: list[str] | None = None,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        s = self.settings
+        wanted = attributes or [s.name_attribute, s.email_attribute]
+        if attributes is None and s.groups is not None and s.groups.attribute:
+            wanted.append(s.groups.attribute)
+        conn.search(
+            base, query, scope, attributes=wanted, size_limit=limit,
+            time_limit=max(1, int(s.timeout)),
+        )  # fmt: skip
+        code = conn.result.get("result")
+        if code == 4:  # sizeLimitExceeded: more than `limit` entries
+            return [("", {})] * (limit + 1)
+        if code == 32 and scope == BASE:  # noSuchObject: no such user (direct bind)
+            return []
+        if code != 0:
+            raise DirectoryUnavailable(f"search failed: {conn.result.get('description')}")
+        return [
+            (str(item["dn"]), dict(item.get("attributes") or {}))
+            for item in conn.response or ()
+            if item.get("type") == "searchResEntry"
+        ]
+
+    def _service(self, work: Any) -> Any:
+        """`work(conn)` on a pooled service connection; a stale one (the server restarted) is
+        dropped and the work tried once on a new one."""
+        for attempt in (1, 2):
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._service_connection()
+            try:
+                result = work(conn)
+            except (LDAPException, OSError):
+                self._unbind(conn)
+                if attempt == 2:
+                    raise
+                continue
+            self._idle.put(conn)
+            return result
+        raise AssertionError("unreachable")
+
+    def _service_connection(self) -> Connection:
+        conn = self._connect(self.settings.bind_dn, self._password or "")
+        if not self._bind(conn):
+            self._unbind(conn)
+            raise DirectoryUnavailable("the directory refused the service account (bind_dn)")
+        return conn
+
+    def _connect(self, dn: str, password: str) -> Connection:
+        """A connection that will bind as `dn` (simple bind), opened, StartTLS done if asked:
+        the password goes nowhere before TLS is up."""
+        conn = Connection(
+            self._server(),
+            user=dn,
+            password=password or None,
+            authentication=SIMPLE,
+            read_only=True,
+            receive_timeout=max(1, math.ceil(self.settings.timeout)),  # whole seconds
+            raise_exceptions=False,
+            check_names=True,
+        )
+        conn.open()
+        if self.settings.start_tls and not conn.start_tls():
+            self._unbind(conn)
+            raise DirectoryUnavailable("the directory refused StartTLS")
+        return conn
+
+    def _bind(self, conn: Connection) -> bool:
+        """True when the directory accepts the password; False on invalidCredentials (wrong
+        password, locked or disabled account); any other answer means it cannot decide."""
+        if not conn.password:  # an unauthenticated bind would "succeed"
+            return False
+        if conn.bind():
+            return True
+        if conn.result.get("result") == INVALID_CREDENTIALS:
+            return False
+        raise DirectoryUnavailable(f"bind failed: {conn.result.get('description')}")
+
+    @staticmethod
+    def _unbind(conn: Connection) -> None:
+        with contextlib.suppress(LDAPException, OSError):
+            conn.unbind()
+
+
+class _Tls(Tls):
+    """TLS by Python's default client context: the CA file (else the system's), TLS 1.2 or
+    later, and the host name checked by the ssl module during the handshake (ldap3's own check
+    calls ssl.match_hostname, deprecated since Python 3.7 and gone in 3.12)."""
+
+    def __init__(self, context: ssl.SSLContext, host: str) -> None:
+        super().__init__(validate=ssl.CERT_REQUIRED)
+        self._context = context
+        self._host = host
+
+    def wrap_socket(self, connection: Connection, do_handshake: bool = False) -> None:
+        connection.socket = self._context.wrap_socket(
+            connection.socket,
+            server_side=False,
+            do_handshake_on_connect=do_handshake,
+            server_hostname=self._host,
+        )
+
+
+def _values(attributes: dict[str, Any], name: str) -> list[str]:
+    for key, value in attributes.items():
+        if key.lower() == name.lower():
+            items = value if isinstance(value, list | tuple) else [value]
+            return [str(item) for item in items if item not in (None, b"", "")]
+    return []
+
+
+def _first(attributes: dict[str, Any], name: str) -> str:
+    values = _values(attributes, name)
+    return values[0] if values else ""

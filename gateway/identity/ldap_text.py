@@ -1,0 +1,62 @@
+"""What a typed user name may become inside an LDAP request: checked (no control characters, no
+NUL, a bounded length), then escaped for a search filter (RFC 4515) or a DN (RFC 4514), so that
+`*`, `)(` or `\\` in a name is matched as itself and never changes the request. Also the name of
+a group from a `memberOf` value (the first RDN's value of a DN)."""
+
+from __future__ import annotations
+
+from ldap3.core.exceptions import LDAPInvalidDnError
+from ldap3.utils.dn import parse_dn
+
+MAX_NAME = 256  # characters in a user name sent to the directory
+
+
+def acceptable_name(name: str) -> bool:
+    """A user name worth asking the directory about: not empty, not too long, no control
+    characters (NUL above all: C libraries on the server side end the string there)."""
+    return (
+        0 < len(name) <= MAX_NAME
+        and name == name.strip()
+        and not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name)
+    )
+
+
+def escape_filter_value(value: str) -> str:
+    """RFC 4515, section 3: `*`, `(`, `)`, `\\` and NUL as a backslash and two hex digits."""
+    out = []
+    for c in value:
+        out.append(f"\\{ord(c):02x}" if c in "*()\\\x00" else c)
+    return "".join(out)
+
+
+def escape_dn_value(value: str) -> str:
+    """RFC 4514, section 2.4: an attribute value inside a DN."""
+    out = []
+    for i, c in enumerate(value):
+        if c in ',+"\\<>;=\x00' or (i == 0 and c in "# ") or (i == len(value) - 1 and c == " "):
+            out.append(f"\\{ord(c):02x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def fill(template: str, placeholder: str, value: str) -> str:
+    """`template` with its placeholder replaced by `value` (escaped already by the caller): a
+    plain replace, so braces elsewhere in a filter (`{...}` is legal there) mean nothing."""
+    return template.replace(placeholder, value)
+
+
+def group_name(value: str) -> str:
+    """`cn=Admins,ou=groups,dc=example,dc=org` -> "Admins"; a value that is no DN stays as it is."""
+    if "=" not in value:
+        return value
+    try:
+        first = parse_dn(value, escape=False, strip=True)[0]
+    except (LDAPInvalidDnError, IndexError):
+        return value
+    return str(first[1])
+
+
+def header_safe(name: str) -> bool:
+    """A group name that can go into Remote-Groups: no comma (the separator), no control."""
+    return bool(name) and "," not in name and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)

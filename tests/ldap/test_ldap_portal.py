@@ -1,0 +1,256 @@
+"""Portal mode against a real OpenLDAP slapd (tests/ldap/slapd.py), over HTTP through the
+gateway app: the password checked by the directory, the second factor still asked, groups sent
+on as Remote-Groups and placing the user in a company, and every way a sign-in must not pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from gateway.identity.ldap import Directory
+from tests.ldap.slapd import (
+    GROUPS,
+    PEOPLE,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
+    Slapd,
+    free_port,
+    make_slapd,
+)
+from tests.support import enrol_totp, portal_login
+
+WRONG = "The user name or password is not right"
+COMPANY = """
+company: Directory Admins
+members:
+  groups: [Admins]
+branding:
+  name: Admins of the Directory
+"""
+
+
+async def echo(request: web.Request) -> web.Response:
+    return web.json_response({"path": request.path, "headers": dict(request.headers)})
+
+
+@pytest.fixture
+async def echo_url() -> Any:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url(""))
+    await server.close()
+
+
+def ldap_app(
+    upstream: str, tmp_path: Path, url: str, password: str = SERVICE_PASSWORD, **ldap: Any
+) -> dict[str, Any]:
+    """A portal application whose directory is at `url`, search-then-bind unless `ldap` says."""
+    secret = tmp_path / "ldap-bind-password"
+    secret.write_text(password + "\n")
+    settings: dict[str, Any] = {
+        "url": url,
+        "base_dn": PEOPLE,
+        "bind_dn": SERVICE_DN,
+        "bind_password": {"file": str(secret)},
+        "user_filter": "(&(objectClass=inetOrgPerson)(uid={user}))",
+        "groups": {"attribute": "memberOf"},
+        "connect_timeout": 1,
+        "timeout": 2,
+    }
+    settings.update(ldap)
+    settings = {key: value for key, value in settings.items() if value is not None}
+    return {
+        "upstream": upstream,
+        "hosts": ["*"],
+        "identity": "portal",
+        "portal": {"ldap": settings},
+    }
+
+
+async def gateway(make_gateway: Any, app: dict[str, Any]) -> Any:
+    return await make_gateway({"app": app}, policies={"directory.yaml": COMPANY})
+
+
+async def signed_in_headers(client: Any, user: str, password: str) -> tuple[dict[str, str], str]:
+    """Password, then the enrolment of an authenticator app; the headers the application then
+    receives (lower-case names, with Remote-* sent by the client too, to be dropped) and the
+    enrolment page."""
+    login = await portal_login(client, user, password)
+    assert login.status == 303, await login.text()
+    location = login.headers["Location"]
+    assert location.startswith("/.gateway/enrol")
+    page = await (await client.get(location)).text()
+    await enrol_totp(client, location)
+    forged = {"Remote-User": "mallory", "Remote-Groups": "root"}
+    seen = await (await client.get("/report", headers=forged)).json()
+    return {k.lower(): v for k, v in seen["headers"].items()}, page
+
+
+async def test_search_then_bind_second_factor_and_groups(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    """The right password found by the service account's search gets to the second factor, then
+    in; the application gets the user and the directory's groups, never the client's."""
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url))
+    first = await client.get("/report", allow_redirects=False)
+    assert first.status == 303 and first.headers["Location"].startswith("/.gateway/login")
+    headers, page = await signed_in_headers(client, "Alice", "alice-password")
+    assert headers["remote-user"] == "alice"
+    assert headers["remote-name"] == "Alice Liddell"
+    assert headers["remote-email"] == "alice@example.org"
+    assert headers["remote-groups"] == "staff,admins"
+    # members by group: the company that lists "admins" is alice's (its brand on the page)
+    assert "Admins of the Directory" in page
+
+
+async def test_a_user_in_no_listed_group_is_in_no_company(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url))
+    headers, page = await signed_in_headers(client, "bob", "bob-password")
+    assert headers["remote-groups"] == "staff"
+    assert "Admins of the Directory" not in page
+
+
+async def test_wrong_passwords_are_counted_like_the_users_file(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    """Five wrong passwords, the same message as an unknown user; then even the right one must
+    wait (the regulation's delay), as with the users file."""
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url))
+    unknown = await portal_login(client, "nobody", "whatever")
+    assert unknown.status == 401 and WRONG in await unknown.text()
+    for _ in range(5):
+        wrong = await portal_login(client, "bob", "not-bobs-password")
+        assert wrong.status == 401 and WRONG in await wrong.text()
+    held = await portal_login(client, "bob", "bob-password")
+    assert held.status == 429, await held.text()
+
+
+async def test_a_disabled_account_is_refused(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    """dave's account is locked in the directory (ppolicy): his right password is refused like a
+    wrong one."""
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url))
+    answer = await portal_login(client, "dave", "dave-password")
+    assert answer.status == 401 and WRONG in await answer.text()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["al*", "*", "alice)(uid=*", "*)(|(uid=*", "alice\x00", "alice\x00)(uid=*", "ali\\2a"],
+)
+async def test_user_name_injection_is_refused(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd, name: str
+) -> None:
+    """Filter characters in a name match themselves (RFC 4515), NUL and control characters are
+    refused before the directory is asked: alice's password with any of these gets nobody in."""
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url))
+    answer = await portal_login(client, name, "alice-password")
+    assert answer.status == 401, await answer.text()
+    assert WRONG in await answer.text()
+
+
+async def test_an_empty_password_never_reaches_the_directory(
+    make_gateway: Any,
+    echo_url: str,
+    tmp_path: Path,
+    slapd: Slapd,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An empty password would be an unauthenticated bind, which servers answer with success:
+    it is refused before any request."""
+
+    def no_request(self: Directory, name: str, password: str) -> Any:
+        raise AssertionError("the directory was asked")
+
+    monkeypatch.setattr(Directory, "_check", no_request)
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url))
+    answer = await portal_login(client, "alice", "")
+    assert answer.status == 401 and WRONG in await answer.text()
+
+
+async def test_an_unreachable_directory_fails_closed(
+    make_gateway: Any, echo_url: str, tmp_path: Path
+) -> None:
+    """Nothing listens at the directory's address: the 503 page, no session, nothing counted."""
+    url = f"ldap://127.0.0.1:{free_port()}"
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, url))
+    for _ in range(6):  # more than the free tries: a failure of the directory is not counted
+        answer = await portal_login(client, "alice", "alice-password")
+        assert answer.status == 503, await answer.text()
+        assert "cannot reach the directory" in await answer.text()
+    assert "gateway_session" not in [cookie.key for cookie in client.session.cookie_jar]
+    assert (await client.get("/report", allow_redirects=False)).status == 303
+
+
+async def test_a_refused_service_account_fails_closed(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url, "wrong"))
+    answer = await portal_login(client, "alice", "alice-password")
+    assert answer.status == 503
+
+
+async def test_a_directory_that_goes_down_and_comes_back(
+    make_gateway: Any, echo_url: str, tmp_path: Path
+) -> None:
+    """A directory stopped after a sign-in (its pooled connection now dead): 503; started again:
+    the next sign-in works, on a new connection."""
+    own = make_slapd(tmp_path / "slapd")
+    try:
+        client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, own.url))
+        assert (await portal_login(client, "bob", "bob-password")).status == 303
+        client.session.cookie_jar.clear()
+        own.stop()
+        assert (await portal_login(client, "bob", "bob-password")).status == 503
+        own.start()
+        assert (await portal_login(client, "bob", "bob-password")).status == 303
+    finally:
+        own.stop()
+
+
+async def test_start_tls_with_a_ca_file_and_direct_bind(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    """StartTLS checked against the CA file; direct bind as uid={user}; groups by a search."""
+    app = ldap_app(
+        echo_url,
+        tmp_path,
+        slapd.url,
+        bind_dn=None,
+        bind_password=None,
+        base_dn=None,
+        user_dn=f"uid={{user}},{PEOPLE}",
+        start_tls=True,
+        ca_file=str(slapd.ca_file),
+        groups={"base_dn": GROUPS, "filter": "(&(objectClass=groupOfNames)(member={dn}))"},
+    )
+    client = await gateway(make_gateway, app)
+    wrong = await portal_login(client, "alice,ou=people", "alice-password")
+    assert wrong.status == 401
+    headers, page = await signed_in_headers(client, "alice", "alice-password")
+    assert headers["remote-user"] == "alice"
+    assert sorted(headers["remote-groups"].split(",")) == ["admins", "staff"]
+    assert "Admins of the Directory" in page
+    client.session.cookie_jar.clear()  # signed out: the login page again
+    disabled = await portal_login(client, "dave", "dave-password")
+    assert disabled.status == 401
+
+
+async def test_start_tls_without_the_ca_fails_closed(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    """The server's certificate is not signed by a CA the gateway trusts (no ca_file: the
+    system's): no password goes over that connection, the 503 page instead."""
+    app = ldap_app(echo_url, tmp_path, slapd.url, start_tls=True)
+    client = await gateway(make_gateway, app)
+    answer = await portal_login(client, "alice", "alice-password")
+    assert answer.status == 503
