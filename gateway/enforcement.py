@@ -1,16 +1,17 @@
 """The enforcement ratchet: once a company's 2FA is enforced, a policy file cannot turn it off.
 
 The store remembers when each company became enforced, and also each of its members (email
-domains and listed users): renaming the company's file, or listing an enforced member in another
-company's file, does not escape it. A policy that would un-enforce any of them is refused by
-`gateway policy check -c` and ignored, with an error logged, by a running gateway. Only the
-operator's audited `gateway companies lift-enforcement` removes a company and its members.
+domains, listed users and directory groups): renaming the company's file, or listing an
+enforced member in another company's file, does not escape it. A policy that would un-enforce
+any of them is refused by `gateway policy check -c` and ignored, with an error logged, by a
+running gateway. Only the operator's audited `gateway companies lift-enforcement` removes a
+company and its members.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,16 +25,19 @@ log = logging.getLogger("gateway.enforcement")
 
 
 def member_keys(company: Company) -> list[str]:
-    return [f"domain:{domain}" for domain in company.domains] + [
-        f"user:{user}" for user in company.users
-    ]
+    return (
+        [f"domain:{domain}" for domain in company.domains]
+        + [f"user:{user}" for user in company.users]
+        + [f"group:{group}" for group in company.groups]
+    )
 
 
-def user_keys(user: str) -> list[str]:
+def user_keys(user: str, groups: Iterable[str] = ()) -> list[str]:
     user = user.lower()
     keys = [f"user:{user}"]
     if "@" in user:
         keys.append(f"domain:{user.rpartition('@')[2]}")
+    keys.extend(f"group:{group.lower()}" for group in groups)
     return keys
 
 
@@ -104,6 +108,8 @@ def _claimants(policy: Policy, kind: str, member: str) -> list[tuple[Company, st
     if kind == "user":
         company = policy.company_for(member)
         return [(company, member)] if company is not None else []
+    if kind == "group":
+        return [(c, f"group {member}") for c in policy.companies if member in c.groups]
     found: list[tuple[Company, str]] = []
     for company in policy.companies:
         if member in company.domains:
@@ -137,13 +143,16 @@ async def apply_ratchet(
     return found
 
 
-async def is_enforced(company: Company | None, store: Store, user: str) -> bool:
-    """Members of no company are always asked for a second factor, with no deferral."""
+async def is_enforced(
+    company: Company | None, store: Store, user: str, groups: Iterable[str] = ()
+) -> bool:
+    """Members of no company are always asked for a second factor, with no deferral. `groups`:
+    the user's directory groups, as the session knows them (members by group)."""
     if company is None or company.enforce_2fa:
         return True
     if await store.enforced_since(company.id) is not None:
         return True
-    for key in user_keys(user):
+    for key in user_keys(user, groups):
         if await store.enforced_since(key) is not None:
             return True
     return False

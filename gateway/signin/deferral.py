@@ -3,6 +3,8 @@ enforce two-step sign-in; client accounts authenticate at every login (the Datto
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from gateway.audit import audit
 from gateway.enforcement import is_enforced
 from gateway.policy.model import AccountType, Company
@@ -10,9 +12,9 @@ from gateway.signin.visit import Visit
 from gateway.store import Store
 
 
-async def may_defer(company: Company, store: Store, user: str) -> bool:
+async def may_defer(company: Company, store: Store, user: str, groups: Iterable[str] = ()) -> bool:
     return company.account_type is AccountType.PARTNER and not await is_enforced(
-        company, store, user
+        company, store, user, groups
     )
 
 

@@ -17,7 +17,8 @@ async def standing_of(visit: Visit, user: str) -> Standing:
     store = visit.store
     company = visit.company_for(user)
     enrolled = bool(await store.list_methods(user))
-    enforced = await is_enforced(company, store, user)
+    groups = visit.groups_of(user) if visit.groups_of else ()
+    enforced = await is_enforced(company, store, user, groups)
     now = visit.clock()
     deferred = None
     if not enrolled and not enforced and company is not None:

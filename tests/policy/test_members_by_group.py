@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gateway.enforcement import apply_ratchet, is_enforced
 from gateway.policy import check_policy_dir, load_policy_dir
+from gateway.store import SqliteStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,3 +66,26 @@ def test_policy_check_validates_groups(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "teams" in result.stdout + result.stderr
+
+
+async def test_an_enforced_group_stays_enforced(tmp_path: Path) -> None:
+    """The ratchet remembers an enforced company's groups: another company taking the group
+    without enforcing is refused, and a member by group stays enforced."""
+    enforced = write(
+        tmp_path / "one", ops="company: Ops\nmembers:\n  groups: [admins]\nenforce_2fa: true\n"
+    )
+    store = SqliteStore(tmp_path / "gateway.db")
+    await store.open()
+    try:
+        assert await apply_ratchet(load_policy_dir(enforced), store, 1000.0) == []
+        moved = load_policy_dir(
+            write(tmp_path / "two", other="company: Other\nmembers:\n  groups: [admins]\n")
+        )
+        errors = await apply_ratchet(moved, store, 2000.0)
+        assert any('"group admins" belongs to a company ("ops")' in e.message for e in errors)
+        other = moved.company_for("alice", ["admins"])
+        assert other is not None and not other.enforce_2fa
+        assert await is_enforced(other, store, "alice", ["admins"])
+        assert not await is_enforced(other, store, "bob", ["staff"])
+    finally:
+        await store.close()

@@ -62,6 +62,9 @@ async def deferral_offer(request: web.Request, user: str) -> str | None:
     if loaded is not None and (loaded.level is Level.VERIFIED or loaded.scratch.get(ENROL_NOW)):
         return None
     company = company_for(request, user)
-    if company is not None and await deferral.may_defer(company, runtime(request).store, user):
+    groups = context(request).groups_of(user)
+    if company is not None and await deferral.may_defer(
+        company, runtime(request).store, user, groups
+    ):
         return human_duration(company.deferral)
     return None

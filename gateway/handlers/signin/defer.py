@@ -10,7 +10,7 @@ from gateway.handlers.shared.completion import complete
 from gateway.handlers.shared.own_methods import ENROL_NOW
 from gateway.handlers.shared.pending import pending_post
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
-from gateway.handlers.shared.request import company_for, runtime, visit
+from gateway.handlers.shared.request import company_for, context, runtime, visit
 from gateway.redirects import safe_redirect
 from gateway.sessions import DEFERRAL
 from gateway.signin import deferral
@@ -26,7 +26,8 @@ async def defer(request: web.Request) -> web.StreamResponse:
     company = company_for(request, user)
     if session.scratch.get(ENROL_NOW):  # "Set up now" on the account page: no putting off
         return see_other(gateway_url("enrol", rd(request)))
-    if company is None or not await deferral.may_defer(company, rt.store, user):
+    groups = context(request).groups_of(user)
+    if company is None or not await deferral.may_defer(company, rt.store, user, groups):
         raise Forbidden(
             "Your company requires two-step sign-in, so it cannot be put off.",
             "Go back and set it up now.",
