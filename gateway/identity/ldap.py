@@ -1,9 +1,11 @@
 """Portal mode's first factor against an LDAP directory (OpenLDAP) or Active Directory.
 
 Search-then-bind: a service account (bind_dn) searches base_dn with user_filter for exactly one
-entry, then a fresh connection binds as that entry's DN with the typed password. Direct bind:
-the user's DN is user_dn with the (DN-escaped) name, the bind comes first, and the entry is then
-read as the user with user_filter (so a filter that leaves out disabled accounts applies too).
+entry, then a fresh connection binds as that entry's DN with the typed password (an unknown user
+costs a bind too, so timing does not tell who exists). Direct bind: the bind name is user_dn
+with the (DN-escaped) name, the bind comes first, and the entry is then read as the user with
+user_filter, at that DN or, with base_dn, searched under it (for AD's "{user}@corp.example"
+bind names); a filter that leaves out disabled accounts applies either way.
 Groups come from an attribute of the entry (memberOf) or a search (member={dn}).
 
 Refused before any request: an empty password (an LDAP bind with a DN and no password is an
@@ -127,6 +129,14 @@ class Directory:
         if len(entries) != 1:
             if len(entries) > 1:
                 log.warning("the user filter finds several entries for %r; refused", name[:64])
+            # an unknown user costs a bind too, so the answer's time does not tell who exists
+            dn = f"cn={escape_dn_value(name)},{s.base_dn}"
+            with contextlib.suppress(DirectoryUnavailable, LDAPException, OSError):
+                conn = self._connect(dn, password)
+                try:
+                    self._bind(conn)
+                finally:
+                    self._unbind(conn)
             return None
         dn, attributes = entries[0]
         conn = self._connect(dn, password)
@@ -146,10 +156,13 @@ class Directory:
             if not self._bind(conn):
                 return None
             query = fill(s.user_filter, "{user}", escape_filter_value(name))
-            entries = self._search(conn, dn, BASE, query, 1)
+            if s.base_dn:  # user_dn may be no DN (AD takes "{user}@corp.example" too)
+                entries = self._search(conn, s.base_dn, SUBTREE, query, 2)
+            else:
+                entries = self._search(conn, dn, BASE, query, 1)
             if len(entries) != 1:
                 return None  # bound, but the filter leaves this account out (disabled)
-            attributes = entries[0][1]
+            dn, attributes = entries[0]
             groups = self._groups(attributes, dn, conn)
         finally:
             self._unbind(conn)

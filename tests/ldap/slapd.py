@@ -2,8 +2,8 @@
 loopback port: slapd.conf style configuration, an mdb database, the memberof overlay (so users
 carry memberOf, as in Active Directory) and the ppolicy overlay (an account is disabled by
 `pwdAccountLockedTime: 000001010000Z`, which makes slapd refuse its binds whatever the
-password). StartTLS with a certificate for "localhost" signed by a CA made here with the
-`cryptography` package. The entries are added over LDAP as the root DN once slapd answers, so
+password). StartTLS on the ldap:// port, and LDAPS on a second port, with a certificate for
+"localhost" signed by a CA made here with the `cryptography` package. The entries are added over LDAP as the root DN once slapd answers, so
 the overlays maintain memberOf."""
 
 from __future__ import annotations
@@ -44,17 +44,22 @@ class Slapd:
     directory: Path
     port: int
     ca_file: Path
+    tls_port: int = 0  # LDAPS
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"ldap://localhost:{self.port}"
 
+    @property
+    def ldaps_url(self) -> str:
+        return f"ldaps://localhost:{self.tls_port}"
+
     def start(self) -> None:
         conf = self.directory / "slapd.conf"
         with open(self.directory / "slapd.log", "ab") as log_file:  # slapd keeps its own copy
             self.process = subprocess.Popen(
-                [SLAPD, "-f", str(conf), "-h", f"ldap://127.0.0.1:{self.port}/", "-d", "0"],
+                [SLAPD, "-f", str(conf), "-h", self._listen(), "-d", "0"],
                 stdout=subprocess.DEVNULL,
                 stderr=log_file,
             )
@@ -69,6 +74,12 @@ class Slapd:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("slapd did not answer in 10 s")
+
+    def _listen(self) -> str:
+        urls = [f"ldap://127.0.0.1:{self.port}/"]
+        if self.tls_port:
+            urls.append(f"ldaps://127.0.0.1:{self.tls_port}/")
+        return " ".join(urls)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -93,7 +104,7 @@ def make_slapd(directory: Path) -> Slapd:
     (directory / "db").mkdir(parents=True)
     ca_file, cert, key = _certificates(directory)
     (directory / "slapd.conf").write_text(_config(directory, cert, key, ca_file))
-    slapd = Slapd(directory, free_port(), ca_file)
+    slapd = Slapd(directory, free_port(), ca_file, tls_port=free_port())
     slapd.start()
     _populate(slapd)
     return slapd

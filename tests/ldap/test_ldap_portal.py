@@ -177,6 +177,31 @@ async def test_an_empty_password_never_reaches_the_directory(
     assert answer.status == 401 and WRONG in await answer.text()
 
 
+async def test_an_unknown_user_costs_a_bind_like_a_known_one(
+    make_gateway: Any,
+    echo_url: str,
+    tmp_path: Path,
+    slapd: Slapd,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No user enumeration by timing: a wrong password for alice and any password for nobody
+    each send one bind as a user (after the service account's own, on first use)."""
+    binds: list[str] = []
+    bind = Directory._bind
+
+    def counted(self: Directory, conn: Any) -> bool:
+        binds.append(str(conn.user))
+        return bind(self, conn)
+
+    monkeypatch.setattr(Directory, "_bind", counted)
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url))
+    for name in ("alice", "nobody"):
+        binds.clear()
+        answer = await portal_login(client, name, "not-the-password")
+        assert answer.status == 401
+        assert len([dn for dn in binds if dn != SERVICE_DN]) == 1, binds
+
+
 async def test_an_unreachable_directory_fails_closed(
     make_gateway: Any, echo_url: str, tmp_path: Path
 ) -> None:
@@ -243,6 +268,16 @@ async def test_start_tls_with_a_ca_file_and_direct_bind(
     client.session.cookie_jar.clear()  # signed out: the login page again
     disabled = await portal_login(client, "dave", "dave-password")
     assert disabled.status == 401
+
+
+async def test_ldaps_with_a_ca_file(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    """ldaps://: TLS from the first byte, checked against the CA file."""
+    app = ldap_app(echo_url, tmp_path, slapd.ldaps_url, ca_file=str(slapd.ca_file))
+    client = await gateway(make_gateway, app)
+    headers, _ = await signed_in_headers(client, "bob", "bob-password")
+    assert headers["remote-user"] == "bob"
 
 
 async def test_start_tls_without_the_ca_fails_closed(
