@@ -168,11 +168,20 @@ class Directory:
             self._unbind(conn)
         return self._user(name, attributes, groups)
 
-    def _user(self, name: str, attributes: dict[str, Any], groups: tuple[str, ...]) -> PortalUser:
+    def _user(
+        self, name: str, attributes: dict[str, Any], groups: tuple[str, ...]
+    ) -> PortalUser | None:
+        """The user as the directory names them (user_attribute), not as typed: a filter that
+        takes several names (uid or mail) must not make one person two gateway users, each
+        with a second factor of its own to enrol."""
         s = self.settings
-        display = _first(attributes, s.name_attribute) or name
-        email = _first(attributes, s.email_attribute) or (name if "@" in name else "")
-        return PortalUser(name.lower(), "", display, email, groups)
+        canonical = _first(attributes, s.user_attribute).strip().lower()
+        if not canonical or not acceptable_name(canonical):
+            log.error("the entry found for %r has no usable %s", name[:64], s.user_attribute)
+            return None
+        display = _first(attributes, s.name_attribute) or canonical
+        email = _first(attributes, s.email_attribute) or (canonical if "@" in canonical else "")
+        return PortalUser(canonical, "", display, email, groups)
 
     def _groups(
         self, attributes: dict[str, Any], dn: str, conn: Connection | None
@@ -205,7 +214,7 @@ class Directory:
         attributes: list[str] | None = None,
     ) -> list[tuple[str, dict[str, Any]]]:
         s = self.settings
-        wanted = attributes or [s.name_attribute, s.email_attribute]
+        wanted = attributes or [s.user_attribute, s.name_attribute, s.email_attribute]
         if attributes is None and s.groups is not None and s.groups.attribute:
             wanted.append(s.groups.attribute)
         conn.search(

@@ -17,8 +17,8 @@ from gateway.yamlsource import setting_name as _name
 
 _LDAP_KEYS = (
     "url", "base_dn", "start_tls", "ca_file", "bind_dn", "bind_password", "user_dn",
-    "user_filter", "name_attribute", "email_attribute", "groups", "connect_timeout", "timeout",
-    "pool_size",
+    "user_filter", "user_attribute", "name_attribute", "email_attribute", "groups",
+    "connect_timeout", "timeout", "pool_size",
 )  # fmt: skip
 _GROUP_KEYS = ("attribute", "base_dn", "filter", "name_attribute")
 
@@ -62,6 +62,7 @@ def read_ldap(r: Reader, p: KeyPath, base: Path) -> Ldap | None:
         bind_password=password,
         user_dn=user_dn,
         user_filter=user_filter,
+        user_attribute=_text(r, (*p, "user_attribute"), "uid"),
         name_attribute=_text(r, (*p, "name_attribute"), "cn"),
         email_attribute=_text(r, (*p, "email_attribute"), "mail"),
         groups=_groups(r, (*p, "groups")),

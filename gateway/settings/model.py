@@ -126,6 +126,7 @@ class Ldap:
     bind_password: SecretSource | None = None
     user_dn: str = ""  # direct bind: a DN with {user}, such as "uid={user},ou=people,dc=..."
     user_filter: str = "(uid={user})"
+    user_attribute: str = "uid"  # names the user (Remote-User), whatever was typed
     name_attribute: str = "cn"
     email_attribute: str = "mail"
     groups: LdapGroups | None = None

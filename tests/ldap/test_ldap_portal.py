@@ -4,6 +4,8 @@ on as Remote-Groups and placing the user in a company, and every way a sign-in m
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +109,17 @@ async def test_search_then_bind_second_factor_and_groups(
     assert headers["remote-groups"] == "staff,admins"
     # members by group: the company that lists "admins" is alice's (its brand on the page)
     assert "Admins of the Directory" in page
+
+
+async def test_the_directory_names_the_user(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    """A filter that takes a user name or an address: either way the user is the entry's uid,
+    so one person is one gateway user (with one second factor), whatever they type."""
+    query = "(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))"
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url, user_filter=query))
+    headers, _ = await signed_in_headers(client, "Alice@Example.org", "alice-password")
+    assert headers["remote-user"] == "alice"
 
 
 async def test_a_user_in_no_listed_group_is_in_no_company(
@@ -214,6 +227,22 @@ async def test_an_unreachable_directory_fails_closed(
         assert "cannot reach the directory" in await answer.text()
     assert "gateway_session" not in [cookie.key for cookie in client.session.cookie_jar]
     assert (await client.get("/report", allow_redirects=False)).status == 303
+
+
+async def test_a_directory_that_does_not_answer_fails_closed(
+    make_gateway: Any, echo_url: str, tmp_path: Path
+) -> None:
+    """The port takes connections but nothing answers (a hung server): after the timeout, the
+    503 page."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # connections wait in the backlog, never read
+        url = f"ldap://127.0.0.1:{hung.getsockname()[1]}"
+        client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, url, timeout=1))
+        started = time.monotonic()
+        answer = await portal_login(client, "alice", "alice-password")
+        assert answer.status == 503
+        assert time.monotonic() - started < 10
 
 
 async def test_a_refused_service_account_fails_closed(
