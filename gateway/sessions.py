@@ -317,6 +317,10 @@ class SessionManager:
             await self.store.delete_session(storage_key(session.id))
         return session
 
+    async def stored(self, session: Session) -> bool:
+        """Whether `session` is still in the store (not ended meanwhile, on any instance)."""
+        return await self.store.get_session(storage_key(session.id), self.clock()) is not None
+
     async def end(self, session: Session) -> None:
         self.forget(session.id)
         await self.store.delete_session(storage_key(session.id))
@@ -327,14 +331,17 @@ class SessionManager:
 
     async def sign_out(self, session: Session) -> int:
         """Signing out ends every session of the user, on every browser and application (a
-        stolen or forgotten session goes with it), and forgets the browsers remembered for
-        them; an anonymous one ends alone."""
+        stolen or forgotten session goes with it), and, when this session was verified (even if
+        stepped down since), forgets the browsers remembered for them; an anonymous one ends
+        alone."""
         await self.end(session)
         if session.user and session.level is not Level.ANONYMOUS:
             ended = 1 + await self.end_all(session.user)
-            if session.level is not Level.VERIFIED:  # a password alone forgets no browser
+            # a password alone forgets no browser; a verified session, or one stepped down for
+            # a fresh second factor (a step-up or "Confirm it is you" under way), forgets every
+            # browser remembered for the user ("Remember this browser")
+            if session.level is not Level.VERIFIED and session.verified_at is None:
                 return ended
-            # and every browser remembered for the user ("Remember this browser") is forgotten
             forgotten = await self.store.forget_browsers(session.user)
             if forgotten:
                 audit(

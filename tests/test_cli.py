@@ -495,7 +495,7 @@ def test_users_sessions_lists_and_ends_them_audited(tmp_path: Path) -> None:
     )
     assert both.returncode == 2
     every = gateway("users", "sessions", "carol@example.com", "--end-all", "-c", str(config))
-    assert every.returncode == 0 and "Ended 1 session of carol@example.com." in every.stdout
+    assert every.returncode == 0 and "Ended 1 session of carol@example.com and forgot 0 remembered browsers." in every.stdout
     line = json.loads(next(x for x in every.stderr.splitlines() if x.startswith("{")))
     assert line["event"] == "operator_sessions_ended" and line["sessions_ended"] == 1
     gone = gateway("users", "sessions", "carol@example.com", "-c", str(config))

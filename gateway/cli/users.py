@@ -228,14 +228,24 @@ def sessions_command(args: argparse.Namespace) -> int:
         "source": "cli",
     }
     if args.end_all:
-        assert isinstance(ended, int)
-        operator_audit(settings, "operator_sessions_ended", sessions_ended=ended, **fields)
-        print(f"Ended {ended} session{'s' if ended != 1 else ''} of {user}.")
+        assert isinstance(ended, tuple)
+        count, forgotten = ended
+        operator_audit(
+            settings,
+            "operator_sessions_ended",
+            sessions_ended=count,
+            browsers_forgotten=forgotten,
+            **fields,
+        )
+        print(
+            f"Ended {count} session{'s' if count != 1 else ''} of {user}"
+            f" and forgot {forgotten} remembered browser{'s' if forgotten != 1 else ''}."
+        )
         return EXIT_OK
     if ended is None:
         print(f"{name}: {user} has no session {args.end!r} (it may have ended)", file=sys.stderr)
         return EXIT_INVALID
-    assert not isinstance(ended, int)
+    assert not isinstance(ended, tuple)
     operator_audit(settings, "operator_session_ended", session=ended.handle, **fields)
     print(f"Ended the session {ended.handle} of {user} ({ended.browser}).")
     return EXIT_OK
@@ -243,7 +253,11 @@ def sessions_command(args: argparse.Namespace) -> int:
 
 async def _sessions(
     url: str, key: str, user: str, end: str | None, end_all: bool
-) -> tuple[list[ActiveSession], ActiveSession | int | None]:
+) -> tuple[list[ActiveSession], ActiveSession | tuple[int, int] | None]:
+    """The user's live sessions; or one ended (`end`); or, with `end_all`, how many sessions
+    were ended and remembered browsers forgotten (as the page's "Sign out everywhere else" and
+    an admin's "end all sessions" do: a browser remembered by whoever held a session does not
+    outlive it)."""
     from gateway.clock import system_clock
     from gateway.crypto import Cipher
     from gateway.operator import opened_store
@@ -252,7 +266,8 @@ async def _sessions(
     async with opened_store(url) as store:
         sessions = SessionManager(store, Cipher(key), system_clock, handle_key=key)
         if end_all:
-            return [], await sessions.end_others(user, None)
+            ended = await sessions.end_others(user, None)
+            return [], (ended, await store.forget_browsers(user))
         if end is not None:
             return [], await sessions.end_handle(user, end.strip().lower())
         return await sessions.active(user), None

@@ -103,6 +103,13 @@ async def complete(
     remembered = None
     if real and user and remember and company is not None:
         remembered = await remembering.remember(visit, user, company, user_agent)
+        if remembered is not None and not await visit.sessions.stored(session):
+            # the session was ended while it was being completed (a sign-out everywhere, an
+            # admin or operator ending the sessions): those forget the user's browsers, maybe
+            # before this one was recorded, so it is forgotten here and no cookie is sent
+            await visit.store.forget_browser(user, remembered.handle)
+            audit("browsers_forgotten", user=user, reason="session_ended", forgotten=1)
+            remembered = None
     return Completion(session, withheld, browser, cookie, tuple(detours), remembered)
 
 

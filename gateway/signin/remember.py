@@ -96,6 +96,7 @@ async def remembered(visit: Visit, user: str, company: Company | None) -> bool:
 class RememberCookie:
     value: str
     max_age: int
+    handle: str  # the record's, to forget it again
 
 
 async def remember(
@@ -124,7 +125,8 @@ async def remember(
         browser=handle,
         until=now + span,
     )
-    return RememberCookie(sign(visit.signing_keys, Claim(user, company.id, handle)), int(span))
+    value = sign(visit.signing_keys, Claim(user, company.id, handle))
+    return RememberCookie(value, int(span), handle)
 
 
 def is_handle(text: str) -> bool:
