@@ -49,6 +49,7 @@ class Request:
     ip: str
     url: str
     method: str = "GET"
+    groups: tuple[str, ...] = ()  # the user's directory groups (members by group)
 
 
 @dataclass(frozen=True)
@@ -158,13 +159,19 @@ def _step_up(lines: _Lines, access: Access, rule: AccessRule | None, mode: Mode)
     lines.lines.extend(texts)
 
 
-def _company_line(lines: _Lines, company: Company | None, user: str) -> None:
+def _company_line(
+    lines: _Lines, company: Company | None, user: str, groups: Sequence[str] = ()
+) -> None:
     if company is None:
         lines.add("company", f"{user} is a member of no company: 2FA always required")
         return
+    via = ""
+    if not company.is_member(user):  # only through a group
+        group = next(g for g in groups if g.lower() in company.groups)
+        via = f", a member by the group {group.lower()}"
     lines.add(
         "company",
-        f"{company.id} ({company.name}, {company.source}), {company.account_type} account",
+        f"{company.id} ({company.name}, {company.source}), {company.account_type} account{via}",
     )
 
 
@@ -362,8 +369,8 @@ def explain(
     if path.startswith("/.gateway/"):
         lines.add("note", "/.gateway/ pages are the gateway's own; only other paths are proxied")
 
-    company = policy.company_for(user)
-    _company_line(lines, company, user)
+    company = policy.company_for(user, request.groups)
+    _company_line(lines, company, user, request.groups)
     enforced = _enforcement(lines, company, facts)
     cookie_possible = _network(lines, company, request.ip)
     remember_possible = _remembering(lines, company)

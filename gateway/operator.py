@@ -8,7 +8,7 @@ check run on the wrong machine, or before the gateway ever ran, leaves nothing b
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -58,11 +58,13 @@ async def enforcement_records(url: str) -> tuple[dict[str, float], dict[str, tup
         return await store.enforced_companies(), await store.enforced_members()
 
 
-async def user_facts(url: str, user: str, company: Company | None) -> StoreFacts:
+async def user_facts(
+    url: str, user: str, company: Company | None, groups: Sequence[str] = ()
+) -> StoreFacts:
     async with opened_store(url) as store:
         since = None
         if company is not None:
-            keys = [company.id, *user_keys(user)]
+            keys = [company.id, *user_keys(user, groups)]
             found = [await store.enforced_since(key) for key in keys]
             since = min((value for value in found if value is not None), default=None)
         methods = tuple(await store.list_methods(user))

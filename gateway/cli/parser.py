@@ -71,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--user", required=True, help="the user name or address")
     explain.add_argument("--ip", required=True, help="the client address")
     explain.add_argument(
+        "--group",
+        action="append",
+        default=[],
+        help="a directory group of the user (portal mode's LDAP groups); again for more",
+    )
+    explain.add_argument(
         "--url", required=True, help="the URL asked for, such as https://host/path"
     )
     explain.add_argument("--method", default="GET", help="the HTTP method (default GET)")

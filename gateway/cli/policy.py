@@ -104,12 +104,13 @@ def explain_command(args: argparse.Namespace) -> int:
     if settings is not None:
         user = args.user.strip().lower()
         try:
-            facts = asyncio.run(user_facts(settings.store, user, policy.company_for(user)))
+            company = policy.company_for(user, args.group)
+            facts = asyncio.run(user_facts(settings.store, user, company, args.group))
         except StoreUnavailable as exc:
             note = f"the store cannot be opened: {redact(str(exc), settings.store)}"
     explanation = explain(
         policy,
-        Request(user=args.user, ip=args.ip, url=args.url, method=args.method),
+        Request(args.user, args.ip, args.url, args.method, tuple(args.group)),
         applications=None if settings is None else settings.applications,
         app_name=args.app,
         facts=facts,

@@ -89,3 +89,23 @@ async def test_an_enforced_group_stays_enforced(tmp_path: Path) -> None:
         assert not await is_enforced(other, store, "bob", ["staff"])
     finally:
         await store.close()
+
+
+def test_policy_explain_takes_the_users_groups(tmp_path: Path) -> None:
+    """`gateway policy explain --group admins` places the user as a sign-in with that directory
+    group would, and says it is by the group."""
+    directory = write(tmp_path, ops="company: Ops\nmembers:\n  groups: [admins]\n")
+    command = [sys.executable, "-m", "gateway", "policy", "explain", "--policy-dir"]
+    command += [str(directory), "--app", "wiki", "--user", "alice", "--ip", "192.0.2.1"]
+    command += ["--url", "https://wiki.example/"]
+    alone = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert "alice is a member of no company" in alone.stdout, alone.stdout + alone.stderr
+    grouped = subprocess.run(
+        [*command, "--group", "staff", "--group", "Admins"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert "ops (Ops, " in grouped.stdout, grouped.stdout + grouped.stderr
+    assert "a member by the group admins" in grouped.stdout
