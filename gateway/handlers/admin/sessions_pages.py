@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.admin import shown
 from gateway.handlers.admin import actions
 from gateway.handlers.admin.access import Admin, admin_of
 from gateway.handlers.admin.page_base import ROOT, find_member, guarded, member_url
@@ -26,8 +27,9 @@ DONE = {
 
 
 async def sections(request: web.Request, admin: Admin, user: str) -> dict[str, Any]:
-    """The member's live sessions (the admin's own marked) and remembered browsers, for
-    admin_member.html."""
+    """The member's live sessions (the admin's own marked) and remembered browsers, as
+    _session_list.html lists them on admin_member.html (times as text, as the API gives them
+    for the browsers)."""
     rt = runtime(request)
     current = storage_key(admin.session.id)
     sessions = [
@@ -37,13 +39,23 @@ async def sections(request: web.Request, admin: Admin, user: str) -> dict[str, A
             "browser": one.browser,
             "address": one.session.address or "unknown address",
             "application": one.session.app,
-            "signed_in": one.session.created,
+            "signed_in": shown(one.session.created),
             "factor": one.factor,
-            "last_seen": one.session.last_seen,
+            "last_seen": shown(one.session.last_seen),
         }
         for one in await rt.sessions.active(user)
     ]
-    browsers = [actions.browser_json(one) for one in await actions.remembered(request, user)]
+    browsers = [
+        {
+            "handle": found["id"],
+            "this": False,
+            "browser": found["browser"],
+            "address": found["address"] or "unknown address",
+            "since": found["remembered"],
+            "until": found["until"],
+        }
+        for found in map(actions.browser_json, await actions.remembered(request, user))
+    ]
     return {"sessions": sessions, "remembered": browsers}
 
 
