@@ -365,14 +365,17 @@ def _first_match(
 
 
 def readings(path: str) -> list[str]:
-    """`path` (normalised) and the other paths an application server may route it to: with
-    ";parameters" dropped from each segment (Tomcat, Jetty, Spring), with trailing dots and
-    spaces dropped from each segment (Windows and IIS: "/internal./x" is "/internal/x"),
+    """`path` (normalised) and the other paths an application server may route it to: without
+    its trailing slash (Express, Rails, Spring up to 5: "/admin/users/" is "/admin/users"),
+    with ";parameters" dropped from each segment (Tomcat, Jetty, Spring), with trailing dots
+    and spaces dropped from each segment (Windows and IIS: "/internal./x" is "/internal/x"),
     folded by NFKC, in lower case (IIS, and many frameworks), and combinations of these. The
     path itself comes first."""
     found = [path]
+    if len(path) > 1 and path.endswith("/"):
+        found.append(path.rstrip("/") or "/")
     if ";" in path:
-        found.append(_without_parameters(path))
+        found += [_without_parameters(reading) for reading in found]
     if "./" in path or " /" in path or path.endswith((".", " ")):
         found += [_trimmed(reading) for reading in found]
     if not path.isascii():
