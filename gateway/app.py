@@ -25,6 +25,7 @@ from gateway.handlers.ops import health, metrics_page
 from gateway.handlers.ops.static import StaticFiles
 from gateway.handlers.signin import (
     defer,
+    oidc_login,
     phone_confirm,
     portal_login,
     reauth,
@@ -32,10 +33,12 @@ from gateway.handlers.signin import (
     sign_out,
 )
 from gateway.identity.ldap import Directory
+from gateway.identity.oidc import CALLBACK_PATH
 from gateway.identity.portal import UsersFile
 from gateway.keys import RUNTIME
 from gateway.metrics import Metrics, timed_store
 from gateway.middleware.context import gateway_middleware
+from gateway.oidc_client import oidc_clients
 from gateway.pages import Pages
 from gateway.policy import Policy, PolicyHolder
 from gateway.policy.reload import PolicyReloader
@@ -69,7 +72,7 @@ def build_runtime(
     users = {
         application.name: _password_check(application.portal)
         for application in settings.applications
-        if application.portal is not None
+        if application.portal is not None and application.portal.oidc is None
     }
     senders = build_senders(settings.senders)
     try:
@@ -85,6 +88,7 @@ def build_runtime(
         pages=Pages(),
         router=Router(settings.applications),
         users=users,
+        oidc=oidc_clients(settings),
         clock=clock,
         senders=senders,
         notifier=senders.email,  # factor-change notices go out like email codes
@@ -164,6 +168,8 @@ async def _running(runtime: Runtime) -> AsyncIterator[None]:
     reloader = runtime.reloader = policy_reloader(runtime)
     reloader.start()
     purger = asyncio.create_task(_purge_expired(runtime))
+    for provider in runtime.oidc.values():
+        await provider.start()
     yield
     purger.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -172,6 +178,8 @@ async def _running(runtime: Runtime) -> AsyncIterator[None]:
     await runtime.client.close()
     await runtime.pool.close()
     await runtime.senders.close()
+    for provider in runtime.oidc.values():
+        await provider.close()
     for check in runtime.users.values():
         if isinstance(check, Directory):
             check.close()
@@ -188,7 +196,8 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/metrics", metrics_page.metrics, allow_head=True)
     static = StaticFiles(STATIC_DIR)  # read once, at start
     router.add_get("/.gateway/static/{name:.*}", static.handle, allow_head=True)
-    router.add_get("/.gateway/login", portal_login.login_get)
+    router.add_get("/.gateway/login", oidc_login.login_get)  # the form, or off to the provider
+    router.add_get(CALLBACK_PATH, oidc_login.callback)
     router.add_post("/.gateway/login", portal_login.login_post)
     router.add_get("/.gateway/challenge", second_factor.challenge_get)
     router.add_post("/.gateway/challenge", second_factor.challenge_post)

@@ -9,6 +9,7 @@ GatewayError
 ├── UpstreamUnreachable   502  the application did not answer
 ├── StoreDown             503  the store cannot be reached: fail closed
 ├── DirectoryDown         503  the directory (LDAP) cannot check a password: fail closed
+├── ProviderDown          503  the OpenID provider cannot be reached: fail closed
 └── UpstreamTimeout       504  the application took too long
 """
 
@@ -87,5 +88,16 @@ class DirectoryDown(GatewayError):
         super().__init__(
             "The gateway cannot reach the directory that checks passwords, so it cannot check "
             "who you are.",
+            "Try again in a minute. If it keeps happening, tell the people who run this site.",
+        )
+
+
+class ProviderDown(GatewayError):
+    status = 503
+    title = "Sign-in is unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The gateway cannot reach the sign-in service that checks who you are.",
             "Try again in a minute. If it keeps happening, tell the people who run this site.",
         )

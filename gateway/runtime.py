@@ -16,6 +16,7 @@ from gateway.identity.portal import UsersFile
 from gateway.log_repeats import Repeats
 from gateway.metrics import Metrics
 from gateway.notices import Notifier
+from gateway.oidc_client import OidcClient
 from gateway.pages import Pages
 from gateway.policy import PolicyHolder
 from gateway.policy.reload import PolicyReloader
@@ -46,6 +47,8 @@ class Runtime:
     router: Router
     # portal-mode applications' users files or directories, by application name
     users: dict[str, UsersFile | Directory]
+    # portal-mode applications' OpenID providers (portal `oidc:`), by application name
+    oidc: dict[str, OidcClient] = field(default_factory=dict)
     client: aiohttp.ClientSession | None = None
     pool: Pool | None = None  # the lean client for bodiless GET and HEAD (gateway.proxy.client)
     notifier: Notifier | None = None  # email to users (notices); None when no sender is set up

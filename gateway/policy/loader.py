@@ -28,12 +28,13 @@ from gateway.policy.model import (
     is_colour,
     is_logo,
 )
+from gateway.policy.provider_mfa import read_provider_mfa
 from gateway.yaml_document import KeyPath, load_yaml_file
 from gateway.yamlsource import Reader
 
 _COMPANY_KEYS = {
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
-    "trusted_networks", "remember_browser", "branding", "session", "attempts",
+    "trusted_networks", "remember_browser", "branding", "session", "attempts", "provider_mfa",
 }  # fmt: skip
 
 
@@ -162,6 +163,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
                 deferral=deferral,
                 trusted_networks=trusted,
                 remember_browser=remember,
+                provider_mfa=read_provider_mfa(reader),
                 branding=branding,
                 session=session,
                 codes=code_limits,

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from gateway.paths import resolved
 from gateway.policy.globs import PathPattern
 from gateway.policy.globs import glob_to_regex as glob_to_regex  # the patterns' reference meaning
+from gateway.policy.provider_mfa import ProviderMfa
 
 
 class Access(StrEnum):
@@ -163,6 +164,9 @@ class Company:
     # "Remember this browser": how long a browser may skip the second factor after a real one
     # (None: not offered); never for client accounts, independent of trusted networks
     remember_browser: timedelta | None = None
+    # an OpenID provider's own second factor counts as the second factor (None: the gateway
+    # asks its own; gateway.policy.provider_mfa)
+    provider_mfa: ProviderMfa | None = None
     branding: Branding = Branding("")  # an empty name means the company name
     session: SessionLimits = SessionLimits()
     codes: CodeLimits = CodeLimits()

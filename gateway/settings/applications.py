@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from gateway.intercept_settings import read_intercept
 from gateway.settings.directory import read_ldap
 from gateway.settings.model import Application, HeaderIdentity, Identity, Portal, Timeouts
+from gateway.settings.oidc import read_oidc
 from gateway.settings.values import port_ok, read_path, read_seconds
 from gateway.yaml_document import KeyPath
 from gateway.yamlsource import Reader
@@ -144,12 +145,17 @@ def _upstream(r: Reader, path: KeyPath) -> str:
 def _portal(r: Reader, p: KeyPath, base: Path) -> Portal | None:
     if r.mapping(p, required=True) is None:
         return None
-    r.unknown_keys(p, ("users_file", "ldap"))
-    if r.has((*p, "users_file")) == r.has((*p, "ldap")):
-        message = f"{_name(p)} takes users_file (a YAML file of users) or ldap (a directory)"
+    r.unknown_keys(p, ("users_file", "ldap", "oidc"))
+    if sum(r.has((*p, key)) for key in ("users_file", "ldap", "oidc")) != 1:
+        message = (
+            f"{_name(p)} takes users_file (a YAML file of users), ldap (a directory) or oidc "
+            "(an OpenID provider), one of them"
+        )
         r.error(p, message, at_key=True)
     if r.has((*p, "ldap")):
         return Portal(ldap=read_ldap(r, (*p, "ldap"), base))
+    if r.has((*p, "oidc")):
+        return Portal(oidc=read_oidc(r, (*p, "oidc"), base))
     return Portal(read_path(r, (*p, "users_file"), base, required=True) or Path())
 
 

@@ -14,10 +14,13 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gateway.intercept_settings import Intercept
 from gateway.policy.model import IPNetwork
+
+if TYPE_CHECKING:
+    from gateway.settings.oidc import Oidc
 
 Identity = Literal["intercept", "portal", "header"]
 SenderKind = Literal["http", "webhook", "smtp", "outbox"]
@@ -137,10 +140,12 @@ class Ldap:
 
 @dataclass(frozen=True)
 class Portal:
-    """Where portal mode checks passwords: a users file or a directory (one of them)."""
+    """Where portal mode checks who signs in: a users file, a directory, or an OpenID provider
+    (one of them)."""
 
     users_file: Path | None = None
     ldap: Ldap | None = None
+    oidc: Oidc | None = None  # gateway.settings.oidc
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,188 @@
+"""Portal mode signing in through a real OpenID provider (node-oidc-provider, tests/oidc/
+provider.mjs) over HTTP, through the gateway: the code flow with PKCE, then the gateway's own
+second factor, or the provider's where the company's policy accepts it; and every answer the
+gateway must refuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.oidc.support import (
+    Provider,
+    at_provider,
+    oidc_app,
+    path_of,
+    rotate_keys,
+    set_next,
+    sign_in_at_provider,
+)
+from tests.support import DEFAULT_POLICY, enrol_totp, free_port
+
+MFA_POLICY = """
+company: MFA Example
+members:
+  domains: [mfa.example]
+enforce_2fa: true
+provider_mfa: accept
+"""
+POLICIES = {"example.yaml": DEFAULT_POLICY, "mfa.yaml": MFA_POLICY}
+
+
+async def gateway(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, issuer: str, **oidc: Any
+) -> Any:
+    app = oidc_app(upstream_url, issuer, tmp_path / "client-secret", **oidc)
+    return await make_gateway({"legacy": app}, policies=POLICIES)
+
+
+async def test_sign_in_then_the_gateways_own_second_factor(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """A sign-in at the provider is the first factor: the gateway then asks its own second factor
+    (here the first enrolment), and only then lets the browser through to the application."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    before = await client.get("/", allow_redirects=False)
+    assert before.status == 303 and before.headers["Location"].startswith("/.gateway/login")
+    callback = await sign_in_at_provider(client, "alice@example.com", rd="/private")
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 303, await answer.text()
+    assert answer.headers["Location"].startswith("/.gateway/enrol"), answer.headers["Location"]
+    meanwhile = await client.get("/", allow_redirects=False)
+    assert meanwhile.status == 303  # the first factor alone does not pass
+    _, done = await enrol_totp(client, answer.headers["Location"])
+    assert done.headers["Location"] == "/private"
+    through = await client.get("/", allow_redirects=False)
+    assert through.status == 200, await through.text()
+    assert "alice@example.com" in await through.text()  # the identity headers, echoed
+
+
+async def test_provider_mfa_counts_where_the_policy_accepts_it(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """bob's company says provider_mfa: accept: an ID token whose amr holds mfa verifies the
+    session at once; one with a password alone still goes to the gateway's own factor."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    callback = await sign_in_at_provider(client, "bob@mfa.example", rd="/x", amr="pwd")
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.headers["Location"].startswith("/.gateway/enrol")
+    callback = await sign_in_at_provider(client, "bob@mfa.example", rd="/x", amr="pwd,mfa")
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 303 and answer.headers["Location"] == "/x", await answer.text()
+    through = await client.get("/", allow_redirects=False)
+    assert through.status == 200 and "bob@mfa.example" in await through.text()
+
+
+async def test_provider_mfa_is_not_enough_for_a_company_that_asks(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """alice's company says nothing about provider_mfa: the gateway asks its own, whatever the
+    provider's amr and acr say."""
+    client = await gateway(
+        make_gateway, upstream_url, tmp_path, provider.issuer,
+        provider_mfa={"acr": ["urn:example:loa:mfa"]},
+    )  # fmt: skip
+    callback = await sign_in_at_provider(
+        client, "alice@example.com", amr="mfa,hwk", acr="urn:example:loa:mfa"
+    )
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.headers["Location"].startswith("/.gateway/enrol")
+
+
+async def test_a_replayed_state_is_refused(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """The callback's state is taken once: the same answer again is refused, and signs no one in
+    (nor does it end the sign-in it replays)."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    callback = await sign_in_at_provider(client, "alice@example.com")
+    first = await client.get(callback, allow_redirects=False)
+    assert first.status == 303 and first.headers["Location"].startswith("/.gateway/enrol")
+    again = await client.get(callback, allow_redirects=False)
+    assert again.status == 403, await again.text()
+    assert "used already" in await again.text()
+
+
+async def test_a_callback_in_another_browser_is_refused(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """The state is bound to the browser that began the sign-in (its gateway_oidc cookie): an
+    answer carried to another browser (a login CSRF) signs nobody in there."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    callback = await sign_in_at_provider(client, "alice@example.com")
+    client.session.cookie_jar.clear()
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 403, await answer.text()
+
+
+async def refused(client: Any, provider: Provider, account: str = "alice@example.com") -> Any:
+    callback = await sign_in_at_provider(client, account)
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 403, await answer.text()
+    assert "could not be verified" in await answer.text()
+    after = await client.get("/", allow_redirects=False)
+    assert after.status == 303 and after.headers["Location"].startswith("/.gateway/login")
+    return answer
+
+
+async def test_refused_id_tokens(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """Each of these ID tokens is refused, and nobody is signed in: a signature that does not
+    hold (the payload changed after signing), a token for another audience, one issued to
+    another client (azp), another sign-in's nonce (each of these three signed with the provider's
+    own key), one that expired (the provider's clock two hours behind while it answers), and one
+    whose email the provider has not verified."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    for tamper in ("signature", "audience", "azp", "nonce"):
+        await set_next(provider, tamper=tamper)
+        await refused(client, provider)
+    await set_next(provider, clock=-7200)
+    await refused(client, provider)
+    await refused(client, provider, "eve@example.com")
+
+
+async def test_keys_rotated_at_the_provider_are_fetched_again(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider, monkeypatch: Any
+) -> None:
+    """A token signed with a key the gateway has not seen (the provider rotated its keys) makes
+    the gateway fetch the JWKS again, once, and the sign-in goes on."""
+    monkeypatch.setattr("gateway.oidc_client.KEYS_REFETCH_PAUSE", 0.0)
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    first = await client.get(await sign_in_at_provider(client, "alice@example.com"))
+    assert first.status == 200  # the keys are kept from here
+    await rotate_keys(provider)
+    await set_next(provider, tamper="rotated")
+    callback = await sign_in_at_provider(client, "alice@example.com")
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 303 and answer.headers["Location"].startswith("/.gateway/enrol")
+
+
+async def test_provider_unreachable_is_the_503_page(
+    make_gateway: Any, upstream_url: str, tmp_path: Path
+) -> None:
+    """No provider at the issuer: the login page is a 503 (fail closed), never a 500, and the
+    application stays out of reach."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, f"http://127.0.0.1:{free_port()}")
+    answer = await client.get("/.gateway/login?rd=/", allow_redirects=False)
+    assert answer.status == 503, await answer.text()
+    assert "Sign-in is unavailable" in await answer.text()
+    assert (await client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_the_authorization_request(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """The login page sends the browser to the provider with the code flow, S256 PKCE, a state
+    and a nonce, the scopes and this gateway's callback; it binds the browser with a cookie."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    login = await client.get("/.gateway/login?rd=/", allow_redirects=False)
+    location = login.headers["Location"]
+    assert location.startswith(f"{provider.issuer}/auth?")
+    for part in ("response_type=code", "code_challenge_method=S256", "state=", "nonce=",
+                 "scope=openid+email+profile", "redirect_uri=http%3A%2F%2F127.0.0.1%3A"):  # fmt: skip
+        assert part in location, part
+    assert "gateway_oidc=" in login.headers["Set-Cookie"]
+    assert "HttpOnly" in login.headers["Set-Cookie"]
+    callback = await at_provider(location, "alice@example.com")
+    assert "state=" in path_of(callback)
