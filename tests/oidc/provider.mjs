@@ -5,7 +5,8 @@
 // CONFIG: {"port", "issuer", "clients": [client metadata], "accounts": {id: claims}}.
 // The login is driven by the test over plain HTTP: the authorization request ends on
 // /interaction/UID (a JSON page naming the uid), and a form POST to /interaction/UID/login with
-// `account` (and optionally `amr`, comma-separated, and `acr`) signs that account in; consent is
+// `account` (and optionally `amr`, comma-separated, and `acr`) signs that account in (`deny`
+// refuses instead); consent is
 // granted with the login. What the next token answer looks like is set with a POST to
 // /_test/next (JSON): {"tamper": "signature" | "audience" | "azp" | "rotated", "clock": SECONDS}
 // (the provider's clock moved by SECONDS while it answers, so its token's iat and exp are then);
@@ -111,7 +112,9 @@ provider.use(async (ctx, proceed) => {
     if (form.get('acr')) login.acr = form.get('acr');
     const grant = new provider.Grant({ accountId, clientId: details.params.client_id });
     grant.addOIDCScope(details.params.scope);
-    const result = { login, consent: { grantId: await grant.save() } };
+    const result = form.get('deny')
+      ? { error: 'access_denied', error_description: 'the person said no' }
+      : { login, consent: { grantId: await grant.save() } };
     await provider.interactionFinished(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
     ctx.respond = false;
     return;

@@ -114,7 +114,11 @@ async def rotate_keys(provider: Provider) -> None:
 
 
 async def at_provider(
-    authorization: str, account: str, amr: str | None = None, acr: str | None = None
+    authorization: str,
+    account: str,
+    amr: str | None = None,
+    acr: str | None = None,
+    deny: bool = False,
 ) -> str:
     """The provider's side: the authorization request, its login form posted for `account`;
     returns where the provider sends the browser back (the gateway's callback, absolute)."""
@@ -125,6 +129,7 @@ async def at_provider(
         page = await http.get(interaction)
         assert page.status == 200, await page.text()
         form = {"account": account} | ({"amr": amr} if amr else {}) | ({"acr": acr} if acr else {})
+        form |= {"deny": "1"} if deny else {}
         done = await http.post(f"{interaction}/login", data=form, allow_redirects=False)
         assert done.status in (302, 303), await done.text()
         resume = await http.get(

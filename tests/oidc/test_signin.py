@@ -5,6 +5,7 @@ gateway must refuse."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,22 @@ async def test_the_authorization_request(
     assert "HttpOnly" in login.headers["Set-Cookie"]
     callback = await at_provider(location, "alice@example.com")
     assert "state=" in path_of(callback)
+
+
+async def test_a_refusal_at_the_provider_and_an_answer_from_another_issuer(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """The provider's error answer (the person said no) signs nobody in; nor does an answer whose
+    iss (RFC 9207) names another issuer than the one the sign-in went to (a mix-up)."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    login = await client.get("/.gateway/login?rd=/", allow_redirects=False)
+    denied = await at_provider(login.headers["Location"], "alice@example.com", deny=True)
+    assert "error=access_denied" in denied
+    answer = await client.get(path_of(denied), allow_redirects=False)
+    assert answer.status == 403 and "did not sign you in" in await answer.text()
+    callback = await sign_in_at_provider(client, "alice@example.com")
+    assert "iss=" in callback
+    mixed = re.sub(r"iss=[^&]*", "iss=https%3A%2F%2Fevil.example", callback)
+    answer = await client.get(mixed, allow_redirects=False)
+    assert answer.status == 403 and "could not be verified" in await answer.text()
+    assert (await client.get("/", allow_redirects=False)).status == 303

@@ -126,7 +126,16 @@ async def callback(request: web.Request) -> web.StreamResponse:
         if not attempt.same_browser(cookie_value(ctx, cookie_name(ctx, BROWSER_COOKIE))):
             raise AnswerRefused("the callback came to another browser than the sign-in began in")
         if "error" in request.query:
-            raise AnswerRefused(f"the provider answered error {request.query['error'][:64]!r}")
+            error = request.query["error"][:64]
+            log.warning("OpenID provider answered %r", error)
+            audit("oidc_refused", reason=f"the provider answered {error}")
+            raise Forbidden(
+                "The sign-in service did not sign you in.",
+                "Sign in again. If it keeps happening, tell the people who run this site.",
+            )
+        issuer = request.query.get("iss")  # RFC 9207: the answer names who sent it
+        if issuer is not None and issuer != client.settings.issuer:
+            raise AnswerRefused(f"the answer came from issuer {issuer[:200]!r}")
         code = request.query.get("code", "")
         if not code or len(code) > 4096:
             raise AnswerRefused("the provider's answer has no code")
