@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import time
@@ -40,8 +41,8 @@ MAX_ANSWER = 256 * 1024  # bytes read of any answer of the provider
 
 
 class OidcClient:
-    """One application's provider. Made at start (no I/O); `start()` fetches the discovery
-    document when the gateway starts, without stopping it when the provider is down."""
+    """One application's provider. Made before the server starts (no I/O); `start()` fetches
+    the discovery document once the gateway runs, without holding it up."""
 
     def __init__(self, settings: Oidc, client_secret: str) -> None:
         self.settings = settings
@@ -52,6 +53,7 @@ class OidcClient:
         self._keys: KeySet | None = None
         self._keys_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._warming: asyncio.Task[None] | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -60,12 +62,22 @@ class OidcClient:
         return self._session
 
     async def start(self) -> None:
+        """The discovery document fetched in the background: a provider slow or down at start
+        delays no other application (its sign-ins meet the 503 page until it answers)."""
+        self._warming = asyncio.create_task(self._warm())
+
+    async def _warm(self) -> None:
         try:
             await self.discovery()
         except ProviderError as exc:
             log.warning("OpenID provider %s not ready at start: %s", self.settings.issuer, exc)
 
     async def close(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
+            self._warming = None
         if self._session is not None:
             await self._session.close()
             self._session = None

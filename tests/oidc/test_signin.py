@@ -17,6 +17,7 @@ from tests.oidc.support import (
     rotate_keys,
     set_next,
     sign_in_at_provider,
+    start_provider,
 )
 from tests.support import DEFAULT_POLICY, enrol_totp, free_port
 
@@ -205,4 +206,22 @@ async def test_a_refusal_at_the_provider_and_an_answer_from_another_issuer(
     mixed = re.sub(r"iss=[^&]*", "iss=https%3A%2F%2Fevil.example", callback)
     answer = await client.get(mixed, allow_redirects=False)
     assert answer.status == 403 and "could not be verified" in await answer.text()
+    assert (await client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_provider_gone_before_the_callback_is_the_503_page(
+    make_gateway: Any, upstream_url: str, tmp_path: Path
+) -> None:
+    """A provider of this test's own stops between its login and the callback: the code cannot
+    be exchanged, the callback is the 503 page, and nobody is signed in."""
+    (tmp_path / "own-provider").mkdir()
+    own = start_provider(tmp_path / "own-provider")
+    try:
+        client = await gateway(make_gateway, upstream_url, tmp_path, own.issuer)
+        callback = await sign_in_at_provider(client, "alice@example.com")
+    finally:
+        own.stop()
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 503, await answer.text()
+    assert "Sign-in is unavailable" in await answer.text()
     assert (await client.get("/", allow_redirects=False)).status == 303
