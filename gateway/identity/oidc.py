@@ -221,3 +221,14 @@ def user_name(claims: Mapping[str, Any], claim: str) -> str:
     if claim == "email" and claims.get("email_verified") is not True:
         raise AnswerRefused("the ID token's email is not verified")
     return value.strip().lower()
+
+
+MAX_GROUPS = 256
+
+
+def groups(claims: Mapping[str, Any], claim: str) -> list[str]:
+    """The user's groups from `claim` (a list of names), when the settings name one."""
+    value = claims.get(claim) if claim else None
+    if not isinstance(value, list):
+        return []
+    return [group for group in value[:MAX_GROUPS] if isinstance(group, str) and group]

@@ -20,7 +20,7 @@ from gateway.yamlsource import setting_name as _name
 
 _KEYS = (
     "issuer", "client_id", "client_secret", "scopes", "username_claim", "redirect_uri",
-    "provider_mfa", "clock_skew", "timeout",
+    "provider_mfa", "clock_skew", "timeout", "groups_claim",
 )  # fmt: skip
 _MFA_KEYS = ("amr", "acr")
 DEFAULT_SCOPES = ("openid", "email", "profile")
@@ -35,6 +35,9 @@ class Oidc:
     client_secret: SecretSource
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     username_claim: str = "email"  # an email is believed only with email_verified: true
+    # a claim listing the user's groups (passed on as Remote-Groups; policy members by group);
+    # empty: none
+    groups_claim: str = ""
     # the callback's full URL as registered at the provider; empty: this request's scheme and
     # host followed by CALLBACK_PATH
     redirect_uri: str = ""
@@ -76,6 +79,7 @@ def read_oidc(r: Reader, p: KeyPath, base: Path) -> Oidc | None:
         client_secret=secret,
         scopes=scopes,
         username_claim=r.string((*p, "username_claim"), "email").strip() or "email",
+        groups_claim=r.string((*p, "groups_claim"), "").strip(),
         redirect_uri=redirect_uri,
         mfa_amr=amr,
         mfa_acr=acr,

@@ -36,7 +36,7 @@ const provider = new Provider(config.issuer, {
     return { accountId: id, claims: async () => ({ sub: id, ...claims }) };
   },
   claims: {
-    openid: ['sub', 'acr', 'amr'], email: ['email', 'email_verified'], profile: ['name'],
+    openid: ['sub', 'acr', 'amr'], email: ['email', 'email_verified'], profile: ['name', 'groups'],
   },
   conformIdTokenClaims: false, // the scopes' claims in the ID token, as most providers do
   acrValues: ['urn:example:loa:1', 'urn:example:loa:mfa'],

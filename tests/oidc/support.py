@@ -27,6 +27,12 @@ ACCOUNTS = {
     "alice@example.com": {"email": "alice@example.com", "email_verified": True, "name": "Alice"},
     "bob@mfa.example": {"email": "bob@mfa.example", "email_verified": True, "name": "Bob"},
     "eve@example.com": {"email": "eve@example.com", "email_verified": False, "name": "Eve"},
+    "carol@elsewhere.example": {
+        "email": "carol@elsewhere.example",
+        "email_verified": True,
+        "name": "Carol",
+        "groups": ["mfa-staff", "readers"],
+    },
 }
 
 

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from gateway.config_errors import ConfigInvalid
-from gateway.identity.oidc import AnswerRefused, ProviderError, parse_discovery, user_name
+from gateway.identity.oidc import (
+    AnswerRefused,
+    ProviderError,
+    groups,
+    parse_discovery,
+    user_name,
+)
 from gateway.identity.oidc_token import Expected, check_claims
 from gateway.policy import check_policy_dir, load_policy_dir
 from gateway.policy.provider_mfa import ProviderMfa, provider_mfa_counts
@@ -112,6 +118,12 @@ def test_the_user_is_named_by_a_verified_email_or_another_claim() -> None:
     assert user_name({"preferred_username": "alice"}, "preferred_username") == "alice"
     with pytest.raises(AnswerRefused):
         user_name({"email": "a@example.com", "email_verified": True}, "preferred_username")
+
+
+def test_groups_come_from_the_named_claim_only() -> None:
+    token = {"groups": ["staff", 3, "", "ops"], "roles": "admin"}
+    assert groups(token, "groups") == ["staff", "ops"]
+    assert groups(token, "") == [] and groups(token, "roles") == []
 
 
 def test_the_providers_second_factor_counts_only_as_the_policy_says() -> None:

@@ -25,6 +25,7 @@ MFA_POLICY = """
 company: MFA Example
 members:
   domains: [mfa.example]
+  groups: [mfa-staff]
 enforce_2fa: true
 provider_mfa: accept
 """
@@ -225,3 +226,21 @@ async def test_provider_gone_before_the_callback_is_the_503_page(
     assert answer.status == 503, await answer.text()
     assert "Sign-in is unavailable" in await answer.text()
     assert (await client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_groups_from_a_claim_place_the_user_and_go_upstream(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """With groups_claim, the ID token's groups are the user's: carol, of no listed domain, is a
+    member of the MFA company through her group (its provider_mfa: accept lets her provider's
+    second factor through), and the application gets her groups in Remote-Groups."""
+    client = await gateway(
+        make_gateway, upstream_url, tmp_path, provider.issuer, groups_claim="groups"
+    )
+    callback = await sign_in_at_provider(client, "carol@elsewhere.example", rd="/g", amr="mfa")
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 303 and answer.headers["Location"] == "/g", await answer.text()
+    echoed = await (await client.get("/", allow_redirects=False)).json()
+    headers = {name.lower(): value for name, value in echoed["headers"]}
+    assert headers["remote-user"] == "carol@elsewhere.example"
+    assert headers["remote-groups"] == "mfa-staff,readers"

@@ -33,6 +33,7 @@ from gateway.identity.oidc import (
     ProviderError,
     authorization_url,
     browser_cookie_ok,
+    groups,
     new_browser_cookie,
     store_key,
     user_name,
@@ -162,7 +163,7 @@ async def _signed_in(
     session.identity = {
         "email": email if isinstance(email, str) else "",
         "name": name if isinstance(name, str) else user,
-        "groups": [],
+        "groups": groups(claims, client.settings.groups_claim),
     }
     session = await rt.sessions.promote(session, Level.FIRST_FACTOR, user)
     ctx.session, ctx.session_loaded = session, True
