@@ -56,9 +56,16 @@ def administered(policy: Policy, user: str | None) -> list[Company]:
     return sorted((c for c in policy.companies if is_admin(c, user)), key=lambda c: c.id)
 
 
-def belongs(policy: Policy, company: Company, user: str) -> bool:
-    found = policy.company_for(user)
+def belongs(policy: Policy, company: Company, user: str, record: UserRecord | None = None) -> bool:
+    """The policy places `user` in `company`: by name or domain, or by the directory groups
+    the store recorded at the user's last sign-in (members by group)."""
+    found = policy.company_for(user, recorded_groups(record))
     return found is not None and found.id == company.id
+
+
+def recorded_groups(record: UserRecord | None) -> tuple[str, ...]:
+    groups = record.facts.get("groups") if record is not None else None
+    return tuple(str(group) for group in groups) if isinstance(groups, list) else ()
 
 
 EVERYWHERE = ("user", "user_day")  # the regulation scopes that hold a user wherever they are
@@ -168,9 +175,11 @@ async def member(
 ) -> Member | None:
     """The member's standing, or None when the policy does not place `user` in `company`."""
     user = user.strip().lower()
-    if not user or not belongs(policy, company, user):
+    if not user:
         return None
     record = await store.get_user(user)
+    if not belongs(policy, company, user, record):
+        return None
     if record is None and user not in company.users:
         return None  # never seen and not listed: not a member anyone can see yet
     return await _standing(store, company, user, record, now)
@@ -183,7 +192,7 @@ async def members(store: Store, policy: Policy, company: Company, now: float) ->
     return [
         await _standing(store, company, name, records.get(name), now)
         for name in names
-        if belongs(policy, company, name)
+        if belongs(policy, company, name, records.get(name))
     ]
 
 

@@ -47,7 +47,10 @@ async def seen_at_first_factor(visit: Visit, session: Session, enrolled: bool) -
     assert user is not None
     store = visit.store
     now = visit.clock()
-    await store.note_user(user, _company_id(visit, user), now, {"last_sign_in": now})
+    groups = list(visit.groups_of(user)) if visit.groups_of else []
+    # the directory groups as of this sign-in: admin pages place members by group with them
+    facts = {"last_sign_in": now, "groups": groups or None}
+    await store.note_user(user, _company_id(visit, user), now, facts)
     browser = visit.browser_id
     changed = False
     if browser is None:

@@ -13,7 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from gateway import admin
 from gateway.identity.ldap import Directory
+from gateway.keys import RUNTIME
 from tests.ldap.slapd import (
     GROUPS,
     PEOPLE,
@@ -107,8 +109,17 @@ async def test_search_then_bind_second_factor_and_groups(
     assert headers["remote-name"] == "Alice Liddell"
     assert headers["remote-email"] == "alice@example.org"
     assert headers["remote-groups"] == "staff,admins"
-    # members by group: the company that lists "admins" is alice's (its brand on the page)
+    # members by group: the company that lists "admins" is alice's (its brand on the page),
+    # and its admins see her among the members (the groups recorded at her sign-in)
     assert "Admins of the Directory" in page
+    runtime = client.app[RUNTIME]
+    record = await runtime.store.get_user("alice")
+    assert record is not None and record.company == "directory"
+    assert record.facts["groups"] == ["staff", "admins"]
+    company = runtime.policy.current.company_by_id("directory")
+    assert company is not None
+    found = await admin.members(runtime.store, runtime.policy.current, company, time.time())
+    assert [m.user for m in found] == ["alice"]
 
 
 async def test_the_directory_names_the_user(
