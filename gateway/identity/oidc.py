@@ -220,15 +220,49 @@ def user_name(claims: Mapping[str, Any], claim: str) -> str:
         raise AnswerRefused(f"the ID token has no {claim}")
     if claim == "email" and claims.get("email_verified") is not True:
         raise AnswerRefused("the ID token's email is not verified")
-    return value.strip().lower()
+    name = value.strip().lower()
+    if len(name) > MAX_TEXT or not _plain(name):
+        raise AnswerRefused(f"the ID token's {claim} is not a plain name")
+    return name
+
+
+MAX_TEXT = 320  # characters of a name (or an email address) taken from a claim
+
+
+def _plain(text: str) -> bool:
+    """No control characters: what comes from a claim may go into a header upstream."""
+    return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
+def display_name(claims: Mapping[str, Any], fallback: str) -> str:
+    value = claims.get("name")
+    if isinstance(value, str) and value.strip() and len(value) <= MAX_TEXT and _plain(value):
+        return value.strip()
+    return fallback
+
+
+def verified_email(claims: Mapping[str, Any]) -> str:
+    value = claims.get("email")
+    if claims.get("email_verified") is not True or not isinstance(value, str):
+        return ""
+    return value.strip() if len(value) <= MAX_TEXT and _plain(value) else ""
 
 
 MAX_GROUPS = 256
 
 
 def groups(claims: Mapping[str, Any], claim: str) -> list[str]:
-    """The user's groups from `claim` (a list of names), when the settings name one."""
+    """The user's groups from `claim` (a list of names), when the settings name one; a name with
+    a comma (Remote-Groups is a comma-separated list) or a control character is left out."""
     value = claims.get(claim) if claim else None
     if not isinstance(value, list):
         return []
-    return [group for group in value[:MAX_GROUPS] if isinstance(group, str) and group]
+    return [
+        group
+        for group in value[:MAX_GROUPS]
+        if isinstance(group, str)
+        and group
+        and "," not in group
+        and len(group) <= MAX_TEXT
+        and _plain(group)
+    ]

@@ -13,9 +13,11 @@ from gateway.config_errors import ConfigInvalid
 from gateway.identity.oidc import (
     AnswerRefused,
     ProviderError,
+    display_name,
     groups,
     parse_discovery,
     user_name,
+    verified_email,
 )
 from gateway.identity.oidc_token import Expected, check_claims
 from gateway.policy import check_policy_dir, load_policy_dir
@@ -116,12 +118,17 @@ def test_the_user_is_named_by_a_verified_email_or_another_claim() -> None:
         with pytest.raises(AnswerRefused):
             user_name(unverified, "email")
     assert user_name({"preferred_username": "alice"}, "preferred_username") == "alice"
+    for bad in ("alice\r\nX-Admin: 1", "a" * 400, "b\x85ob"):
+        with pytest.raises(AnswerRefused):
+            user_name({"preferred_username": bad}, "preferred_username")
+    assert display_name({"name": "Eve\nX: 1"}, "eve") == "eve"
+    assert verified_email({"email": "a@example.com", "email_verified": False}) == ""
     with pytest.raises(AnswerRefused):
         user_name({"email": "a@example.com", "email_verified": True}, "preferred_username")
 
 
 def test_groups_come_from_the_named_claim_only() -> None:
-    token = {"groups": ["staff", 3, "", "ops"], "roles": "admin"}
+    token = {"groups": ["staff", 3, "", "ops", "admins,x", "a\r\nb"], "roles": "admin"}
     assert groups(token, "groups") == ["staff", "ops"]
     assert groups(token, "") == [] and groups(token, "roles") == []
 

@@ -33,10 +33,12 @@ from gateway.identity.oidc import (
     ProviderError,
     authorization_url,
     browser_cookie_ok,
+    display_name,
     groups,
     new_browser_cookie,
     store_key,
     user_name,
+    verified_email,
 )
 from gateway.oidc_client import OidcClient
 from gateway.policy.provider_mfa import provider_mfa_counts
@@ -158,11 +160,9 @@ async def _signed_in(
     if session is not None:
         await rt.sessions.end(session)
     session = rt.sessions.new(ctx.application.name)
-    email = claims.get("email") if claims.get("email_verified") is True else None
-    name = claims.get("name")
     session.identity = {
-        "email": email if isinstance(email, str) else "",
-        "name": name if isinstance(name, str) else user,
+        "email": verified_email(claims),
+        "name": display_name(claims, user),
         "groups": groups(claims, client.settings.groups_claim),
     }
     session = await rt.sessions.promote(session, Level.FIRST_FACTOR, user)
