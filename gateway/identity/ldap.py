@@ -51,7 +51,7 @@ from gateway.identity.ldap_text import (
     header_safe,
 )
 from gateway.identity.portal import PortalUser
-from gateway.settings.model import Ldap
+from gateway.settings.model import Ldap, SettingsError
 
 log = logging.getLogger("gateway.ldap")
 
@@ -76,7 +76,12 @@ class Directory:
         tls = None
         if secure or settings.start_tls:
             cafile = str(settings.ca_file) if settings.ca_file else None
-            tls = _Tls(ssl.create_default_context(cafile=cafile), parts.hostname or "")
+            try:
+                context = ssl.create_default_context(cafile=cafile)
+            except (OSError, ssl.SSLError) as exc:  # checked at start, not at the first sign-in
+                reason = getattr(exc, "strerror", None) or exc
+                raise SettingsError(f"cannot use the CA file {cafile}: {reason}") from None
+            tls = _Tls(context, parts.hostname or "")
         # a Server per connection: ldap3's Server remembers a refused address as unavailable
         # for a while, which would outlast the directory's own restart
         self._server = functools.partial(

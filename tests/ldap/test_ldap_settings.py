@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.settings import settings_from_dict
+from gateway.identity.ldap import Directory
+from gateway.settings import SettingsError, settings_from_dict
 from gateway.settings.model import Ldap, LdapGroups, SecretSource
 from gateway.yamlsource import ConfigInvalid
 from tests.support import settings_dict
@@ -90,3 +91,11 @@ def test_one_of_users_file_or_ldap(tmp_path: Path) -> None:
     assert any("takes users_file" in e for e in _errors(tmp_path, both))
     neither = {"ldap": {"url": "ldap://x"}}
     assert any("needs bind_dn and bind_password" in e for e in _errors(tmp_path, neither))
+
+
+def test_a_ca_file_that_cannot_be_read_stops_the_start(tmp_path: Path) -> None:
+    ldap = {"url": "ldap://127.0.0.1:9", "start_tls": True, "ca_file": "missing.pem"}
+    ldap["user_dn"] = "uid={user},dc=example"
+    settings = _settings(tmp_path, {"ldap": ldap})
+    with pytest.raises(SettingsError, match=r"cannot use the CA file .*missing\.pem"):
+        Directory(settings.applications[0].portal.ldap)
