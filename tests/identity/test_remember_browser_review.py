@@ -15,7 +15,7 @@ import pytest
 import gateway.signin.completion as completion
 from gateway.cli.users import _sessions
 from tests.identity import test_remember_browser as base
-from tests.identity.test_remember_browser import CAROL, COOKIE, LOGOUT, Gateway
+from tests.identity.test_remember_browser import CAROL, COOKIE, DAVE, LOGOUT, Gateway
 from tests.support import csrf_from_page
 
 # the remembered-browser tests' fixtures: a gateway on SQLite and on Redis, and its browsers
@@ -92,6 +92,28 @@ async def test_the_operators_end_all_forgets_the_browsers(
     key = settings.secrets.read_encryption_key()
     _, ended = await _sessions(settings.store, key, CAROL, None, True)
     assert isinstance(ended, tuple) and ended[0] >= 1 and ended[1] == 1
+    assert await gateway.store.list_remembered(CAROL, gateway.clock()) == []
+    again = gateway.fresh_browser(browsers, remembered)
+    assert (await gateway.password(again, CAROL)).startswith("/.gateway/challenge")
+
+
+async def test_an_admin_setting_a_new_phone_forgets_the_browsers(
+    gateway: Gateway, browsers: Callable[[], aiohttp.ClientSession]
+) -> None:
+    """A new phone number set by an admin (kept pending until the member confirms it) is a
+    factor change: the member's remembered browsers stop skipping the second factor, so the
+    next sign-in is asked for it (and then to confirm the number)."""
+    remembered = await gateway.remembered_sign_in(CAROL, browsers())
+    dave = browsers()
+    await gateway.remembered_sign_in(DAVE, dave)
+    member = f"/.gateway/admin/example/members/{CAROL}"
+    html = await (await dave.get(gateway.url(member))).text()
+    done = await dave.post(
+        gateway.url(member + "/profile"),
+        data={"csrf_token": csrf_from_page(html), "name": "", "phone": "+1 202 555 0143"},
+        allow_redirects=False,
+    )
+    assert done.status == 303, await done.text()
     assert await gateway.store.list_remembered(CAROL, gateway.clock()) == []
     again = gateway.fresh_browser(browsers, remembered)
     assert (await gateway.password(again, CAROL)).startswith("/.gateway/challenge")

@@ -91,6 +91,8 @@ async def change_phone(request: web.Request, admin: Admin, member: str, typed: s
     facts = {"pending_phone": pending, "pending_phone_line_type": phone.line_type.value}
     await rt.store.note_user(member, admin.company.id, now, facts)
     _audit(request, "admin_phone_changed", admin, member=member, ending=phone.ending)
+    # a factor change: browsers remembered before it no longer skip the second factor
+    await remember.forget_all(rt.store, member, "admin_phone_changed", admin=admin.user)
     await factor_changed(rt.notifier, member, PHONE_NOTICE, None, admin.company.branding.name)
     return phone.ending
 
