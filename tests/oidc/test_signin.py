@@ -5,9 +5,12 @@ gateway must refuse."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.oidc.support import (
     Provider,
@@ -60,8 +63,17 @@ async def test_sign_in_then_the_gateways_own_second_factor(
     assert "alice@example.com" in await through.text()  # the identity headers, echoed
 
 
+def audited(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.audit"]
+    return [line for line in lines if line["event"] == event]
+
+
 async def test_provider_mfa_counts_where_the_policy_accepts_it(
-    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+    make_gateway: Any,
+    upstream_url: str,
+    tmp_path: Path,
+    provider: Provider,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """bob's company says provider_mfa: accept: an ID token whose amr holds mfa verifies the
     session at once; one with a password alone still goes to the gateway's own factor."""
@@ -74,6 +86,10 @@ async def test_provider_mfa_counts_where_the_policy_accepts_it(
     assert answer.status == 303 and answer.headers["Location"] == "/x", await answer.text()
     through = await client.get("/", allow_redirects=False)
     assert through.status == 200 and "bob@mfa.example" in await through.text()
+    [first, _] = audited(caplog, "first_factor_ok")
+    assert (first["via"], first["user"], first["company"]) == ("oidc", "bob@mfa.example", "mfa")
+    [second] = audited(caplog, "second_factor_ok")
+    assert second["via"] == "provider_mfa"
 
 
 async def test_provider_mfa_is_not_enough_for_a_company_that_asks(
@@ -93,7 +109,11 @@ async def test_provider_mfa_is_not_enough_for_a_company_that_asks(
 
 
 async def test_a_replayed_state_is_refused(
-    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+    make_gateway: Any,
+    upstream_url: str,
+    tmp_path: Path,
+    provider: Provider,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The callback's state is taken once: the same answer again is refused, and signs no one in
     (nor does it end the sign-in it replays)."""
@@ -104,6 +124,8 @@ async def test_a_replayed_state_is_refused(
     again = await client.get(callback, allow_redirects=False)
     assert again.status == 403, await again.text()
     assert "used already" in await again.text()
+    [refusal] = audited(caplog, "oidc_refused")
+    assert refusal["reason"] == "state unknown, used or expired"
 
 
 async def test_a_callback_in_another_browser_is_refused(
