@@ -276,6 +276,9 @@ class Directory:
             read_only=True,
             receive_timeout=max(1, math.ceil(self.settings.timeout)),  # whole seconds
             raise_exceptions=False,
+            # never follow a referral answer to another host with the credentials; continuation
+            # references (AD's root has them to its DNS zones) are skipped by _search
+            auto_referrals=False,
             check_names=True,
         )
         conn.open()

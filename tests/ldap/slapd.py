@@ -164,6 +164,11 @@ def _populate(slapd: Slapd) -> None:
             members.setdefault(group, []).append(dn)
     for group, dns in members.items():
         assert add(f"cn={group},{GROUPS}", ["groupOfNames"], {"cn": group, "member": dns})
+    # a referral under the people (as AD's root has to its DNS zones): every search there gets
+    # a continuation reference (to a port where nothing listens) beside the entries, which is
+    # neither an entry (two would make the user ambiguous) nor followed
+    elsewhere = {"ou": "elsewhere", "ref": f"ldap://127.0.0.1:{free_port()}/{PEOPLE}"}
+    assert add(f"ou=elsewhere,{PEOPLE}", ["referral", "extensibleObject"], elsewhere), conn.result
     locked = {"pwdAccountLockedTime": [(MODIFY_REPLACE, ["000001010000Z"])]}
     assert conn.modify(f"uid={DISABLED},{PEOPLE}", locked), conn.result
     conn.unbind()
