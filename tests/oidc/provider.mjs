@@ -3,8 +3,8 @@
 //   node provider.mjs CONFIG.json
 //
 // CONFIG: {"port", "issuer", "clients": [client metadata], "accounts": {id: claims}}.
-// The login is driven by the test over plain HTTP: the authorization request ends on
-// /interaction/UID (a JSON page naming the uid), and a form POST to /interaction/UID/login with
+// The login is driven by the test over plain HTTP (or in a browser): the authorization request
+// ends on /interaction/UID (a small HTML form), and a form POST to /interaction/UID/login with
 // `account` (and optionally `amr`, comma-separated, and `acr`) signs that account in (`deny`
 // refuses instead); consent is
 // granted with the login. What the next token answer looks like is set with a POST to
@@ -102,7 +102,14 @@ provider.use(async (ctx, proceed) => {
   if (interaction) {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     if (!interaction[2]) {
-      ctx.body = { uid: details.uid, prompt: details.prompt.name, client: details.params.client_id };
+      ctx.type = 'html';
+      ctx.body = `<!doctype html><html lang="en"><title>Test provider: sign in</title>
+<h1>Test provider</h1>
+<form method="post" action="/interaction/${details.uid}/login">
+<label>Account <input name="account" autocomplete="username"></label>
+<label><input type="checkbox" name="amr" value="pwd,mfa"> Second factor done here</label>
+<button>Sign in</button> <button name="deny" value="1">Refuse</button>
+</form></html>`;
       return;
     }
     const form = new URLSearchParams(await readBody(ctx.req));
