@@ -213,7 +213,9 @@ def sessions_command(args: argparse.Namespace) -> int:
     if args.end is None and not args.end_all:
         _print_sessions(user, found, shown)
         try:
-            remembered = asyncio.run(_remembered(settings.store, user))
+            policy = read_policy(settings.policy_dir, settings)
+            company = policy.company_for(user) if policy is not None else None
+            remembered = asyncio.run(_remembered(settings.store, user, company))
         except StoreUnavailable as exc:
             return store_failed(name, exc, settings)
         _print_remembered(remembered, shown)
@@ -273,14 +275,16 @@ async def _sessions(
         return await sessions.active(user), None
 
 
-async def _remembered(url: str, user: str) -> list[Any]:
-    """The user's remembered browsers ("Remember this browser") still live now."""
+async def _remembered(url: str, user: str, company: Any) -> list[Any]:
+    """The user's remembered browsers ("Remember this browser") that still skip the second
+    factor now under the company's policy (none where it is off or the policy unreadable)."""
     import time
 
     from gateway.operator import opened_store
+    from gateway.signin.remember import live
 
     async with opened_store(url) as store:
-        return list(await store.list_remembered(user, time.time()))
+        return await live(store, user, company, time.time())
 
 
 def _print_remembered(found: list[Any], shown: Any) -> None:

@@ -8,7 +8,7 @@ on the sessions page, by an admin, at a reset, a factor change or a sign-out eve
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -16,6 +16,7 @@ from gateway.audit import audit
 from gateway.policy.model import AccountType, Company
 from gateway.signin.visit import Visit
 from gateway.store import Store
+from gateway.store.base import RememberedBrowser
 
 COOKIE = "gateway_remember"
 _SALT = "gateway.remember-browser.v1"
@@ -74,22 +75,43 @@ def sign(keys: tuple[str, ...], claim: Claim) -> str:
     return str(_serializer(keys).dumps(payload))
 
 
+def in_force(
+    found: RememberedBrowser, company: Company | None, now: float
+) -> RememberedBrowser | None:
+    """`found` as the company's policy has it now: its end brought forward by a shortened
+    remember_browser; None when the policy no longer offers it, the record is another
+    company's, or that end has passed."""
+    if not offered(company) or company is None or company.remember_browser is None:
+        return None
+    if found.record.get("company") != company.id:
+        return None
+    since = found.record.get("since")
+    if not isinstance(since, int | float) or isinstance(since, bool):
+        return None
+    until = min(found.until, float(since) + company.remember_browser.total_seconds())
+    return replace(found, until=until) if now < until else None
+
+
+async def live(
+    store: Store, user: str, company: Company | None, now: float
+) -> list[RememberedBrowser]:
+    """The user's remembered browsers that still skip the second factor now, each with the end
+    the policy gives it (what the sessions page, the admins and the CLI list)."""
+    found = (in_force(one, company, now) for one in await store.list_remembered(user, now))
+    return [one for one in found if one is not None]
+
+
 async def remembered(visit: Visit, user: str, company: Company | None) -> bool:
     """Whether this browser's cookie names a live record of `user` in `company`, which allows
     it now (a policy that shortens remember_browser applies to browsers already remembered)."""
-    if not offered(company) or company is None or company.remember_browser is None:
+    if company is None:
         return False
     claim = read(visit.remember_cookie, visit.signing_keys)
     if claim is None or claim.user != user or claim.company != company.id:
         return False
     now = visit.clock()
     found = await visit.store.remembered_browser(user, claim.handle, now)
-    if found is None or found.record.get("company") != company.id:
-        return False
-    since = found.record.get("since")
-    if not isinstance(since, int | float) or isinstance(since, bool):
-        return False
-    return now < min(found.until, float(since) + company.remember_browser.total_seconds())
+    return found is not None and in_force(found, company, now) is not None
 
 
 @dataclass(frozen=True)

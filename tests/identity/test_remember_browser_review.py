@@ -7,6 +7,8 @@ page's "Sign out everywhere else" and the admin's "end all sessions" do."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -14,8 +16,17 @@ import pytest
 
 import gateway.signin.completion as completion
 from gateway.cli.users import _sessions
+from gateway.signin import remember
 from tests.identity import test_remember_browser as base
-from tests.identity.test_remember_browser import CAROL, COOKIE, DAVE, LOGOUT, Gateway
+from tests.identity.test_remember_browser import (
+    CAROL,
+    COOKIE,
+    DAVE,
+    DAY,
+    LOGOUT,
+    SESSIONS,
+    Gateway,
+)
 from tests.support import csrf_from_page
 
 # the remembered-browser tests' fixtures: a gateway on SQLite and on Redis, and its browsers
@@ -117,3 +128,37 @@ async def test_an_admin_setting_a_new_phone_forgets_the_browsers(
     assert await gateway.store.list_remembered(CAROL, gateway.clock()) == []
     again = gateway.fresh_browser(browsers, remembered)
     assert (await gateway.password(again, CAROL)).startswith("/.gateway/challenge")
+
+
+async def test_the_lists_show_the_end_a_shortened_policy_gives(
+    gateway: Gateway, browsers: Callable[[], aiohttp.ClientSession]
+) -> None:
+    """A shortened remember_browser applies to browsers already remembered; the sessions page,
+    the admin's API and the CLI list each with that earlier end, and none once it has passed or
+    the policy stops offering it (they used to list the store's own, later end)."""
+    person = browsers()
+    await gateway.remembered_sign_in(CAROL, person)
+    runtime = gateway.runtime
+    policy = runtime.policy.current
+
+    def with_span(span: timedelta | None) -> None:
+        companies = tuple(
+            replace(c, remember_browser=span) if c.id == "example" else c
+            for c in policy.companies
+        )
+        runtime.policy.replace(replace(policy, companies=companies))
+
+    now = gateway.clock()
+    [found] = await remember.live(runtime.store, CAROL, policy.company_for(CAROL), now)
+    assert found.until == now + 30 * DAY
+    with_span(timedelta(days=2))
+    company = runtime.policy.current.company_for(CAROL)
+    [found] = await remember.live(runtime.store, CAROL, company, now)
+    assert found.until == now + 2 * DAY
+    page = await (await person.get(gateway.url(SESSIONS))).text()
+    shown = datetime.fromtimestamp(now + 2 * DAY, UTC).strftime("%-d %B %Y, %H:%M UTC")
+    assert shown in page
+    gateway.clock.advance(2 * DAY)
+    assert await remember.live(runtime.store, CAROL, company, gateway.clock()) == []
+    with_span(None)
+    assert await remember.live(runtime.store, CAROL, None, gateway.clock()) == []

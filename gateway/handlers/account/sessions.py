@@ -19,7 +19,7 @@ from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.own_methods import ACCOUNT
 from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.redirects import gateway_url, see_other
-from gateway.handlers.shared.request import context, runtime, visit
+from gateway.handlers.shared.request import company_for, context, runtime, visit
 from gateway.sessions import ActiveSession, Level, Session, browser_words, is_handle, storage_key
 from gateway.signin import remember
 from gateway.store.base import RememberedBrowser
@@ -94,7 +94,7 @@ async def _render(request: web.Request, session: Session) -> web.StreamResponse:
     here = claim.handle if claim is not None and claim.user == user else None
     kept = [
         remembered_row(found, now, found.handle == here)
-        for found in await rt.store.list_remembered(user, now)
+        for found in await remember.live(rt.store, user, company_for(request, user), now)
     ]
     kept.sort(key=lambda r: not r["this"])
     return page(

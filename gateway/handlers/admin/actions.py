@@ -123,10 +123,11 @@ async def end_sessions(request: web.Request, admin: Admin, member: str) -> int:
     return ended
 
 
-async def remembered(request: web.Request, member: str) -> list[RememberedBrowser]:
-    """The member's remembered browsers ("Remember this browser") still live now."""
+async def remembered(request: web.Request, admin: Admin, member: str) -> list[RememberedBrowser]:
+    """The member's remembered browsers ("Remember this browser") that still skip the second
+    factor now, each ending when the company's policy ends it."""
     rt = runtime(request)
-    return await rt.store.list_remembered(member, rt.clock())
+    return await remember.live(rt.store, member, admin.company, rt.clock())
 
 
 async def forget_browser(request: web.Request, admin: Admin, member: str, handle: str) -> bool:

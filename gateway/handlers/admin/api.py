@@ -244,7 +244,8 @@ async def sessions_end_post(request: web.Request) -> web.StreamResponse:
 async def browsers_get(request: web.Request) -> web.StreamResponse:
     admin = await admin_of(request, request.match_info["company"], action=False)
     member = await _member(request, admin)
-    found = [actions.browser_json(one) for one in await actions.remembered(request, member.user)]
+    remembered = await actions.remembered(request, admin, member.user)
+    found = [actions.browser_json(one) for one in remembered]
     return reply({"member": member.user, "count": len(found), "browsers": found})
 
 

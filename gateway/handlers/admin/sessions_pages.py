@@ -54,7 +54,7 @@ async def sections(request: web.Request, admin: Admin, user: str) -> dict[str, A
             "since": found["remembered"],
             "until": found["until"],
         }
-        for found in map(actions.browser_json, await actions.remembered(request, user))
+        for found in map(actions.browser_json, await actions.remembered(request, admin, user))
     ]
     return {"sessions": sessions, "remembered": browsers}
 
