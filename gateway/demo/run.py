@@ -60,7 +60,8 @@ ACCOUNTS = (
         "acme-demo-1",
         "webauthn",
         'passkey: open {passkey_url} and choose "Passkey or security key"\n'
-        "(browsers refuse passkeys on an IP address)",
+        '(browsers refuse passkeys on an IP address); Acme lets you tick "Remember this\n'
+        'browser": the next sign-in there needs the password alone',
     ),
     Account(
         "bob@globex.example",
