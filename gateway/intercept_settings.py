@@ -12,16 +12,22 @@ from dataclasses import dataclass, field
 
 from gateway.identity.cookie_names import CookieNames
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader, setting_name, token, url_path
+from gateway.yamlsource import Keys, Reader, setting_name, token, url_path
 
-_INTERCEPT_KEYS = (
+_AT = "applications.<name>.intercept"
+_INTERCEPT_KEYS = Keys("settings", _AT, (
     "login", "session_cookies", "whoami", "logout", "credentials", "enrol_unknown_users",
-)  # fmt: skip
-_LOGIN_KEYS = (
+))  # fmt: skip
+_LOGIN_KEYS = Keys("settings", f"{_AT}.login", (
     "path", "method", "fields", "username_field", "account", "token", "success", "failure",
-)  # fmt: skip
-_SIGNAL_KEYS = ("status", "location")
-_WHOAMI_KEYS = ("path", "method", "json", "pattern", "header")
+))  # fmt: skip
+_SIGNAL_KEYS = {
+    which: Keys("settings", f"{_AT}.login.{which}", ("status", "location"))
+    for which in ("success", "failure")
+}
+_WHOAMI_KEYS = Keys("settings", f"{_AT}.whoami", ("path", "method", "json", "pattern", "header"))
+_LOGOUT_KEYS = Keys("settings", f"{_AT}.logout", ("path", "methods", "query"))
+_CREDENTIALS_KEYS = Keys("settings", f"{_AT}.credentials", ("headers", "query", "fields"))
 _COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z?\[\]-]+")  # a token, or a pattern of one
 _RENAMED = {
     "logout_path": "logout_path is now logout: {path: ..., methods: [POST]}",
@@ -29,6 +35,9 @@ _RENAMED = {
     "success_requires_cookie": "success_requires_cookie is gone: a success always needs a new "
     "session cookie",
     "failure_locations": "failure_locations is now failure: {location: [...]}",
+}
+_RENAMED_KEYS = {
+    where: Keys("settings", where, tuple(_RENAMED), retired=True) for where in (_AT, f"{_AT}.login")
 }
 
 
@@ -92,7 +101,6 @@ class Intercept:
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
-
 def read_intercept(r: Reader, p: KeyPath) -> Intercept | None:
     if r.mapping(p, required=True) is None:
         return None
@@ -100,8 +108,7 @@ def read_intercept(r: Reader, p: KeyPath) -> Intercept | None:
         for where in (p, (*p, "login")):
             if r.has((*where, old)):
                 r.error((*where, old), f"{setting_name((*where, old))}: {hint}", at_key=True)
-    allowed_login = (*_LOGIN_KEYS, *_RENAMED)
-    r.unknown_keys(p, (*_INTERCEPT_KEYS, *_RENAMED))
+    r.unknown_keys(p, _INTERCEPT_KEYS, _RENAMED_KEYS[_AT])
     cookies: list[str] = []
     token_login = bool(r.value((*p, "login", "token")))
     for item, name in r.strings((*p, "session_cookies"), required=not token_login):
@@ -109,7 +116,7 @@ def read_intercept(r: Reader, p: KeyPath) -> Intercept | None:
             r.error(item, f'"{name}" is not a cookie name or a pattern such as "DW*"')
         else:
             cookies.append(name)
-    login = _login(r, (*p, "login"), allowed_login)
+    login = _login(r, (*p, "login"))
     whoami = _whoami(r, (*p, "whoami"))
     if login.username_field is None and login.account is None and whoami is None:
         message = (
@@ -128,9 +135,9 @@ def read_intercept(r: Reader, p: KeyPath) -> Intercept | None:
     return Intercept(**{**intercept.__dict__, "warnings": weaknesses(intercept)})
 
 
-def _login(r: Reader, p: KeyPath, allowed: tuple[str, ...]) -> LoginRequest:
+def _login(r: Reader, p: KeyPath) -> LoginRequest:
     r.mapping(p)
-    r.unknown_keys(p, allowed)
+    r.unknown_keys(p, _LOGIN_KEYS, _RENAMED_KEYS[f"{_AT}.login"])
     path = url_path(r, (*p, "path"), "/login") or "/login"
     field_path = (*p, "username_field")
     account_path = (*p, "account")
@@ -148,8 +155,8 @@ def _login(r: Reader, p: KeyPath, allowed: tuple[str, ...]) -> LoginRequest:
         username_field=username_field,
         account=account,
         token=r.string((*p, "token")).strip() or None,
-        success=_signals(r, (*p, "success"), path),
-        failure=_signals(r, (*p, "failure"), path),
+        success=_signals(r, (*p, "success")),
+        failure=_signals(r, (*p, "failure")),
     )
 
 
@@ -164,9 +171,9 @@ def _values(r: Reader, p: KeyPath) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def _signals(r: Reader, p: KeyPath, login_path: str) -> Signals:
+def _signals(r: Reader, p: KeyPath) -> Signals:
     r.mapping(p)
-    r.unknown_keys(p, _SIGNAL_KEYS)
+    r.unknown_keys(p, _SIGNAL_KEYS[str(p[-1])])
     statuses = r.sequence((*p, "status"))
     return Signals(
         statuses=tuple(
@@ -213,7 +220,7 @@ def _logout(r: Reader, p: KeyPath) -> Logout | None:
         return None
     if r.mapping(p, required=True) is None:
         return None
-    r.unknown_keys(p, ("path", "methods", "query"))
+    r.unknown_keys(p, _LOGOUT_KEYS)
     methods = [
         token(r, item, "an HTTP method such as POST").upper()
         for item, _ in r.strings((*p, "methods"))
@@ -227,7 +234,7 @@ def _logout(r: Reader, p: KeyPath) -> Logout | None:
 
 def _credentials(r: Reader, p: KeyPath) -> Credentials:
     r.mapping(p)
-    r.unknown_keys(p, ("headers", "query", "fields"))
+    r.unknown_keys(p, _CREDENTIALS_KEYS)
     headers = [token(r, item, "a header name").lower() for item, _ in r.strings((*p, "headers"))]
     query = [name for _, name in r.strings((*p, "query"))]
     fields = [name for _, name in r.strings((*p, "fields"))]

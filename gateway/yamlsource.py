@@ -1,6 +1,7 @@
 """Typed access to a YAML Document for the settings and policy loaders: the Reader records each
 problem as a ConfigError at its file and line and returns the default, so every error of a file
-is reported at once; setting_name, suggestion, url_path and token are the shared pieces of its
+is reported at once; Keys is a mapping's table of allowed keys, the one the loader checks and
+gateway.docs documents; setting_name, suggestion, url_path and token are the shared pieces of its
 messages and readers. What tests import from here is re-exported (see __all__)."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = [
     "ConfigError",
     "ConfigInvalid",
     "Document",
+    "Keys",
     "Reader",
     "load_yaml_file",
     "parse_yaml",
@@ -50,6 +53,33 @@ def suggestion(word: str, choices: Iterable[str]) -> str:
     )
     return f' (did you mean "{options[close[0]]}"?)' if close else ""
 
+
+@dataclass(frozen=True)
+class Keys:
+    """The keys one mapping of a settings or policy file takes: Reader.unknown_keys refuses any
+    other, and gateway.docs writes the reference from the same tables (each registers itself in
+    TABLES), so a key cannot be accepted and undocumented.
+
+    `schema` is the kind of file ("settings", "company" or "access"); `where` the mapping's place
+    in it, with <placeholders> for names chosen in the file and [] for list items (the top level
+    is ""); `when` tells apart tables of one place that depend on a value ("kind: http"). A
+    `retired` table holds former names, accepted only to be refused with their new name."""
+
+    schema: str
+    where: str
+    names: tuple[str, ...]
+    when: str = ""
+    retired: bool = False
+
+    def __post_init__(self) -> None:
+        TABLES.append(self)
+
+    def path(self, name: str) -> str:
+        """The documented path of a key of this table: "listen.port"."""
+        return f"{self.where}.{name}" if self.where else name
+
+
+TABLES: list[Keys] = []
 
 _ABSENT = object()
 
@@ -186,8 +216,9 @@ class Reader:
         found = [self.network((*path, index)) for index in range(len(self.sequence(path)))]
         return tuple(dict.fromkeys(network for network in found if network is not None))
 
-    def unknown_keys(self, mapping_path: KeyPath, allowed: Collection[str]) -> None:
-        """Report each key of the mapping at `mapping_path` that is not in `allowed`."""
+    def unknown_keys(self, mapping_path: KeyPath, *tables: Keys) -> None:
+        """Report each key of the mapping at `mapping_path` that none of `tables` has."""
+        allowed = [name for table in tables for name in table.names]
         mapping = self._lookup(mapping_path)
         where = f" in {setting_name(mapping_path)}" if mapping_path else ""
         for key in mapping if isinstance(mapping, dict) else ():

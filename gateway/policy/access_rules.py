@@ -10,9 +10,13 @@ from pathlib import Path
 from gateway.durations import format_duration
 from gateway.policy.model import MIN_REAUTHENTICATE_AFTER, Access, AccessRule
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 
-_RULE_KEYS = ("paths", "methods", "access", "credentials", "reauthenticate_after")
+_RULE_KEYS = Keys(
+    "access",
+    "applications.<application>[]",
+    ("paths", "methods", "access", "credentials", "reauthenticate_after"),
+)
 _HTTP_METHOD = re.compile(r"[A-Z]+")
 
 

@@ -30,12 +30,19 @@ from gateway.policy.model import (
 )
 from gateway.policy.provider_mfa import read_provider_mfa
 from gateway.yaml_document import KeyPath, load_yaml_file
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 
-_COMPANY_KEYS = {
+_COMPANY_KEYS = Keys("company", "", (
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
     "trusted_networks", "remember_browser", "branding", "session", "attempts", "provider_mfa",
-}  # fmt: skip
+))  # fmt: skip
+_TRUSTED_KEYS = Keys("company", "trusted_networks", ("networks", "reprompt_after"))
+_METHODS_KEYS = Keys("company", "methods", ("allowed", "default", "codes"))
+_CODES_KEYS = Keys("company", "methods.codes", tuple(CodeLimits.__dataclass_fields__))
+_BRANDING_KEYS = Keys("company", "branding", ("name", "logo", "favicon", "colour"))
+_SESSION_KEYS = Keys("company", "session", ("idle_timeout", "lifetime"))
+_ATTEMPTS_KEYS = Keys("company", "attempts", tuple(AttemptLimits.__dataclass_fields__))
+_ACCESS_KEYS = Keys("access", "", ("applications",))
 
 
 def load_policy_dir(path: Path, known_apps: Collection[str] | None = None) -> Policy:
@@ -136,7 +143,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
     deferral = reader.duration(("deferral",), timedelta(hours=48))
 
     reader.mapping(("trusted_networks",))
-    reader.unknown_keys(("trusted_networks",), ("networks", "reprompt_after"))
+    reader.unknown_keys(("trusted_networks",), _TRUSTED_KEYS)
     trusted = TrustedNetworks(
         reader.networks(("trusted_networks", "networks")),
         reader.duration(("trusted_networks", "reprompt_after"), timedelta(days=21)),
@@ -201,7 +208,7 @@ def _remember_browser(reader: Reader, account_type: AccountType) -> timedelta | 
 
 def _methods(reader: Reader) -> tuple[tuple[str, ...], str]:
     reader.mapping(("methods",))
-    reader.unknown_keys(("methods",), ("allowed", "default", "codes"))
+    reader.unknown_keys(("methods",), _METHODS_KEYS)
     allowed_path, default_path = ("methods", "allowed"), ("methods", "default")
     choices = f"choose from {', '.join(METHODS)}"
     allowed: list[str] = []
@@ -225,7 +232,7 @@ def _methods(reader: Reader) -> tuple[tuple[str, ...], str]:
 
 def _branding(reader: Reader, company_name: str) -> Branding:
     reader.mapping(("branding",))
-    reader.unknown_keys(("branding",), ("name", "logo", "favicon", "colour"))
+    reader.unknown_keys(("branding",), _BRANDING_KEYS)
     name = reader.string(("branding", "name"), company_name).strip() or company_name
     images = {}
     for key in ("logo", "favicon"):
@@ -251,7 +258,7 @@ def _branding(reader: Reader, company_name: str) -> Branding:
 def _code_limits(reader: Reader) -> CodeLimits:
     path = ("methods", "codes")
     reader.mapping(path)
-    reader.unknown_keys(path, ("valid_for", "tries", "resend_after", "sends_per_hour"))
+    reader.unknown_keys(path, _CODES_KEYS)
     default = CodeLimits()
     return CodeLimits(
         valid_for=reader.duration((*path, "valid_for"), default.valid_for),
@@ -264,8 +271,7 @@ def _code_limits(reader: Reader) -> CodeLimits:
 def _attempts(reader: Reader) -> AttemptLimits:
     path = ("attempts",)
     reader.mapping(path)
-    names = tuple(AttemptLimits.__dataclass_fields__)
-    reader.unknown_keys(path, names)
+    reader.unknown_keys(path, _ATTEMPTS_KEYS)
     default = AttemptLimits()
     limits = {
         name: reader.integer((*path, name), getattr(default, name), 1, 100)
@@ -307,7 +313,7 @@ def _attempts(reader: Reader) -> AttemptLimits:
 
 def _session(reader: Reader) -> SessionLimits:
     reader.mapping(("session",))
-    reader.unknown_keys(("session",), ("idle_timeout", "lifetime"))
+    reader.unknown_keys(("session",), _SESSION_KEYS)
     idle = reader.duration(("session", "idle_timeout"), timedelta(minutes=30))
     lifetime = reader.duration(("session", "lifetime"), timedelta(hours=12))
     if idle > lifetime:
@@ -324,7 +330,7 @@ def _applications(
     reader: Reader, file: Path, seen: _Seen, known_apps: Collection[str] | None
 ) -> None:
     before = len(reader.errors)
-    reader.unknown_keys((), ("applications",))
+    reader.unknown_keys((), _ACCESS_KEYS)
     apps = reader.mapping(("applications",), required=True) or {}
     found: dict[str, tuple[AccessRule, ...]] = {}
     for app in apps:

@@ -8,10 +8,11 @@ import re
 from dataclasses import dataclass
 
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 
 _DOMAIN = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+")
 KINDS = ("domains", "users", "groups")
+_KEYS = Keys("company", "members", KINDS)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ Claims = dict[str, dict[str, tuple[str, str]]]
 def read_members(reader: Reader, company: str, claims: Claims) -> Members:
     before = len(reader.errors)
     reader.mapping(("members",))
-    reader.unknown_keys(("members",), KINDS)
+    reader.unknown_keys(("members",), _KEYS)
     found: dict[str, list[tuple[KeyPath, str]]] = {}
     for kind in KINDS:
         found[kind] = _member_list(reader, ("members", kind), kind)

@@ -15,9 +15,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 
 KEY = "provider_mfa"
+_KEYS = Keys("company", KEY, ("amr", "acr"))
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def read_provider_mfa(reader: Reader) -> ProviderMfa | None:
     if not isinstance(value, dict):
         reader.error(path, f"{KEY} must be ask, accept, or a mapping of amr and acr lists")
         return None
-    reader.unknown_keys(path, ("amr", "acr"))
+    reader.unknown_keys(path, _KEYS)
     amr = tuple(text.strip() for _, text in reader.strings((*path, "amr")) if text.strip())
     acr = tuple(text.strip() for _, text in reader.strings((*path, "acr")) if text.strip())
     if not amr and not acr:

@@ -19,15 +19,19 @@ from gateway.settings.model import Application, HeaderIdentity, Identity, Portal
 from gateway.settings.oidc import read_oidc
 from gateway.settings.values import port_ok, read_path, read_seconds
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 from gateway.yamlsource import setting_name as _name
 from gateway.yamlsource import token as _token
 
 _IDENTITIES: tuple[Identity, ...] = ("intercept", "portal", "header")
-_APP_KEYS = {
+_APP = "applications.<name>"
+_APP_KEYS = Keys("settings", _APP, (
     "upstream", "hosts", "identity", "intercept", "portal", "header", "preserve_host", "timeouts",
     "mode", "max_connections",
-}  # fmt: skip
+))  # fmt: skip
+_PORTAL_KEYS = Keys("settings", f"{_APP}.portal", ("users_file", "ldap", "oidc"))
+_HEADER_KEYS = Keys("settings", f"{_APP}.header", ("user_header",))
+_TIMEOUT_KEYS = Keys("settings", f"{_APP}.timeouts", ("connect", "read"))
 _APP_MODES = ("proxy", "forward_auth")
 # meaningless in forward_auth mode
 _PROXY_ONLY_KEYS = ("upstream", "preserve_host", "timeouts", "max_connections")
@@ -145,8 +149,8 @@ def _upstream(r: Reader, path: KeyPath) -> str:
 def _portal(r: Reader, p: KeyPath, base: Path) -> Portal | None:
     if r.mapping(p, required=True) is None:
         return None
-    r.unknown_keys(p, ("users_file", "ldap", "oidc"))
-    if sum(r.has((*p, key)) for key in ("users_file", "ldap", "oidc")) != 1:
+    r.unknown_keys(p, _PORTAL_KEYS)
+    if sum(r.has((*p, key)) for key in _PORTAL_KEYS.names) != 1:
         message = (
             f"{_name(p)} takes users_file (a YAML file of users), ldap (a directory) or oidc "
             "(an OpenID provider), one of them"
@@ -161,11 +165,11 @@ def _portal(r: Reader, p: KeyPath, base: Path) -> Portal | None:
 
 def _header(r: Reader, p: KeyPath) -> HeaderIdentity:
     r.mapping(p)
-    r.unknown_keys(p, ("user_header",))
+    r.unknown_keys(p, _HEADER_KEYS)
     return HeaderIdentity(_token(r, (*p, "user_header"), "a header name", "Remote-User"))
 
 
 def _timeouts(r: Reader, p: KeyPath) -> Timeouts:
     r.mapping(p)
-    r.unknown_keys(p, ("connect", "read"))
+    r.unknown_keys(p, _TIMEOUT_KEYS)
     return Timeouts(read_seconds(r, (*p, "connect"), 5.0), read_seconds(r, (*p, "read"), 300.0))

@@ -12,15 +12,18 @@ from urllib.parse import urlsplit
 from gateway.settings.model import Ldap, LdapGroups
 from gateway.settings.values import port_ok, read_path, read_seconds, read_secret
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 from gateway.yamlsource import setting_name as _name
 
-_LDAP_KEYS = (
+_LDAP = "applications.<name>.portal.ldap"
+_LDAP_KEYS = Keys("settings", _LDAP, (
     "url", "base_dn", "start_tls", "ca_file", "bind_dn", "bind_password", "user_dn",
     "user_filter", "user_attribute", "name_attribute", "email_attribute", "groups",
     "connect_timeout", "timeout", "pool_size",
-)  # fmt: skip
-_GROUP_KEYS = ("attribute", "base_dn", "filter", "name_attribute")
+))  # fmt: skip
+_GROUP_KEYS = Keys(
+    "settings", f"{_LDAP}.groups", ("attribute", "base_dn", "filter", "name_attribute")
+)
 
 
 def read_ldap(r: Reader, p: KeyPath, base: Path) -> Ldap | None:

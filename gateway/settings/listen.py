@@ -13,10 +13,13 @@ from gateway.durations import parse_duration
 from gateway.settings.model import Listen
 from gateway.settings.values import read_path
 from gateway.yaml_document import KeyPath, describe
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 from gateway.yamlsource import setting_name as _name
 
-_LIMIT_KEYS = ("header_timeout", "body_timeout", "max_body_size", "max_header_size", "max_headers")
+_KEYS = Keys("settings", "listen", (
+    "host", "port", "tls_cert", "tls_key",
+    "header_timeout", "body_timeout", "max_body_size", "max_header_size", "max_headers",
+))  # fmt: skip
 _MAX_TIMEOUT = 3600.0
 _SIZE = re.compile(r"([0-9]+)\s*(?:([kmg])(?:i?b)?|b)?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
@@ -24,7 +27,7 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 def read_listen(r: Reader, base: Path) -> Listen:
     r.mapping(("listen",))
-    r.unknown_keys(("listen",), ("host", "port", "tls_cert", "tls_key", *_LIMIT_KEYS))
+    r.unknown_keys(("listen",), _KEYS)
     cert = read_path(r, ("listen", "tls_cert"), base)
     key = read_path(r, ("listen", "tls_key"), base)
     if (cert is None) != (key is None):

@@ -20,7 +20,7 @@ from gateway.settings.observability import read_audit, read_metrics
 from gateway.settings.senders import read_senders
 from gateway.settings.values import read_path, read_secret
 from gateway.yaml_document import Document, load_yaml_file
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 from gateway.yamlsource import token as _token
 
 _STORE_SCHEMES = (
@@ -32,10 +32,11 @@ _STORE_SCHEMES = (
     "rediss+cluster://",
 )
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-_TOP_KEYS = {
+_TOP_KEYS = Keys("settings", "", (
     "listen", "policy_dir", "store", "secrets", "trusted_proxies", "applications",
     "cookie_secure", "session_cookie", "log_level", "senders", "audit", "metrics",
-}  # fmt: skip
+))  # fmt: skip
+_SECRETS_KEYS = Keys("settings", "secrets", ("session_keys", "encryption_key"))
 
 
 def load_settings(path: Path) -> Settings:
@@ -69,7 +70,7 @@ def _settings(r: Reader, source: Path) -> Settings:
         example = f'"{DEFAULT_STORE}" or "redis://localhost:6379/0"'
         r.error(("store",), f"store must be a sqlite:/// or redis:// URL such as {example}")
     r.mapping(("secrets",), required=True)
-    r.unknown_keys(("secrets",), ("session_keys", "encryption_key"))
+    r.unknown_keys(("secrets",), _SECRETS_KEYS)
     secrets = Secrets(
         read_secret(r, ("secrets", "session_keys"), base),
         read_secret(r, ("secrets", "encryption_key"), base),

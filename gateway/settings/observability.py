@@ -12,13 +12,16 @@ from typing import cast
 from gateway.settings.model import LOOPBACK, AuditSettings, AuditTo, MetricsSettings
 from gateway.settings.values import read_path
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
+
+_AUDIT_KEYS = Keys("settings", "audit", ("to", "path"))
+_METRICS_KEYS = Keys("settings", "metrics", ("networks",))
 
 
 def read_audit(r: Reader, base: Path) -> AuditSettings:
     p: KeyPath = ("audit",)
     r.mapping(p)
-    r.unknown_keys(p, ("to", "path"))
+    r.unknown_keys(p, _AUDIT_KEYS)
     to = cast(AuditTo, r.choice((*p, "to"), ("stdout", "file"), "stdout"))
     path = read_path(r, (*p, "path"), base)
     if to == "file" and path is None and not r.has((*p, "path")):
@@ -32,7 +35,7 @@ def read_audit(r: Reader, base: Path) -> AuditSettings:
 def read_metrics(r: Reader) -> MetricsSettings:
     p: KeyPath = ("metrics",)
     r.mapping(p)
-    r.unknown_keys(p, ("networks",))
+    r.unknown_keys(p, _METRICS_KEYS)
     if not r.has((*p, "networks")):
         return MetricsSettings()
     if r.value((*p, "networks")) == []:

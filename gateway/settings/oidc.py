@@ -15,14 +15,15 @@ from gateway.identity.oidc import CALLBACK_PATH, DEFAULT_MFA_AMR
 from gateway.settings.model import SecretSource
 from gateway.settings.values import port_ok, read_seconds, read_secret
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 from gateway.yamlsource import setting_name as _name
 
-_KEYS = (
+_OIDC = "applications.<name>.portal.oidc"
+_KEYS = Keys("settings", _OIDC, (
     "issuer", "client_id", "client_secret", "scopes", "username_claim", "redirect_uri",
     "provider_mfa", "clock_skew", "timeout", "groups_claim",
-)  # fmt: skip
-_MFA_KEYS = ("amr", "acr")
+))  # fmt: skip
+_MFA_KEYS = Keys("settings", f"{_OIDC}.provider_mfa", ("amr", "acr"))
 DEFAULT_SCOPES = ("openid", "email", "profile")
 
 

@@ -15,7 +15,7 @@ from gateway.factors.phone import valid_region
 from gateway.settings.model import DEFAULT_PROVIDER, SenderConfig, SenderKind, SendersConfig
 from gateway.settings.values import port_ok, read_path, read_seconds, read_secret
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 from gateway.yamlsource import setting_name as _name
 
 # which kinds serve which channel, and the settings each kind takes
@@ -24,20 +24,27 @@ _CHANNEL_KINDS: dict[str, tuple[SenderKind, ...]] = {
     "voice": ("http", "webhook", "outbox"),
     "email": ("smtp", "outbox"),
 }
-_KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "http": ("base_url", "account_sid", "auth_token", "from", "timeout"),
-    "webhook": ("url", "token", "timeout"),
-    "smtp": (
-        "host", "port", "starttls", "tls", "username", "password", "from", "ca_file", "timeout",
-    ),
-    "outbox": ("path",),
+_SENDERS_KEYS = Keys("settings", "senders", ("sms", "voice", "email", "default_region"))
+_CHANNEL = "senders.<channel>"
+_SENDER_KEYS = Keys("settings", _CHANNEL, ("kind",))
+_KIND_KEYS: dict[str, Keys] = {
+    kind: Keys("settings", _CHANNEL, names, when=f"kind: {kind}")
+    for kind, names in {
+        "http": ("base_url", "account_sid", "auth_token", "from", "timeout"),
+        "webhook": ("url", "token", "timeout"),
+        "smtp": (
+            "host", "port", "starttls", "tls", "username", "password", "from", "ca_file",
+            "timeout",
+        ),
+        "outbox": ("path",),
+    }.items()
 }  # fmt: skip
 
 
 def read_senders(r: Reader, base: Path) -> SendersConfig:
     p: KeyPath = ("senders",)
     r.mapping(p)
-    r.unknown_keys(p, ("sms", "voice", "email", "default_region"))
+    r.unknown_keys(p, _SENDERS_KEYS)
     region = r.string((*p, "default_region"), "US").strip().upper()
     if not valid_region(region):
         r.error((*p, "default_region"), f'"{region}" is not a region code such as "US" or "GB"')
@@ -57,7 +64,7 @@ def _sender(r: Reader, p: KeyPath, channel: str, base: Path) -> SenderConfig | N
     kind = cast(SenderKind, r.choice((*p, "kind"), kinds, required=True))
     if not kind:
         return None
-    r.unknown_keys(p, ("kind", *_KIND_KEYS[kind]))
+    r.unknown_keys(p, _SENDER_KEYS, _KIND_KEYS[kind])
     timeout = read_seconds(r, (*p, "timeout"), 10.0)
     if kind == "http":
         return SenderConfig(

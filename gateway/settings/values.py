@@ -15,10 +15,11 @@ from urllib.parse import SplitResult
 
 from gateway.settings.model import SecretSource
 from gateway.yaml_document import KeyPath
-from gateway.yamlsource import Reader
+from gateway.yamlsource import Keys, Reader
 from gateway.yamlsource import setting_name as _name
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_KEYS = Keys("settings", "<secret>", ("env", "file"))
 
 
 def read_path(r: Reader, path: KeyPath, base: Path, *, required: bool = False) -> Path | None:
@@ -37,7 +38,7 @@ def read_secret(r: Reader, path: KeyPath, base: Path) -> SecretSource:
         return SecretSource()
     if r.mapping(path, required=True) is None:
         return SecretSource()
-    r.unknown_keys(path, ("env", "file"))
+    r.unknown_keys(path, _SECRET_KEYS)
     before = len(r.errors)
     env = r.string((*path, "env"), required=r.has((*path, "env"))).strip() or None
     if env is not None and not _ENV_NAME.fullmatch(env):

@@ -10,6 +10,7 @@ from gateway.yamlsource import (
     ConfigError,
     ConfigInvalid,
     Document,
+    Keys,
     Reader,
     load_yaml_file,
     parse_yaml,
@@ -168,8 +169,8 @@ def test_reader_empty_required_values_say_so() -> None:
 def test_reader_unknown_keys_suggest_the_closest_name() -> None:
     """Unknown keys are reported at the key with a "did you mean" when one is close."""
     reader = _reader("enforce2fa: true\nsession:\n  idle: 1\n  zzz: 2\n")
-    reader.unknown_keys((), ("enforce_2fa", "session"))
-    reader.unknown_keys(("session",), ("idle_timeout", "lifetime"))
+    reader.unknown_keys((), Keys("test", "", ("enforce_2fa", "session")))
+    reader.unknown_keys(("session",), Keys("test", "session", ("idle_timeout", "lifetime")))
     assert [str(error) for error in reader.errors] == [
         'r.yaml:1: unknown setting "enforce2fa" (did you mean "enforce_2fa"?)',
         'r.yaml:3: unknown setting "idle" in session (did you mean "idle_timeout"?)',
