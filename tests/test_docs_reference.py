@@ -4,6 +4,7 @@ writes now (python -m gateway.docs)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,31 @@ def test_former_names_are_not_documented_as_keys() -> None:
     retired = {name for table in TABLES if table.retired for name in table.names}
     assert retired
     assert not retired & {key.rsplit(".", 1)[-1] for key in accepted("settings")}
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_links_between_the_documents_lead_somewhere() -> None:
+    """Every relative link of README.md, SECURITY.md and docs/*.md names a file that exists, and
+    an anchor into a Markdown file names one of its headings (reference material moved from the
+    README into docs/ must not leave links behind)."""
+    root = DOCS.parent
+    broken = []
+    for page in [root / "README.md", root / "SECURITY.md", *sorted(DOCS.glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file, _, anchor = target.partition("#")
+            path = (page.parent / file) if file else page
+            if not path.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and path.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", path.read_text(encoding="utf-8"), re.M)
+                if anchor not in {_slug(heading) for heading in headings}:
+                    broken.append(f"{page.name}: {target}")
+    assert broken == []

@@ -521,7 +521,7 @@ async def test_a_verified_user_cannot_become_another_through_a_session_that_keep
     alice's password to a second login endpoint the settings do not name. express-session
     keeps the same session id, so there is no Set-Cookie: _hold_app_cookies never asks whoami,
     and mallory's bound cookie now signs alice in. whoami cannot see a login that changes no
-    cookie: the settings list the login's fields under credentials.fields (README), which
+    cookie: the settings list the login's fields under credentials.fields (docs/intercept.md), which
     refuses them, and the user-name field, everywhere but the named login."""
     server, _ = express
     client = await make_gateway(express_settings(server, credentials={"fields": ["password"]}))

@@ -43,7 +43,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
 
 
 def write(path: Path, text: str) -> None:
-    """Write atomically, as README asks of policy files (elsewhere, then renamed): written in
+    """Write atomically, as docs/operations.md asks of policy files (elsewhere, then renamed): written in
     place, a watcher on a loaded machine could read the file truncated and refuse it (seen in
     CI). The rename gives a new inode, so the signature moves even with coarse timestamps."""
     staged = path.with_name(f".{path.name}.tmp")
