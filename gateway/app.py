@@ -21,7 +21,7 @@ from gateway.handlers.admin import api as admin_api
 from gateway.handlers.admin import pages as admin_pages
 from gateway.handlers.entry import forward_auth
 from gateway.handlers.entry.proxy import proxy_handler
-from gateway.handlers.ops import health, metrics_page
+from gateway.handlers.ops import health, language, metrics_page
 from gateway.handlers.ops.static import StaticFiles
 from gateway.handlers.signin import (
     defer,
@@ -196,6 +196,7 @@ def create_app(runtime: Runtime) -> web.Application:
     router.add_get("/.gateway/metrics", metrics_page.metrics, allow_head=True)
     static = StaticFiles(STATIC_DIR)  # read once, at start
     router.add_get("/.gateway/static/{name:.*}", static.handle, allow_head=True)
+    router.add_get(language.PATH, language.switch)  # the switcher at the foot of every page
     router.add_get("/.gateway/login", oidc_login.login_get)  # the form, or off to the provider
     router.add_get(CALLBACK_PATH, oidc_login.callback)
     router.add_post("/.gateway/login", portal_login.login_post)

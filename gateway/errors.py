@@ -15,10 +15,12 @@ GatewayError
 
 from __future__ import annotations
 
+from gateway.i18n import N_
+
 
 class GatewayError(Exception):
     status = 500
-    title = "Something went wrong"
+    title = N_("Something went wrong")
 
     def __init__(self, message: str, next_step: str = "") -> None:
         super().__init__(message)
@@ -28,36 +30,36 @@ class GatewayError(Exception):
 
 class BadRequest(GatewayError):
     status = 400
-    title = "This request cannot be handled"
+    title = N_("This request cannot be handled")
 
 
 class Forbidden(GatewayError):
     status = 403
-    title = "Access denied"
+    title = N_("Access denied")
 
 
 class SignInOver(Forbidden):
-    title = "Please sign in again"
+    title = N_("Please sign in again")
 
 
 class NotFound(GatewayError):
     status = 404
-    title = "Page not found"
+    title = N_("Page not found")
 
 
 class MisdirectedRequest(GatewayError):
     status = 421
-    title = "Unknown site"
+    title = N_("Unknown site")
 
 
 class UpstreamUnreachable(GatewayError):
     status = 502
-    title = "The application is not answering"
+    title = N_("The application is not answering")
 
     def __init__(self, origin: str, detail: str = "") -> None:
         super().__init__(
-            "The gateway could not reach the application behind it.",
-            "Try again in a minute. If it keeps happening, tell the people who run this site.",
+            N_("The gateway could not reach the application behind it."),
+            N_("Try again in a minute. If it keeps happening, tell the people who run this site."),
         )
         self.origin = origin
         self.detail = detail
@@ -65,39 +67,41 @@ class UpstreamUnreachable(GatewayError):
 
 class UpstreamTimeout(GatewayError):
     status = 504
-    title = "The application took too long"
+    title = N_("The application took too long")
 
     def __init__(self, origin: str) -> None:
         super().__init__(
-            "The application behind the gateway did not answer in time.",
-            "Try again in a minute.",
+            N_("The application behind the gateway did not answer in time."),
+            N_("Try again in a minute."),
         )
         self.origin = origin
 
 
 class StoreDown(GatewayError):
     status = 503
-    title = "Sign-in is unavailable"
+    title = N_("Sign-in is unavailable")
 
 
 class DirectoryDown(GatewayError):
     status = 503
-    title = "Sign-in is unavailable"
+    title = N_("Sign-in is unavailable")
 
     def __init__(self) -> None:
         super().__init__(
-            "The gateway cannot reach the directory that checks passwords, so it cannot check "
-            "who you are.",
-            "Try again in a minute. If it keeps happening, tell the people who run this site.",
+            N_(
+                "The gateway cannot reach the directory that checks passwords, so it cannot check "
+                "who you are."
+            ),
+            N_("Try again in a minute. If it keeps happening, tell the people who run this site."),
         )
 
 
 class ProviderDown(GatewayError):
     status = 503
-    title = "Sign-in is unavailable"
+    title = N_("Sign-in is unavailable")
 
     def __init__(self) -> None:
         super().__init__(
-            "The gateway cannot reach the sign-in service that checks who you are.",
-            "Try again in a minute. If it keeps happening, tell the people who run this site.",
+            N_("The gateway cannot reach the sign-in service that checks who you are."),
+            N_("Try again in a minute. If it keeps happening, tell the people who run this site."),
         )

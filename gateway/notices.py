@@ -5,7 +5,33 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from gateway.i18n import current, gettext, speaking
+
 log = logging.getLogger("gateway.notices")
+
+
+def _notice(user: str, change: str, site: str) -> tuple[str, str]:
+    said = gettext(change)
+    body = "\n".join(
+        (
+            gettext(
+                "%(change)s to the two-step sign-in of %(user)s on %(site)s.",
+                change=said,
+                user=user,
+                site=site,
+            ),
+            "",
+            gettext("If this was you, there is nothing to do."),
+            gettext(
+                "If it was not, tell your company's administrator now: someone may know your "
+                "password."
+            ),
+        )
+    )
+    subject = gettext(
+        "Your two-step sign-in changed: %(change)s", change=said[:1].lower() + said[1:]
+    )
+    return subject, body + "\n"
 
 
 class Notifier(Protocol):
@@ -26,9 +52,12 @@ async def factor_changed(
     user: str,
     change: str,
     identity_email: str | None = None,
-    site: str = "this site",
+    site: str = "",
+    language: str | None = None,
 ) -> bool:
-    """`change` reads as a sentence part: "An authenticator app was added". True when sent."""
+    """`change` reads as a sentence (N_-marked): "An authenticator app was added". True when
+    sent. In `language` when given (the member's company's, for an admin's change), else in
+    the language of the request that made the change (gateway.i18n)."""
     to = address_of(user, identity_email)
     if to is None:
         log.info("no email address known for %s: notice %r not sent", user, change)
@@ -36,13 +65,10 @@ async def factor_changed(
     if notifier is None:
         log.info("no email sender configured: notice %r for %s not sent", change, user)
         return False
-    body = (
-        f"{change} to the two-step sign-in of {user} on {site}.\n\n"
-        "If this was you, there is nothing to do.\n"
-        "If it was not, tell your company's administrator now: someone may know your password.\n"
-    )
+    with speaking(language or current()):
+        subject, body = _notice(user, change, site or gettext("this site"))
     try:
-        await notifier.send_email(to, f"Your two-step sign-in changed: {change.lower()}", body)
+        await notifier.send_email(to, subject, body)
     except Exception:
         log.exception("the notice %r to %s could not be sent", change, to)
         return False

@@ -8,9 +8,16 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from gateway import i18n
 from gateway.policy.model import METHOD_NAMES, Branding, Company
 
 DEFAULT_BRANDING = Branding(name="Sign-in gateway")
+# what handlers pass as text (often a constant marked with i18n.N_): shown in the page's
+# language; text already translated, or not in the catalogues, is left as it is
+TRANSLATED = frozenset({
+    "title", "message", "next_step", "link_text", "error", "done", "problem", "heading",
+    "send_label", "sent_again", "cannot_confirm", "remaining_text", "ways", "bad_name",
+})  # fmt: skip
 
 
 class Pages:
@@ -23,9 +30,23 @@ class Pages:
             lstrip_blocks=True,
             auto_reload=False,
             cache_size=-1,
+            extensions=["jinja2.ext.i18n"],
         )
+        # one environment for every language: gettext reads the request's (gateway.i18n)
+        self.env.policies["ext.i18n.trimmed"] = True
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            i18n.gettext, i18n.ngettext, newstyle=True
+        )
+        self.env.globals["languages"] = i18n.NAMES
+        # text made in Python (an error's title, a message) in the page's language, escaped
+        self.env.filters["translated"] = lambda text: i18n.gettext(str(text)) if text else text
+        self.env.globals["lang"] = i18n.DEFAULT  # render() passes the request's
+        self.env.globals["here"] = "/"
+        i18n.load_all()
         self.env.globals["default_branding"] = DEFAULT_BRANDING
-        self.env.filters["method_name"] = lambda method: METHOD_NAMES.get(method, method)
+        self.env.filters["method_name"] = lambda method: i18n.gettext(
+            METHOD_NAMES.get(method) or str(method)
+        )
         # Every template compiled now: an error page must render when no file can be opened
         # (descriptors run out under load), and a broken template stops the start, not a page.
         for name in self.env.list_templates(extensions=["html"]):
@@ -43,7 +64,17 @@ class Pages:
     ) -> web.Response:
         branding = company.branding if company is not None else DEFAULT_BRANDING
         nonce = secrets.token_urlsafe(16)
-        html = self.env.get_template(name).render(branding=branding, style_nonce=nonce, **context)
+        with i18n.speaking(i18n.page_locale(company.language if company else None)) as lang:
+            for key in TRANSLATED & context.keys():
+                if isinstance(context[key], str) and context[key]:
+                    context[key] = i18n.gettext(context[key])
+            html = self.env.get_template(name).render(
+                branding=branding,
+                style_nonce=nonce,
+                lang=lang,
+                here=i18n.here(),
+                **context,
+            )
         response = web.Response(
             text=html, status=status, content_type="text/html", charset="utf-8", headers=headers
         )

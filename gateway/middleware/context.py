@@ -6,16 +6,19 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway import i18n
 from gateway.audit import bind_request, unbind_request
 from gateway.clientip import client_ip_of, is_trusted, parse_ip
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, MisdirectedRequest
 from gateway.hosts import canonical_host
+from gateway.i18n import N_, _
 from gateway.keys import CONTEXT, RUNTIME
 from gateway.memo import remembered
 from gateway.middleware.errors import error_response
 from gateway.paths import BadPath, normalise_path
 from gateway.proxy.headers import canonical, clean_request_headers
+from gateway.redirects import safe_redirect
 from gateway.routing import mode_of
 from gateway.settings import Application, Settings
 
@@ -44,6 +47,7 @@ normalised = remembered(entries=4096, longest=512)(normalise_path)
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = bind_request(lambda: request.get(CONTEXT))  # audit lines carry its user, ip and id
+    language = i18n.choose(_language_of(request))  # pages, messages and codes sent speak it
     try:
         return await _with_context(request, handler)
     except web.HTTPException:
@@ -51,6 +55,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception as exc:  # every failure is a page, never a traceback
         return error_response(request, exc)
     finally:
+        i18n.unchoose(language)
         unbind_request(token)
         # aiohttp keeps the last request of a keep-alive connection until the next one comes:
         # what the gateway hung on it goes now, so an idle connection holds as little as it can
@@ -67,18 +72,17 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
     sent = headers.get("Host", "")
     host = canonical_host(sent) if sent.strip(" \t") else ""  # none (HTTP/1.0): the `*` one
     if host is None:
-        raise BadRequest("The address of this site (its Host) is not one host name.")
+        raise BadRequest(N_("The address of this site (its Host) is not one host name."))
     application = runtime.router.route(host)
     if application is None:
         raise MisdirectedRequest(
-            "No application is served at this address.",
-            "Check the address you typed.",
+            N_("No application is served at this address."), N_("Check the address you typed.")
         )
     raw_path = request.raw_path.split("?", 1)[0].split("#", 1)[0]
     try:
         normal = normalised(raw_path)
     except BadPath as exc:
-        raise BadRequest(f"The address of this request is malformed: {exc}.") from exc
+        raise BadRequest(_("The address of this request is malformed: %(why)s.", why=exc)) from exc
     peer = parse_ip(request.remote)
     trusted = settings.trusted_proxies
     peer_trusted = bool(trusted) and peer is not None and is_trusted(peer, trusted)
@@ -103,6 +107,28 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
         header_user=header_user or None,
     )
     return await handler(request)
+
+
+def _language_of(request: web.Request) -> i18n.Choice:
+    """The switcher's cookie, else Accept-Language, else (once known) the company's language."""
+
+    def company_language() -> str | None:
+        ctx = request.get(CONTEXT)
+        company = ctx.known_company() if ctx is not None else None
+        return company.language if company is not None else None
+
+    chosen = i18n.from_cookie(request.cookies.get(i18n.COOKIE)) or i18n.from_header(
+        request.headers.get("Accept-Language")
+    )
+    return i18n.Choice(chosen, company_language, here=switcher_return(request))
+
+
+def switcher_return(request: web.Request) -> str:
+    """Where the language switcher of this page comes back to: the page itself when a GET shows
+    it, else the page a form's `rd` goes on to (a POST's own address may have no page)."""
+    if request.method in ("GET", "HEAD"):
+        return safe_redirect(request.path_qs)
+    return safe_redirect(request.query.get("rd"))
 
 
 def _extra_identity(application: Application) -> frozenset[str]:

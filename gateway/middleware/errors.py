@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from gateway.errors import GatewayError, StoreDown, UpstreamTimeout, UpstreamUnreachable
+from gateway.i18n import N_
 from gateway.keys import CONTEXT, RUNTIME
 from gateway.protocol import refused_body
 from gateway.store import StoreUnavailable
@@ -49,15 +50,15 @@ def error_response(request: web.Request, exc: Exception) -> web.Response:
         return error_page(
             request,
             StoreDown(
-                "The gateway cannot reach its session store, so it cannot check who you are.",
-                "Try again in a minute. Nothing you sent was passed on.",
+                N_("The gateway cannot reach its session store, so it cannot check who you are."),
+                N_("Try again in a minute. Nothing you sent was passed on."),
             ),
         )
     log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
     return error_page(
         request,
         GatewayError(
-            "The gateway hit an unexpected problem and did not pass your request on.",
-            "Try again. If it keeps happening, tell the people who run this site.",
+            N_("The gateway hit an unexpected problem and did not pass your request on."),
+            N_("Try again. If it keeps happening, tell the people who run this site."),
         ),
     )

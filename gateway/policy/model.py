@@ -168,6 +168,7 @@ class Company:
     # asks its own; gateway.policy.provider_mfa)
     provider_mfa: ProviderMfa | None = None
     branding: Branding = Branding("")  # an empty name means the company name
+    language: str | None = None  # pages, emails and texts when the person's is not known
     session: SessionLimits = SessionLimits()
     codes: CodeLimits = CodeLimits()
     attempts: AttemptLimits = AttemptLimits()

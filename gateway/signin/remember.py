@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from gateway.audit import audit
+from gateway.i18n import unit_words
 from gateway.policy.model import AccountType, Company
 from gateway.signin.visit import Visit
 from gateway.store import Store
@@ -41,9 +42,8 @@ def span_words(company: Company | None) -> str | None:
     seconds = int(company.remember_browser.total_seconds())
     days, hours = divmod(seconds, 86400)
     if days and not hours:
-        return f"{days} day{'s' if days != 1 else ''}"
-    hours = seconds // 3600
-    return f"{hours} hour{'s' if hours != 1 else ''}"
+        return unit_words(days, "day")
+    return unit_words(seconds // 3600, "hour")
 
 
 def _serializer(keys: tuple[str, ...]) -> URLSafeSerializer:

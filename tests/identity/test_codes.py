@@ -242,7 +242,7 @@ async def test_landline_us_and_invalid_numbers(
     assert "set up an authenticator app" in html
     us = await (await submit(browser, url("enrol", "sms"), action="number", phone=US_NUMBER)).text()
     assert "We cannot tell whether <strong>+12015550123</strong> is a mobile" in us
-    assert "US and\n  Canadian numbers do not say" in us and "Call me at this number" in us
+    assert "US and Canadian numbers do not say" in us and "Call me at this number" in us
     invalid = await submit(browser, url("enrol", "sms"), action="number", phone="+1 12")
     text = await invalid.text()
     assert invalid.status == 400 and "That phone number is not valid." in text

@@ -34,6 +34,7 @@ from gateway.handlers.shared.passkeys import (
 )
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
+from gateway.i18n import gettext
 from gateway.metrics import OK
 from gateway.sessions import Level, Session
 from gateway.signin.attempts import one_at_a_time
@@ -163,7 +164,7 @@ async def manage_post(request: web.Request) -> web.StreamResponse:
         session,
         "factor_added",
         WEBAUTHN,
-        f'A passkey named "{credential.name}" was added',
+        gettext('A passkey named "%(name)s" was added', name=credential.name),
         name=credential.name,
     )
     session.scratch[DONE] = f'The passkey "{credential.name}" was added.'
@@ -197,7 +198,7 @@ async def remove_post(request: web.Request) -> web.StreamResponse:
         session,
         "factor_removed",
         WEBAUTHN,
-        f'The passkey named "{removed.name}" was removed',
+        gettext('The passkey named "%(name)s" was removed', name=removed.name),
         name=removed.name,
     )
     session.scratch[DONE] = f'The passkey "{removed.name}" was removed.'

@@ -15,6 +15,7 @@ from gateway.enforcement import enforce_company
 from gateway.factors.phone import parse
 from gateway.handlers.admin.access import Admin
 from gateway.handlers.shared.request import context, runtime, visit
+from gateway.i18n import N_
 from gateway.notices import factor_changed
 from gateway.sessions import ActiveSession, browser_words
 from gateway.signin import remember
@@ -24,8 +25,8 @@ from gateway.store.base import RememberedBrowser
 log = logging.getLogger("gateway.admin")
 
 MAX_NAME = 200
-RESET_NOTICE = "A reset was made by your company's administrator"
-PHONE_NOTICE = "A new phone number was proposed by your company's administrator"
+RESET_NOTICE = N_("A reset was made by your company's administrator")
+PHONE_NOTICE = N_("A new phone number was proposed by your company's administrator")
 
 
 def _audit(request: web.Request, event: str, admin: Admin, **fields: Any) -> None:
@@ -58,7 +59,12 @@ async def reset(request: web.Request, admin: Admin, member: str) -> ResetDone:
     _audit(request, "admin_reset", admin, member=member, methods=methods, sessions_ended=ended)
     log.info("%s reset the second factors of %s (%d sessions ended)", admin.user, member, ended)
     notified = await factor_changed(
-        rt.notifier, member, RESET_NOTICE, None, admin.company.branding.name
+        rt.notifier,
+        member,
+        RESET_NOTICE,
+        None,
+        admin.company.branding.name,
+        language=admin.company.language,
     )
     return ResetDone(methods, ended, notified)
 
@@ -93,7 +99,14 @@ async def change_phone(request: web.Request, admin: Admin, member: str, typed: s
     _audit(request, "admin_phone_changed", admin, member=member, ending=phone.ending)
     # a factor change: browsers remembered before it no longer skip the second factor
     await remember.forget_all(rt.store, member, "admin_phone_changed", admin=admin.user)
-    await factor_changed(rt.notifier, member, PHONE_NOTICE, None, admin.company.branding.name)
+    await factor_changed(
+        rt.notifier,
+        member,
+        PHONE_NOTICE,
+        None,
+        admin.company.branding.name,
+        language=admin.company.language,
+    )
     return phone.ending
 
 

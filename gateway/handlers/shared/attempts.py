@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from gateway import regulation
-from gateway.durations import human_duration
 from gateway.handlers.shared.cookies import clear_session_cookie
 from gateway.handlers.shared.request import context, runtime, visit
+from gateway.i18n import N_, duration_words, gettext, ngettext, time_words
 from gateway.keys import LOCKOUT
 from gateway.sessions import MAX_FAILURES, Level, Session
 from gateway.signin import steps
@@ -31,9 +31,9 @@ def busy(request: web.Request, back: str, back_text: str) -> web.Response:
         company=context(request).known_company(),
         status=429,
         headers={"Retry-After": "1"},
-        title="Please wait a moment",
-        message="Another answer for this account is being checked right now.",
-        next_step="Wait a second, then try again.",
+        title=N_("Please wait a moment"),
+        message=N_("Another answer for this account is being checked right now."),
+        next_step=N_("Wait a second, then try again."),
         link=back,
         link_text=back_text,
     )
@@ -44,7 +44,7 @@ def in_words(seconds: float) -> str:
     whole = max(1, math.ceil(seconds))
     if whole >= 60:  # whole minutes, rounded up: "in 12 minutes" is never too early
         whole = math.ceil(whole / 60) * 60
-    return human_duration(timedelta(seconds=whole))
+    return duration_words(timedelta(seconds=whole))
 
 
 def refusal(
@@ -54,19 +54,24 @@ def refusal(
     rt = runtime(request)
     wait = max(1, math.ceil(lockout.until - rt.clock()))
     if lockout.is_delay:
-        title = "Please wait a moment"
-        message = "The last answers were not right, so each new try has to wait a little longer."
-        next_step = (
-            f"Try again in {wait} second{'s' if wait != 1 else ''}. This page goes back by "
-            "itself when the wait is over."
+        title = N_("Please wait a moment")
+        message = N_(
+            "The last answers were not right, so each new try has to wait a little longer."
+        )
+        next_step = ngettext(
+            "Try again in %(num)s second. This page goes back by itself when the wait is over.",
+            "Try again in %(num)s seconds. This page goes back by itself when the wait is over.",
+            wait,
         )
     else:
-        when = datetime.fromtimestamp(lockout.until, UTC).strftime("%H:%M UTC")
-        title = "Too many wrong answers"
-        message = "There have been too many wrong answers for this sign-in recently."
-        next_step = (
-            f"Try again in {in_words(wait)} (at {when}), then sign in again. This page goes "
-            "back by itself when the wait is over."
+        when = time_words(datetime.fromtimestamp(lockout.until, UTC))
+        title = N_("Too many wrong answers")
+        message = N_("There have been too many wrong answers for this sign-in recently.")
+        next_step = gettext(
+            "Try again in %(wait)s (at %(when)s), then sign in again. This page goes back by "
+            "itself when the wait is over.",
+            wait=in_words(wait),
+            when=when,
         )
     return rt.pages.render(
         "error.html",
@@ -111,12 +116,12 @@ async def too_many_failures(request: web.Request, session: Session) -> bool:
 
 # what the last of the tries left leads to, by what ends the sign-in (attempts.TriesLeft.ends)
 _AT_THE_LIMIT = {
-    SIGN_IN_ENDS: "then you sign in again with your password",
-    "user_ip": "signing in to your account from here is then locked for up to {lasts}",
-    "ip": "signing in from here is then locked for everyone for up to {lasts}",
-    "user": "signing in to your account is then locked for up to {lasts}",
-    "user_browser": "signing in to your account is then locked for up to {lasts}",
-    "user_day": "signing in to your account is then locked for up to {lasts}",
+    SIGN_IN_ENDS: N_("then you sign in again with your password"),
+    "user_ip": N_("signing in to your account from here is then locked for up to %(lasts)s"),
+    "ip": N_("signing in from here is then locked for everyone for up to %(lasts)s"),
+    "user": N_("signing in to your account is then locked for up to %(lasts)s"),
+    "user_browser": N_("signing in to your account is then locked for up to %(lasts)s"),
+    "user_day": N_("signing in to your account is then locked for up to %(lasts)s"),
 }
 
 
@@ -125,9 +130,14 @@ def tries_left_text(left: TriesLeft) -> str:
     sign-in ends; then you sign in again with your password." ("" when none are left)."""
     if left.tries <= 0:
         return ""
-    tries = f"{left.tries} more tr{'ies' if left.tries != 1 else 'y'}"
-    then = _AT_THE_LIMIT.get(left.ends, _AT_THE_LIMIT["user"]).format(lasts=in_words(left.lasts))
-    return f"You have {tries} before this sign-in ends; {then}."
+    then = _AT_THE_LIMIT.get(left.ends, _AT_THE_LIMIT["user"])
+    then = gettext(then, lasts=in_words(left.lasts)) if "%(" in then else gettext(then)
+    return ngettext(
+        "You have %(num)s more try before this sign-in ends; %(then)s.",
+        "You have %(num)s more tries before this sign-in ends; %(then)s.",
+        left.tries,
+        then=then,
+    )
 
 
 async def tries_left(request: web.Request, session: Session) -> str:
@@ -148,24 +158,27 @@ async def code_tries_left(request: web.Request, session: Session, for_code: int)
     overall = await count_left(visit(request), session.user, session.failures)
     if overall.tries <= for_code and session.level is not Level.VERIFIED:
         return tries_left_text(overall)
-    return f"{for_code} tr{'ies' if for_code != 1 else 'y'} left for this code."
+    return ngettext(
+        "%(num)s try left for this code.", "%(num)s tries left for this code.", for_code
+    )
 
 
 def start_again(request: web.Request) -> web.Response:
     """The sign-in has ended after too many wrong answers: wait (if locked out), then sign in."""
     lockout = request.get(LOCKOUT)
     if lockout is not None:
-        response = refusal(request, lockout, "/", "Go to the start page")
+        response = refusal(request, lockout, "/", N_("Go to the start page"))
     else:
         response = runtime(request).pages.render(
             "error.html",
             company=context(request).known_company(),
             status=429,
-            title="Too many wrong codes",
-            message=(
-                f"{MAX_FAILURES} answers in a row were not right, so this sign-in has been stopped."
+            title=N_("Too many wrong codes"),
+            message=gettext(
+                "%(count)s answers in a row were not right, so this sign-in has been stopped.",
+                count=MAX_FAILURES,
             ),
-            next_step="Sign in again with your password, then enter the code your app shows.",
+            next_step=N_("Sign in again with your password, then enter the code your app shows."),
             link="/",
         )
     clear_session_cookie(response, request)

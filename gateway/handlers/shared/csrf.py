@@ -8,6 +8,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from gateway import csrf
 from gateway.errors import BadRequest
 from gateway.handlers.shared.request import context, cookie_name, cookie_value, runtime
+from gateway.i18n import N_
 
 CSRF_COOKIE = "gateway_csrf"
 CSRF_FIELD = "csrf_token"
@@ -39,13 +40,13 @@ async def require_csrf(request: web.Request) -> dict[str, str]:
         form = await request.post()
     except (ValueError, LookupError, UnicodeDecodeError, HttpProcessingError) as exc:
         raise BadRequest(
-            "This form could not be read.", "Go back, reload the page and try again."
+            N_("This form could not be read."), N_("Go back, reload the page and try again.")
         ) from exc
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     cookie = cookie_value(ctx, cookie_name(ctx, CSRF_COOKIE))
     if not csrf.valid(cookie, fields.get(CSRF_FIELD), runtime(request).secrets.signing_keys):
         raise BadRequest(
-            "This form has expired or did not come from this site.",
-            "Go back, reload the page and try again.",
+            N_("This form has expired or did not come from this site."),
+            N_("Go back, reload the page and try again."),
         )
     return fields

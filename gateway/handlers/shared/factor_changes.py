@@ -16,6 +16,7 @@ from gateway.errors import Forbidden
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime, site_name
 from gateway.handlers.shared.verified import fresh
+from gateway.i18n import N_
 from gateway.notices import factor_changed
 from gateway.sessions import Session
 from gateway.signin.remember import forget_all
@@ -32,8 +33,8 @@ def stale(request: web.Request, session: Session) -> web.StreamResponse | None:
     if request.method == "GET":
         return see_other(gateway_url(REAUTH, back))
     raise Forbidden(
-        "Changing how you sign in needs a second step made in the last 15 minutes.",
-        "Go back to the page, confirm it is you, and try again.",
+        N_("Changing how you sign in needs a second step made in the last 15 minutes."),
+        N_("Go back to the page, confirm it is you, and try again."),
     )
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.durations import ago
 from gateway.handlers.shared.cookies import browser_cookie
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token
 from gateway.handlers.shared.request import company_for, runtime
+from gateway.i18n import ago_words, date_words, gettext, ngettext
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.redirects import safe_redirect
 from gateway.sessions import Session
@@ -31,8 +31,12 @@ def page(
     waiting = request.get(LOCKOUT)
     if extra.get("error") and waiting is not None and waiting.is_delay:
         seconds = max(1, math.ceil(waiting.until - rt.clock()))
-        plural = "s" if seconds != 1 else ""
-        extra["error"] += f" Wait {seconds} second{plural} before the next try."
+        wait = ngettext(
+            "Wait %(num)s second before the next try.",
+            "Wait %(num)s seconds before the next try.",
+            seconds,
+        )
+        extra["error"] = f"{gettext(extra['error'])} {wait}"
     response = rt.pages.render(
         template,
         status=status,
@@ -64,7 +68,7 @@ def when(moment: float | None, now: float) -> dict[str, str] | None:
         at = datetime.fromtimestamp(moment, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-    text = ago(now - moment)
+    text = ago_words(now - moment)
     if now - moment >= 86400:
-        text += f" (on {at.strftime('%-d %B %Y')})"
+        text = gettext("%(ago)s (on %(day)s)", ago=text, day=date_words(at))
     return {"iso": at.isoformat(timespec="seconds"), "text": text}

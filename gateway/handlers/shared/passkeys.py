@@ -11,18 +11,20 @@ from aiohttp import web
 from gateway.factors import webauthn
 from gateway.factors.webauthn import RelyingParty
 from gateway.handlers.shared.request import company_for, context, runtime
+from gateway.i18n import N_
 from gateway.sessions import Session
 
-NO_SCRIPT = (
+NO_SCRIPT = N_(
     "Passkeys need JavaScript, which is off or blocked in this browser. Turn it on and try "
     "again, or choose another way."
 )
-EXPIRED = "That took too long, so the request ran out. Try again."
-NOT_ADDED = "The passkey could not be added. Try again, or choose another method."
-BAD_NAME = (
-    f"Give this passkey a name of up to {webauthn.NAME_MAX} characters that your other passkeys "
-    "do not use, such as Work laptop."
+EXPIRED = N_("That took too long, so the request ran out. Try again.")
+NOT_ADDED = N_("The passkey could not be added. Try again, or choose another method.")
+BAD_NAME = N_(
+    "Give this passkey a name of up to 60 characters that your other passkeys do not use, such "
+    "as Work laptop."
 )
+assert webauthn.NAME_MAX == 60, "BAD_NAME names the longest name"
 
 
 def relying_party(request: web.Request, user: str | None) -> RelyingParty:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.decision import Mode
-from gateway.durations import human_duration
 from gateway.errors import SignInOver
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.own_methods import ENROL_NOW
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime
+from gateway.i18n import N_, duration_words
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level, Session
 from gateway.signin import deferral
@@ -28,8 +28,8 @@ async def pending(request: web.Request) -> Session | web.StreamResponse:
         if context(request).mode is Mode.PORTAL:
             return see_other(gateway_url("login", rd))
         raise SignInOver(
-            "Your sign-in has expired or was not started.",
-            "Go to the start page and sign in again.",
+            N_("Your sign-in has expired or was not started."),
+            N_("Go to the start page and sign in again."),
         )
     return session
 
@@ -66,5 +66,5 @@ async def deferral_offer(request: web.Request, user: str) -> str | None:
     if company is not None and await deferral.may_defer(
         company, runtime(request).store, user, groups
     ):
-        return human_duration(company.deferral)
+        return duration_words(company.deferral)
     return None

@@ -24,7 +24,6 @@ from gateway.handlers.signin.codes import (
     NO_CODE,
     SEND_LABELS,
     SENT_AGAIN,
-    VOID_CODE,
     binding,
     check_code,
     code_limits,
@@ -32,6 +31,7 @@ from gateway.handlers.signin.codes import (
     send_code,
     sender_for,
     sent_again_text,
+    void_code_text,
     wrong_code_text,
 )
 from gateway.runtime import Runtime
@@ -117,7 +117,7 @@ async def wrong_code(
         await runtime(request).store.delete_code(codes.record_key(method, binding(session)))
         return start_again(request)
     if result.outcome is codes.Outcome.VOID:
-        return VOID_CODE.format(tries=code_limits(request, session).tries), 401
+        return void_code_text(code_limits(request, session).tries), 401
     tries = await code_tries_left(request, session, result.tries_left)
     return f"{wrong_code_text(method)} {tries}", 401
 

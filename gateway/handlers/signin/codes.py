@@ -18,6 +18,58 @@ from aiohttp import web
 from gateway.audit import audit
 from gateway.factors import codes
 from gateway.handlers.shared.request import company_for, context, runtime, site_name
+from gateway.handlers.signin.code_words import (  # the pages import them from here
+    EMAIL as EMAIL,
+)
+from gateway.handlers.signin.code_words import (
+    HEADINGS as HEADINGS,
+)
+from gateway.handlers.signin.code_words import (
+    LABELS as LABELS,
+)
+from gateway.handlers.signin.code_words import (
+    NO_CODE as NO_CODE,
+)
+from gateway.handlers.signin.code_words import (
+    SEND_LABELS as SEND_LABELS,
+)
+from gateway.handlers.signin.code_words import (
+    SMS as SMS,
+)
+from gateway.handlers.signin.code_words import (
+    VOICE as VOICE,
+)
+from gateway.handlers.signin.code_words import (
+    WRONG_CALLED_CODE as WRONG_CALLED_CODE,
+)
+from gateway.handlers.signin.code_words import (
+    WRONG_CODE as WRONG_CODE,
+)
+from gateway.handlers.signin.code_words import (
+    ago as ago,
+)
+from gateway.handlers.signin.code_words import (
+    ask_again as ask_again,
+)
+from gateway.handlers.signin.code_words import (
+    cap_reached as cap_reached,
+)
+from gateway.handlers.signin.code_words import (
+    messages as messages,
+)
+from gateway.handlers.signin.code_words import (
+    sent_again_text as sent_again_text,
+)
+from gateway.handlers.signin.code_words import (
+    still_works as still_works,
+)
+from gateway.handlers.signin.code_words import (
+    void_code_text as void_code_text,
+)
+from gateway.handlers.signin.code_words import (
+    wrong_code_text as wrong_code_text,
+)
+from gateway.i18n import N_, gettext, ngettext
 from gateway.keys import OTHER_WAYS
 from gateway.policy.model import CodeLimits
 from gateway.runtime import Runtime
@@ -27,46 +79,9 @@ from gateway.store import Store
 
 log = logging.getLogger("gateway.challenge")
 
-SMS, VOICE, EMAIL = "sms", "voice", "email"
+
 PHONE_METHODS = (SMS, VOICE)
-LABELS = {SMS: "Text message (SMS)", VOICE: "Phone call", EMAIL: "Email"}
-SEND_LABELS = {SMS: "Text me a code", VOICE: "Call me with a code", EMAIL: "Email me a code"}
-HEADINGS = {
-    SMS: "Enter the code we texted you",
-    VOICE: "Enter the code from our call",
-    EMAIL: "Enter the code we emailed you",
-}
-
-WRONG_CODE = "That code is not right. Check the latest message and enter its 6 digits."
-WRONG_CALLED_CODE = "That code is not right. Enter the 6 digits read out in the latest call."
-
-
-def wrong_code_text(method: str) -> str:
-    """What a wrong code's page says: a phone call has no message to check."""
-    return WRONG_CALLED_CODE if method == "voice" else WRONG_CODE
-
-
-VOID_CODE = "That code was entered wrongly {tries} times and no longer works. Ask for a new code."
-NO_CODE = (
-    "There is no code waiting for this sign-in: it has expired, been "
-    "used, or was not sent. Ask for a new code."
-)
-SEND_FAILED = "The code could not be sent just now. Try again in a few minutes"
-
-
 SENT_AGAIN = "code_sent_again"  # session scratch: the method "Send again" just sent, shown once
-
-
-def sent_again_text(method: str, to: str) -> str:
-    """The confirmation after "Send again": a new code replaces the one before it (a code is
-    kept per sign-in and method, so the earlier code of this method no longer works)."""
-    if method == VOICE:
-        return (
-            f"We called {to} again and read out a new code. Enter that code: codes read out "
-            "before it no longer work."
-        )
-    verb = "texted" if method == SMS else "emailed"
-    return f"A new code was {verb} to {to}. Enter that code: codes sent before it no longer work."
 
 
 def sender_for(rt: Runtime, method: str) -> Sender | None:
@@ -85,25 +100,6 @@ def binding(session: Session) -> str:
 def code_limits(request: web.Request, session: Session) -> CodeLimits:
     company = company_for(request, session.user)
     return company.codes if company is not None else codes.DEFAULT_LIMITS
-
-
-def _messages(method: str, code: str, site: str, limits: CodeLimits) -> tuple[str, str]:
-    """(subject, text) of the message that carries the code."""
-    minutes = int(limits.valid_for.total_seconds()) // 60
-    if method == SMS:
-        return "", f"{code} is your {site} sign-in code. It expires in {minutes} minutes. " + (
-            "Do not give it to anyone."
-        )
-    if method == VOICE:
-        spoken = ", ".join(code)
-        return "", f"Your {site} sign-in code is: {spoken}. Again, your code is: {spoken}."
-    body = (
-        f"Your sign-in code for {site} is:\n\n    {code}\n\n"
-        f"It works once, for {minutes} minutes.\n\n"
-        "If you did not just try to sign in, someone may know your password: change it, and "
-        "tell your company's administrator.\n"
-    )
-    return f"Your {site} sign-in code", body
 
 
 async def _deliver(sender: Sender, method: str, to: str, subject: str, text: str) -> None:
@@ -169,26 +165,6 @@ async def _release(store: Store, keys: codes.SendKeys, now: float) -> None:
         await store.release_send(key, now)
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' if count != 1 else ''}"
-
-
-def _ago(seconds: float) -> str:
-    whole = int(seconds)
-    if whole < 1:
-        return "a moment ago"
-    if whole < 120:
-        return _plural(whole, "second") + " ago"
-    return _plural(whole // 60, "minute") + " ago"
-
-
-def _still_works(method: str, to: str, ago: str) -> str:
-    if method == VOICE:
-        return f"The code read out in our call to {to} {ago} still works: enter it below."
-    verb = "texted" if method == SMS else "emailed"
-    return f"The code we {verb} to {to} {ago} still works: enter it below."
-
-
 async def _refusal(
     request: web.Request,
     session: Session,
@@ -204,39 +180,47 @@ async def _refusal(
     limits = code_limits(request, session)
     to = codes.describe(method, destination)
     waiting = await code_waiting(request, session, method)
-    another = "another call" if method == VOICE else "another"
     if refused == "pause":
         sends = await store.sends_since(keys.pause, now - codes.HOUR)
         seconds = max(codes.pause_wait(sends, now, limits), 1)  # refused even if times look clear
-        later = f"in {_plural(seconds, 'second')}"
         if not waiting:
-            return f"You can ask for a new code {later}. Then press “{SEND_LABELS[method]}”.", 429
-        ago = _ago(now - max(sends, default=now))
-        return f"{_still_works(method, to, ago)} You can ask for {another} {later}.", 429
+            return ngettext(
+                "You can ask for a new code in %(num)s second. Then press “%(button)s”.",
+                "You can ask for a new code in %(num)s seconds. Then press “%(button)s”.",
+                seconds,
+                button=gettext(SEND_LABELS[method]),
+            ), 429
+        since = ago(now - max(sends, default=now))
+        if method == VOICE:
+            later = ngettext(
+                "You can ask for another call in %(num)s second.",
+                "You can ask for another call in %(num)s seconds.",
+                seconds,
+            )
+        else:
+            later = ngettext(
+                "You can ask for another in %(num)s second.",
+                "You can ask for another in %(num)s seconds.",
+                seconds,
+            )
+        return f"{still_works(method, to, since)} {later}", 429
     if refused == "cap":
         count = limits.sends_per_hour
         sends = await store.sends_since(keys.cap, now - codes.HOUR)
-        have = "has" if count == 1 else "have"
-        done = {
-            SMS: f"{_plural(count, 'code')} {have} been texted to {to}",
-            VOICE: f"{_plural(count, 'call')} {have} been made to {to}",
-            EMAIL: f"{_plural(count, 'code')} {have} been emailed to {to}",
-        }[method]
-        said = f"{done} in the last hour, the most we send."
+        said = cap_reached(method, count, to)
     else:
         count = codes.all_sends_limit(limits)
         sends = await store.sends_since(keys.everything, now - codes.HOUR)
-        said = (
-            f"{count} codes have been sent to you in the last hour, by every way together, "
-            "the most we send."
+        said = ngettext(
+            "%(num)s code has been sent to you in the last hour, by every way together, the "
+            "most we send.",
+            "%(num)s codes have been sent to you in the last hour, by every way together, the "
+            "most we send.",
+            count,
         )
     minutes = (max(codes.cap_wait(sends, now, count, limits), 1) + 59) // 60
-    meanwhile = " The latest code still works: enter it below." if waiting else ""
-    other = ", or choose another way below." if request.get(OTHER_WAYS) else "."
-    return (
-        f"{said}{meanwhile} You can ask for {another} in {_plural(minutes, 'minute')}{other}",
-        429,
-    )
+    meanwhile = " " + gettext("The latest code still works: enter it below.") if waiting else ""
+    return f"{said}{meanwhile} {ask_again(method, minutes, bool(request.get(OTHER_WAYS)))}", 429
 
 
 async def _send_reserved(
@@ -255,7 +239,7 @@ async def _send_reserved(
     sender = sender_for(rt, method)
     ip = context(request).client_ip
     code, record = codes.issue(_key(rt), method, binding(session), destination, now, limits)
-    subject, text = _messages(method, code, site_name(request, user), limits)
+    subject, text = messages(method, code, site_name(request, user), limits)
     try:
         if sender is None:
             raise SendFailed(f"no sender is configured for {method}")
@@ -265,8 +249,14 @@ async def _send_reserved(
         log.warning("the %s code for %s could not be sent: %s", method, user, exc)
         audit("code_send_failed", method=method, user=user, ip=ip, reason=str(exc))
         rt.metrics.count(rt.metrics.codes_sent, method, "failed")
-        another = " or choose another way below." if request.get(OTHER_WAYS) else "."
-        return SEND_FAILED + another, 503
+        if request.get(OTHER_WAYS):
+            failed = N_(
+                "The code could not be sent just now. Try again in a few minutes or choose "
+                "another way below."
+            )
+        else:
+            failed = N_("The code could not be sent just now. Try again in a few minutes.")
+        return gettext(failed), 503
     await rt.store.put_code(
         codes.record_key(method, binding(session)), record, float(record["expires_at"])
     )

@@ -11,6 +11,7 @@ from gateway.handlers.shared.own_methods import ENROL_NOW
 from gateway.handlers.shared.pending import pending_post
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
+from gateway.i18n import N_
 from gateway.redirects import safe_redirect
 from gateway.sessions import DEFERRAL
 from gateway.signin import deferral
@@ -29,8 +30,8 @@ async def defer(request: web.Request) -> web.StreamResponse:
     groups = context(request).groups_of(user)
     if company is None or not await deferral.may_defer(company, rt.store, user, groups):
         raise Forbidden(
-            "Your company requires two-step sign-in, so it cannot be put off.",
-            "Go back and set it up now.",
+            N_("Your company requires two-step sign-in, so it cannot be put off."),
+            N_("Go back and set it up now."),
         )
     if await rt.store.list_methods(user):
         return see_other(gateway_url("challenge", rd(request)))

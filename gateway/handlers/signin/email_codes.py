@@ -22,6 +22,7 @@ from gateway.handlers.signin.code_pages import (
     wrong_code,
 )
 from gateway.handlers.signin.codes import EMAIL, LABELS, check_code, send_code
+from gateway.i18n import N_, gettext
 from gateway.keys import OTHER_WAYS
 from gateway.notices import address_of
 from gateway.senders.smtp import is_single_address
@@ -29,10 +30,10 @@ from gateway.sessions import Session
 
 log = logging.getLogger("gateway.challenge")
 
-EMAIL_ADDED = "An email address was added"
-NO_ADDRESS = "No email address is known for your account, so a code cannot be emailed to you."
-CHOOSE_ANOTHER = "Choose another way below."
-ASK_ADMIN = (
+EMAIL_ADDED = N_("An email address was added")
+NO_ADDRESS = N_("No email address is known for your account, so a code cannot be emailed to you.")
+CHOOSE_ANOTHER = N_("Choose another way below.")
+ASK_ADMIN = N_(
     "Ask your company's administrator to add an email address to your account, or to allow "
     "another way to sign in."
 )
@@ -40,7 +41,8 @@ ASK_ADMIN = (
 
 def _no_address(request: web.Request) -> str:
     """Why no code can be emailed, and what to do instead: another way, if there is one."""
-    return f"{NO_ADDRESS} {CHOOSE_ANOTHER if request.get(OTHER_WAYS) else ASK_ADMIN}"
+    then = CHOOSE_ANOTHER if request.get(OTHER_WAYS) else ASK_ADMIN
+    return f"{gettext(NO_ADDRESS)} {gettext(then)}"
 
 
 def _address(session: Session) -> str | None:

@@ -24,6 +24,7 @@ from gateway.handlers.shared.request import (
     runtime,
 )
 from gateway.handlers.signin import portal_login
+from gateway.i18n import N_
 from gateway.identity.oidc import (
     ATTEMPT_TTL,
     BROWSER_COOKIE,
@@ -59,8 +60,8 @@ def _refused(reason: str) -> Forbidden:
     log.warning("OpenID sign-in refused: %s", reason)
     audit("oidc_refused", reason=reason)
     return Forbidden(
-        "The answer of the sign-in service could not be verified, so you are not signed in.",
-        "Sign in again. If it keeps happening, tell the people who run this site.",
+        N_("The answer of the sign-in service could not be verified, so you are not signed in."),
+        N_("Sign in again. If it keeps happening, tell the people who run this site."),
     )
 
 
@@ -111,18 +112,20 @@ async def login_get(request: web.Request) -> web.StreamResponse:
 async def callback(request: web.Request) -> web.StreamResponse:
     client = _client(request)
     if client is None:
-        raise NotFound("This application does not sign in with an OpenID provider.")
+        raise NotFound(N_("This application does not sign in with an OpenID provider."))
     rt, ctx = runtime(request), context(request)
     state = request.query.get("state", "")
     if not state or len(state) > MAX_STATE:
-        raise SignInOver("This sign-in answer is not one the gateway asked for.", "Sign in again.")
+        raise SignInOver(
+            N_("This sign-in answer is not one the gateway asked for."), N_("Sign in again.")
+        )
     # taken from the store: a second use of the same state finds nothing
     record = await rt.store.take_code(store_key(ctx.application.name, state), rt.clock())
     if record is None:
         log.warning("OpenID callback with an unknown, used or expired state")
         audit("oidc_refused", reason="state unknown, used or expired")
         raise SignInOver(
-            "This sign-in answer was used already, or it is too old.", "Sign in again."
+            N_("This sign-in answer was used already, or it is too old."), N_("Sign in again.")
         )
     try:
         attempt = Attempt.from_record(state, record)
@@ -133,8 +136,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
             log.warning("OpenID provider answered %r", error)
             audit("oidc_refused", reason=f"the provider answered {error}")
             raise Forbidden(
-                "The sign-in service did not sign you in.",
-                "Sign in again. If it keeps happening, tell the people who run this site.",
+                N_("The sign-in service did not sign you in."),
+                N_("Sign in again. If it keeps happening, tell the people who run this site."),
             )
         issuer = request.query.get("iss")  # RFC 9207: the answer names who sent it
         if issuer is not None and issuer != client.settings.issuer:

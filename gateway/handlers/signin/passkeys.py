@@ -32,13 +32,14 @@ from gateway.handlers.shared.passkeys import (
 from gateway.handlers.shared.pending import deferral_offer
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
 from gateway.handlers.shared.request import context, runtime
+from gateway.i18n import N_, gettext
 from gateway.metrics import OK, REPLAY, WRONG
 from gateway.sessions import Session
 
 log = logging.getLogger("gateway.challenge")
 
-NOT_CHECKED = "Your passkey could not be checked. Try again, or choose another way to sign in."
-UNKNOWN = (
+NOT_CHECKED = N_("Your passkey could not be checked. Try again, or choose another way to sign in.")
+UNKNOWN = N_(
     "That passkey is not one added for this account. Use a passkey you added here, or choose "
     "another way to sign in."
 )
@@ -184,7 +185,7 @@ async def enrol_post(
         session,
         "factor_added",
         WEBAUTHN,
-        f'A passkey named "{credential.name}" was added',
+        gettext('A passkey named "%(name)s" was added', name=credential.name),
         name=credential.name,
     )
     return await complete(request, session, rd(request), via=WEBAUTHN, first_enrolment=first)
@@ -193,7 +194,7 @@ async def enrol_post(
 register(
     MethodPages(
         name=WEBAUTHN,
-        label="Passkey or security key",
+        label=N_("Passkey or security key"),
         challenge_get=challenge_get,
         challenge_post=challenge_post,
         enrol_get=enrol_get,

@@ -33,11 +33,12 @@ from gateway.handlers.signin.codes import (
     check_code,
     send_code,
 )
+from gateway.i18n import N_
 from gateway.sessions import Session
 
 log = logging.getLogger("gateway.challenge")
 
-PHONE_ADDED = "A phone number was added"
+PHONE_ADDED = N_("A phone number was added")
 
 
 def _app_url(request: web.Request, session: Session) -> str | None:

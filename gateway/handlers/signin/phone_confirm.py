@@ -44,11 +44,11 @@ from gateway.handlers.signin.codes import (
     SEND_LABELS,
     SMS,
     VOICE,
-    VOID_CODE,
     check_code,
     code_limits,
     code_waiting,
     send_code,
+    void_code_text,
     wrong_code_text,
 )
 from gateway.policy.model import Company
@@ -203,7 +203,7 @@ async def _verify(
             await rt.store.delete_code(factor_codes.record_key(method, storage_key(session.id)))
             return start_again(request)
         if result.outcome is factor_codes.Outcome.VOID:
-            void = VOID_CODE.format(tries=code_limits(request, session).tries)
+            void = void_code_text(code_limits(request, session).tries)
             return await _page(request, session, pending, error=void, status=401)
         tries = await code_tries_left(request, session, result.tries_left)
         error = f"{wrong_code_text(method)} {tries}"

@@ -14,6 +14,7 @@ from gateway.handlers.shared.cookies import load_session, session_cookie_line
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import context, runtime, visit
+from gateway.i18n import N_
 from gateway.identity.ldap import Directory, DirectoryUnavailable
 from gateway.identity.portal import PortalUser, UsersFile
 from gateway.offload import off_loop
@@ -23,7 +24,7 @@ from gateway.signin.attempts import count_failure, one_at_a_time, wait_for
 
 log = logging.getLogger("gateway.login")
 
-WRONG_PASSWORD = "The user name or password is not right. Check both and try again."  # noqa: S105
+WRONG_PASSWORD = N_("The user name or password is not right. Check both and try again.")
 
 
 async def _check(
@@ -44,7 +45,7 @@ async def _check(
 def _users(request: web.Request) -> UsersFile | Directory:
     users = runtime(request).users.get(context(request).application.name)
     if users is None:
-        raise NotFound("This application does not use the gateway's login page.")
+        raise NotFound(N_("This application does not use the gateway's login page."))
     return users
 
 
@@ -85,11 +86,11 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     back = request.path_qs
     async with one_at_a_time(visit(request), counted_as, per_address=True) as mine:  # unknown too
         if not mine:
-            return busy(request, back, "Back to the sign-in page")
+            return busy(request, back, N_("Back to the sign-in page"))
         waiting = await wait_for(visit(request), counted_as)
         if waiting is not None:
             log.warning("sign-in refused while waiting: %r from %s", username[:64], ctx.client_ip)
-            return refusal(request, waiting, back, "Back to the sign-in page")
+            return refusal(request, waiting, back, N_("Back to the sign-in page"))
         user = await _check(request, users, username, form.get("password", ""))
         if user is None:
             log.warning("first factor refused for %r from %s", username[:64], ctx.client_ip)

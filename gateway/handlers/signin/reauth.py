@@ -10,6 +10,7 @@ from gateway.errors import Forbidden
 from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_token, require_csrf
 from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import NotSignedIn, signed_in, to_the_challenge
+from gateway.i18n import N_
 from gateway.redirects import safe_redirect
 from gateway.sessions import Session
 
@@ -40,4 +41,4 @@ async def _verified(request: web.Request) -> Session:
     try:
         return await signed_in(request)
     except NotSignedIn:
-        raise Forbidden("You are not signed in.", "Sign in, then try again.") from None
+        raise Forbidden(N_("You are not signed in."), N_("Sign in, then try again.")) from None

@@ -16,6 +16,7 @@ from gateway.handlers.shared.methods import MethodPages, register
 from gateway.handlers.shared.pages import page
 from gateway.handlers.shared.redirects import gateway_url, rd
 from gateway.handlers.shared.request import context, runtime
+from gateway.i18n import N_
 from gateway.metrics import OK, WRONG
 from gateway.offload import off_loop
 from gateway.sessions import Session
@@ -24,7 +25,7 @@ from gateway.store import Store
 log = logging.getLogger("gateway.challenge")
 
 SPEND_ATTEMPTS = 5  # compare-and-set retries when other codes are spent at the same moment
-WRONG_CODE = (
+WRONG_CODE = N_(
     "That recovery code is not right, or it has already been used. Check what you typed: "
     "each code works only once."
 )
@@ -76,7 +77,7 @@ async def challenge_post(
 register(
     MethodPages(
         name=RECOVERY,
-        label="A recovery code",
+        label=N_("A recovery code"),
         challenge_get=challenge_get,
         challenge_post=challenge_post,
     )

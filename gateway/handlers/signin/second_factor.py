@@ -28,6 +28,7 @@ from gateway.handlers.signin import (  # importing a method's module registers i
     recovery,  # noqa: F401
     totp,  # noqa: F401
 )
+from gateway.i18n import N_
 from gateway.keys import LOCKOUT, OTHER_WAYS
 from gateway.metrics import DELAYED, LOCKED_OUT
 from gateway.sessions import Level, Session
@@ -74,18 +75,20 @@ def _way_url(page: str, method: str, request: web.Request) -> str:
 def _refusal(reason: str) -> Forbidden | NotFound:
     if reason == "no_longer_offered":
         return Forbidden(
-            "The way you set up for two-step sign-in is no longer offered here.",
-            "Ask your company's administrator to reset your two-step sign-in; then you "
-            "can set up one of the methods offered now.",
+            N_("The way you set up for two-step sign-in is no longer offered here."),
+            N_(
+                "Ask your company's administrator to reset your two-step sign-in; then you "
+                "can set up one of the methods offered now."
+            ),
         )
     if reason == "not_available":
         return NotFound(
-            "That sign-in method is not available to you.",
-            "Go back and choose one of the methods offered.",
+            N_("That sign-in method is not available to you."),
+            N_("Go back and choose one of the methods offered."),
         )
     return NotFound(
-        "No second-factor method is available to you.",
-        "Ask the people who run this site which methods your company allows.",
+        N_("No second-factor method is available to you."),
+        N_("Ask the people who run this site which methods your company allows."),
     )
 
 
@@ -115,9 +118,9 @@ async def _refusal_while_waiting(
     metrics.count(metrics.challenges, method, DELAYED if lockout.is_delay else LOCKED_OUT)
     state, _effects = steps.step(steps.SignIn(steps.Stage.ASKED), steps.Waiting(lockout))
     if session.level is Level.VERIFIED:
-        return refusal(request, lockout, ACCOUNT, "Back to two-step sign-in")
+        return refusal(request, lockout, ACCOUNT, N_("Back to two-step sign-in"))
     if state.stage is not steps.Stage.ENDED:
-        return refusal(request, lockout, request.path_qs, "Back to the sign-in step")
+        return refusal(request, lockout, request.path_qs, N_("Back to the sign-in step"))
     await runtime(request).sessions.end(session)
     request[LOCKOUT] = lockout
     return start_again(request)
@@ -162,7 +165,7 @@ async def _post(request: web.Request, page: str) -> web.StreamResponse:
         return refused
     async with one_at_a_time(visit(request), user) as mine:
         if not mine:
-            return busy(request, request.path_qs, "Back to the sign-in step")
+            return busy(request, request.path_qs, N_("Back to the sign-in step"))
         current = await _again(request, page)
         if not isinstance(current, Session) or current.user != user:
             return current if not isinstance(current, Session) else see_other(request.path_qs)

@@ -13,6 +13,7 @@ from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_to
 from gateway.handlers.shared.own_methods import ACCOUNT
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import company_for, context, runtime
+from gateway.i18n import N_
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level
 
@@ -26,7 +27,7 @@ async def logout_get(request: web.Request) -> web.StreamResponse:
     company = company_for(request, session.user if session else None)
     links = []
     if session is not None and session.level is Level.VERIFIED:
-        links.append({"url": ACCOUNT, "label": "Your two-step sign-in"})
+        links.append({"url": ACCOUNT, "label": N_("Your two-step sign-in")})
     response = runtime(request).pages.render(
         "logout.html",
         company=company,

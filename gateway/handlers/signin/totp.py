@@ -17,17 +17,18 @@ from gateway.handlers.shared.pages import page
 from gateway.handlers.shared.pending import deferral_offer
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
 from gateway.handlers.shared.request import context, runtime, site_name
+from gateway.i18n import N_
 from gateway.metrics import OK, REPLAY, WRONG
 from gateway.sessions import Session
 
 log = logging.getLogger("gateway.challenge")
 
 TOTP = "totp"
-WRONG_CODE = (
+WRONG_CODE = N_(
     "That code is not right. Check that you are reading the code for this site in your "
     "authenticator app, then enter the 6 digits it shows now."
 )
-USED_CODE = (
+USED_CODE = N_(
     "That code has already been used. Wait for your authenticator app to show a new code, "
     "then enter it."
 )
@@ -140,7 +141,9 @@ async def enrol_post(
     session.pending_totp = None
     log.info("authenticator app enrolled for %s from %s", user, context(request).client_ip)
     rt.metrics.count(rt.metrics.enrolments, TOTP, OK)
-    await announce_factor(request, session, "factor_added", TOTP, "An authenticator app was added")
+    await announce_factor(
+        request, session, "factor_added", TOTP, N_("An authenticator app was added")
+    )
     return await complete(request, session, rd(request), via=TOTP, first_enrolment=first)
 
 

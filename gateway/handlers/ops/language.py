@@ -1,0 +1,28 @@
+"""The language switcher at the foot of every page: a plain link (no script, no form) that
+remembers the person's choice in a cookie and goes back to the page. It changes nothing but how
+pages read, so it needs no CSRF token; an unknown language clears the choice."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway import i18n
+from gateway.keys import CONTEXT
+from gateway.redirects import safe_redirect
+
+PATH = "/.gateway/language"
+_YEAR = 365 * 86400
+
+
+async def switch(request: web.Request) -> web.Response:
+    chosen = i18n.from_cookie(request.query.get("lang"))
+    ctx = request.get(CONTEXT)
+    secure = "; Secure" if ctx is not None and ctx.secure else ""
+    if chosen is not None:
+        line = f"{i18n.COOKIE}={chosen}; Path=/; Max-Age={_YEAR}; SameSite=Lax; HttpOnly"
+    else:
+        line = f"{i18n.COOKIE}=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly"
+    target = safe_redirect(request.query.get("rd"))
+    response = web.Response(status=303, headers={"Location": target, "Cache-Control": "no-store"})
+    response.headers.add("Set-Cookie", line + secure)
+    return response

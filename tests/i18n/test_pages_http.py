@@ -1,0 +1,118 @@
+"""Pages over HTTP in the person's language: Accept-Language de gives German, the switcher's
+cookie wins over the header, a company's `language` applies when the browser names none the
+gateway speaks, and a bad cookie or header falls back to English, never an error page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+SSO = "X-SSO-User"
+USER = "carol@acme.example"
+ACME = """
+company: Acme Corporation
+members:
+  domains: [acme.example]
+enforce_2fa: true
+"""
+
+
+def lang_of(html: str) -> str:
+    found = re.search(r'<html lang="([^"]+)">', html)
+    assert found is not None
+    return found.group(1)
+
+
+async def enrol_page(client: Any, **headers: str) -> tuple[int, str]:
+    first = await client.get("/", headers={SSO: USER, **headers}, allow_redirects=False)
+    assert first.status == 303
+    page = await client.get(first.headers["Location"], headers={SSO: USER, **headers})
+    return page.status, await page.text()
+
+
+@pytest.fixture
+async def client(make_gateway: Any, upstream_url: str) -> Any:
+    return await make_gateway(
+        {"app": {"upstream": upstream_url, "hosts": ["*"], "identity": "header",
+                 "header": {"user_header": SSO}}},
+        {"acme.yaml": ACME},
+        trusted_proxies=["127.0.0.1/32"],
+    )  # fmt: skip
+
+
+async def test_english_by_default(client: Any) -> None:
+    status, html = await enrol_page(client)
+    assert status == 200 and lang_of(html) == "en"
+    assert "Set up two-step" in html and "Two-step sign-in protects this site." in html
+
+
+async def test_accept_language_de_gives_a_german_page(client: Any) -> None:
+    status, html = await enrol_page(client, **{"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert status == 200 and lang_of(html) == "de"
+    assert "Zwei-Schritt-" in html and "Die Zwei-Schritt-Anmeldung schützt diese Website." in html
+    assert "Geben Sie den Code ein, den die App anzeigt" in html
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("fr", "La validation en deux étapes protège ce site."),
+        ("es", "La verificación en dos pasos protege este sitio."),
+    ],
+)
+async def test_french_and_spanish(client: Any, language: str, words: str) -> None:
+    status, html = await enrol_page(client, **{"Accept-Language": language})
+    assert status == 200 and lang_of(html) == language and words in html
+
+
+async def test_the_switcher_sets_a_cookie_that_wins_over_the_header(client: Any) -> None:
+    status, html = await enrol_page(client, **{"Accept-Language": "de"})
+    link = re.search(r'href="(/\.gateway/language\?lang=es[^"]*)"', html)
+    assert link is not None
+    switched = await client.get(
+        link.group(1).replace("&amp;", "&"), headers={SSO: USER}, allow_redirects=False
+    )
+    assert switched.status == 303
+    assert switched.headers["Location"].startswith("/.gateway/enrol")
+    cookie = switched.headers["Set-Cookie"]
+    assert cookie.startswith("gateway_lang=es;") and "SameSite=Lax" in cookie
+    status, html = await enrol_page(client, **{"Accept-Language": "de"})
+    assert status == 200 and lang_of(html) == "es"
+    assert 'lang="es" hreflang="es" aria-current="true"' in html
+
+
+async def test_the_switcher_goes_only_to_a_page_of_this_site(client: Any) -> None:
+    answer = await client.get(
+        "/.gateway/language?lang=fr&rd=https://evil.example/", allow_redirects=False
+    )
+    assert answer.status == 303 and answer.headers["Location"] == "/"
+    unknown = await client.get("/.gateway/language?lang=xx&rd=/", allow_redirects=False)
+    assert unknown.status == 303 and "gateway_lang=;" in unknown.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Cookie": "gateway_lang=klingon"},
+        {"Cookie": "gateway_lang=%00%FF"},
+        {"Accept-Language": "tlh;q=abc,,;;,*;q=2"},
+        {"Accept-Language": "x" * 4000},
+    ],
+)
+async def test_a_bad_cookie_or_header_falls_back_to_english(
+    client: Any, headers: dict[str, str]
+) -> None:
+    status, html = await enrol_page(client, **headers)
+    assert status == 200 and lang_of(html) == "en"
+
+
+async def test_an_error_page_is_translated(client: Any) -> None:
+    await client.get("/", headers={SSO: USER}, allow_redirects=False)
+    page = await client.get(
+        "/.gateway/enrol?method=carrier-pigeon", headers={SSO: USER, "Accept-Language": "de"}
+    )
+    html = await page.text()
+    assert page.status == 404 and lang_of(html) == "de"
+    assert "Zur Startseite" in html
