@@ -39,7 +39,9 @@ _INTROS = {
         "a commented example). Durations are written like `90s`, `30m`, `12h`, `21d` or "
         "`1h30m`; relative paths are taken from the settings file's directory. "
         "`gateway policy check DIR -c gateway.yaml` reports every mistake at once, with its "
-        "line. The settings in prose: [settings.md](settings.md)."
+        "line. A secret source is `{env: NAME}` or `{file: path}` ([the last "
+        "section](#secret-sources-every-key-of-type-secret-source)). The settings in prose: "
+        "[settings.md](settings.md)."
     ),
     "policy-reference.md": (
         "Every key of the policy files: one company file per company (with `company:`; its id is "
