@@ -180,6 +180,15 @@ def ngettext(singular: str, plural: str, count: int, **params: object) -> str:
 _ = gettext
 
 
+def raw_gettext(message: str) -> str:
+    """gettext without filling in: Jinja's newstyle gettext fills in the variables itself."""
+    return catalogue(current()).gettext(message)
+
+
+def raw_ngettext(singular: str, plural: str, count: int) -> str:
+    return catalogue(current()).ngettext(singular, plural, count)
+
+
 def N_(message: str) -> str:
     """Mark `message` for the catalogue where it is defined; it is translated where shown."""
     return message

@@ -28,9 +28,9 @@ def _notice(user: str, change: str, site: str) -> tuple[str, str]:
             ),
         )
     )
-    subject = gettext(
-        "Your two-step sign-in changed: %(change)s", change=said[:1].lower() + said[1:]
-    )
+    # English as it always was; German nouns keep their capitals, so only the first letter
+    lowered = said.lower() if current() == "en" else said[:1].lower() + said[1:]
+    subject = gettext("Your two-step sign-in changed: %(change)s", change=lowered)
     return subject, body + "\n"
 
 

@@ -35,7 +35,7 @@ class Pages:
         # one environment for every language: gettext reads the request's (gateway.i18n)
         self.env.policies["ext.i18n.trimmed"] = True
         self.env.install_gettext_callables(  # type: ignore[attr-defined]
-            i18n.gettext, i18n.ngettext, newstyle=True
+            i18n.raw_gettext, i18n.raw_ngettext, newstyle=True
         )
         self.env.globals["languages"] = i18n.NAMES
         # text made in Python (an error's title, a message) in the page's language, escaped
