@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gateway.config_errors import ConfigError, ConfigInvalid
 from gateway.durations import format_duration
+from gateway.i18n import LOCALES
 from gateway.policy.access_rules import read_rule
 from gateway.policy.entries import policy_entries
 from gateway.policy.members import Claims, read_members
@@ -35,6 +36,7 @@ from gateway.yamlsource import Keys, Reader
 _COMPANY_KEYS = Keys("company", "", (
     "company", "members", "account_type", "admins", "methods", "enforce_2fa", "deferral",
     "trusted_networks", "remember_browser", "branding", "session", "attempts", "provider_mfa",
+    "language",
 ))  # fmt: skip
 _TRUSTED_KEYS = Keys("company", "trusted_networks", ("networks", "reprompt_after"))
 _METHODS_KEYS = Keys("company", "methods", ("allowed", "default", "codes"))
@@ -150,6 +152,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
     )
     remember = _remember_browser(reader, AccountType(account_type))
     branding = _branding(reader, name)
+    language = reader.choice(("language",), LOCALES) or None  # gateway.i18n's
     session = _session(reader)
     attempts = _attempts(reader)
     if len(reader.errors) == before:
@@ -172,6 +175,7 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
                 remember_browser=remember,
                 provider_mfa=read_provider_mfa(reader),
                 branding=branding,
+                language=language,
                 session=session,
                 codes=code_limits,
                 attempts=attempts,

@@ -167,8 +167,30 @@ GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
         ),
         ("error-502", "The application is down (502)"),
     ),
+    # issue 19: the same pages in German, French and Spanish (the browser's Accept-Language,
+    # then the switcher's cookie), at one width
+    "languages": tuple(
+        (f"{lang}-{state}", f"{name}: {shows}")
+        for lang, name in (("de", "German"), ("fr", "French"), ("es", "Spanish"))
+        for state, shows in (
+            ("enrol-app", "set up an authenticator app"),
+            ("enrol-app-wrong-code", "setting up the app, a wrong code"),
+            ("recovery-codes-new", "recovery codes, shown once"),
+            ("account", "two-step sign-in, one method"),
+            ("challenge-app", "the challenge, with Remember this browser where offered"),
+            ("error-404", "a gateway page that does not exist (404)"),
+        )
+    ),
 }
 STATES: dict[str, str] = {name: shows for states in GROUPS.values() for name, shows in states}
+# states rendered at one width only (the languages: the layout is the English one's)
+ONE_WIDTH = frozenset(name for name, _ in GROUPS["languages"])
+
+
+def widths_of(state: str) -> tuple[int, ...]:
+    return (320,) if state in ONE_WIDTH else tuple(WIDTHS)
+
+
 GROUP_OF: dict[str, str] = {name: group for group, states in GROUPS.items() for name, _ in states}
 # A link a state may show though it does not work, and why (state -> link path -> reason).
 EXPECTED_DEAD: dict[str, dict[str, str]] = {
@@ -229,8 +251,8 @@ class Gallery:
         assert state not in self.shots, f"{state} taken twice"
         page.wait_for_load_state("load")
         shot = Shot(state, url=page.url)
-        for width, viewport in WIDTHS.items():
-            page.set_viewport_size(viewport)
+        for width in widths_of(state):
+            page.set_viewport_size(WIDTHS[width])
             name = f"{state}-{width}px.png"
             page.screenshot(path=self.folder / name, full_page=True)
             shot.pngs[width] = name
@@ -702,6 +724,69 @@ def step_up_settings(tmp: Path) -> dict[str, Any]:
     return settings
 
 
+# per language: its user (a fresh one each, so each enrols) and the words its buttons say
+LANGUAGES = {
+    "de": (ALICE, "Bestätigen und weiter", "Bestätigen", "Zwei-Schritt-Anmeldung"),
+    "fr": (FRANK, "Confirmer et continuer", "Valider", "Validation en deux étapes"),
+    "es": (CAROL, "Confirmar y continuar", "Verificar", "Verificación en dos pasos"),
+}
+
+
+def submit_code(page: Page, code: str, button: str) -> None:
+    page.locator("#code").fill(code)
+    with page.expect_navigation():
+        page.get_by_role("button", name=button, exact=True).click()
+
+
+def walk_languages(gallery: Gallery, browser: Browser, tmp: Path) -> None:
+    """Three people, each in a browser speaking German, French or Spanish, from enrolment to
+    the next sign-in's challenge. The Spanish browser asks for German, and chooses Spanish with
+    the switcher at the foot of the first gateway page it meets (a cookie from then on)."""
+    with ExitStack() as stack:
+        demo = stack.enter_context(demo_in(tmp))
+        base = demo.url
+        for lang, ((user, password), confirm, verify, account) in LANGUAGES.items():
+            context = browser.new_context(
+                viewport=WIDTHS[320], locale="de-DE" if lang == "es" else lang
+            )
+            context.set_default_timeout(10_000)
+            stack.callback(context.close)
+            page = context.new_page()
+            app_sign_in(page, base, user, password)
+            expect(page).to_have_url(ENROL_URL)
+            if lang == "es":
+                expect(page.locator("html")).to_have_attribute("lang", "de")
+                with page.expect_navigation():
+                    page.locator("footer").get_by_role("link", name="Español").click()
+                expect(page).to_have_url(ENROL_URL)
+            expect(page.locator("html")).to_have_attribute("lang", lang)
+            gallery.take(page, f"{lang}-enrol-app")
+            secret = enrolment_secret(page)
+            submit_code(page, wrong_code(secret), confirm)
+            expect(page.locator("#code")).to_have_attribute("aria-invalid", "true")
+            gallery.take(page, f"{lang}-enrol-app-wrong-code")
+            submit_code(page, code_now(secret), confirm)
+            expect(page).to_have_url(RECOVERY_URL)
+            gallery.take(page, f"{lang}-recovery-codes-new")
+            with page.expect_navigation():
+                page.locator("form:has(input[name=continue]) button[type=submit]").click()
+            expect_application_home(page, base, user)
+            page.goto(base + "/.gateway/account")
+            heading(page, account)
+            gallery.take(page, f"{lang}-account")
+            cookies = [c for c in context.cookies() if c["name"] == "gateway_lang"]
+            context.clear_cookies()
+            context.add_cookies(cookies)  # signed out, the choice of language kept
+            app_sign_in(page, base, user, password)
+            expect(page).to_have_url(CHALLENGE_URL)
+            expect(page.locator("html")).to_have_attribute("lang", lang)
+            expect(page.get_by_role("button", name=verify, exact=True)).to_be_visible()
+            gallery.take(page, f"{lang}-challenge-app")
+            page.goto(base + "/.gateway/no-such-page")
+            expect(page.locator("html")).to_have_attribute("lang", lang)
+            gallery.take(page, f"{lang}-error-404")
+
+
 def walk_errors(gallery: Gallery, browser: Browser, tmp: Path) -> None:
     """The error pages, to a stranger; and the demo's settings with its application down."""
     take = gallery.take
@@ -761,6 +846,7 @@ WALKS: dict[str, Callable[[Gallery, Browser, Path], None]] = {
     "passkey": walk_passkey,
     "globex": walk_globex,
     "errors": walk_errors,
+    "languages": walk_languages,
 }
 
 
@@ -822,7 +908,7 @@ def walked(
 def with_known_bugs(check: str, per_width: bool) -> list[Any]:
     params = []
     for state in STATES:
-        for width in WIDTHS if per_width else (None,):
+        for width in widths_of(state) if per_width else (None,):
             known = KNOWN_BUGS.get((check, state, width))
             marks = []
             if known is not None:
@@ -869,7 +955,7 @@ def test_every_state_has_both_widths_in_the_index(walked: Walked) -> None:
         walked.shot(state)
     index = walked.gallery.write_index().read_text(encoding="utf-8")
     for shot in walked.gallery.shots.values():
-        for width in WIDTHS:
+        for width in widths_of(shot.state):
             png = walked.gallery.folder / shot.pngs[width]
             assert png.stat().st_size > 0, png
             assert f'src="{shot.pngs[width]}"' in index, png

@@ -116,3 +116,22 @@ async def test_an_error_page_is_translated(client: Any) -> None:
     html = await page.text()
     assert page.status == 404 and lang_of(html) == "de"
     assert "Zur Startseite" in html
+
+
+async def test_a_company_language_applies_when_the_browser_names_none_we_speak(
+    make_gateway: Any, upstream_url: str
+) -> None:
+    client = await make_gateway(
+        {"app": {"upstream": upstream_url, "hosts": ["*"], "identity": "header",
+                 "header": {"user_header": SSO}}},
+        {"acme.yaml": ACME + "language: fr\n"},
+        trusted_proxies=["127.0.0.1/32"],
+    )  # fmt: skip
+    status, html = await enrol_page(client)
+    assert status == 200 and lang_of(html) == "fr"
+    _, html = await enrol_page(client, **{"Accept-Language": "ja, it;q=0.5"})
+    assert lang_of(html) == "fr"
+    _, html = await enrol_page(client, **{"Accept-Language": "es"})
+    assert lang_of(html) == "es"
+    _, html = await enrol_page(client, Cookie="gateway_lang=en")
+    assert lang_of(html) == "en"

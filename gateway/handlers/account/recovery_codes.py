@@ -31,29 +31,30 @@ from gateway.handlers.shared.methods import allowed
 from gateway.handlers.shared.pages import page
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, site_name
+from gateway.i18n import N_, date_words, gettext, ngettext
 from gateway.offload import off_loop
 from gateway.sessions import Level, Session
 
 log = logging.getLogger("gateway.challenge")
 
 FEW = 3  # this many codes left or fewer: the user is told to make new ones
-REGENERATED = "New recovery codes were made (the old ones no longer work)"
+REGENERATED = N_("New recovery codes were made (the old ones no longer work)")
 CONTINUE_FIELD = "continue"  # posted by the pages' "Continue" button: on to `rd`, nothing else
 # What a person loses when they need a code, in their words, by the methods they have set up.
 WAYS = {
-    "totp": "your authenticator app",
-    "webauthn": "your passkey",
-    "sms": "your phone",
-    "voice": "your phone",
-    "email": "your email",
+    "totp": N_("your authenticator app"),
+    "webauthn": N_("your passkey"),
+    "sms": N_("your phone"),
+    "voice": N_("your phone"),
+    "email": N_("your email"),
 }
-OTHER_WAYS = "your other ways to sign in"
+OTHER_WAYS = N_("your other ways to sign in")
 
 
 def remaining_text(count: int) -> str:
     if count == 0:
-        return "No recovery codes remain."
-    return f"{count} code remains." if count == 1 else f"{count} codes remain."
+        return gettext("No recovery codes remain.")
+    return ngettext("%(num)s code remains.", "%(num)s codes remain.", count)
 
 
 def ways_text(methods: list[str]) -> str:
@@ -61,10 +62,16 @@ def ways_text(methods: list[str]) -> str:
     other ways to sign in (your authenticator app and your email)"; never a method they lack."""
     named = list(dict.fromkeys(WAYS.get(method, "") for method in methods if method != RECOVERY))
     if not named or "" in named:
-        return OTHER_WAYS
-    if len(named) == 1:
-        return named[0]
-    return f"{OTHER_WAYS} ({', '.join(named[:-1])} and {named[-1]})"
+        return gettext(OTHER_WAYS)
+    said = [gettext(way) for way in named]
+    if len(said) == 1:
+        return said[0]
+    return gettext(
+        "%(ways)s (%(some)s and %(last)s)",
+        ways=gettext(OTHER_WAYS),
+        some=", ".join(said[:-1]),
+        last=said[-1],
+    )
 
 
 def _slug(name: str) -> str:
@@ -74,7 +81,7 @@ def _slug(name: str) -> str:
 
 def _day(moment: float) -> dict[str, str]:
     at = datetime.fromtimestamp(moment, UTC)
-    return {"iso": at.strftime("%Y-%m-%d"), "text": at.strftime("%-d %B %Y")}
+    return {"iso": at.strftime("%Y-%m-%d"), "text": date_words(at)}
 
 
 def _made_on(record: dict[str, Any]) -> dict[str, str] | None:
@@ -92,18 +99,23 @@ def download(site: str, user: str, made: float, codes: list[str], ways: str) -> 
     """The codes as a text file for a download link: its name and its `data:` URL."""
     day = _day(made)
     lines = [
-        f"Recovery codes for {site}",
+        gettext("Recovery codes for %(site)s", site=site),
         "",
-        f"Account: {user}",
-        f"Made on: {day['text']} ({day['iso']})",
+        gettext("Account: %(user)s", user=user),
+        gettext("Made on: %(day)s (%(iso)s)", day=day["text"], iso=day["iso"]),
         "",
-        f"If you lose access to {ways}, sign in with one of these codes instead:",
-        'choose "A recovery code" under "Try another way". Each code works only once.',
+        gettext(
+            "If you lose access to %(ways)s, sign in with one of these codes instead:", ways=ways
+        ),
+        gettext('choose "A recovery code" under "Try another way". Each code works only once.'),
         "",
         *(f"{number:>2}. {code}" for number, code in enumerate(codes, start=1)),
         "",
-        "Keep this file somewhere safe. Anyone with a code and your password can sign in as you.",
-        "Making new codes stops all of these from working.",
+        gettext(
+            "Keep this file somewhere safe. Anyone with a code and your password can sign in "
+            "as you."
+        ),
+        gettext("Making new codes stops all of these from working."),
         "",
     ]
     slug = _slug(site)

@@ -16,7 +16,7 @@ from gateway.handlers.shared.methods import MethodPages, register
 from gateway.handlers.shared.pages import page
 from gateway.handlers.shared.redirects import gateway_url, rd
 from gateway.handlers.shared.request import context, runtime
-from gateway.i18n import N_
+from gateway.i18n import N_, gettext
 from gateway.metrics import OK, WRONG
 from gateway.offload import off_loop
 from gateway.sessions import Session
@@ -70,7 +70,7 @@ async def challenge_post(
     metrics.count(metrics.challenges, RECOVERY, WRONG)
     if await too_many_failures(request, session):
         return start_again(request)
-    error = f"{WRONG_CODE} {await tries_left(request, session)}"
+    error = f"{gettext(WRONG_CODE)} {await tries_left(request, session)}"
     return page(request, "recovery_challenge.html", session, status=401, error=error.strip())
 
 

@@ -17,7 +17,7 @@ from gateway.handlers.shared.pages import page
 from gateway.handlers.shared.pending import deferral_offer
 from gateway.handlers.shared.redirects import gateway_url, rd, see_other
 from gateway.handlers.shared.request import context, runtime, site_name
-from gateway.i18n import N_
+from gateway.i18n import N_, gettext
 from gateway.metrics import OK, REPLAY, WRONG
 from gateway.sessions import Session
 
@@ -71,7 +71,8 @@ async def challenge_post(
         audit("replay", method=TOTP, user=user, step=check.step)
     if await too_many_failures(request, session):
         return start_again(request)
-    error = f"{USED_CODE if replay else WRONG_CODE} {await tries_left(request, session)}"
+    said = USED_CODE if replay else WRONG_CODE
+    error = f"{gettext(said)} {await tries_left(request, session)}"
     return page(request, "challenge.html", session, status=401, error=error.strip())
 
 
@@ -126,7 +127,7 @@ async def enrol_post(
         rt.metrics.count(rt.metrics.enrolments, TOTP, WRONG)
         if await too_many_failures(request, session):
             return start_again(request)
-        error = f"{WRONG_CODE} {await tries_left(request, session)}"
+        error = f"{gettext(WRONG_CODE)} {await tries_left(request, session)}"
         return await enrol_get(request, session, error=error.strip(), status=400)
     first = not await rt.store.list_methods(user)
     await rt.store.put_enrolment(
