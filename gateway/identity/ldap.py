@@ -49,6 +49,7 @@ from gateway.identity.ldap_text import (
     fill,
     group_name,
     header_safe,
+    plain,
 )
 from gateway.identity.portal import PortalUser
 from gateway.settings.model import Ldap, SettingsError
@@ -184,8 +185,13 @@ class Directory:
         if not canonical or not acceptable_name(canonical):
             log.error("the entry found for %r has no usable %s", name[:64], s.user_attribute)
             return None
-        display = _first(attributes, s.name_attribute) or canonical
-        email = _first(attributes, s.email_attribute) or (canonical if "@" in canonical else "")
+        # what goes into a header upstream carries no line break or control character: the
+        # user's own name stands in for such a display name, such an address is left out
+        display = _first(attributes, s.name_attribute).strip()
+        display = display if display and plain(display) else canonical
+        email = _first(attributes, s.email_attribute).strip()
+        email = email if plain(email) else ""
+        email = email or (canonical if "@" in canonical else "")
         return PortalUser(canonical, "", display, email, groups)
 
     def _groups(

@@ -57,6 +57,11 @@ def group_name(value: str) -> str:
     return str(first[1])
 
 
+def plain(text: str, longest: int = 320) -> bool:
+    """Text a header can carry as it is: not too long, no control character (C0, DEL, C1)."""
+    return len(text) <= longest and not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text)
+
+
 def header_safe(name: str) -> bool:
     """A group name that can go into Remote-Groups: no comma (the separator), no control."""
     return bool(name) and "," not in name and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)

@@ -35,6 +35,13 @@ USERS = {
     "bob": ("bob-password", "Bob Builder", "bob@example.org", ("staff",)),
     "dave": ("dave-password", "Dave Disabled", "dave@example.org", ("staff",)),
     "erin": ("erin-password", "Erin Elsewhere", "erin@other.example", ("contractors",)),
+    # a display name and an address a header cannot carry (a line break, a control character)
+    "mallory": (
+        "mallory-password",
+        "Mallory\r\nRemote-User: alice",
+        "mallory@example.org\x07",
+        ("staff",),
+    ),
 }
 DISABLED = "dave"
 

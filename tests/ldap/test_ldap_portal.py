@@ -122,6 +122,19 @@ async def test_search_then_bind_second_factor_and_groups(
     assert [m.user for m in found] == ["alice"]
 
 
+async def test_a_name_or_address_a_header_cannot_carry_is_left_out(
+    make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
+) -> None:
+    """A display name with a line break, or an address with a control character, from the
+    directory never reaches a header: the user's own name stands in for the display name, and
+    the address is left out (no 500, no header of the directory's making)."""
+    client = await gateway(make_gateway, ldap_app(echo_url, tmp_path, slapd.url))
+    headers, _ = await signed_in_headers(client, "mallory", "mallory-password")
+    assert headers["remote-user"] == "mallory"
+    assert headers["remote-name"] == "mallory"
+    assert "remote-email" not in headers
+
+
 async def test_the_directory_names_the_user(
     make_gateway: Any, echo_url: str, tmp_path: Path, slapd: Slapd
 ) -> None:

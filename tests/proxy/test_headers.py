@@ -18,6 +18,7 @@ from tests.proxy.helpers import (
     cookie_header,
     portal_verified,
     raw_request,
+    write_users_file,
 )
 from tests.proxy.upstream import SEEN
 from tests.support import portal_app
@@ -239,3 +240,22 @@ async def test_header_mode_user_header_is_not_forwarded_as_sent(
     names = {k.lower() for k, _ in seen}
     assert "x-sso-user" not in names and "x_sso_user" not in names
     assert "remote-user" not in names  # a bypass route forwards no identity
+
+
+async def test_an_identity_value_a_header_cannot_carry_is_left_out(
+    make_gateway: Any, upstream: TestServer, upstream_url: str, tmp_path: Path
+) -> None:
+    """A display name or group from an identity source (here a users file; a directory's or an
+    OpenID provider's alike) with a control character never reaches the application as a header,
+    and the request is still passed on (no 500)."""
+    users = write_users_file(tmp_path)
+    text = users.read_text().replace("Carol Example", '"Carol\\x07Example"')
+    users.write_text(text.replace("[billing]", '["bill\\x1bing"]'))
+    clock = FixedClock(time.time())
+    client = await make_gateway({"app": portal_app(upstream_url, users)}, clock=clock)
+    await portal_verified(client, clock)
+    await _send(client, [("Connection", "close"), ("Cookie", cookie_header(client))], "/reports")
+    seen = _upstream_headers(upstream)
+    assert _values(seen, "Remote-User") == [USER]
+    assert _values(seen, "Remote-Name") == []
+    assert _values(seen, "Remote-Groups") == []

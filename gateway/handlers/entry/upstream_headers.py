@@ -59,13 +59,23 @@ def upstream_headers(
         _cookies(headers, request, None, session, held=False)
         if identity and session is not None and session.user:
             headers["Remote-User"] = session.user
-            if session.identity.get("email"):
-                headers["Remote-Email"] = str(session.identity["email"])
-            if session.identity.get("name"):
-                headers["Remote-Name"] = str(session.identity["name"])
-            if session.identity.get("groups"):
-                headers["Remote-Groups"] = ",".join(str(g) for g in session.identity["groups"])
+            email, name = session.identity.get("email"), session.identity.get("name")
+            groups = session.identity.get("groups")
+            if email and _plain(str(email)):
+                headers["Remote-Email"] = str(email)
+            if name and _plain(str(name)):
+                headers["Remote-Name"] = str(name)
+            if groups:
+                joined = ",".join(str(g) for g in groups)
+                if _plain(joined):
+                    headers["Remote-Groups"] = joined
     return headers
+
+
+def _plain(text: str) -> bool:
+    """Whether a header can carry `text` (whatever identity source it came from): no line
+    break or other control character, which would fail the request or forge a header."""
+    return not any(ord(c) < 0x20 or c == "\x7f" for c in text)
 
 
 def own_cookie_names(request: web.Request) -> frozenset[str]:
