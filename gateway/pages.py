@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from typing import Any
 
 import jinja2
@@ -11,13 +12,37 @@ from aiohttp import web
 from gateway import i18n
 from gateway.policy.model import METHOD_NAMES, Branding, Company
 
-DEFAULT_BRANDING = Branding(name="Sign-in gateway")
+DEFAULT_BRANDING = Branding(name=i18n.N_("Sign-in gateway"))
 # what handlers pass as text (often a constant marked with i18n.N_): shown in the page's
 # language; text already translated, or not in the catalogues, is left as it is
 TRANSLATED = frozenset({
     "title", "message", "next_step", "link_text", "error", "done", "problem", "heading",
     "send_label", "sent_again", "cannot_confirm", "remaining_text", "ways", "bad_name",
 })  # fmt: skip
+
+
+def script_words() -> dict[str, str]:
+    """What static/passkeys.js and static/recovery.js say, in the page's language (a page puts
+    them in a data-words attribute; the scripts keep English for a page without one)."""
+    _ = i18n.gettext
+    return {
+        "cancelled": _(
+            "The passkey request was cancelled or ran out of time. Press the button to try "
+            "again, or choose another way."
+        ),
+        "taken": _(
+            "This device or key already holds a passkey for your account here. Use another "
+            "one, or choose another way."
+        ),
+        "address": _(
+            "Passkeys do not work at this address (they need the site's name, not a number "
+            "address). Choose another way."
+        ),
+        "failed": _("The passkey could not be used here. Try again, or choose another way."),
+        "unsupported": _("This browser cannot use passkeys. Choose another way below."),
+        "copied": _("Copied all %(count)s codes to the clipboard."),
+        "not_copied": _("The codes could not be copied. Select them and copy them yourself."),
+    }
 
 
 class Pages:
@@ -40,6 +65,7 @@ class Pages:
         self.env.globals["languages"] = i18n.NAMES
         # text made in Python (an error's title, a message) in the page's language, escaped
         self.env.filters["translated"] = lambda text: i18n.gettext(str(text)) if text else text
+        self.env.globals["script_words"] = script_words
         self.env.globals["lang"] = i18n.DEFAULT  # render() passes the request's
         self.env.globals["here"] = "/"
         i18n.load_all()
@@ -65,6 +91,8 @@ class Pages:
         branding = company.branding if company is not None else DEFAULT_BRANDING
         nonce = secrets.token_urlsafe(16)
         with i18n.speaking(i18n.page_locale(company.language if company else None)) as lang:
+            if company is None:
+                branding = replace(branding, name=i18n.gettext(branding.name))
             for key in TRANSLATED & context.keys():
                 if isinstance(context[key], str) and context[key]:
                     context[key] = i18n.gettext(context[key])

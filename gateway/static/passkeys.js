@@ -76,24 +76,27 @@
     };
   }
 
+  // the page's language (data-words, from gateway.pages.script_words), English without it
+  const words = form.dataset.words ? JSON.parse(form.dataset.words) : {};
+
   function problem(error) {
     if (error && error.name === "NotAllowedError") {
-      return "The passkey request was cancelled or ran out of time. Press the button to try " +
+      return words.cancelled || "The passkey request was cancelled or ran out of time. Press the button to try " +
         "again, or choose another way.";
     }
     if (error && error.name === "InvalidStateError") {
-      return "This device or key already holds a passkey for your account here. Use another " +
+      return words.taken || "This device or key already holds a passkey for your account here. Use another " +
         "one, or choose another way.";
     }
     if (error && error.name === "SecurityError") {
-      return "Passkeys do not work at this address (they need the site's name, not a number " +
+      return words.address || "Passkeys do not work at this address (they need the site's name, not a number " +
         "address). Choose another way.";
     }
-    return "The passkey could not be used here. Try again, or choose another way.";
+    return words.failed || "The passkey could not be used here. Try again, or choose another way.";
   }
 
   if (!window.PublicKeyCredential || !navigator.credentials) {
-    say("This browser cannot use passkeys. Choose another way below.");
+    say(words.unsupported || "This browser cannot use passkeys. Choose another way below.");
     button.disabled = true;
     return;
   }

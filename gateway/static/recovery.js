@@ -9,6 +9,12 @@
   }
   const status = document.getElementById("recovery-copy-status");
   const copyButton = document.querySelector("button[data-recovery-copy]");
+  // the page's language (data-words, from gateway.pages.script_words), English without it
+  const words = copyButton && copyButton.dataset.words ? JSON.parse(copyButton.dataset.words) : {};
+  const copied = (count) =>
+    words.copied
+      ? words.copied.replace("%(count)s", String(count))
+      : "Copied all " + count + " codes to the clipboard.";
   const printButton = document.querySelector("button[data-recovery-print]");
 
   function codes() {
@@ -55,8 +61,8 @@
     copyButton.addEventListener("click", () => {
       say("", false);
       copy(codes()).then(
-        () => say("Copied all " + list.children.length + " codes to the clipboard.", false),
-        () => say("The codes could not be copied. Select them and copy them yourself.", true),
+        () => say(copied(list.children.length), false),
+        () => say(words.not_copied || "The codes could not be copied. Select them and copy them yourself.", true),
       );
     });
   }

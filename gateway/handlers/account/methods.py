@@ -30,6 +30,7 @@ from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.redirects import gateway_url, method_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
 from gateway.handlers.shared.verified import fresh, step_down
+from gateway.i18n import N_, gettext, ngettext
 from gateway.sessions import Level, Session
 from gateway.signin import methods
 from gateway.signin.attempts import one_at_a_time
@@ -38,7 +39,7 @@ from gateway.signin.methods import OWN_DEFAULT, RECOVERY, used_fact
 log = logging.getLogger("gateway.challenge")
 
 DONE = ACCOUNT_DONE
-LAST_WAY = (
+LAST_WAY = N_(
     "That is your only way to confirm it is you when you sign in, so it cannot be removed. "
     "Add another method first, then remove this one."
 )
@@ -112,7 +113,7 @@ async def _rows(
         if name == WEBAUTHN:
             credentials = webauthn.credentials_of(await record_of(rt.store, user))
             count = len(credentials)
-            row["detail"] = f"{count} passkey" + ("" if count == 1 else "s")
+            row["detail"] = ngettext("%(num)s passkey", "%(num)s passkeys", count)
             row["added"] = when(min((c.created for c in credentials), default=None), now)
             row["manage_url"] = PASSKEYS
         else:
@@ -203,10 +204,12 @@ async def remove_post(request: web.Request) -> web.StreamResponse:
     label = REGISTRY[method].label
     async with one_at_a_time(visit(request), user) as mine:  # two removals at once: one waits
         if not mine:
-            return busy(request, ACCOUNT, "Back to two-step sign-in")
+            return busy(request, ACCOUNT, N_("Back to two-step sign-in"))
         enrolled = await rt.store.list_methods(user)
         if method not in enrolled:
-            return await _done(request, session, f"{label} was already removed.")
+            return await _done(
+                request, session, gettext("%(method)s was already removed.", method=gettext(label))
+            )
         company = company_for(request, user)
         if not methods.may_remove(method, enrolled, company, offered(rt)):
             return await _render(request, session, error=LAST_WAY, status=409)
@@ -216,15 +219,25 @@ async def remove_post(request: web.Request) -> web.StreamResponse:
         company_id = company.id if company else None
         await rt.store.note_user(user, company_id, rt.clock(), {OWN_DEFAULT: None})
     log.info("%s removed for %s from %s", method, user, context(request).client_ip)
-    await announce_factor(request, session, "factor_removed", method, f"{label} was removed")
+    await announce_factor(
+        request,
+        session,
+        "factor_removed",
+        method,
+        gettext("%(method)s was removed", method=gettext(label)),
+    )
     if twin is not None:  # a lost phone: its other method still reaches it
         return await _done(
             request,
             session,
-            f"{label} was removed. {REGISTRY[twin].label} to the same number still works: "
-            "remove it too if that phone is lost.",
+            gettext(
+                "%(method)s was removed. %(twin)s to the same number still works: remove it too "
+                "if that phone is lost.",
+                method=gettext(label),
+                twin=gettext(REGISTRY[twin].label),
+            ),
         )
-    return await _done(request, session, f"{label} was removed.")
+    return await _done(request, session, gettext("%(method)s was removed.", method=gettext(label)))
 
 
 async def _same_phone(request: web.Request, user: str, method: str) -> str | None:
@@ -256,7 +269,12 @@ async def default_post(request: web.Request) -> web.StreamResponse:
     await rt.store.note_user(user, company_id, rt.clock(), {OWN_DEFAULT: method})
     audit("default_method", method=method, user=user, ip=context(request).client_ip)
     return await _done(
-        request, session, f"{REGISTRY[method].label} is now asked for first when you sign in."
+        request,
+        session,
+        gettext(
+            "%(method)s is now asked for first when you sign in.",
+            method=gettext(REGISTRY[method].label),
+        ),
     )
 
 

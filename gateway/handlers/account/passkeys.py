@@ -34,7 +34,7 @@ from gateway.handlers.shared.passkeys import (
 )
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
-from gateway.i18n import gettext
+from gateway.i18n import N_, gettext
 from gateway.metrics import OK
 from gateway.sessions import Level, Session
 from gateway.signin.attempts import one_at_a_time
@@ -43,11 +43,11 @@ log = logging.getLogger("gateway.challenge")
 
 MANAGE = "/.gateway/passkeys"
 DONE = "passkeys_done"  # session scratch: what the last add or remove did, shown once
-LAST_FACTOR = (
+LAST_FACTOR = N_(
     "This is your only way to confirm it is you when you sign in, so it cannot be removed. "
     "Add another passkey or set up another method first, then remove this one."
 )
-GONE = "That passkey is no longer on your account. The list below is up to date."
+GONE = N_("That passkey is no longer on your account. The list below is up to date.")
 
 
 async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
@@ -56,7 +56,7 @@ async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
     if session is None or session.level is not Level.VERIFIED or not session.user:
         return see_other(gateway_url("challenge", MANAGE))
     if WEBAUTHN not in allowed(company_for(request, session.user), runtime(request)):
-        raise NotFound("There is no gateway page at this address.")
+        raise NotFound(N_("There is no gateway page at this address."))
     return stale(request, session) or session
 
 
@@ -167,7 +167,7 @@ async def manage_post(request: web.Request) -> web.StreamResponse:
         gettext('A passkey named "%(name)s" was added', name=credential.name),
         name=credential.name,
     )
-    session.scratch[DONE] = f'The passkey "{credential.name}" was added.'
+    session.scratch[DONE] = gettext('The passkey "%(name)s" was added.', name=credential.name)
     await rt.sessions.save(session)
     return see_other(MANAGE)
 
@@ -185,7 +185,7 @@ async def remove_post(request: web.Request) -> web.StreamResponse:
     assert user is not None
     async with one_at_a_time(visit(request), user) as mine:  # with the other methods' removals
         if not mine:
-            return busy(request, MANAGE, "Back to your passkeys")
+            return busy(request, MANAGE, N_("Back to your passkeys"))
         others = bool(await _other_factors(request, user))
         removed = await remove_credential(rt.store, user, form.get("credential_id", ""), others)
     if removed == "last":
@@ -201,6 +201,6 @@ async def remove_post(request: web.Request) -> web.StreamResponse:
         gettext('The passkey named "%(name)s" was removed', name=removed.name),
         name=removed.name,
     )
-    session.scratch[DONE] = f'The passkey "{removed.name}" was removed.'
+    session.scratch[DONE] = gettext('The passkey "%(name)s" was removed.', name=removed.name)
     await rt.sessions.save(session)
     return see_other(MANAGE)

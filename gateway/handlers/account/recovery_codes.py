@@ -133,12 +133,12 @@ async def _verified(request: web.Request) -> tuple[Session, list[str]] | web.Str
         return see_other(gateway_url("challenge", rd(request)))
     rt = runtime(request)
     if RECOVERY not in allowed(company_for(request, session.user), rt):
-        raise NotFound("There is no gateway page at this address.")
+        raise NotFound(N_("There is no gateway page at this address."))
     methods = [m for m in await rt.store.list_methods(session.user) if m != RECOVERY]
     if not methods:
         raise NotFound(
-            "Recovery codes come with two-step sign-in, which is not set up for you yet.",
-            "Set up two-step sign-in first; your recovery codes are shown right after.",
+            N_("Recovery codes come with two-step sign-in, which is not set up for you yet."),
+            N_("Set up two-step sign-in first; your recovery codes are shown right after."),
         )
     return session, methods
 

@@ -20,7 +20,7 @@ from gateway.handlers.shared.own_methods import ACCOUNT
 from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
-from gateway.i18n import date_words, gettext, time_words
+from gateway.i18n import N_, date_words, gettext, time_words
 from gateway.sessions import ActiveSession, Level, Session, browser_words, is_handle, storage_key
 from gateway.signin import remember
 from gateway.store.base import RememberedBrowser
@@ -133,10 +133,10 @@ async def end_post(request: web.Request) -> web.StreamResponse:
     if not is_handle(handle):
         return see_other(SESSIONS)
     if handle == rt.sessions.handle(storage_key(found.id)):
-        return await _done(request, found, "To end this session, sign out.")
+        return await _done(request, found, N_("To end this session, sign out."))
     ended = await rt.sessions.end_handle(user, handle)
     if ended is None:
-        return await _done(request, found, "That session had already ended.")
+        return await _done(request, found, N_("That session had already ended."))
     audit(
         "session_ended",
         user=user,
@@ -144,7 +144,9 @@ async def end_post(request: web.Request) -> web.StreamResponse:
         by="self",
         ip=context(request).client_ip,
     )
-    return await _done(request, found, f"The session in {ended.browser} was ended.")
+    return await _done(
+        request, found, gettext("The session in %(browser)s was ended.", browser=ended.browser)
+    )
 
 
 async def end_others_post(request: web.Request) -> web.StreamResponse:
@@ -175,7 +177,7 @@ async def _forget(
     rt = runtime(request)
     known = await rt.store.remembered_browser(user, handle, rt.clock())
     if not await rt.store.forget_browser(user, handle):
-        return await _done(request, session, "That browser was already forgotten.")
+        return await _done(request, session, N_("That browser was already forgotten."))
     audit(
         "browser_forgotten",
         user=user,
@@ -183,5 +185,11 @@ async def _forget(
         by="self",
         ip=context(request).client_ip,
     )
-    words = browser_words(known.record.get("user_agent")) if known is not None else "the browser"
-    return await _done(request, session, f"{words[:1].upper()}{words[1:]} is no longer remembered.")
+    if known is not None:
+        words = browser_words(known.record.get("user_agent"))
+        said = gettext(
+            "%(browser)s is no longer remembered.", browser=words[:1].upper() + words[1:]
+        )
+    else:
+        said = gettext("The browser is no longer remembered.")
+    return await _done(request, session, said)

@@ -18,6 +18,7 @@ from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_to
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import NotSignedIn
+from gateway.i18n import N_
 from gateway.policy.model import Company
 
 ROOT = "/.gateway/admin/"
@@ -42,13 +43,13 @@ def refused(request: web.Request, exc: AdminRefused | NotSignedIn, back: str) ->
         if context(request).mode is Mode.PORTAL:
             return see_other(gateway_url("login", back))
         raise Forbidden(
-            "You are not signed in.",
-            "Sign in to the application first, then open this page again.",
+            N_("You are not signed in."),
+            N_("Sign in to the application first, then open this page again."),
         )
     if isinstance(exc, NotAdmin):
         raise Forbidden(
-            "These pages are for your company's administrators.",
-            "If you should be one, ask whoever edits your company's policy to list you.",
+            N_("These pages are for your company's administrators."),
+            N_("If you should be one, ask whoever edits your company's policy to list you."),
         )
     return see_other(reauth_url(back))
 
@@ -101,6 +102,6 @@ async def find_member(request: web.Request, admin: Admin) -> members_of.Member:
     )
     if found is None:
         raise NotFound(
-            "There is no such member of your company.", "Go back to the list of members."
+            N_("There is no such member of your company."), N_("Go back to the list of members.")
         )
     return found

@@ -31,16 +31,21 @@ from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import signed_in, to_the_challenge
+from gateway.i18n import N_
 from gateway.redirects import safe_redirect
 
-CONFIRM_RESET = "Tick the box to confirm the reset: it cannot be undone."
+CONFIRM_RESET = N_("Tick the box to confirm the reset: it cannot be undone.")
 DONE = {
-    "reset": "Two-step sign-in was reset: the member was signed out everywhere and sets it up "
-    "again at their next sign-in.",
-    "name": "The name was saved.",
-    "phone": "The new phone number was saved. It is used only once the member confirms a code "
-    "sent to it, at their next sign-in.",
-    "enforced": "Two-step sign-in is now required for every member.",
+    "reset": N_(
+        "Two-step sign-in was reset: the member was signed out everywhere and sets it up "
+        "again at their next sign-in."
+    ),
+    "name": N_("The name was saved."),
+    "phone": N_(
+        "The new phone number was saved. It is used only once the member confirms a code "
+        "sent to it, at their next sign-in."
+    ),
+    "enforced": N_("Two-step sign-in is now required for every member."),
     **sessions_pages.DONE,
 }
 
@@ -59,7 +64,7 @@ async def _members(request: web.Request, admin: Admin) -> list[members_of.Member
     found = await members_of.members(rt.store, context(request).policy, admin.company, rt.clock())
     status = request.query.get("status", "")
     if status and status not in members_of.FILTERS:
-        raise BadRequest("There is no such filter.", "Choose one from the list.")
+        raise BadRequest(N_("There is no such filter."), N_("Choose one from the list."))
     return members_of.select(found, request.query.get("q", ""), status)
 
 
@@ -92,11 +97,11 @@ async def members_page(request: web.Request) -> web.StreamResponse:
 FILTER_LABELS = {
     "": "Everyone",
     "enrolled": "Set up",
-    "not_enrolled": "Not set up",
+    "not_enrolled": N_("Not set up"),
     "deferred": "Put off",
     "locked_out": "Locked out",
-    "possibly_shared": "Possibly shared login",
-    "phone_pending": "New phone not yet confirmed",
+    "possibly_shared": N_("Possibly shared login"),
+    "phone_pending": N_("New phone not yet confirmed"),
 }
 
 
@@ -120,9 +125,11 @@ def lockout_line(lock: members_of.Lock, now: float) -> str:
     """One lockout as the member page says it: where, for how much longer (and until when),
     and why when the scope is not plain from where."""
     if lock.address is None:
-        where = "In one of their own browsers" if lock.scope == "user_browser" else "Everywhere"
+        where = (
+            N_("In one of their own browsers") if lock.scope == "user_browser" else N_("Everywhere")
+        )
     elif lock.address == "unknown":
-        where = "From an unknown address (a trusted proxy did not say which)"
+        where = N_("From an unknown address (a trusted proxy did not say which)")
     else:
         where = f"From {lock.address}"
     line = (
@@ -237,7 +244,7 @@ async def enforce_post(request: web.Request) -> web.StreamResponse:
     form = await require_csrf(request)
     admin = await admin_of(request, request.match_info["company"], action=True)
     if form.get("confirm") != "yes":
-        error = "Tick the box to confirm that you understand this cannot be undone."
+        error = N_("Tick the box to confirm that you understand this cannot be undone.")
         return await _enforce_page(request, admin, 400, error)
     await actions.enforce(request, admin)
     return see_other(company_url(admin.company) + "?done=enforced")

@@ -14,15 +14,16 @@ from gateway.handlers.admin.page_base import ROOT, find_member, guarded, member_
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import runtime
+from gateway.i18n import N_
 from gateway.sessions import storage_key
 
 DONE = {
-    "session": "The session was ended.",
-    "sessions": "Every session was ended.",
-    "own_sessions": "Every session but this one was ended.",
-    "session_gone": "That session had already ended.",
-    "browser": "The browser is no longer remembered.",
-    "browser_gone": "That browser was already forgotten.",
+    "session": N_("The session was ended."),
+    "sessions": N_("Every session was ended."),
+    "own_sessions": N_("Every session but this one was ended."),
+    "session_gone": N_("That session had already ended."),
+    "browser": N_("The browser is no longer remembered."),
+    "browser_gone": N_("That browser was already forgotten."),
 }
 
 

@@ -42,6 +42,7 @@ from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import to_the_challenge
 from gateway.hosts import canonical_host
+from gateway.i18n import N_, gettext
 from gateway.keys import CONTEXT
 from gateway.method_override import overrides
 from gateway.metrics import BYPASS
@@ -176,38 +177,47 @@ async def _judge(request: web.Request) -> Answer:
     if peer is None or not is_trusted(peer, settings.trusted_proxies):
         log.warning("forward-auth request from %s, which is not a trusted proxy", request.remote)
         raise Forbidden(
-            "This address answers only the proxy in front of the gateway.",
-            "Add the proxy's address to trusted_proxies in the gateway's settings.",
+            N_("This address answers only the proxy in front of the gateway."),
+            N_("Add the proxy's address to trusted_proxies in the gateway's settings."),
         )
     try:
         original = original_request(request.headers)
     except BadOriginal as exc:
         raise BadRequest(
-            f"The proxy in front did not describe the request clearly: {exc}."
+            gettext("The proxy in front did not describe the request clearly: %(why)s.", why=exc)
         ) from exc
     application = rt.router.route(original.host)
     if application is None:
-        raise MisdirectedRequest("No application is served at this address.")
+        raise MisdirectedRequest(N_("No application is served at this address."))
     if not application.forward_auth:
         raise Forbidden(
-            f'The application "{application.name}" is not in forward_auth mode.',
-            "Set mode: forward_auth for it in the gateway's settings, or proxy it through the "
-            "gateway.",
+            gettext(
+                'The application "%(name)s" is not in forward_auth mode.', name=application.name
+            ),
+            N_(
+                "Set mode: forward_auth for it in the gateway's settings, or proxy it through the "
+                "gateway."
+            ),
         )
     if not original.canonical:
         # Judged only in the form the rules see: a browser asked once more for that form.
         if original.method not in ("GET", "HEAD"):
             raise BadRequest(
-                "The address is not in its plain form (dot segments, doubled slashes or "
-                "needless escapes), so it was not passed on."
+                N_(
+                    "The address is not in its plain form (dot segments, doubled slashes or "
+                    "needless escapes), so it was not passed on."
+                )
             )
         log.warning("forward-auth: non-canonical path %r sent to its plain form", original.raw_path)
         canonical_path = encode_path(original.path)
         return Answer(canonical_path + ("?" + original.query if original.query else ""))
     if original.path == GATEWAY_PREFIX or original.path.startswith(GATEWAY_PREFIX + "/"):
         raise NotFound(
-            "The gateway's own pages are not an application's.",
-            "Send /.gateway/ to the gateway without asking it to verify (see the example config).",
+            N_("The gateway's own pages are not an application's."),
+            N_(
+                "Send /.gateway/ to the gateway without asking it to verify (see the example "
+                "config)."
+            ),
         )
     extra: frozenset[str] = frozenset()
     header_user: str | None = None
@@ -240,7 +250,7 @@ async def _judge(request: web.Request) -> Answer:
     metrics = rt.metrics
     if access is Access.DENY:
         metrics.decided(application.name, Outcome.DENY)
-        raise Forbidden("The site's policy does not allow this address.")
+        raise Forbidden(N_("The site's policy does not allow this address."))
     if access is Access.BYPASS:  # no session lookup: works with the store down
         metrics.decided(application.name, BYPASS)
         return Answer()
@@ -257,8 +267,11 @@ async def _judge(request: web.Request) -> Answer:
         # The session steps down on /.gateway/continue, where its new cookie can be set.
         if original.method not in ("GET", "HEAD"):
             raise Forbidden(
-                "This needs you to confirm it is you again; what you sent was not passed on.",
-                "Reload the page (you will be asked for your second factor), then send it again.",
+                N_("This needs you to confirm it is you again; what you sent was not passed on."),
+                N_(
+                    "Reload the page (you will be asked for your second factor), then send it "
+                    "again."
+                ),
             )
         return Answer(gateway_url("continue", original.return_path))
     if outcome is Outcome.FORWARD:
@@ -271,10 +284,10 @@ async def _judge(request: web.Request) -> Answer:
         return Answer(gateway_url(REDIRECT_PAGES[outcome], original.return_path))
     if outcome is Outcome.UNIDENTIFIED:
         raise Forbidden(
-            "The single sign-on in front of this gateway did not say who you are.",
-            "Sign in through your organisation's sign-in page and try again.",
+            N_("The single sign-on in front of this gateway did not say who you are."),
+            N_("Sign in through your organisation's sign-in page and try again."),
         )
-    raise Forbidden("The site's policy does not allow this request.")
+    raise Forbidden(N_("The site's policy does not allow this request."))
 
 
 def _identity(request: web.Request, session: Session | None) -> dict[str, str]:
@@ -288,7 +301,7 @@ async def continue_get(request: web.Request) -> web.StreamResponse:
     could not (it cannot set cookies), then send the browser on to `rd` or the next page."""
     ctx = context(request)
     if not ctx.application.forward_auth:
-        raise NotFound("There is no gateway page at this address.")
+        raise NotFound(N_("There is no gateway page at this address."))
     target = safe_redirect(request.query.get("rd"))
     try:
         path = normalise_path(target.split("?", 1)[0])
@@ -296,7 +309,7 @@ async def continue_get(request: web.Request) -> web.StreamResponse:
         target, path = "/", "/"
     access, _rule = ctx.policy.access_for(ctx.application.name, "GET", path)
     if access is Access.DENY:
-        raise Forbidden("The site's policy does not allow this address.")
+        raise Forbidden(N_("The site's policy does not allow this address."))
     if access is Access.BYPASS:
         return see_other(target)
     session = await load_session(request)
@@ -314,11 +327,11 @@ async def continue_get(request: web.Request) -> web.StreamResponse:
         response = see_other(gateway_url(REDIRECT_PAGES[outcome], target))
     elif outcome is Outcome.UNIDENTIFIED:
         raise Forbidden(
-            "The single sign-on in front of this gateway did not say who you are.",
-            "Sign in through your organisation's sign-in page and try again.",
+            N_("The single sign-on in front of this gateway did not say who you are."),
+            N_("Sign in through your organisation's sign-in page and try again."),
         )
     else:
-        raise Forbidden("The site's policy does not allow this request.")
+        raise Forbidden(N_("The site's policy does not allow this request."))
     if fresh is not None:
         response.headers.add("Set-Cookie", session_cookie_line(request, fresh))
     return response

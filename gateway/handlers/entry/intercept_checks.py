@@ -12,6 +12,7 @@ from gateway.cookies import expire_cookie, path_prefixes
 from gateway.errors import BadRequest, Forbidden
 from gateway.handlers.entry.request_body import read_form_like
 from gateway.handlers.shared.request import context, runtime
+from gateway.i18n import N_
 from gateway.identity import cookie_names, intercept
 from gateway.identity.body_fields import UnreadableBody, body_fields, query_fields
 from gateway.identity.credentials import credential_field_readings
@@ -74,9 +75,9 @@ def refuse_app_cookies(request: web.Request, names: list[str]) -> web.Response:
         "error.html",
         company=context(request).known_company(),
         status=403,
-        title="Please sign in again",
-        message="Your session with this application is not recognised by the sign-in gateway.",
-        next_step="The old session has been cleared. Go to the start page and sign in again.",
+        title=N_("Please sign in again"),
+        message=N_("Your session with this application is not recognised by the sign-in gateway."),
+        next_step=N_("The old session has been cleared. Go to the start page and sign in again."),
         link="/",
     )
     for name in names:  # the browser sent it here, so its Path is one of this path's prefixes
@@ -91,7 +92,7 @@ def websocket_allowed(request: web.Request, session: Session | None) -> None:
     before, can open one."""
     if is_websocket(request) and (session is None or session.level is not Level.VERIFIED):
         raise Forbidden(
-            "This connection needs you to be signed in.", "Sign in, then reload the page."
+            N_("This connection needs you to be signed in."), N_("Sign in, then reload the page.")
         )
 
 
@@ -135,7 +136,7 @@ async def credential_fields(
     try:
         pairs = body_fields(request.headers.get("Content-Type"), body)
     except UnreadableBody as exc:
-        raise BadRequest("What you sent could not be read, so it was not passed on.") from exc
+        raise BadRequest(N_("What you sent could not be read, so it was not passed on.")) from exc
     found = sorted({key for key, _ in pairs if field_reading(key) in names})
     if found:
         log.warning(
@@ -144,7 +145,7 @@ async def credential_fields(
             ",".join(found),
         )
         raise BadRequest(
-            "A password can only be sent with the sign-in form, so this was not passed on.",
-            "Go back and sign in with the application's sign-in page.",
+            N_("A password can only be sent with the sign-in form, so this was not passed on."),
+            N_("Go back and sign in with the application's sign-in page."),
         )
     return body

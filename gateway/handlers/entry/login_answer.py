@@ -16,6 +16,7 @@ from gateway.cookies import SetCookie, scope_of
 from gateway.handlers.shared.completion import after_first_factor
 from gateway.handlers.shared.cookies import session_cookie_line
 from gateway.handlers.shared.request import company_for, context, runtime
+from gateway.i18n import N_
 from gateway.identity import intercept
 from gateway.intercept_settings import Intercept
 from gateway.paths import encode_path
@@ -127,12 +128,14 @@ async def unclear(
         "error.html",
         company=context(request).known_company(),
         status=502,
-        title="Your sign-in could not be completed",
-        message="The application's answer to your sign-in could not be understood, so you "
-        "were not signed in.",
-        next_step="Try again. If it keeps happening, tell the people who run this site.",
+        title=N_("Your sign-in could not be completed"),
+        message=N_(
+            "The application's answer to your sign-in could not be understood, so you "
+            "were not signed in."
+        ),
+        next_step=N_("Try again. If it keeps happening, tell the people who run this site."),
         link=encode_path(ctx.path) if ctx.path != "/" else "/",
-        link_text="Back to the sign-in page",
+        link_text=N_("Back to the sign-in page"),
     )
     holder = session if session is not None and session.level is Level.ANONYMOUS else None
     if holder is None:
@@ -236,9 +239,9 @@ def _refused_user(
             "error.html",
             company=context(request).known_company(),
             status=403,
-            title="This sign-in was refused",
-            message="The application signed in a different account from the one given.",
-            next_step="Go back to the sign-in page and sign in with your own account.",
+            title=N_("This sign-in was refused"),
+            message=N_("The application signed in a different account from the one given."),
+            next_step=N_("Go back to the sign-in page and sign in with your own account."),
             link="/",
         )
     if not config.enrol_unknown_users and company_for(request, user) is None:
@@ -253,9 +256,9 @@ def _refused_user(
             "error.html",
             company=context(request).known_company(),
             status=403,
-            title="This account cannot sign in here",
-            message="This account is not set up for two-step sign-in on this site.",
-            next_step="Ask the people who run this site to add your account to a company.",
+            title=N_("This account cannot sign in here"),
+            message=N_("This account is not set up for two-step sign-in on this site."),
+            next_step=N_("Ask the people who run this site to add your account to a company."),
             link="/",
         )
     return None

@@ -35,6 +35,7 @@ from gateway.handlers.entry.upstream_headers import upstream_headers
 from gateway.handlers.entry.whoami import ask_whoami
 from gateway.handlers.shared.attempts import busy, refusal
 from gateway.handlers.shared.request import context, runtime, visit
+from gateway.i18n import N_
 from gateway.identity import intercept
 from gateway.identity.login_body import LoginBody, UnreadableLogin, field_reading, read_login
 from gateway.identity.whoami import MAX_ANSWER, WhoamiUnreadable, decode_body
@@ -50,7 +51,7 @@ Verdict = intercept.Verdict
 
 async def _read_login_body(request: web.Request) -> bytes:
     """The whole login body (it is small, and it must be read before anything is forwarded)."""
-    too_large = BadRequest("The login form sent is too large.")
+    too_large = BadRequest(N_("The login form sent is too large."))
     if request.content_length is not None and request.content_length > intercept.MAX_LOGIN_BODY:
         raise too_large
     body = bytearray()
@@ -75,8 +76,8 @@ def _read(request: web.Request, config: Intercept, body: bytes) -> tuple[LoginBo
     except UnreadableLogin as exc:
         log.warning("refused a login request to %s from %s: %s", ctx.path, ctx.client_ip, exc)
         raise BadRequest(
-            "The sign-in form could not be read, so it was not passed on.",
-            "Go back to the sign-in page, reload it and try again.",
+            N_("The sign-in form could not be read, so it was not passed on."),
+            N_("Go back to the sign-in page, reload it and try again."),
         ) from exc
 
 
@@ -94,8 +95,8 @@ def _no_field_in_cookies(request: web.Request, login: LoginBody, sent: dict[str,
             ",".join(clash),
         )
         raise BadRequest(
-            "The sign-in form could not be read, so it was not passed on.",
-            "Clear this site's cookies, reload the sign-in page and try again.",
+            N_("The sign-in form could not be read, so it was not passed on."),
+            N_("Clear this site's cookies, reload the sign-in page and try again."),
         )
 
 
@@ -132,22 +133,22 @@ async def handle_login(
     await rt.store.ping()  # a login the gateway could not follow up is not passed on at all
     coding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if coding != "identity":
-        raise BadRequest("A compressed sign-in form cannot be read, so it was not passed on.")
+        raise BadRequest(N_("A compressed sign-in form cannot be read, so it was not passed on."))
     if body is None:
         body = await _read_login_body(request)
     elif len(body) > intercept.MAX_LOGIN_BODY:
-        raise BadRequest("The login form sent is too large.")
+        raise BadRequest(N_("The login form sent is too large."))
     login, claimed = _read(request, config, body)
     counted = claimed or f"*{application.name}"  # whoami alone: one count for the application
     back = encode_path(ctx.path)
     # no parallel guesses
     async with one_at_a_time(visit(request), counted, per_address=True) as mine:
         if not mine:
-            return busy(request, back, "Back to the sign-in page")
+            return busy(request, back, N_("Back to the sign-in page"))
         waiting = await wait_for(visit(request), counted)  # the application sees no guess meanwhile
         if waiting is not None:
             log.warning("login refused while waiting for %s from %s", counted, ctx.client_ip)
-            return refusal(request, waiting, back, "Back to the sign-in page")
+            return refusal(request, waiting, back, N_("Back to the sign-in page"))
         headers = upstream_headers(request, session, identity=False, send_held=True)
         _canonical_headers(headers, login)
         sent = dict(parse_cookie_header(headers.get("Cookie", "")))

@@ -34,6 +34,7 @@ from gateway.handlers.shared.cookies import (
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime, visit
 from gateway.handlers.shared.verified import factor_age
+from gateway.i18n import N_
 from gateway.identity import intercept
 from gateway.identity.credentials import without_credentials
 from gateway.identity.whoami import WhoamiUnreadable
@@ -67,12 +68,12 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
     ctx = context(request)
     if ctx.path == GATEWAY_PREFIX or ctx.path.startswith(GATEWAY_PREFIX + "/"):
         _count(request, NOT_FOUND)
-        raise NotFound("There is no gateway page at this address.")
+        raise NotFound(N_("There is no gateway page at this address."))
     if ctx.application.forward_auth:
         _count(request, NOT_FOUND)
         raise NotFound(
-            "This application is reached through the proxy in front of the gateway, not here.",
-            "Use the application's own address.",
+            N_("This application is reached through the proxy in front of the gateway, not here."),
+            N_("Use the application's own address."),
         )
     methods = overrides(request.headers, ctx.query)
     access, _rule = ctx.policy.access_for(ctx.application.name, request.method, ctx.path, methods)
@@ -86,7 +87,7 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         )
     if access is Access.DENY:
         _count(request, Outcome.DENY)
-        raise Forbidden("The site's policy does not allow this address.")
+        raise Forbidden(N_("The site's policy does not allow this address."))
     credentials = _rule is not None and _rule.pass_credentials
     intercept_config = ctx.application.intercept
     if access is Access.BYPASS:  # no session lookup: bypass routes work even with the store down
@@ -140,10 +141,10 @@ async def proxy_handler(request: web.Request) -> web.StreamResponse:
         return redirect
     if outcome is Outcome.UNIDENTIFIED:
         raise Forbidden(
-            "The single sign-on in front of this gateway did not say who you are.",
-            "Sign in through your organisation's sign-in page and try again.",
+            N_("The single sign-on in front of this gateway did not say who you are."),
+            N_("Sign in through your organisation's sign-in page and try again."),
         )
-    raise Forbidden("The site's policy does not allow this request.")
+    raise Forbidden(N_("The site's policy does not allow this request."))
 
 
 async def outcome_for(

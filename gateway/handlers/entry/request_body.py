@@ -7,6 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.errors import BadRequest
+from gateway.i18n import N_
 from gateway.identity.body_fields import is_form_like
 from gateway.identity.login_body import MAX_BODY, UnreadableLogin, read_login
 from gateway.method_override import parameter_overrides
@@ -24,7 +25,7 @@ async def read_form_like(request: web.Request, required: bool) -> bytes | None:
     coding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if coding != "identity":  # compressed: the gateway cannot read it as the application might
         if required:
-            raise BadRequest("A compressed form cannot be read here, so it was not passed on.")
+            raise BadRequest(N_("A compressed form cannot be read here, so it was not passed on."))
         return None
     length = request.content_length
     if length is not None and length > MAX_CHECKED_BODY:

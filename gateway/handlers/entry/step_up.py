@@ -15,6 +15,7 @@ from gateway.handlers.entry import intercept_checks as checks
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import to_the_challenge
+from gateway.i18n import N_
 from gateway.proxy.websocket import is_websocket
 from gateway.redirects import safe_redirect
 from gateway.sessions import Level, Session
@@ -65,10 +66,12 @@ def step_up_refused(request: web.Request) -> web.Response:
         "error.html",
         company=ctx.known_company(),
         status=401,
-        title="Please confirm it is you",
-        message="This needs you to confirm it is you again; what you sent was not passed on.",
-        next_step="Confirm it is you (you will be asked for your second factor), or reload the "
-        "page, then send it again.",
+        title=N_("Please confirm it is you"),
+        message=N_("This needs you to confirm it is you again; what you sent was not passed on."),
+        next_step=N_(
+            "Confirm it is you (you will be asked for your second factor), or reload the "
+            "page, then send it again."
+        ),
         link=gateway_url("reauth", back),
-        link_text="Confirm it is you",
+        link_text=N_("Confirm it is you"),
     )

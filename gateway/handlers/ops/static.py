@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.errors import NotFound
+from gateway.i18n import N_
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 PREFIX = "/.gateway/static/"
@@ -31,7 +32,7 @@ class StaticFiles:
         name = request.path[len(PREFIX) :] if request.path.startswith(PREFIX) else ""
         found = self.files.get(name)
         if found is None:
-            raise NotFound("There is no such file here.")
+            raise NotFound(N_("There is no such file here."))
         body, kind, etag = found
         headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
         if request.headers.get("If-None-Match") == etag:

@@ -51,6 +51,7 @@ from gateway.handlers.signin.codes import (
     void_code_text,
     wrong_code_text,
 )
+from gateway.i18n import N_
 from gateway.policy.model import Company
 from gateway.runtime import Runtime
 from gateway.sessions import Level, Session, storage_key
@@ -60,8 +61,8 @@ log = logging.getLogger("gateway.challenge")
 
 PAGE = "phone/confirm"
 PENDING_FACTS = ("pending_phone", "pending_phone_line_type")
-CONFIRMED = "A new phone number was added"
-CANNOT_CONFIRM = (
+CONFIRMED = N_("A new phone number was added")
+CANNOT_CONFIRM = N_(
     "This number cannot be confirmed here: codes by text message or phone call are not "
     "available for your account. Your sign-in codes still go where they went before."
 )
@@ -162,10 +163,10 @@ async def confirm_post(request: web.Request) -> web.StreamResponse:
         return await _reject(request, session)
     lockout = await wait_for(visit(request), user)
     if lockout is not None:  # not even looked at while the user must wait
-        return refusal(request, lockout, request.path_qs, "Back to the phone number")
+        return refusal(request, lockout, request.path_qs, N_("Back to the phone number"))
     async with one_at_a_time(visit(request), user) as mine:
         if not mine:
-            return busy(request, request.path_qs, "Back to the phone number")
+            return busy(request, request.path_qs, N_("Back to the phone number"))
         context(request).session_loaded = False  # what the answers before this one did
         current = await _verified(request)
         if not isinstance(current, Session) or current.user != user:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from html import escape
 
 import segno
 from aiohttp import web
@@ -79,7 +80,9 @@ async def challenge_post(
 def _qr_svg(uri: str) -> str:
     qr = segno.make(uri, error="m")
     svg = str(qr.svg_inline(scale=4, dark="#000", light="#fff", border=4, omitsize=False))
-    return svg.replace("<svg ", '<svg role="img" aria-label="QR code to scan with your app" ', 1)
+    label = escape(gettext("QR code to scan with your app"), quote=True)
+    tag = f'<svg role="img" aria-label="{label}" '  # i18n: not for people (label is)
+    return svg.replace("<svg ", tag, 1)
 
 
 async def enrol_get(
