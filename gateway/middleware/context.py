@@ -3,6 +3,8 @@ last: whatever escapes a handler becomes a page (gateway.middleware.errors)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -18,7 +20,7 @@ from gateway.memo import remembered
 from gateway.middleware.errors import error_response
 from gateway.paths import BadPath, normalise_path
 from gateway.proxy.headers import canonical, clean_request_headers
-from gateway.redirects import safe_redirect
+from gateway.redirects import is_safe_redirect, safe_redirect
 from gateway.routing import mode_of
 from gateway.settings import Application, Settings
 
@@ -47,7 +49,11 @@ normalised = remembered(entries=4096, longest=512)(normalise_path)
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = bind_request(lambda: request.get(CONTEXT))  # audit lines carry its user, ip and id
-    language = i18n.choose(_language_of(request))  # pages, messages and codes sent speak it
+    try:
+        choice = _language_of(request)
+    except Exception:  # a request too malformed to read: English, never an error here
+        choice = i18n.Choice(None)
+    language = i18n.choose(choice)  # pages, messages and codes sent speak it
     try:
         return await _with_context(request, handler)
     except web.HTTPException:
@@ -126,9 +132,13 @@ def _language_of(request: web.Request) -> i18n.Choice:
 def switcher_return(request: web.Request) -> str:
     """Where the language switcher of this page comes back to: the page itself when a GET shows
     it, else the page a form's `rd` goes on to (a POST's own address may have no page)."""
-    if request.method in ("GET", "HEAD"):
-        return safe_redirect(request.path_qs)
-    return safe_redirect(request.query.get("rd"))
+    if request.method not in ("GET", "HEAD"):
+        return safe_redirect(request.query.get("rd"))
+    rd = request.query.get("rd")
+    if rd is not None and not is_safe_redirect(rd):  # not even repeated in the switcher's link
+        kept = [(key, value) for key, value in request.query.items() if key != "rd"]
+        return safe_redirect(request.path + (f"?{urlencode(kept)}" if kept else ""))
+    return safe_redirect(request.path_qs)
 
 
 def _extra_identity(application: Application) -> frozenset[str]:
