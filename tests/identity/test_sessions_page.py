@@ -184,7 +184,8 @@ async def gateway(
 
 def rows(html: str) -> list[str]:
     """The page's sessions, each as its text, this one first."""
-    items = re.findall(r"<li[^>]*>(.*?)</li>", html.split('class="sessions"', 1)[1], re.S)
+    listed = html.split('class="sessions"', 1)[1].split("</main>", 1)[0]  # not the footer
+    items = re.findall(r"<li[^>]*>(.*?)</li>", listed, re.S)
     return [" ".join(re.sub(r"<[^>]+>", " ", item).split()) for item in items]
 
 
