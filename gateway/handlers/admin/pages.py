@@ -31,7 +31,7 @@ from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import signed_in, to_the_challenge
-from gateway.i18n import N_
+from gateway.i18n import N_, gettext
 from gateway.redirects import safe_redirect
 
 CONFIRM_RESET = N_("Tick the box to confirm the reset: it cannot be undone.")
@@ -95,11 +95,11 @@ async def members_page(request: web.Request) -> web.StreamResponse:
 
 
 FILTER_LABELS = {
-    "": "Everyone",
-    "enrolled": "Set up",
+    "": N_("Everyone"),
+    "enrolled": N_("Set up"),
     "not_enrolled": N_("Not set up"),
-    "deferred": "Put off",
-    "locked_out": "Locked out",
+    "deferred": N_("Put off"),
+    "locked_out": N_("Locked out"),
     "possibly_shared": N_("Possibly shared login"),
     "phone_pending": N_("New phone not yet confirmed"),
 }
@@ -128,21 +128,31 @@ def lockout_line(lock: members_of.Lock, now: float) -> str:
         where = (
             N_("In one of their own browsers") if lock.scope == "user_browser" else N_("Everywhere")
         )
+        where = gettext(where)
     elif lock.address == "unknown":
-        where = N_("From an unknown address (a trusted proxy did not say which)")
+        where = gettext("From an unknown address (a trusted proxy did not say which)")
     else:
-        where = f"From {lock.address}"
-    line = (
-        f"{where}, for another {in_words(lock.until - now)} (until {members_of.shown(lock.until)})"
+        where = gettext("From %(address)s", address=lock.address)
+    line = gettext(
+        "%(where)s, for another %(wait)s (until %(until)s)",
+        where=where,
+        wait=in_words(lock.until - now),
+        until=members_of.shown(lock.until),
     )
-    why = {
-        "user": "too many wrong answers for this login from anywhere. Browsers where they "
-        f"entered the right password in the last {KNOWN_DAYS} days are not held to it",
-        "user_day": "too many wrong second steps in 24 hours",
-        "user_browser": "too many wrong answers in that browser",
-        "ip": "that address is locked for everyone, after too many wrong answers from it",
-    }.get(lock.scope)
-    return f"{line}: {why}." if why else f"{line}."
+    if lock.scope == "user":
+        why = gettext(
+            "too many wrong answers for this login from anywhere. Browsers where they entered "
+            "the right password in the last %(days)s days are not held to it",
+            days=KNOWN_DAYS,
+        )
+    else:
+        why = {
+            "user_day": N_("too many wrong second steps in 24 hours"),
+            "user_browser": N_("too many wrong answers in that browser"),
+            "ip": N_("that address is locked for everyone, after too many wrong answers from it"),
+        }.get(lock.scope, "")
+        why = gettext(why) if why else ""
+    return gettext("%(line)s: %(why)s.", line=line, why=why) if why else f"{line}."
 
 
 async def _member_page(
