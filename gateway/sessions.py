@@ -15,6 +15,7 @@ from typing import Any
 from gateway.audit import audit
 from gateway.clock import Clock
 from gateway.crypto import Cipher, DecryptionFailed
+from gateway.i18n import N_
 from gateway.store import Store
 from gateway.store.base import StoredSession
 
@@ -126,15 +127,15 @@ def cookie_digest(value: str) -> str:
 
 # How a session reached the verified level, in words (Session.second_factor).
 FACTOR_WORDS = {
-    "totp": "authenticator app",
-    "webauthn": "passkey or security key",
-    "sms": "text message",
-    "voice": "phone call",
-    "email": "email code",
-    "recovery": "recovery code",
-    TRUSTED_NETWORK: "trusted network (no second factor asked)",
-    DEFERRAL: "password only (two-step sign-in put off)",
-    REMEMBERED: "remembered browser (no second factor asked)",
+    "totp": N_("authenticator app"),
+    "webauthn": N_("passkey or security key"),
+    "sms": N_("text message"),
+    "voice": N_("phone call"),
+    "email": N_("email code"),
+    "recovery": N_("recovery code"),
+    TRUSTED_NETWORK: N_("trusted network (no second factor asked)"),
+    DEFERRAL: N_("password only (two-step sign-in put off)"),
+    REMEMBERED: N_("remembered browser (no second factor asked)"),
 }
 
 

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from gateway.i18n import N_
 from gateway.paths import resolved
 from gateway.policy.globs import PathPattern
 from gateway.policy.globs import glob_to_regex as glob_to_regex  # the patterns' reference meaning
@@ -35,12 +36,12 @@ class AccountType(StrEnum):
 METHODS = ("totp", "webauthn", "sms", "voice", "email", "recovery")
 # each method as pages name it to people (policy files use the short names)
 METHOD_NAMES = {
-    "totp": "authenticator app",
-    "webauthn": "passkey",
-    "sms": "text message",
-    "voice": "phone call",
-    "email": "email",
-    "recovery": "recovery codes",
+    "totp": N_("authenticator app"),
+    "webauthn": N_("passkey"),
+    "sms": N_("text message"),
+    "voice": N_("phone call"),
+    "email": N_("email"),
+    "recovery": N_("recovery codes"),
 }
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

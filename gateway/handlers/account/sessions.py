@@ -68,7 +68,7 @@ def row(found: ActiveSession, now: float, this: bool) -> dict[str, Any]:
         "address": session.address or "unknown address",
         "application": session.app,
         "signed_in": when(session.created, now),
-        "factor": found.factor,
+        "factor": gettext(found.factor),
         "last_seen": when(session.last_seen, now),
     }
 

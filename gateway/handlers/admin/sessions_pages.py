@@ -14,7 +14,7 @@ from gateway.handlers.admin.page_base import ROOT, find_member, guarded, member_
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import runtime
-from gateway.i18n import N_
+from gateway.i18n import N_, gettext
 from gateway.sessions import storage_key
 
 DONE = {
@@ -41,7 +41,7 @@ async def sections(request: web.Request, admin: Admin, user: str) -> dict[str, A
             "address": one.session.address or "unknown address",
             "application": one.session.app,
             "signed_in": shown(one.session.created),
-            "factor": one.factor,
+            "factor": gettext(one.factor),
             "last_seen": shown(one.session.last_seen),
         }
         for one in await rt.sessions.active(user)
