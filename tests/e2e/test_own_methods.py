@@ -44,7 +44,7 @@ def test_put_off_then_set_up_add_a_backup_and_remove_the_first(
     reports["not set up"] = axe_report(page)
     for link in page.get_by_role("link").all():  # every link leads somewhere that works
         href = link.get_attribute("href") or ""
-        if href.startswith("/"):
+        if href.startswith("/") and not href.startswith("/.gateway/language"):  # sets the language
             assert page.request.get(demo.url + href).status < 400, href
     with page.expect_navigation():
         page.get_by_role("button", name="Set up two-step sign-in now").click()
