@@ -154,7 +154,7 @@ async def enrol_post(
 register(
     MethodPages(
         name=TOTP,
-        label="Authenticator app",
+        label=N_("Authenticator app"),
         challenge_get=challenge_get,
         challenge_post=challenge_post,
         enrol_get=enrol_get,
