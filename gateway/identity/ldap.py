@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 from ldap3 import BASE, SIMPLE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
+from ldap3.utils.dn import parse_dn
 
 from gateway.identity.ldap_text import (
     acceptable_name,
@@ -168,11 +169,32 @@ class Directory:
                 entries = self._search(conn, dn, BASE, query, 1)
             if len(entries) != 1:
                 return None  # bound, but the filter leaves this account out (disabled)
-            dn, attributes = entries[0]
-            groups = self._groups(attributes, dn, conn)
+            found, attributes = entries[0]
+            if s.base_dn and not self._bound_as(conn, dn, found, attributes):
+                # the search under base_dn found another entry than the one whose password
+                # was right (the bind name and the filter read different attributes)
+                log.warning("the entry found for %r is not the account that bound", name[:64])
+                return None
+            groups = self._groups(attributes, found, conn)
         finally:
             self._unbind(conn)
         return self._user(name, attributes, groups)
+
+    def _bound_as(self, conn: Connection, bound: str, found: str, attributes: Any) -> bool:
+        """Whether `found` is the account `conn` is bound as: the directory's own "Who am I?"
+        (RFC 4532) answer, a DN or (Active Directory) DOMAIN\\name, or else the bind name when
+        it is a DN. Anything else is not proof, and refused."""
+        answer = conn.extend.standard.who_am_i()
+        if isinstance(answer, bytes):
+            answer = answer.decode("utf-8", "replace")
+        answer = str(answer or "")
+        if answer.startswith("dn:"):
+            return _same_dn(answer[3:], found)
+        if answer.startswith("u:"):
+            own = _values(attributes, self.settings.user_attribute)
+            account = answer[2:].rsplit("\\", 1)[-1].split("@", 1)[0]
+            return len(own) == 1 and account.casefold() == own[0].strip().casefold()
+        return "=" in bound and _same_dn(bound, found)
 
     def _user(
         self, name: str, attributes: dict[str, Any], groups: tuple[str, ...]
@@ -181,6 +203,10 @@ class Directory:
         takes several names (uid or mail) must not make one person two gateway users, each
         with a second factor of its own to enrol."""
         s = self.settings
+        values = _values(attributes, s.user_attribute)
+        if len(values) > 1:  # which one is the person? another user's name may be among them
+            log.error("the entry found for %r has several %s values", name[:64], s.user_attribute)
+            return None
         canonical = _first(attributes, s.user_attribute).strip().lower()
         if not canonical or not acceptable_name(canonical):
             log.error("the entry found for %r has no usable %s", name[:64], s.user_attribute)
@@ -335,6 +361,18 @@ def _values(attributes: dict[str, Any], name: str) -> list[str]:
             items = value if isinstance(value, list | tuple) else [value]
             return [str(item) for item in items if item not in (None, b"", "")]
     return []
+
+
+def _same_dn(one: str, other: str) -> bool:
+    """Two DNs naming the same entry (attribute names and values compared without case or
+    the spaces around separators)."""
+    try:
+        a, b = parse_dn(one.strip()), parse_dn(other.strip())
+    except LDAPException:
+        return False
+    return [(k.lower(), v.strip().lower()) for k, v, _ in a] == [
+        (k.lower(), v.strip().lower()) for k, v, _ in b
+    ]
 
 
 def _first(attributes: dict[str, Any], name: str) -> str:
