@@ -33,7 +33,9 @@ BROWSER_COOKIE = "gateway_oidc"  # binds an attempt to the browser that started 
 CALLBACK_PATH = "/.gateway/oidc/callback"
 # RFC 8176 values that say a second factor was used (multiple factors, one-time password,
 # hardware-secured key); a company's policy may name others
-DEFAULT_MFA_AMR = ("mfa", "otp", "hwk")
+# RFC 8176: "mfa" says several factors were used; "otp" or "hwk" alone may be one factor (a
+# passwordless code, a key without its PIN), so they count only when a policy lists them
+DEFAULT_MFA_AMR = ("mfa",)
 # asymmetric signatures only: an HS256 token would be signed with the client secret, a secret
 # this gateway holds too, and "none" is no signature at all
 SIGNING_ALGORITHMS = frozenset(

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.config_errors import ConfigInvalid
 from gateway.identity.oidc import (
+    DEFAULT_MFA_AMR,
     AnswerRefused,
     ProviderError,
     display_name,
@@ -145,6 +146,14 @@ def test_the_providers_second_factor_counts_only_as_the_policy_says() -> None:
     assert provider_mfa_counts({"acr": "urn:loa:3"}, own, (), ())
 
 
+def test_one_factor_amr_values_are_not_the_providers_mfa_by_default() -> None:
+    """RFC 8176's "otp" or "hwk" alone may be a single factor (a passwordless code, a key
+    without its PIN): by default only "mfa" shows the provider's second factor."""
+    for one_factor in (["otp"], ["hwk"]):
+        assert not provider_mfa_counts({"amr": one_factor}, ProviderMfa(), DEFAULT_MFA_AMR, ())
+    assert provider_mfa_counts({"amr": ["pwd", "mfa"]}, ProviderMfa(), DEFAULT_MFA_AMR, ())
+
+
 def oidc_settings(tmp_path: Path, **oidc: Any) -> dict[str, Any]:
     app = {"upstream": "http://127.0.0.1:9", "hosts": ["*"], "identity": "portal",
            "portal": {"oidc": oidc}}  # fmt: skip
@@ -165,7 +174,7 @@ def test_oidc_settings_are_read(tmp_path: Path) -> None:
         ("openid", "email", "profile"),
     )
     assert (oidc.mfa_amr, oidc.mfa_acr, oidc.clock_skew) == (
-        ("mfa", "otp", "hwk"),
+        ("mfa",),
         ("urn:loa:3",),
         30,
     )
