@@ -30,15 +30,47 @@ NAMES = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español"} 
 COOKIE = "gateway_lang"
 
 
+def _nobody() -> str | None:
+    return None
+
+
+def _root() -> str:
+    return "/"
+
+
 @dataclass
 class Choice:
     """A request's language: the person's (cookie or Accept-Language), else their company's
-    (looked up when first needed: the company becomes known as the request goes on)."""
+    (the company becomes known as the request goes on). Each is read when first needed, so a
+    request that shows no page (a proxied one) reads neither the header nor its own address;
+    a request too malformed to read speaks English and comes back to "/"."""
 
-    chosen: str | None
-    company_language: Callable[[], str | None] = lambda: None
-    here: str = "/"  # the page's own address, where the switcher comes back to
+    person: str | Callable[[], str | None] | None = None  # a locale, or how to read it
+    company_language: Callable[[], str | None] = _nobody
+    where: Callable[[], str] = _root  # the page's own address, where the switcher comes back to
     _found: str | None = field(default=None, repr=False)
+    _read: dict[str, str | None] = field(default_factory=dict, repr=False)
+
+    def _once(self, name: str, read: Callable[[], str | None], fallback: str | None) -> str | None:
+        if name not in self._read:
+            try:
+                self._read[name] = read()
+            except Exception:  # unreadable: the fallback, never an error
+                self._read[name] = fallback
+        return self._read[name]
+
+    @property
+    def chosen(self) -> str | None:
+        person = self.person
+        return (
+            person
+            if person is None or isinstance(person, str)
+            else self._once("chosen", person, None)
+        )
+
+    @property
+    def here(self) -> str:
+        return self._once("here", self.where, "/") or "/"
 
     @property
     def locale(self) -> str:
@@ -131,7 +163,8 @@ def speaking(locale: str | None) -> Iterator[str]:
     """Within the block, speak `locale` (an email or text for a recipient; a page for a
     company): an unknown one means English."""
     locale = locale if locale in LOCALES else DEFAULT
-    token = _CHOICE.set(Choice(locale, here=here()))
+    back = here()
+    token = _CHOICE.set(Choice(locale, where=lambda: back))
     try:
         yield locale
     finally:

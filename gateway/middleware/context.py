@@ -49,10 +49,7 @@ normalised = remembered(entries=4096, longest=512)(normalise_path)
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     token = bind_request(lambda: request.get(CONTEXT))  # audit lines carry its user, ip and id
-    try:
-        choice = _language_of(request)
-    except Exception:  # a request too malformed to read: English, never an error here
-        choice = i18n.Choice(None)
+    choice = _language_of(request)  # read when a page, message or code first needs it
     language = i18n.choose(choice)  # pages, messages and codes sent speak it
     try:
         return await _with_context(request, handler)
@@ -123,10 +120,12 @@ def _language_of(request: web.Request) -> i18n.Choice:
         company = ctx.known_company() if ctx is not None else None
         return company.language if company is not None else None
 
-    chosen = i18n.from_cookie(request.cookies.get(i18n.COOKIE)) or i18n.from_header(
-        request.headers.get("Accept-Language")
-    )
-    return i18n.Choice(chosen, company_language, here=switcher_return(request))
+    def person() -> str | None:
+        return i18n.from_cookie(request.cookies.get(i18n.COOKIE)) or i18n.from_header(
+            request.headers.get("Accept-Language")
+        )
+
+    return i18n.Choice(person, company_language, where=lambda: switcher_return(request))
 
 
 def switcher_return(request: web.Request) -> str:

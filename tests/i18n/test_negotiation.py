@@ -110,3 +110,23 @@ def test_dates_and_durations_follow_the_locale() -> None:
         assert i18n.date_words(day) == "2 décembre 2026"
     with i18n.speaking("es"):
         assert i18n.date_words(day) == "2 de diciembre de 2026"
+
+
+def test_a_choice_reads_the_request_only_when_a_page_needs_it() -> None:
+    """A proxied request shows no page: its language and the switcher's address are read on
+    first use, not for every request; read once; an unreadable request speaks English."""
+    read: list[str] = []
+
+    def person() -> str | None:
+        read.append("person")
+        return "de"
+
+    def where() -> str:
+        read.append("where")
+        raise ValueError("a path too malformed to read")
+
+    choice = i18n.Choice(person, where=where)
+    assert read == []
+    assert choice.locale == "de" and choice.locale == "de"
+    assert choice.here == "/" and choice.here == "/"
+    assert read == ["person", "where"]
