@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -190,11 +191,19 @@ def new_browser_cookie() -> str:
     return secrets.token_urlsafe(32)
 
 
+# what secrets.token_urlsafe(32) gives: 256 bits in 43 characters of base64url, ASCII only
+# (str.isalnum would take Arabic-Indic digits or a sharp s as well)
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def token_ok(value: str | None) -> bool:
+    """A value this gateway could have made with secrets.token_urlsafe(32)."""
+    return value is not None and _TOKEN.fullmatch(value) is not None
+
+
 def browser_cookie_ok(value: str | None) -> bool:
     """A cookie this gateway could have given (reused by a second tab's sign-in)."""
-    return (
-        value is not None and len(value) == 43 and value.replace("-", "").replace("_", "").isalnum()
-    )
+    return token_ok(value)
 
 
 def authorization_url(

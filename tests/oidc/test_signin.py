@@ -266,3 +266,23 @@ async def test_groups_from_a_claim_place_the_user_and_go_upstream(
     headers = {name.lower(): value for name, value in echoed["headers"]}
     assert headers["remote-user"] == "carol@elsewhere.example"
     assert headers["remote-groups"] == "mfa-staff,readers"
+
+
+async def test_a_browser_cookie_of_non_ascii_letters_is_not_kept(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """The browser's gateway_oidc cookie is kept for a second tab's sign-in only when it is one
+    this gateway could have given: 43 characters of A-Z, a-z, 0-9, - and _. Arabic-Indic digits
+    or a sharp s are letters and digits to str.isalnum, not to the gateway: a new cookie is given,
+    and the page is a redirect to the provider, never a 500."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    for odd in ("\u0663" * 43, "\u00df" * 43, "\uff21" * 43):
+        client.session.cookie_jar.clear()
+        login = await client.get(
+            "/.gateway/login?rd=/",
+            headers={"Cookie": f"gateway_oidc={odd}"},
+            allow_redirects=False,
+        )
+        assert login.status == 303, await login.text()
+        given = login.headers["Set-Cookie"].split(";")[0].partition("=")[2]
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", given), given
