@@ -26,7 +26,13 @@ from bench.procs import Processes, cpu_seconds, pin, raise_nofile
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
-TOOLS = {"wrk": "wrk", "nginx": "nginx", "curl": "curl", "redis-server": "redis-server"}
+TOOLS = {
+    "wrk": "wrk",
+    "nginx": "nginx",
+    "curl": "curl",
+    "redis-server": "redis-server",
+    "caddy": "caddy",
+}
 SETUP_HINT = "run scripts/setup (or: sudo apt-get install -y {packages})"
 REDIS_MISSING = "redis backend not available"
 MB = 1_000_000
@@ -141,6 +147,7 @@ class Bench:
         self.root = root
         self.processes = Processes(root)
         self.targets: list[servers.Server] = []
+        self.pairs: list[servers.Server] = []  # a front proxy and the gateway it asks
         self.workers2: servers.Server | None = None
         self.skipped: dict[str, str] = {}
         self.helpers: dict[str, int] = {}
@@ -167,6 +174,9 @@ class Bench:
                 "gw_red",
                 "gw_2",
                 "gw_feat",
+                "gw_fa",
+                "fa_nginx",
+                "fa_caddy",
             )
         }
         up = f"http://127.0.0.1:{port['upstream']}"
@@ -198,6 +208,19 @@ class Bench:
         conf["gateway_features"] = servers.gateway_config(
             root, "gateway_features", port["gw_feat"], feat_store, up, hash_, servers.FEATURES
         )
+        # forward auth: the shipped nginx configuration and the documented Caddyfile in front of
+        # the same upstream, both asking one gateway (a store of its own)
+        fa_store = f"sqlite://{root / 'gateway' / 'forward-auth.db'}"
+        conf["gateway_forward_auth"] = servers.gateway_config(
+            root, "gateway_forward_auth", port["gw_fa"], fa_store, up, hash_, forward_auth=True
+        )
+        gw_fa = servers.start_gateway(p, "gateway_forward_auth", conf["gateway_forward_auth"])
+        (root / "auth-cache").mkdir()
+        fa_block = servers.forward_auth_nginx_block(
+            port["fa_nginx"], port["gw_fa"], port["upstream"], root / "auth-cache"
+        )
+        fa_nginx = servers.start_nginx(p, root, "nginx_auth", fa_block)
+        fa_caddy = servers.start_caddy(p, root, port["fa_caddy"], port["gw_fa"], port["upstream"])
         gw_sql = servers.start_gateway(p, "gateway_sqlite", conf["gateway_sqlite"])
         gw_2 = servers.start_gateway(p, "gateway_workers2", conf["gateway_workers2"], workers=2)
         gw_feat = servers.start_gateway(p, "gateway_features", conf["gateway_features"])
@@ -217,6 +240,9 @@ class Bench:
             ("gateway_sqlite", gw_sql, url("gw_sql") + health),
             ("gateway_workers2", gw_2, url("gw_2") + health),
             ("gateway_features", gw_feat, url("gw_feat") + health),
+            ("gateway_forward_auth", gw_fa, url("gw_fa") + health),
+            ("nginx_auth", fa_nginx, url("fa_nginx") + "/.gateway/healthz"),
+            ("caddy_auth", fa_caddy, url("fa_caddy") + "/.gateway/healthz"),
         ):
             servers.wait_http(where, p, pid, name)
         cookie, secret = servers.sign_in(url("gw_sql"))
@@ -244,6 +270,26 @@ class Bench:
                 {"Cookie": cookie},
             )
         )
+        cookie, _ = servers.sign_in(url("fa_nginx"))  # through nginx, as a browser would
+        self.pairs = [
+            servers.Server(
+                "nginx_auth",
+                "nginx (deploy/nginx/gateway.conf) asking the gateway with auth_request",
+                url("fa_nginx"),
+                fa_nginx,
+                {"Cookie": cookie},
+                also=(gw_fa,),
+            ),
+            servers.Server(
+                "caddy_auth",
+                "Caddy (the Caddyfile of docs/forward-auth.md) asking the gateway with "
+                "forward_auth",
+                url("fa_caddy"),
+                fa_caddy,
+                {"Cookie": cookie},
+                also=(gw_fa,),
+            ),
+        ]
         try:
             servers.wait_http(url("gw_red") + health, p, gw_red, "gateway_redis")
             cookie, _ = servers.sign_in(url("gw_red"), secret)
@@ -265,6 +311,10 @@ class Bench:
             "gateway_workers2", "gateway --workers 2, SQLite", url("gw_2"), gw_2, verified
         )
 
+    @property
+    def nginx(self) -> servers.Server:
+        return next(s for s in self.targets if s.name == "nginx")
+
     # -- placing ------------------------------------------------------------------------
     def arrange(self, subject: servers.Server | None, alone: bool = True) -> None:
         """The server under test alone on the last core; everything else (wrk, the upstream,
@@ -277,7 +327,8 @@ class Bench:
             if process.poll() is None:
                 pin(process.pid, self.other_cpus if subject else self.all_cpus)
         if subject is not None and alone:
-            pin(subject.pid, self.subject_cpus)
+            for pid in subject.pids:
+                pin(pid, self.subject_cpus)
 
     @property
     def pinning(self) -> str:
@@ -314,7 +365,7 @@ class Bench:
         plan = self.plan
         script = self.root / "report.lua"
         script.write_text(load.REPORT_LUA)
-        for server in self.targets + ([self.workers2] if self.workers2 else []):
+        for server in self.targets + self.pairs + ([self.workers2] if self.workers2 else []):
             if not plan.warmup:
                 break
             self.arrange(server)
@@ -333,21 +384,34 @@ class Bench:
                 results[server.name]["latency"] = self.rate(
                     server, script, plan.latency_duration, 1
                 )
+            pairs: dict[str, dict[str, Any]] = {s.name: {} for s in self.pairs}
+            for kind, seconds, connections in (
+                ("rate", plan.duration, None),
+                ("latency", plan.latency_duration, 1),
+            ):
+                for pair in self.pairs:  # nginx alone, its baseline, just before each pair
+                    for server, key in ((self.nginx, f"nginx_{kind}"), (pair, kind)):
+                        self.arrange(server)
+                        pairs[pair.name][key] = self.rate(server, script, seconds, connections)
             for direction in ("down", "up"):
                 for server in order:
                     self.arrange(server, alone=server.name != "direct")
                     results[server.name][direction] = load.transfers(
                         server, direction, plan.body_bytes, self.upload, plan.transfers
                     )
+            pair_ratios = report.pair_ratios(pairs)
             rounds.append(
                 {
                     "round": number + 1,
                     "order": [s.name for s in order],
                     "results": results,
                     "ratios": report.ratios(results),
+                    "pairs": pairs,
+                    "pair_ratios": pair_ratios,
                 }
             )
             print(report.round_table(rounds[-1]), flush=True)
+            print(report.pair_table(pair_ratios), flush=True)
         idle = {}
         for server in self.targets:
             self.arrange(server)
@@ -422,11 +486,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": host,
         "plan": vars(plan),
         "pinning": bench.pinning,
-        "targets": {s.name: s.what for s in bench.targets},
+        "targets": {s.name: s.what for s in bench.targets + bench.pairs},
         "skipped": bench.skipped,
         **measured,
     }
     result["median"] = report.medians(measured["rounds"])
+    result["pair_median"] = report.medians(measured["rounds"], "pair_ratios")
     result["checks"] = report.checks(result)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")

@@ -48,13 +48,38 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def medians(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def pair_ratios(pairs: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """A front proxy asking the gateway (forward auth) against nginx proxying alone, measured
+    just before it in the same round: requests/s and CPU per request of the pair (the front
+    proxy's and the gateway's processes, both on the measured core)."""
+    out = {}
+    for name, measured in pairs.items():
+        rate, alone = measured["rate"], measured["nginx_rate"]
+        latency, alone_latency = measured["latency"], measured["nginx_latency"]
+        gateway = rate["also_cpu_us_per_request"]
+        out[name] = {
+            "requests_per_s": rate["requests_per_s"],
+            "cpu_us_per_request": rate["cpu_us_per_request"],
+            "front_cpu_us_per_request": rate["cpu_us_per_request"] - gateway,
+            "gateway_cpu_us_per_request": gateway,
+            "nginx_requests_per_s": alone["requests_per_s"],
+            "nginx_cpu_us_per_request": alone["cpu_us_per_request"],
+            "rps_vs_nginx": rate["requests_per_s"] / alone["requests_per_s"],
+            "cpu_vs_nginx": rate["cpu_us_per_request"] / alone["cpu_us_per_request"],
+            "p50_ms": latency["p50_ms"],
+            "p99_ms": latency["p99_ms"],
+            "added_p50_ms": latency["p50_ms"] - alone_latency["p50_ms"],
+        }
+    return out
+
+
+def medians(rounds: list[dict[str, Any]], key: str = "ratios") -> dict[str, dict[str, float]]:
     """The median of each figure and ratio over the rounds; memory growth: the worst round."""
-    names = rounds[0]["ratios"].keys()
+    names = rounds[0][key].keys()
     out: dict[str, dict[str, float]] = {}
     for name in names:
-        keys = rounds[0]["ratios"][name].keys()
-        values = {k: [r["ratios"][name][k] for r in rounds] for k in keys}
+        keys = rounds[0][key][name].keys()
+        values = {k: [r[key][name][k] for r in rounds] for k in keys}
         out[name] = {
             k: max(v) if k.endswith("memory_growth_mb") else statistics.median(v)
             for k, v in values.items()
@@ -117,6 +142,17 @@ def checks(result: dict[str, Any]) -> list[dict[str, Any]]:
                 " KB",
             ),
         ]
+    nginx_auth = result["pair_median"].get("nginx_auth")
+    if nginx_auth is not None:
+        out.append(
+            _check(
+                "nginx auth_request + gateway vs nginx alone, requests/s (shipped config)",
+                nginx_auth["rps_vs_nginx"],
+                0.8,
+                False,
+                "x",
+            )
+        )
     workers = result["workers"]
     out.append(
         _check(
@@ -163,6 +199,29 @@ def figure_table(rows: dict[str, dict[str, float]]) -> str:
         r = r | {"memory": max(r["down_memory_growth_mb"], r["up_memory_growth_mb"])}
         out.append([name, *(fmt.format(r[key]) for _, key, fmt in COLUMNS)])
     return _table(["target", *(title for title, _, _ in COLUMNS)], out)
+
+
+PAIR_COLUMNS = [
+    ("req/s", "requests_per_s", "{:.0f}"),
+    ("x nginx", "rps_vs_nginx", "{:.2f}"),
+    ("CPU us/req", "cpu_us_per_request", "{:.1f}"),
+    ("front us", "front_cpu_us_per_request", "{:.1f}"),
+    ("gateway us", "gateway_cpu_us_per_request", "{:.1f}"),
+    ("CPU x nginx", "cpu_vs_nginx", "{:.2f}"),
+    ("nginx req/s", "nginx_requests_per_s", "{:.0f}"),
+    ("p50 ms", "p50_ms", "{:.3f}"),
+    ("p99 ms", "p99_ms", "{:.3f}"),
+]
+
+
+def pair_table(rows: dict[str, dict[str, float]]) -> str:
+    """Forward auth: each pair against nginx proxying alone."""
+    out = [
+        [name, *(fmt.format(r[key]) for _, key, fmt in PAIR_COLUMNS)] for name, r in rows.items()
+    ]
+    return "forward auth (front proxy + gateway, vs nginx alone)\n" + _table(
+        ["pair", *(title for title, _, _ in PAIR_COLUMNS)], out
+    )
 
 
 def round_table(round_: dict[str, Any]) -> str:
@@ -219,6 +278,7 @@ def summary(result: dict[str, Any]) -> str:
         )
     return (
         f"\nmedian of {len(result['rounds'])} rounds\n{figure_table(result['median'])}\n"
+        f"\n{pair_table(result['pair_median'])}\n"
         f"\nidle keep-alive connections\n{idle}\n\nworkers (unpinned)\n{scaling}\n"
         f"\npinning: {result['pinning']}{skipped}\n\n{verdicts}"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import re
 import secrets
 import socket
@@ -22,6 +23,12 @@ import pyotp
 
 from bench.procs import NOFILE, Processes
 
+ROOT = Path(__file__).resolve().parent.parent
+FRONT_HOST = "app.example.com"  # the shipped front-proxy configurations' host name
+CACHE_DIR = "/var/cache/nginx/gateway-auth"  # the shipped auth cache's directory
+CADDYFILE = re.compile(r"```caddyfile\n(.*?)```", re.DOTALL)
+# no admin endpoint, no certificates: plain HTTP on loopback, as nginx is measured
+CADDY_GLOBAL = "{\n\tadmin off\n\tauto_https off\n\tdefault_bind 127.0.0.1\n}\n"
 SMALL = "small.html"  # the file every request-rate and latency figure fetches
 USER, PASSWORD = "bench@example.com", "bench-password-1"
 POLICY = "company: Bench\nmembers:\n  domains: [example.com]\nenforce_2fa: true\n"
@@ -50,6 +57,12 @@ class Server:
     url: str
     pid: int
     headers: dict[str, str] = field(default_factory=dict)
+    # processes measured and pinned with it: a front proxy's gateway (forward auth)
+    also: tuple[int, ...] = ()
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        return (self.pid, *self.also)
 
 
 def wait_http(url: str, processes: Processes, pid: int, name: str, timeout: float = 30.0) -> None:
@@ -81,6 +94,55 @@ def www(root: Path, body_bytes: int) -> Path:
     for path in (root, site, *site.iterdir()):
         path.chmod(0o755 if path.is_dir() else 0o644)  # nginx's workers may run as nobody
     return site
+
+
+def substitute(text: str, replacements: dict[str, str], times: int = 1) -> str:
+    """A shipped file with only these strings changed; each must occur `times` times, so a
+    change to the shipped file that the benchmark no longer matches fails loudly."""
+    for old, new in replacements.items():
+        count = text.count(old)
+        if count != times:
+            raise RuntimeError(f"{old!r} occurs {count} times in a shipped file, not {times}")
+        text = text.replace(old, new)
+    return text
+
+
+def forward_auth_nginx_block(port: int, gateway_port: int, upstream_port: int, cache: Path) -> str:
+    """deploy/nginx/gateway.conf as shipped, with only its addresses, ports and cache directory
+    changed: nginx proxying to the upstream and asking the gateway with auth_request."""
+    return substitute(
+        (ROOT / "deploy" / "nginx" / "gateway.conf").read_text(),
+        {
+            "server 127.0.0.1:9091;": f"server 127.0.0.1:{gateway_port};",
+            "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
+            "listen 80;": f"listen 127.0.0.1:{port} backlog=8192;",
+            "listen 80 default_server;": f"listen 127.0.0.1:{port} default_server;",
+            f"server_name {FRONT_HOST};": "server_name 127.0.0.1;",
+            **({CACHE_DIR: str(cache)} if CACHE_DIR in _shipped_nginx() else {}),
+        },
+    )
+
+
+def _shipped_nginx() -> str:
+    return (ROOT / "deploy" / "nginx" / "gateway.conf").read_text()
+
+
+def start_caddy(
+    processes: Processes, root: Path, port: int, gateway_port: int, upstream_port: int
+) -> int:
+    """Caddy with the Caddyfile of docs/forward-auth.md, only its addresses changed."""
+    [documented] = CADDYFILE.findall((ROOT / "docs" / "forward-auth.md").read_text())
+    text = substitute(documented, {f"{FRONT_HOST} {{": f"http://127.0.0.1:{port} {{"})
+    text = substitute(text, {"127.0.0.1:9091": f"127.0.0.1:{gateway_port}"}, times=2)
+    text = substitute(text, {"127.0.0.1:8000": f"127.0.0.1:{upstream_port}"})
+    home = root / "caddy"
+    home.mkdir(exist_ok=True)
+    config = home / "Caddyfile"
+    config.write_text(CADDY_GLOBAL + text)
+    env = {"HOME": str(home), "XDG_DATA_HOME": str(home), "XDG_CONFIG_HOME": str(home)}
+    env |= {"PATH": os.environ.get("PATH", ""), "GOMAXPROCS": "1"}
+    args = ["caddy", "run", "--config", str(config), "--adapter", "caddyfile"]
+    return processes.start("caddy", args, env=env)
 
 
 def _nginx_conf(root: Path, name: str, server: str) -> Path:
@@ -174,10 +236,12 @@ def gateway_config(
     upstream: str,
     hash_: str,
     policy: dict[str, str] | None = None,
+    forward_auth: bool = False,
 ) -> Path:
     """Settings in the shape of gateway.example.yaml: portal identity, the default two_factor
     rule, secrets from files. Written as JSON, which YAML reads. `policy`: files of a policy
-    directory of this gateway's own, instead of the shared one (one company, no access rules)."""
+    directory of this gateway's own, instead of the shared one (one company, no access rules).
+    `forward_auth`: as deploy/nginx/gateway.yaml, asked by a front proxy on 127.0.0.1."""
     base = root / "gateway"
     policies = base / ("policies" if policy is None else f"policies-{name}")
     policies.mkdir(parents=True, exist_ok=True)
@@ -207,6 +271,16 @@ def gateway_config(
             }
         },
     }
+    if forward_auth:
+        settings["trusted_proxies"] = ["127.0.0.1/32"]
+        settings["applications"] = {
+            "bench": {
+                "mode": "forward_auth",
+                "hosts": ["127.0.0.1"],
+                "identity": "portal",
+                "portal": {"users_file": str(users)},
+            }
+        }
     config = base / f"{name}.yaml"
     config.write_text(json.dumps(settings, indent=2))
     return config

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = ("wrk", "nginx", "curl", "redis-server")
+TOOLS = ("wrk", "nginx", "curl", "redis-server", "caddy")
 TARGETS = ("direct", "passthrough", "nginx", "gateway_sqlite", "gateway_redis", "gateway_features")
 MEASURED = (  # raw figures: each must be a positive number
     "requests_per_s",
@@ -76,8 +76,13 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert finite(result["median"]["gateway_redis"]["redis_cpu_us_per_request"])
     workers = result["workers"]["rounds"][0]
     assert workers["workers_1_rps"] > 0 and workers["workers_2_rps"] > 0
+    for name in ("nginx_auth", "caddy_auth"):  # forward auth: a front proxy and the gateway
+        pair = result["pair_median"][name]
+        for key in ("requests_per_s", "cpu_us_per_request", "gateway_cpu_us_per_request"):
+            assert finite(pair[key]) and pair[key] > 0, (name, key, pair.get(key))
+        assert finite(pair["rps_vs_nginx"]) and finite(pair["cpu_vs_nginx"]), pair
     checks = result["checks"]
-    assert len(checks) == 15 and all(finite(c["measured"]) for c in checks), checks
+    assert len(checks) == 16 and all(finite(c["measured"]) for c in checks), checks
     assert all(isinstance(c["met"], bool) for c in checks), checks
 
 
