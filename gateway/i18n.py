@@ -227,6 +227,23 @@ def N_(message: str) -> str:
     return message
 
 
+class Explained(ValueError):
+    """A refusal whose reason people may read: `str()` is the English for logs and operators,
+    `words()` the request's language for the page. The reason is marked with `N_()` where it is
+    raised; a value that is itself an Explained is put into words too."""
+
+    def __init__(self, reason: str, **params: object) -> None:
+        self.reason, self.params = reason, params
+        super().__init__(reason % params if params else reason)
+
+    def words(self) -> str:
+        params = {
+            name: value.words() if isinstance(value, Explained) else value
+            for name, value in self.params.items()
+        }
+        return gettext(self.reason, **params)
+
+
 def babel_locale() -> Locale:
     # English dates as the pages always wrote them ("2 December 2026")
     return Locale.parse("en_GB" if current() == DEFAULT else current())

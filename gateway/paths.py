@@ -6,6 +6,8 @@ import unicodedata
 from collections.abc import Iterable
 from urllib.parse import quote, unquote_to_bytes
 
+from gateway.i18n import N_, Explained
+
 # Encoded separators and NUL change meaning between the gateway and the application, so they
 # are refused outright rather than guessed at.
 _FORBIDDEN_ENCODED = ("%2f", "%5c", "%00")
@@ -14,8 +16,8 @@ _SAFE = "/:@!$&'()*+,;=-._~"
 _DOTS = (".", "..")
 
 
-class BadPath(ValueError):
-    """The request path cannot be normalised safely."""
+class BadPath(Explained):
+    """The request path cannot be normalised safely (the reason is on the 400 page)."""
 
 
 def normalise_path(raw: str) -> str:
@@ -25,24 +27,28 @@ def normalise_path(raw: str) -> str:
     `raw` is the path as sent on the wire, without the query string.
     """
     if not raw.startswith("/"):
-        raise BadPath("the path must start with /")
+        raise BadPath(N_("the path must start with /"))
     lowered = raw.lower()
     for token in _FORBIDDEN_ENCODED:
         if token in lowered:
-            raise BadPath(f"the path contains the encoded character {token!r}")
+            raise BadPath(
+                N_("the path contains the encoded character %(token)s"), token=repr(token)
+            )
     try:
         decoded = unquote_to_bytes(raw).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadPath("the path is not valid UTF-8 once decoded") from exc
+        raise BadPath(N_("the path is not valid UTF-8 once decoded")) from exc
     if "\\" in decoded or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
-        raise BadPath("the path contains a backslash or a control character")
+        raise BadPath(N_("the path contains a backslash or a control character"))
     if "%" in decoded:
         still = decoded.lower()
         for token in _TWICE_ENCODED:
             if token in still:
                 # an application that decodes again would read a dot, slash, backslash or NUL
                 # the rules never saw ("/public/%252e%252e/admin" is /admin to it)
-                raise BadPath(f"the path is encoded twice ({token!r} once decoded)")
+                raise BadPath(
+                    N_("the path is encoded twice (%(token)s once decoded)"), token=repr(token)
+                )
     parts = decoded.split("/")[1:]
     for part in parts:
         _check_segment(part)
@@ -70,12 +76,14 @@ def _check_segment(part: str) -> None:
     resolving dot segments), or fullwidth dots and slashes that become `..` or `/` under
     Unicode compatibility folding (IIS "best fit", NFKC in some frameworks)."""
     if part not in _DOTS and part.split(";", 1)[0] in _DOTS:
-        raise BadPath("a dot segment carries path parameters")
+        raise BadPath(N_("a dot segment carries path parameters"))
     if part.isascii():
         return
     folded = unicodedata.normalize("NFKC", part)
     if "/" in folded or "\\" in folded or folded.split(";", 1)[0] in _DOTS:
-        raise BadPath("the path contains a character that folds to a dot segment or a separator")
+        raise BadPath(
+            N_("the path contains a character that folds to a dot segment or a separator")
+        )
 
 
 def encode_path(path: str) -> str:

@@ -85,7 +85,9 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         normal = normalised(raw_path)
     except BadPath as exc:
-        raise BadRequest(_("The address of this request is malformed: %(why)s.", why=exc)) from exc
+        raise BadRequest(
+            _("The address of this request is malformed: %(why)s.", why=exc.words())
+        ) from exc
     peer = parse_ip(request.remote)
     trusted = settings.trusted_proxies
     peer_trusted = bool(trusted) and peer is not None and is_trusted(peer, trusted)

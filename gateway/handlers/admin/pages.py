@@ -111,7 +111,7 @@ async def members_csv(request: web.Request) -> web.StreamResponse:
     found = await _members(request, admin)
     response = web.Response(text=members_of.to_csv(found), content_type="text/csv", charset="utf-8")
     response.headers["Content-Disposition"] = (
-        f'attachment; filename="{admin.company.id}-members.csv"'
+        f'attachment; filename="{admin.company.id}-members.csv"'  # i18n: not for people
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"

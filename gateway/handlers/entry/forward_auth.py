@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -42,7 +41,7 @@ from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import to_the_challenge
 from gateway.hosts import canonical_host
-from gateway.i18n import N_, gettext
+from gateway.i18n import N_, Explained, gettext
 from gateway.keys import CONTEXT
 from gateway.method_override import overrides
 from gateway.metrics import BYPASS
@@ -70,8 +69,9 @@ _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
 IDENTITY_HEADERS = tuple(sorted(name.title() for name in IDENTITY if name.startswith("remote-")))
 
 
-class BadOriginal(ValueError):
-    """The front proxy's description of the original request cannot be used."""
+class BadOriginal(Explained):
+    """The front proxy's description of the original request cannot be used: the reason is on
+    the 400 page, which the proxy shows the browser as it is."""
 
 
 @dataclass(frozen=True)
@@ -100,11 +100,14 @@ class Original:
         return encode_path(self.path) + ("?" + self.query if self.query else "")
 
 
-def _one(headers: CIMultiDict[str] | CIMultiDictProxy[str], names: Iterable[str]) -> str | None:
+def _one(headers: CIMultiDict[str] | CIMultiDictProxy[str], names: tuple[str, ...]) -> str | None:
     """The one value these headers agree on; None when none is sent."""
     values = {value.strip() for name in names for value in headers.getall(name, [])}
     if len(values) > 1:
-        raise BadOriginal(f"{' and '.join(names)} disagree")
+        if len(names) == 1:
+            raise BadOriginal(N_("the %(name)s headers disagree"), name=names[0])
+        first, second = names
+        raise BadOriginal(N_("%(first)s and %(second)s disagree"), first=first, second=second)
     return values.pop() if values else None
 
 
@@ -112,25 +115,25 @@ def original_request(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> Origi
     """What the front proxy says about the original request, checked and normalised."""
     method = _one(headers, _METHOD_HEADERS)
     if method is None:
-        raise BadOriginal("it sent no X-Forwarded-Method or X-Original-Method")
+        raise BadOriginal(N_("it sent no X-Forwarded-Method or X-Original-Method"))
     if not _METHOD.fullmatch(method):
-        raise BadOriginal("the original method is not an HTTP method")
+        raise BadOriginal(N_("the original method is not an HTTP method"))
     uri = _one(headers, _URI_HEADERS)
     if uri is None:
-        raise BadOriginal("it sent no X-Forwarded-Uri or X-Original-URI")
+        raise BadOriginal(N_("it sent no X-Forwarded-Uri or X-Original-URI"))
     if not uri.startswith("/") or any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
-        raise BadOriginal("the original URI is not a path with an optional query")
+        raise BadOriginal(N_("the original URI is not a path with an optional query"))
     raw_path, _, query = uri.split("#", 1)[0].partition("?")
     try:
         path = normalise_path(raw_path)
     except BadPath as exc:
-        raise BadOriginal(f"the original path is malformed: {exc}") from exc
+        raise BadOriginal(N_("the original path is malformed: %(why)s"), why=exc) from exc
     host = canonical_host(_one(headers, ("X-Forwarded-Host",)) or _one(headers, ("Host",)) or "")
     if not host:
-        raise BadOriginal("the original host is missing or is not one host name")
+        raise BadOriginal(N_("the original host is missing or is not one host name"))
     proto = (_one(headers, ("X-Forwarded-Proto",)) or "http").lower()
     if proto not in ("http", "https"):
-        raise BadOriginal("X-Forwarded-Proto is neither http nor https")
+        raise BadOriginal(N_("X-Forwarded-Proto is neither http nor https"))
     return Original(method.upper(), host, proto, path, query, raw_path)
 
 
@@ -156,7 +159,7 @@ async def auth_request(request: web.Request) -> web.StreamResponse:
     if answer.location is not None:
         return web.Response(
             status=401,
-            text="Sign-in needed.\n",
+            text=gettext("Sign-in needed.") + "\n",
             headers={LOCATION_HEADER: answer.location, "Cache-Control": "no-store"},
         )
     return _allow(request, answer)
@@ -184,7 +187,9 @@ async def _judge(request: web.Request) -> Answer:
         original = original_request(request.headers)
     except BadOriginal as exc:
         raise BadRequest(
-            gettext("The proxy in front did not describe the request clearly: %(why)s.", why=exc)
+            gettext(
+                "The proxy in front did not describe the request clearly: %(why)s.", why=exc.words()
+            )
         ) from exc
     application = rt.router.route(original.host)
     if application is None:

@@ -111,7 +111,10 @@ def claimed_user(config: Intercept, login: LoginBody) -> str | None:
     if value is None:
         return None
     if unicodedata.normalize("NFKC", value) != value:
-        raise UnreadableLogin(f"the field {field!r} is not in Unicode normal form (NFKC)")
+        # the reason goes to the log; the person gets the 400 page's own words
+        raise UnreadableLogin(
+            f"the field {field!r} is not in Unicode normal form (NFKC)"  # i18n: not for people
+        )
     return value.strip().lower()
 
 
@@ -216,7 +219,9 @@ async def _judge(
             verdict, reason = Verdict.UNCLEAR, f"{reason}: {exc}"
         else:
             if user is None:
-                verdict, reason = Verdict.FAILURE, f"{reason}: whoami says nobody is signed in"
+                # a reason for the log and the audit, not shown
+                nobody = "whoami says nobody is signed in"  # i18n: not for people
+                verdict, reason = Verdict.FAILURE, f"{reason}: {nobody}"
     return Answer(verdict, reason, headers, split, user, claimed, body, token)
 
 

@@ -236,7 +236,8 @@ async def _slot(request: web.Request) -> AsyncIterator[None]:
             await gate.acquire()
     except TimeoutError:
         raise UpstreamUnreachable(
-            application.upstream, f"{application.max_connections} requests already open"
+            application.upstream,
+            f"{application.max_connections} requests already open",  # i18n: not for people
         ) from None
     try:
         yield

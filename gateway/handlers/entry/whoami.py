@@ -63,17 +63,22 @@ async def ask_whoami(
             rt.metrics.upstream(application.name),
         )
     except (UpstreamUnreachable, UpstreamTimeout) as exc:
-        raise WhoamiUnreadable(f"whoami could not be asked: {exc}") from exc
+        # whoami's failures go to the log and the audit, never to a page
+        raise WhoamiUnreadable(f"whoami could not be asked: {exc}") from exc  # i18n: not for people
     try:
         body = bytearray()
         while chunk := await upstream.content.read(64 * 1024):
             body.extend(chunk)
             if len(body) > MAX_ANSWER:
-                raise WhoamiUnreadable(f"the whoami answer is longer than {MAX_ANSWER} bytes")
+                raise WhoamiUnreadable(
+                    f"the whoami answer is longer than {MAX_ANSWER} bytes"  # i18n: not for people
+                )
         decoded = decode_body(upstream.headers.get("Content-Encoding"), bytes(body))
         user = user_from_answer(config, upstream.status, upstream.headers, decoded)
     except (OSError, TimeoutError, aiohttp.ClientError) as exc:
-        raise WhoamiUnreadable(f"the whoami answer did not arrive: {exc}") from exc
+        raise WhoamiUnreadable(
+            f"the whoami answer did not arrive: {exc}"  # i18n: not for people
+        ) from exc
     finally:
         upstream.close()
     log.debug("whoami at %s says %s", config.path, user or "nobody")

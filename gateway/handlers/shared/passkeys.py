@@ -24,7 +24,7 @@ BAD_NAME = N_(
     "Give this passkey a name of up to 60 characters that your other passkeys do not use, such "
     "as Work laptop."
 )
-assert webauthn.NAME_MAX == 60, "BAD_NAME names the longest name"
+assert webauthn.NAME_MAX == 60, "BAD_NAME names the longest name"  # i18n: not for people
 
 
 def relying_party(request: web.Request, user: str | None) -> RelyingParty:

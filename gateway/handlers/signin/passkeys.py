@@ -89,7 +89,7 @@ async def challenge_post(
             relying_party(request, user), answer, challenge, credentials
         )
         if not await record_use(rt.store, user, used.id, count, rt.clock()):
-            raise Refused("counter", "the counter moved meanwhile")
+            raise Refused("counter", "the counter moved meanwhile")  # i18n: not for people
     except Refused as refused:
         log.warning("passkey refused for %s from %s: %s", user, ctx.client_ip, refused)
         replay = refused.reason == "counter"
