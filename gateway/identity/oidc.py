@@ -6,13 +6,13 @@ gateway.oidc_client; the pages in gateway.handlers.signin.oidc_login.
 
 A sign-in, as the handlers carry it out:
 
-    login page -> new Attempt (state, nonce, verifier) kept in the store under state, bound to
-                  the browser by a cookie -> 303 to the provider's authorization endpoint
-    callback   -> the Attempt taken from the store by state (once: a replay finds nothing),
-                  the browser's cookie compared -> code + verifier exchanged for tokens ->
-                  the ID token checked (signature, iss, aud, azp, exp/iat/nbf, nonce) ->
-                  the user named by a claim -> the second factor (or the provider's own, where
-                  the company's policy accepts it)
+    login page -> new Attempt (state, nonce, verifier, target) sealed in a cookie of the
+                  browser (nothing in the store) -> 303 to the provider's authorization endpoint
+    callback   -> the Attempt unsealed from the cookie named by the state (another browser
+                  has none) -> code + verifier exchanged for tokens -> the ID token checked
+                  (signature, iss, aud, azp, exp/iat/nbf, nonce) -> the user named by a claim ->
+                  the state marked used in the store (once: a replay finds the mark) -> the
+                  second factor (or the provider's own, where the company's policy accepts it)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Collection, Mapping
@@ -27,10 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from gateway.crypto import Cipher, DecryptionFailed
+
 ATTEMPT_TTL = 600  # seconds a sign-in may spend at the provider
 BASIC = "client_secret_basic"  # how this client authenticates at the token endpoint, or POST
 POST = "client_secret_post"
-BROWSER_COOKIE = "gateway_oidc"  # binds an attempt to the browser that started it
+ATTEMPT_COOKIE = "gateway_oidc"  # a sign-in begun, kept in the browser that began it
+MAX_ATTEMPTS = 3  # sign-ins begun at once in one browser (tabs); the oldest are given up
 CALLBACK_PATH = "/.gateway/oidc/callback"
 # RFC 8176 values that say a second factor was used (multiple factors, one-time password,
 # hardware-secured key); a company's policy may name others
@@ -128,67 +132,87 @@ def _b64(data: bytes) -> str:
 
 
 def digest(value: str) -> str:
-    """How a state or a browser cookie is kept: its SHA-256, never the value itself."""
+    """How a state is named in the store and in a cookie's name: its SHA-256, never itself."""
     return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()
 
 
 @dataclass(frozen=True)
 class Attempt:
-    """One sign-in at the provider: what the callback must find again."""
+    """One sign-in at the provider: what the callback must find again. It is kept in the browser
+    that began it (sealed: an AES-GCM cookie only this gateway can make or read), not in the
+    store, so visits to the login page write nothing there."""
 
-    state: str
+    state: str  # 256 random bits (token_ok), in the authorization request and the callback
     nonce: str
     verifier: str  # PKCE code_verifier (RFC 7636): 43 characters of 256 random bits
     target: str  # where to go after the sign-in (a safe relative path)
     redirect_uri: str
-    browser: str  # digest of the browser's cookie
+    expires: float  # the gateway's clock: the callback must come before
 
     @classmethod
-    def new(cls, target: str, redirect_uri: str, browser_cookie: str) -> Attempt:
+    def new(cls, target: str, redirect_uri: str, now: float) -> Attempt:
         return cls(
             state=secrets.token_urlsafe(32),
             nonce=secrets.token_urlsafe(32),
             verifier=secrets.token_urlsafe(32),
             target=target,
             redirect_uri=redirect_uri,
-            browser=digest(browser_cookie),
+            expires=now + ATTEMPT_TTL,
         )
 
     def challenge(self) -> str:
         """S256: BASE64URL(SHA256(verifier))."""
         return _b64(hashlib.sha256(self.verifier.encode("ascii")).digest())
 
-    def record(self) -> dict[str, str]:
-        """Kept in the store under the state's digest (the state itself is not in it)."""
-        return {
-            "nonce": self.nonce,
-            "verifier": self.verifier,
-            "target": self.target,
-            "redirect_uri": self.redirect_uri,
-            "browser": self.browser,
-        }
+    def seal(self, cipher: Cipher, application: str) -> str:
+        """The cookie's value: encrypted and authenticated, bound to this application."""
+        fields = [self.state, self.nonce, self.verifier, self.target, self.redirect_uri]
+        return cipher.encrypt(json.dumps([*fields, self.expires]), _sealed_for(application))
 
     @classmethod
-    def from_record(cls, state: str, record: Mapping[str, Any]) -> Attempt:
+    def unseal(
+        cls, sealed: str | None, cipher: Cipher, application: str, state: str, now: float
+    ) -> Attempt | None:
+        """The attempt a cookie holds, when it is this gateway's, for this application and this
+        state, and not expired; None otherwise (tampered, another key, or simply too old)."""
+        attempt = cls.read(sealed, cipher, application)
+        if attempt is None or now >= attempt.expires:
+            return None
+        return attempt if hmac.compare_digest(attempt.state, state) else None
+
+    @classmethod
+    def read(cls, sealed: str | None, cipher: Cipher, application: str) -> Attempt | None:
+        if sealed is None or len(sealed) > MAX_SEALED:
+            return None
         try:
-            return cls(state=state, **{k: str(record[k]) for k in cls._fields()})
-        except KeyError as exc:
-            raise AnswerRefused(f"the stored sign-in lacks {exc}") from None
-
-    @staticmethod
-    def _fields() -> tuple[str, ...]:
-        return ("nonce", "verifier", "target", "redirect_uri", "browser")
-
-    def same_browser(self, cookie: str | None) -> bool:
-        return cookie is not None and hmac.compare_digest(self.browser, digest(cookie))
-
-
-def store_key(application: str, state: str) -> str:
-    return f"oidc:{application}:{digest(state)}"
+            fields = json.loads(cipher.decrypt(sealed, _sealed_for(application)))
+            if not isinstance(fields, list) or len(fields) != 6:
+                return None
+            state, nonce, verifier, target, redirect_uri, expires = fields
+            texts = (state, nonce, verifier, target, redirect_uri)
+            if not all(isinstance(text, str) for text in texts):
+                return None
+            return cls(state, nonce, verifier, target, redirect_uri, float(expires))
+        except (DecryptionFailed, ValueError, TypeError):
+            return None
 
 
-def new_browser_cookie() -> str:
-    return secrets.token_urlsafe(32)
+MAX_SEALED = 6000  # characters of an attempt's cookie (its target is at most 2048)
+
+
+def _sealed_for(application: str) -> str:
+    return f"oidc-attempt:{application}"
+
+
+def attempt_cookie(state: str) -> str:
+    """The cookie's name (before the `__Host-` prefix over TLS): one per sign-in begun, so that
+    sign-ins begun in two tabs each find theirs."""
+    return f"{ATTEMPT_COOKIE}_{digest(state)[:16]}"
+
+
+def used_mark(application: str, state: str) -> str:
+    """The store's mark of a state whose sign-in was accepted (a replay finds it)."""
+    return f"oidc-used:{application}:{digest(state)}"
 
 
 # what secrets.token_urlsafe(32) gives: 256 bits in 43 characters of base64url, ASCII only
@@ -197,13 +221,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def token_ok(value: str | None) -> bool:
-    """A value this gateway could have made with secrets.token_urlsafe(32)."""
+    """A value this gateway could have made with secrets.token_urlsafe(32) (a state)."""
     return value is not None and _TOKEN.fullmatch(value) is not None
-
-
-def browser_cookie_ok(value: str | None) -> bool:
-    """A cookie this gateway could have given (reused by a second tab's sign-in)."""
-    return token_ok(value)
 
 
 def authorization_url(

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 
 from gateway.config_errors import ConfigInvalid
+from gateway.crypto import Cipher, generate_key
 from gateway.identity.oidc import (
+    ATTEMPT_TTL,
     DEFAULT_MFA_AMR,
     AnswerRefused,
+    Attempt,
     ProviderError,
     display_name,
     groups,
@@ -212,3 +215,19 @@ def test_policy_provider_mfa(tmp_path: Path) -> None:
     messages = [error.message for error in check_policy_dir(tmp_path)]
     assert any("must be ask, accept" in m for m in messages), messages
     assert any("needs amr or acr" in m for m in messages), messages
+
+
+def test_a_sign_in_begun_is_sealed_for_its_application_state_and_time() -> None:
+    """The cookie of a sign-in begun opens only with this gateway's key, for the application it
+    was made for, for its own state, and before it expires; a changed byte opens nothing."""
+    cipher = Cipher(generate_key())
+    attempt = Attempt.new("/reports", "https://wiki.example.com/.gateway/oidc/callback", NOW)
+    sealed = attempt.seal(cipher, "wiki")
+    assert Attempt.unseal(sealed, cipher, "wiki", attempt.state, NOW) == attempt
+    assert Attempt.unseal(sealed, cipher, "wiki", attempt.state, NOW + ATTEMPT_TTL) is None
+    assert Attempt.unseal(sealed, cipher, "other", attempt.state, NOW) is None
+    assert Attempt.unseal(sealed, cipher, "wiki", "another state", NOW) is None
+    assert Attempt.unseal(sealed, Cipher(generate_key()), "wiki", attempt.state, NOW) is None
+    changed = sealed[:20] + ("A" if sealed[20] != "A" else "B") + sealed[21:]
+    for odd in (changed, "", "\u0663" * 43, None):
+        assert Attempt.unseal(odd, cipher, "wiki", attempt.state, NOW) is None

@@ -5,8 +5,10 @@ gateway must refuse."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +209,7 @@ async def test_the_authorization_request(
     for part in ("response_type=code", "code_challenge_method=S256", "state=", "nonce=",
                  "scope=openid+email+profile", "redirect_uri=http%3A%2F%2F127.0.0.1%3A"):  # fmt: skip
         assert part in location, part
-    assert "gateway_oidc=" in login.headers["Set-Cookie"]
+    assert login.headers["Set-Cookie"].startswith("gateway_oidc_")
     assert "HttpOnly" in login.headers["Set-Cookie"]
     callback = await at_provider(location, "alice@example.com")
     assert "state=" in path_of(callback)
@@ -268,21 +270,86 @@ async def test_groups_from_a_claim_place_the_user_and_go_upstream(
     assert headers["remote-groups"] == "mfa-staff,readers"
 
 
-async def test_a_browser_cookie_of_non_ascii_letters_is_not_kept(
+async def test_odd_cookies_and_states_of_non_ascii_letters_are_not_taken(
     make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
 ) -> None:
-    """The browser's gateway_oidc cookie is kept for a second tab's sign-in only when it is one
-    this gateway could have given: 43 characters of A-Z, a-z, 0-9, - and _. Arabic-Indic digits
-    or a sharp s are letters and digits to str.isalnum, not to the gateway: a new cookie is given,
-    and the page is a redirect to the provider, never a 500."""
+    """A state is taken only when it is one this gateway could have made: 43 characters of
+    A-Z, a-z, 0-9, - and _ (Arabic-Indic digits or a sharp s are letters and digits to
+    str.isalnum, not to the gateway); an odd cookie of a sign-in begun is never sent back. The
+    pages are a redirect to the provider or the refusal, never a 500."""
     client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
     for odd in ("\u0663" * 43, "\u00df" * 43, "\uff21" * 43):
         client.session.cookie_jar.clear()
+        cookies = f"gateway_oidc={odd}; gateway_oidc_0123456789abcdef={odd}"
         login = await client.get(
-            "/.gateway/login?rd=/",
-            headers={"Cookie": f"gateway_oidc={odd}"},
-            allow_redirects=False,
+            "/.gateway/login?rd=/", headers={"Cookie": cookies}, allow_redirects=False
         )
         assert login.status == 303, await login.text()
-        given = login.headers["Set-Cookie"].split(";")[0].partition("=")[2]
-        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", given), given
+        for line in login.headers.getall("Set-Cookie"):
+            assert line.isascii() and odd not in line, line
+        answer = await client.get(f"/.gateway/oidc/callback?state={odd}&code=c")
+        assert answer.status == 403 and "not one the gateway asked for" in await answer.text()
+
+
+def store_rows(tmp_path: Path) -> int:
+    """Rows in every table of the gateway's SQLite store (tests.support puts it in tmp_path)."""
+    with contextlib.closing(sqlite3.connect(tmp_path / "gateway.db")) as db:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        count = 'SELECT COUNT(*) FROM "{}"'
+        return sum(db.execute(count.format(table)).fetchone()[0] for table in tables)
+
+
+async def test_anonymous_visits_to_the_login_page_write_nothing_to_the_store(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """A sign-in begun is kept in the browser (an encrypted cookie), not in the store: a flood of
+    anonymous visits to the login page fills neither Redis nor SQLite. Only a sign-in the
+    provider vouched for leaves a mark (its state, used once)."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    before = store_rows(tmp_path)
+    for _ in range(25):
+        client.session.cookie_jar.clear()
+        login = await client.get("/.gateway/login?rd=/", allow_redirects=False)
+        assert login.status == 303, await login.text()
+    assert store_rows(tmp_path) == before
+    callback = await sign_in_at_provider(client, "alice@example.com")
+    assert store_rows(tmp_path) == before
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 303 and answer.headers["Location"].startswith("/.gateway/enrol")
+
+
+async def test_a_replayed_callback_with_the_sign_ins_cookie_is_refused(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """Whoever kept the sign-in's cookie and its callback cannot use them again: the callback
+    signs nobody in a second time."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    callback = await sign_in_at_provider(client, "alice@example.com")
+    kept = {cookie.key: cookie.value for cookie in client.session.cookie_jar}
+    first = await client.get(callback, allow_redirects=False)
+    assert first.status == 303 and first.headers["Location"].startswith("/.gateway/enrol")
+    client.session.cookie_jar.clear()
+    client.session.cookie_jar.update_cookies(kept)
+    again = await client.get(callback, allow_redirects=False)
+    assert again.status == 403, await again.text()
+    assert (await client.get("/", allow_redirects=False)).status == 303
+
+
+async def test_sign_ins_begun_in_two_tabs_both_come_back(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """Two tabs each begin a sign-in: each one's callback finds its own, whichever comes first;
+    a browser keeps at most a few sign-ins begun, the oldest given up."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    first = await client.get("/.gateway/login?rd=/one", allow_redirects=False)
+    second = await client.get("/.gateway/login?rd=/two", allow_redirects=False)
+    back_second = await at_provider(second.headers["Location"], "alice@example.com")
+    back_first = await at_provider(first.headers["Location"], "alice@example.com")
+    for back in (back_first, back_second):
+        answer = await client.get(path_of(back), allow_redirects=False)
+        assert answer.status == 303, await answer.text()
+        assert answer.headers["Location"].startswith("/.gateway/enrol")
+    for _ in range(6):
+        await client.get("/.gateway/login?rd=/", allow_redirects=False)
+    begun = [c for c in client.session.cookie_jar if c.key.startswith("gateway_oidc")]
+    assert 1 <= len(begun) <= 3, [c.key for c in begun]

@@ -8,10 +8,12 @@ accepts the provider's own second factor (provider_mfa) and the ID token shows o
 from __future__ import annotations
 
 import logging
+import secrets
 
 from aiohttp import web
 
 from gateway.audit import audit
+from gateway.cookies import expire_cookie
 from gateway.errors import Forbidden, NotFound, ProviderDown, SignInOver
 from gateway.handlers.shared.completion import after_first_factor, complete
 from gateway.handlers.shared.cookies import load_session, session_cookie_line
@@ -26,18 +28,19 @@ from gateway.handlers.shared.request import (
 from gateway.handlers.signin import portal_login
 from gateway.i18n import N_
 from gateway.identity.oidc import (
+    ATTEMPT_COOKIE,
     ATTEMPT_TTL,
-    BROWSER_COOKIE,
     CALLBACK_PATH,
+    MAX_ATTEMPTS,
     AnswerRefused,
     Attempt,
     ProviderError,
+    attempt_cookie,
     authorization_url,
-    browser_cookie_ok,
     display_name,
     groups,
-    new_browser_cookie,
-    store_key,
+    token_ok,
+    used_mark,
     user_name,
     verified_email,
 )
@@ -49,7 +52,6 @@ from gateway.sessions import Level
 log = logging.getLogger("gateway.login")
 
 PROVIDER_MFA = "provider_mfa"  # Session.second_factor: the OpenID provider's own, per policy
-MAX_STATE = 512
 
 
 def _client(request: web.Request) -> OidcClient | None:
@@ -92,21 +94,37 @@ async def login_get(request: web.Request) -> web.StreamResponse:
     except ProviderError as exc:
         raise _provider_down(request, exc) from None
     rt, ctx = runtime(request), context(request)
-    name = cookie_name(ctx, BROWSER_COOKIE)
-    cookie = cookie_value(ctx, name)
-    if cookie is None or not browser_cookie_ok(cookie):
-        cookie = new_browser_cookie()  # (kept when there is one: sign-ins in two tabs)
-    attempt = Attempt.new(target, _redirect_uri(request, client), cookie)
-    key = store_key(ctx.application.name, attempt.state)
-    await rt.store.put_code(key, attempt.record(), rt.clock() + ATTEMPT_TTL)
+    attempt = Attempt.new(target, _redirect_uri(request, client), rt.clock())
     settings = client.settings
     response = see_other(authorization_url(discovery, settings.client_id, settings.scopes, attempt))
+    for name in _given_up(request):
+        response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure))
+    sealed = attempt.seal(rt.secrets.cipher, ctx.application.name)
     response.headers.add(
         "Set-Cookie",
-        f"{name}={cookie}; Path=/; Max-Age={ATTEMPT_TTL}; HttpOnly; SameSite=Lax"
-        + ("; Secure" if ctx.secure else ""),
+        f"{cookie_name(ctx, attempt_cookie(attempt.state))}={sealed}; Path=/; "
+        f"Max-Age={ATTEMPT_TTL}; HttpOnly; SameSite=Lax" + ("; Secure" if ctx.secure else ""),
     )
     return response
+
+
+def _given_up(request: web.Request) -> list[str]:
+    """The browser's cookies of sign-ins begun earlier beyond the newest MAX_ATTEMPTS - 1 (and
+    any this gateway cannot read): expired, so a browser that keeps coming back to the login
+    page does not pile up cookies until its requests are too large."""
+    rt, ctx = runtime(request), context(request)
+    prefix = cookie_name(ctx, ATTEMPT_COOKIE + "_")
+    begun: list[tuple[float, str]] = []
+    unreadable: list[str] = []
+    for name, value in ctx.cookies:
+        if name.startswith(prefix):
+            attempt = Attempt.read(value, rt.secrets.cipher, ctx.application.name)
+            if attempt is None:
+                unreadable.append(name)
+            else:
+                begun.append((attempt.expires, name))
+    begun.sort(reverse=True)
+    return unreadable + [name for _, name in begun[MAX_ATTEMPTS - 1 :]]
 
 
 async def callback(request: web.Request) -> web.StreamResponse:
@@ -115,22 +133,22 @@ async def callback(request: web.Request) -> web.StreamResponse:
         raise NotFound(N_("This application does not sign in with an OpenID provider."))
     rt, ctx = runtime(request), context(request)
     state = request.query.get("state", "")
-    if not state or len(state) > MAX_STATE:
+    if not token_ok(state):
         raise SignInOver(
             N_("This sign-in answer is not one the gateway asked for."), N_("Sign in again.")
         )
-    # taken from the store: a second use of the same state finds nothing
-    record = await rt.store.take_code(store_key(ctx.application.name, state), rt.clock())
-    if record is None:
+    # the sign-in this browser began with this state: another browser has no such cookie, and
+    # one the gateway took already was expired with its answer
+    cookie = cookie_name(ctx, attempt_cookie(state))
+    sealed = cookie_value(ctx, cookie)
+    attempt = Attempt.unseal(sealed, rt.secrets.cipher, ctx.application.name, state, rt.clock())
+    if attempt is None:
         log.warning("OpenID callback with an unknown, used or expired state")
         audit("oidc_refused", reason="state unknown, used or expired")
         raise SignInOver(
             N_("This sign-in answer was used already, or it is too old."), N_("Sign in again.")
         )
     try:
-        attempt = Attempt.from_record(state, record)
-        if not attempt.same_browser(cookie_value(ctx, cookie_name(ctx, BROWSER_COOKIE))):
-            raise AnswerRefused("the callback came to another browser than the sign-in began in")
         if "error" in request.query:
             error = request.query["error"][:64]
             log.warning("OpenID provider answered %r", error)
@@ -152,7 +170,21 @@ async def callback(request: web.Request) -> web.StreamResponse:
         raise _refused(exc.reason) from None
     except ProviderError as exc:
         raise _provider_down(request, exc) from None
-    return await _signed_in(request, client, user, claims, attempt.target)
+    # the store's only write of a sign-in: its state marked used, once the provider vouched for
+    # it (an anonymous visitor writes nothing); of two racing callbacks only one gets the mark
+    now = rt.clock()
+    ttl = max(1.0, attempt.expires - now)
+    if not await rt.store.acquire(
+        used_mark(ctx.application.name, state), secrets.token_urlsafe(16), now, ttl
+    ):
+        log.warning("OpenID callback with a state used already")
+        audit("oidc_refused", reason="state unknown, used or expired")
+        raise SignInOver(
+            N_("This sign-in answer was used already, or it is too old."), N_("Sign in again.")
+        )
+    response = await _signed_in(request, client, user, claims, attempt.target)
+    response.headers.add("Set-Cookie", expire_cookie(cookie, ctx.secure))
+    return response
 
 
 async def _signed_in(
