@@ -1,8 +1,9 @@
 """Portal mode's first factor against an LDAP directory (OpenLDAP) or Active Directory.
 
 Search-then-bind: a service account (bind_dn) searches base_dn with user_filter for exactly one
-entry, then a fresh connection binds as that entry's DN with the typed password (an unknown user
-costs a bind too, so timing does not tell who exists). Direct bind: the bind name is user_dn
+entry (find(), before the password: the login waits on and counts wrong passwords under the user
+that entry names), then a fresh connection binds as that entry's DN with the typed password (an
+unknown user costs a bind too, so timing does not tell who exists). Direct bind: the bind name is user_dn
 with the (DN-escaped) name, the bind comes first, and the entry is then read as the user with
 user_filter, at that DN or, with base_dn, searched under it (for AD's "{user}@corp.example"
 bind names); a filter that leaves out disabled accounts applies either way.
@@ -35,8 +36,10 @@ import logging
 import math
 import queue
 import ssl
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ldap3 import BASE, SIMPLE, SUBTREE, Connection, Server, Tls
@@ -60,11 +63,23 @@ log = logging.getLogger("gateway.ldap")
 INVALID_CREDENTIALS = 49
 MAX_PASSWORD = 1024
 MAX_GROUPS = 200
+T = TypeVar("T")
 
 
 class DirectoryUnavailable(Exception):
     """The directory could not answer (down, too slow, TLS refused, service account refused,
     an error result): the sign-in cannot be decided, so it fails closed."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the service account's search found for a typed name, before any password is
+    checked (search-then-bind): the entries, and the user they name (`user_attribute`, lower
+    case) when there is exactly one usable entry. The login counts wrong passwords under that
+    name, so that every spelling the filter takes (uid or mail) is one count."""
+
+    entries: tuple[tuple[str, dict[str, Any]], ...]
+    user: str | None
 
 
 class Directory:
@@ -98,14 +113,30 @@ class Directory:
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._threads = ThreadPoolExecutor(settings.pool_size, thread_name_prefix="ldap")
 
-    async def check(self, username: str, password: str) -> PortalUser | None:
+    async def find(self, username: str) -> Found | None:
+        """Search-then-bind: the service account's search for `username`, no password yet
+        (check() then binds as what it found). None in direct-bind mode (nothing is searched
+        before the bind) and for a name never sent to the directory. Raises
+        DirectoryUnavailable."""
+        name = username.strip()
+        if self.settings.user_dn or not acceptable_name(name):
+            return None
+        return await self._run(self._find, name)
+
+    async def check(
+        self, username: str, password: str, found: Found | None = None
+    ) -> PortalUser | None:
         """The user when the directory accepts the password; None for a wrong or empty
-        password, an unknown, ambiguous or disabled user. Raises DirectoryUnavailable."""
+        password, an unknown, ambiguous or disabled user. `found`: find()'s answer for the
+        same name, so the search is not repeated. Raises DirectoryUnavailable."""
         name = username.strip()
         if not password or len(password) > MAX_PASSWORD or not acceptable_name(name):
             return None  # never an unauthenticated bind, never a name that could mislead
+        return await self._run(self._check, name, password, found)
+
+    async def _run(self, work: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._check, name, password)
+        return await loop.run_in_executor(self._threads, self._guarded, work, *args)
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)
@@ -114,11 +145,10 @@ class Directory:
 
     # everything below runs in the pool's threads
 
-    def _check(self, name: str, password: str) -> PortalUser | None:
+    def _guarded(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)`, any failure of the directory raised as DirectoryUnavailable."""
         try:
-            if self.settings.user_dn:
-                return self._direct(name, password)
-            return self._search_then_bind(name, password)
+            return work(*args)
         except LDAPException as exc:
             raise DirectoryUnavailable(f"{type(exc).__name__}: {exc}") from None
         except OSError as exc:  # ssl and socket errors ldap3 lets through
@@ -129,10 +159,21 @@ class Directory:
             log.exception("unexpected failure checking a password with the directory")
             raise DirectoryUnavailable(f"{type(exc).__name__}: {exc}") from None
 
-    def _search_then_bind(self, name: str, password: str) -> PortalUser | None:
+    def _check(self, name: str, password: str, found: Found | None) -> PortalUser | None:
+        if self.settings.user_dn:
+            return self._direct(name, password)
+        return self._search_then_bind(name, password, found or self._find(name))
+
+    def _find(self, name: str) -> Found:
         s = self.settings
         query = fill(s.user_filter, "{user}", escape_filter_value(name))
         entries = self._service(lambda conn: self._search(conn, s.base_dn, SUBTREE, query, 2))
+        user = self._canonical(name, entries[0][1]) if len(entries) == 1 else None
+        return Found(tuple(entries), user)
+
+    def _search_then_bind(self, name: str, password: str, found: Found) -> PortalUser | None:
+        s = self.settings
+        entries = found.entries
         if len(entries) != 1:
             if len(entries) > 1:
                 log.warning("the user filter finds several entries for %r; refused", name[:64])
@@ -203,13 +244,8 @@ class Directory:
         takes several names (uid or mail) must not make one person two gateway users, each
         with a second factor of its own to enrol."""
         s = self.settings
-        values = _values(attributes, s.user_attribute)
-        if len(values) > 1:  # which one is the person? another user's name may be among them
-            log.error("the entry found for %r has several %s values", name[:64], s.user_attribute)
-            return None
-        canonical = _first(attributes, s.user_attribute).strip().lower()
-        if not canonical or not acceptable_name(canonical):
-            log.error("the entry found for %r has no usable %s", name[:64], s.user_attribute)
+        canonical = self._canonical(name, attributes)
+        if canonical is None:
             return None
         # what goes into a header upstream carries no line break or control character: the
         # user's own name stands in for such a display name, such an address is left out
@@ -219,6 +255,20 @@ class Directory:
         email = email if plain(email) else ""
         email = email or (canonical if "@" in canonical else "")
         return PortalUser(canonical, "", display, email, groups)
+
+    def _canonical(self, name: str, attributes: dict[str, Any]) -> str | None:
+        """The entry's one user_attribute value, lower case; None (logged) when it has none
+        usable or several (which one is the person? another user's name may be among them)."""
+        s = self.settings
+        values = _values(attributes, s.user_attribute)
+        if len(values) > 1:
+            log.error("the entry found for %r has several %s values", name[:64], s.user_attribute)
+            return None
+        canonical = values[0].strip().lower() if values else ""
+        if not canonical or not acceptable_name(canonical):
+            log.error("the entry found for %r has no usable %s", name[:64], s.user_attribute)
+            return None
+        return canonical
 
     def _groups(
         self, attributes: dict[str, Any], dn: str, conn: Connection | None

@@ -15,10 +15,11 @@ from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_to
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import context, runtime, visit
 from gateway.i18n import N_
-from gateway.identity.ldap import Directory, DirectoryUnavailable
+from gateway.identity.ldap import Directory, DirectoryUnavailable, Found
 from gateway.identity.portal import PortalUser, UsersFile
 from gateway.offload import off_loop
 from gateway.redirects import safe_redirect
+from gateway.regulation import user_key
 from gateway.sessions import Level
 from gateway.signin.attempts import count_failure, one_at_a_time, wait_for
 
@@ -28,18 +29,44 @@ WRONG_PASSWORD = N_("The user name or password is not right. Check both and try 
 
 
 async def _check(
-    request: web.Request, users: UsersFile | Directory, username: str, password: str
+    request: web.Request,
+    users: UsersFile | Directory,
+    username: str,
+    password: str,
+    found: Found | None,
 ) -> PortalUser | None:
     """The first factor: argon2 off the loop, or the directory in its own threads. A directory
     that cannot answer fails closed: the 503 page, nobody let in, nothing counted."""
     if isinstance(users, UsersFile):
         return await off_loop(users.check, username, password)
     try:
-        return await users.check(username, password)
+        return await users.check(username, password, found)
     except DirectoryUnavailable as exc:
-        rt = runtime(request)
-        rt.log_repeats.log(logging.ERROR, "ldap", "directory unavailable: %s", exc)
-        raise DirectoryDown() from None
+        raise _down(request, exc) from None
+
+
+async def _find(
+    request: web.Request, users: UsersFile | Directory, username: str, password: str
+) -> tuple[list[str], Found | None]:
+    """The names a sign-in as `username` waits and is counted under: the person the directory
+    names (its search-then-bind search, before the password is checked) first, then the name
+    as typed; so that a filter taking a uid or an address does not give a locked person a
+    fresh count under the other spelling, and an unknown name is counted all the same. The
+    users file and a direct bind (no search before the bind) count the name as typed."""
+    typed = username.lower()
+    if isinstance(users, UsersFile) or not password:  # an empty one never reaches the directory
+        return [typed], None
+    try:
+        found = await users.find(username)
+    except DirectoryUnavailable as exc:
+        raise _down(request, exc) from None
+    names = [found.user] if found is not None and found.user else []
+    return [*names, *([typed] if user_key(typed) not in map(user_key, names) else [])], found
+
+
+def _down(request: web.Request, exc: DirectoryUnavailable) -> DirectoryDown:
+    runtime(request).log_repeats.log(logging.ERROR, "ldap", "directory unavailable: %s", exc)
+    return DirectoryDown()
 
 
 def _users(request: web.Request) -> UsersFile | Directory:
@@ -82,16 +109,21 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
     ctx = context(request)
     username = form.get("username", "").strip()
-    counted_as = username.lower()
+    password = form.get("password", "")
+    names, found = await _find(request, users, username, password)
+    counted_as = names[0]  # the person when the directory named one, else the name as typed
     back = request.path_qs
     async with one_at_a_time(visit(request), counted_as, per_address=True) as mine:  # unknown too
         if not mine:
             return busy(request, back, N_("Back to the sign-in page"))
-        waiting = await wait_for(visit(request), counted_as)
-        if waiting is not None:
-            log.warning("sign-in refused while waiting: %r from %s", username[:64], ctx.client_ip)
-            return refusal(request, waiting, back, N_("Back to the sign-in page"))
-        user = await _check(request, users, username, form.get("password", ""))
+        for name in names:
+            waiting = await wait_for(visit(request), name)
+            if waiting is not None:
+                log.warning(
+                    "sign-in refused while waiting: %r from %s", username[:64], ctx.client_ip
+                )
+                return refusal(request, waiting, back, N_("Back to the sign-in page"))
+        user = await _check(request, users, username, password, found)
         if user is None:
             log.warning("first factor refused for %r from %s", username[:64], ctx.client_ip)
             await count_failure(visit(request), counted_as, "password")
