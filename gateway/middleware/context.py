@@ -13,6 +13,7 @@ from gateway.audit import bind_request, unbind_request
 from gateway.clientip import client_ip_of, is_trusted, parse_ip
 from gateway.context import RequestContext
 from gateway.errors import BadRequest, MisdirectedRequest
+from gateway.handlers.shared.request import cookie_name, cookie_value
 from gateway.hosts import canonical_host
 from gateway.i18n import N_, _
 from gateway.keys import CONTEXT, RUNTIME
@@ -123,11 +124,22 @@ def _language_of(request: web.Request) -> i18n.Choice:
         return company.language if company is not None else None
 
     def person() -> str | None:
-        return i18n.from_cookie(request.cookies.get(i18n.COOKIE)) or i18n.from_header(
+        return i18n.from_cookie(_language_cookie(request)) or i18n.from_header(
             request.headers.get("Accept-Language")
         )
 
     return i18n.Choice(person, company_language, where=lambda: switcher_return(request))
+
+
+def _language_cookie(request: web.Request) -> str | None:
+    """The switcher's cookie under the name it is set with: over TLS only `__Host-gateway_lang`
+    (a plain one may come from a sibling host). A request refused before its context is known
+    (a malformed address) takes the `__Host-` one, which only this host can have set, first."""
+    ctx = request.get(CONTEXT)
+    if ctx is not None:
+        return cookie_value(ctx, cookie_name(ctx, i18n.COOKIE))
+    cookies = request.cookies
+    return cookies.get(f"__Host-{i18n.COOKIE}") or cookies.get(i18n.COOKIE)
 
 
 def switcher_return(request: web.Request) -> str:

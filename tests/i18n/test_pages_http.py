@@ -92,6 +92,37 @@ async def test_the_switcher_goes_only_to_a_page_of_this_site(client: Any) -> Non
     assert unknown.status == 303 and "gateway_lang=;" in unknown.headers["Set-Cookie"]
 
 
+async def test_over_tls_the_choice_is_a_host_cookie_like_the_gateways_others(client: Any) -> None:
+    """Over TLS the switcher's cookie is `__Host-gateway_lang`, Secure, like the session's: a
+    sibling host cannot plant a plain `gateway_lang` to choose the pages' language, since only
+    the prefixed one is read there. The plain name an earlier version set is expired."""
+    tls = {"X-Forwarded-Proto": "https"}  # as the trusted proxy in front says
+    switched = await client.get(
+        "/.gateway/language?lang=de&rd=/",
+        headers={**tls, "Cookie": "gateway_lang=fr"},
+        allow_redirects=False,
+    )
+    client.session.cookie_jar.clear()
+    first, old = switched.headers.getall("Set-Cookie")
+    assert first.startswith("__Host-gateway_lang=de; Path=/;")
+    assert "; Secure" in first and "Domain" not in first and "SameSite=Lax" in first
+    assert old.startswith("gateway_lang=;") and "Max-Age=0" in old
+    _, html = await enrol_page(client, Cookie="__Host-gateway_lang=de", **tls)
+    assert lang_of(html) == "de"
+    _, html = await enrol_page(client, Cookie="gateway_lang=de", **tls)
+    assert lang_of(html) == "en"
+    cleared = await client.get(
+        "/.gateway/language?lang=xx&rd=/", headers=tls, allow_redirects=False
+    )
+    assert cleared.headers.getall("Set-Cookie") == [
+        "__Host-gateway_lang=; Path=/; Max-Age=0; SameSite=Lax; HttpOnly; Secure"
+    ]
+    plain = await client.get("/.gateway/language?lang=de&rd=/", allow_redirects=False)
+    assert plain.headers.getall("Set-Cookie") == [
+        f"gateway_lang=de; Path=/; Max-Age={365 * 86400}; SameSite=Lax; HttpOnly"
+    ]
+
+
 @pytest.mark.parametrize(
     "headers",
     [
