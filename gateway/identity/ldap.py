@@ -3,14 +3,16 @@
 Search-then-bind: a service account (bind_dn) searches base_dn with user_filter for exactly one
 entry (find(), before the password: the login waits on and counts wrong passwords under the user
 that entry names), then a fresh connection binds as that entry's DN with the typed password (an
-unknown user costs a bind too, so timing does not tell who exists). Direct bind: the bind name is user_dn
-with the (DN-escaped) name, the bind comes first, and the entry is then read as the user with
-user_filter, at that DN or, with base_dn, searched under it (for AD's "{user}@corp.example"
-bind names); a filter that leaves out disabled accounts applies either way.
+unknown user costs a bind too, so timing does not tell who exists). Direct bind: the bind name
+is user_dn with the (DN-escaped) name, the bind comes first, and the entry is then read as the
+user with user_filter, at that DN or, with base_dn, searched under it (for AD's
+"{user}@corp.example" bind names); a filter that leaves out disabled accounts applies either
+way.
 Groups come from an attribute of the entry (memberOf) or a search (member={dn}).
 
 Refused before any request: an empty password (an LDAP bind with a DN and no password is an
-unauthenticated bind, RFC 4513 5.1.2, which many servers answer with success) and a user name
+unauthenticated bind, RFC 4513 5.1.2, which many servers answer with success), a password
+ldap3's SASLprep refuses (a wrong password for known and unknown users alike) and a user name
 with control characters or NUL. Filter values are RFC 4515-escaped, DN values RFC 4514-escaped.
 A server that cannot be reached, times out, refuses the service account or answers with an
 error raises DirectoryUnavailable: the login handler shows the 503 page and lets nobody in.
@@ -43,7 +45,12 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from ldap3 import BASE, SIMPLE, SUBTREE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
+from ldap3.core.exceptions import (
+    LDAPException,
+    LDAPPasswordIsMandatoryError,
+    LDAPSASLPrepError,
+)
+from ldap3.protocol.sasl.sasl import validate_simple_password
 from ldap3.utils.dn import parse_dn
 
 from gateway.identity.ldap_text import (
@@ -132,6 +139,8 @@ class Directory:
         name = username.strip()
         if not password or len(password) > MAX_PASSWORD or not acceptable_name(name):
             return None  # never an unauthenticated bind, never a name that could mislead
+        if not _bindable(password):
+            return None  # for a known user and an unknown one alike: a wrong password
         return await self._run(self._check, name, password, found)
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
@@ -374,8 +383,11 @@ class Directory:
         password, locked or disabled account); any other answer means it cannot decide."""
         if not conn.password:  # an unauthenticated bind would "succeed"
             return False
-        if conn.bind():
-            return True
+        try:
+            if conn.bind():
+                return True
+        except (LDAPSASLPrepError, LDAPPasswordIsMandatoryError):
+            return False  # a password the library will not send (_bindable): a wrong one
         if conn.result.get("result") == INVALID_CREDENTIALS:
             return False
         raise DirectoryUnavailable(f"bind failed: {conn.result.get('description')}")
@@ -403,6 +415,19 @@ class _Tls(Tls):
             do_handshake_on_connect=do_handshake,
             server_hostname=self._host,
         )
+
+
+def _bindable(password: str) -> bool:
+    """Whether ldap3 sends `password` in a simple bind: it prepares it with SASLprep (RFC
+    4013) and refuses one with a prohibited character (a control character, a private-use or
+    unassigned one). Such a password could never be right; asked only for a known user it
+    would give that user away (the refusal raised), so it is a wrong password for everyone,
+    before any request."""
+    try:
+        validate_simple_password(password)
+    except LDAPException:
+        return False
+    return True
 
 
 def _values(attributes: dict[str, Any], name: str) -> list[str]:

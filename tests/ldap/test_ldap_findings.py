@@ -1,14 +1,17 @@
 """Second review of the directory sign-in, each finding a test that failed before its fix:
 wrong passwords counted under the person the directory names, not under each spelling a user
-filter accepts."""
+filter accepts; a password the LDAP library refuses is a wrong one, known user or not."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from gateway.identity.ldap import Directory
 from tests.ldap import test_ldap_portal as portal
-from tests.ldap.slapd import Slapd
+from tests.ldap.slapd import SERVICE_DN, Slapd
 from tests.support import portal_login
 
 echo_url = portal.echo_url  # the upstream that reports what it received
@@ -33,3 +36,36 @@ async def test_a_locked_user_stays_locked_under_another_spelling(
     for _ in range(5):
         assert (await portal_login(client, "nobody@example.org", "wrong")).status == 401
     assert (await portal_login(client, "nobody@example.org", "wrong")).status == 429
+
+
+async def test_a_password_the_library_refuses_is_a_wrong_password_for_everyone(
+    make_gateway: Any,
+    echo_url: str,
+    tmp_path: Path,
+    slapd: Slapd,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ldap3 runs SASLprep on a bind's password and refuses some (a control character, a
+    private-use one): that was the 503 page for a known user but a wrong password for an
+    unknown one. Now it is a wrong password for both, counted, after the same requests."""
+    binds: list[str] = []
+    bind = Directory._bind
+
+    def counted(self: Directory, conn: Any) -> bool:
+        binds.append(str(conn.user))
+        return bind(self, conn)
+
+    monkeypatch.setattr(Directory, "_bind", counted)
+    client = await portal.gateway(make_gateway, portal.ldap_app(echo_url, tmp_path, slapd.url))
+    sent: dict[str, list[str]] = {}
+    for name in ("bob", "nobody"):
+        for password in ("bob\x07password", "bob-password\ue000"):
+            binds.clear()
+            answer = await portal_login(client, name, password)
+            assert answer.status == 401, await answer.text()
+            assert portal.WRONG in await answer.text()
+            sent.setdefault(name, []).extend(dn for dn in binds if dn != SERVICE_DN)
+    assert len(sent["bob"]) == len(sent["nobody"]), sent
+    for _ in range(3):  # counted: five wrong passwords, then even the right one waits
+        assert (await portal_login(client, "bob", "\x00")).status == 401
+    assert (await portal_login(client, "bob", "bob-password")).status == 429
