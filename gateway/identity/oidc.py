@@ -23,6 +23,7 @@ import hmac
 import json
 import re
 import secrets
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -243,17 +244,32 @@ def authorization_url(
 
 
 def user_name(claims: Mapping[str, Any], claim: str) -> str:
-    """The user's name from `claim` (lower case). An email is believed only when the provider
-    says it verified it (`email_verified: true`): an unverified one could be anybody's."""
+    """The user's name from `claim`, lower-cased as the users file and the directory name users.
+    An email is believed only when the provider says it verified it (`email_verified: true`):
+    an unverified one could be anybody's. A name that could stand for another is refused, not
+    folded: one that Unicode compatibility folding (NFKC) would change (a Kelvin sign, which
+    lower() makes a k, full-width letters, ligatures, a no-break space), one with spaces at its
+    ends, or one with a control or invisible format character; so one account at the provider
+    is one gateway user, and a crafted claim cannot become another person's name."""
     value = claims.get(claim)
     if not isinstance(value, str) or not value.strip():
         raise AnswerRefused(f"the ID token has no {claim}")
     if claim == "email" and claims.get("email_verified") is not True:
         raise AnswerRefused("the ID token's email is not verified")
-    name = value.strip().lower()
-    if len(name) > MAX_TEXT or not _plain(name):
+    if len(value) > MAX_TEXT or value != value.strip() or not _plain_name(value):
+        raise AnswerRefused(f"the ID token's {claim} is not a plain name")
+    name = value.lower()
+    if not _plain_name(name):  # (İ lowers to i and a combining dot, still plain)
         raise AnswerRefused(f"the ID token's {claim} is not a plain name")
     return name
+
+
+def _plain_name(text: str) -> bool:
+    """In Unicode normal form NFKC, with no control, format, private, unassigned or separator
+    character but the plain space."""
+    return unicodedata.normalize("NFKC", text) == text and not any(
+        unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in text
+    )
 
 
 MAX_TEXT = 320  # characters of a name (or an email address) taken from a claim

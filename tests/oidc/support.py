@@ -27,6 +27,12 @@ ACCOUNTS = {
     "alice@example.com": {"email": "alice@example.com", "email_verified": True, "name": "Alice"},
     "bob@mfa.example": {"email": "bob@mfa.example", "email_verified": True, "name": "Bob"},
     "eve@example.com": {"email": "eve@example.com", "email_verified": False, "name": "Eve"},
+    # a Kelvin sign (U+212A) where kate@example.com has a K: lower() makes it hers
+    "\u212aate@example.com": {
+        "email": "\u212aate@example.com",
+        "email_verified": True,
+        "name": "Mallory",
+    },
     "carol@elsewhere.example": {
         "email": "carol@elsewhere.example",
         "email_verified": True,

@@ -131,6 +131,31 @@ def test_the_user_is_named_by_a_verified_email_or_another_claim() -> None:
         user_name({"email": "a@example.com", "email_verified": True}, "preferred_username")
 
 
+def test_a_name_is_one_person_and_no_crafted_claim_aliases_another() -> None:
+    """A name is lower-cased as the users file and the directory name users; a claim that Unicode
+    compatibility folding would change (a Kelvin sign for K, full-width letters, a ligature, a
+    no-break space), with spaces at its ends, or with an invisible format character, is refused:
+    it could stand for another user's name, or look like one."""
+    claim = "preferred_username"
+    assert user_name({claim: "Kate"}, claim) == "kate"
+    assert user_name({claim: "Stra\u00dfe"}, claim) == "stra\u00dfe"  # not "strasse"
+    assert user_name({claim: "J\u00f6rg"}, claim) == "j\u00f6rg"
+    for crafted in (
+        "\u212aate",  # Kelvin sign
+        "\uff4bate",  # full-width k
+        "\ufb01nn",  # fi ligature
+        "kate\u00a0",  # no-break space
+        " kate",
+        "kate ",
+        "ka\u200bte",  # zero-width space
+        "kat\u202ee",  # right-to-left override
+        "ka\u00adte",  # soft hyphen
+        "J\u006f\u0308rg",  # o + combining diaeresis: NFKC composes it
+    ):
+        with pytest.raises(AnswerRefused):
+            user_name({claim: crafted}, claim)
+
+
 def test_groups_come_from_the_named_claim_only() -> None:
     token = {"groups": ["staff", 3, "", "ops", "admins,x", "a\r\nb"], "roles": "admin"}
     assert groups(token, "groups") == ["staff", "ops"]

@@ -353,3 +353,18 @@ async def test_sign_ins_begun_in_two_tabs_both_come_back(
         await client.get("/.gateway/login?rd=/", allow_redirects=False)
     begun = [c for c in client.session.cookie_jar if c.key.startswith("gateway_oidc")]
     assert 1 <= len(begun) <= 3, [c.key for c in begun]
+
+
+async def test_a_name_that_unicode_folding_would_make_anothers_is_refused(
+    make_gateway: Any,
+    upstream_url: str,
+    tmp_path: Path,
+    provider: Provider,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An account at the provider whose verified email has a Kelvin sign (U+212A) for the K of
+    kate@example.com is not kate: the gateway does not fold it into her name (lower() would), it
+    refuses the sign-in, and nobody is signed in."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    await refused(client, provider, "\u212aate@example.com")
+    assert not audited(caplog, "first_factor_ok")
