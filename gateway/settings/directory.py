@@ -1,7 +1,8 @@
-"""The `portal.ldap:` block of an application: where the directory is (an ldap:// or ldaps://
-URL, StartTLS, a CA file), how a user is found and checked (search-then-bind with a service
-account's bind_dn and bind_password, or direct bind with a user_dn template), where the groups
-are, and the timeouts and pool size. Checked once here; gateway.identity.ldap does the work.
+"""The `portal.ldap:` block of an application: where the directory is (an ldaps:// URL, or
+ldap:// with StartTLS, or without only when allow_plaintext says so; a CA file), how a user is
+found and checked (search-then-bind with a service account's bind_dn and bind_password, or
+direct bind with a user_dn template), where the groups are, and the timeouts and pool size.
+Checked once here; gateway.identity.ldap does the work.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from gateway.yamlsource import setting_name as _name
 
 _LDAP = "applications.<name>.portal.ldap"
 _LDAP_KEYS = Keys("settings", _LDAP, (
-    "url", "base_dn", "start_tls", "ca_file", "bind_dn", "bind_password", "user_dn",
-    "user_filter", "user_attribute", "name_attribute", "email_attribute", "groups",
+    "url", "base_dn", "start_tls", "allow_plaintext", "ca_file", "bind_dn", "bind_password",
+    "user_dn", "user_filter", "user_attribute", "name_attribute", "email_attribute", "groups",
     "connect_timeout", "timeout", "pool_size",
 ))  # fmt: skip
 _GROUP_KEYS = Keys(
@@ -34,6 +35,17 @@ def read_ldap(r: Reader, p: KeyPath, base: Path) -> Ldap | None:
     start_tls = r.boolean((*p, "start_tls"), False)
     if start_tls and url.startswith("ldaps:"):
         r.error((*p, "start_tls"), "start_tls is for ldap:// URLs; an ldaps:// one is TLS already")
+    plaintext = r.boolean((*p, "allow_plaintext"), False)
+    if url.startswith("ldap:") and not start_tls and not plaintext:
+        message = (
+            f"{_name(p)}: an ldap:// URL without start_tls sends every password in the clear; "
+            "use ldaps://, or start_tls: true, or (for a directory on this very host only) "
+            "allow_plaintext: true"
+        )
+        r.error((*p, "url"), message)
+    elif plaintext and (start_tls or url.startswith("ldaps:")):
+        message = "allow_plaintext is for ldap:// URLs without start_tls; this one is TLS already"
+        r.error((*p, "allow_plaintext"), message, at_key=True)
     bind_dn = _text(r, (*p, "bind_dn"))
     user_dn = _text(r, (*p, "user_dn"))
     base_dn = _text(r, (*p, "base_dn"))

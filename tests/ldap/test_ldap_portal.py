@@ -68,6 +68,8 @@ def ldap_app(
         "timeout": 2,
     }
     settings.update(ldap)
+    if url.startswith("ldap:") and not settings.get("start_tls"):  # slapd on this host
+        settings.setdefault("allow_plaintext", True)
     settings = {key: value for key, value in settings.items() if value is not None}
     return {
         "upstream": upstream,

@@ -99,3 +99,18 @@ def test_a_ca_file_that_cannot_be_read_stops_the_start(tmp_path: Path) -> None:
     settings = _settings(tmp_path, {"ldap": ldap})
     with pytest.raises(SettingsError, match=r"cannot use the CA file .*missing\.pem"):
         Directory(settings.applications[0].portal.ldap)
+
+
+def test_a_password_in_the_clear_is_a_settings_error(tmp_path: Path) -> None:
+    """ldap:// without StartTLS would send every password in the clear: refused at start unless
+    allow_plaintext says so (a directory on this very host); ldaps:// and StartTLS need no
+    such word, and take none."""
+    ldap: dict[str, Any] = {"url": "ldap://dc1.corp.example", "user_dn": "uid={user},dc=corp"}
+    [error] = _errors(tmp_path, {"ldap": ldap})
+    assert "in the clear" in error and "allow_plaintext" in error
+    [app] = _settings(tmp_path, {"ldap": {**ldap, "allow_plaintext": True}}).applications
+    assert app.portal.ldap.url == "ldap://dc1.corp.example"
+    for tls in ({"start_tls": True}, {"url": "ldaps://dc1.corp.example"}):
+        assert _settings(tmp_path, {"ldap": {**ldap, **tls}}).applications
+        [error] = _errors(tmp_path, {"ldap": {**ldap, **tls, "allow_plaintext": True}})
+        assert "allow_plaintext is for ldap:// URLs without start_tls" in error
