@@ -169,6 +169,7 @@ class OidcClient:
             nonce=nonce,
             algorithms=discovery.algorithms,
             skew=self.settings.clock_skew,
+            max_age=self.settings.max_age,
         )
         try:
             return check_id_token(token, await self.keys(discovery), expected, now)

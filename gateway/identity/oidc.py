@@ -227,7 +227,11 @@ def token_ok(value: str | None) -> bool:
 
 
 def authorization_url(
-    discovery: Discovery, client_id: str, scopes: Collection[str], attempt: Attempt
+    discovery: Discovery,
+    client_id: str,
+    scopes: Collection[str],
+    attempt: Attempt,
+    max_age: float | None = None,
 ) -> str:
     query = {
         "response_type": "code",
@@ -239,8 +243,20 @@ def authorization_url(
         "code_challenge": attempt.challenge(),
         "code_challenge_method": "S256",
     }
+    if max_age is not None:
+        query["max_age"] = str(int(max_age))
     separator = "&" if urlsplit(discovery.authorization_endpoint).query else "?"
     return discovery.authorization_endpoint + separator + urlencode(query)
+
+
+def signed_in_within(claims: Mapping[str, Any], seconds: float, skew: float, now: float) -> bool:
+    """The provider's sign-in (auth_time) is at most `seconds` old, the clock skew forgiven: what
+    it asked then (its second factor) is fresh enough to count as this sign-in's. A token with
+    no auth_time does not say, so it is not."""
+    auth_time = claims.get("auth_time")
+    if isinstance(auth_time, bool) or not isinstance(auth_time, int | float):
+        return False
+    return now - auth_time <= seconds + skew
 
 
 def user_name(claims: Mapping[str, Any], claim: str) -> str:

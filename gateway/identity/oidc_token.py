@@ -1,7 +1,7 @@
 """An OpenID Connect ID token checked (Core 1.0, section 3.1.3.7), with no I/O: the signature
 against the provider's keys (JWKS) by joserfc, then every claim this gateway relies on: iss, aud,
-azp, exp, iat and nbf within a small clock skew, and the nonce of this sign-in. Time comes from
-the caller's clock."""
+azp, exp, iat, nbf and auth_time (against max_age, when asked) within a small clock skew, and the
+nonce of this sign-in. Time comes from the caller's clock."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ class Expected:
     client_id: str
     nonce: str
     algorithms: Collection[str]
-    skew: float  # seconds of clock difference forgiven on exp, iat and nbf
+    skew: float  # seconds of clock difference forgiven on exp, iat, nbf and auth_time
+    max_age: float | None = None  # sent in the authorization request: auth_time is then checked
 
 
 def _number(claims: Mapping[str, Any], name: str, required: bool) -> float | None:
@@ -81,6 +82,14 @@ def check_claims(claims: Mapping[str, Any], expected: Expected, now: float) -> N
         raise AnswerRefused("the ID token was issued in the future (iat)")
     if nbf is not None and nbf > now + expected.skew:
         raise AnswerRefused("the ID token is not valid yet (nbf)")
+    # OpenID Connect Core 3.1.3.7 (13): with max_age asked, auth_time must be there, and the
+    # provider's sign-in no older than max_age
+    auth_time = _number(claims, "auth_time", expected.max_age is not None)
+    if auth_time is not None and auth_time > now + expected.skew:
+        raise AnswerRefused("the ID token's sign-in is in the future (auth_time)")
+    limit = expected.max_age
+    if auth_time is not None and limit is not None and now - auth_time > limit + expected.skew:
+        raise AnswerRefused("the provider's sign-in is older than max_age (auth_time)")
     nonce = claims.get("nonce")
     if not isinstance(nonce, str) or not hmac.compare_digest(nonce, expected.nonce):
         raise AnswerRefused("the ID token's nonce is not this sign-in's")

@@ -21,9 +21,10 @@ from gateway.yamlsource import setting_name as _name
 _OIDC = "applications.<name>.portal.oidc"
 _KEYS = Keys("settings", _OIDC, (
     "issuer", "client_id", "client_secret", "scopes", "username_claim", "redirect_uri",
-    "provider_mfa", "clock_skew", "timeout", "groups_claim",
+    "provider_mfa", "clock_skew", "timeout", "groups_claim", "max_age",
 ))  # fmt: skip
-_MFA_KEYS = Keys("settings", f"{_OIDC}.provider_mfa", ("amr", "acr"))
+_MFA_KEYS = Keys("settings", f"{_OIDC}.provider_mfa", ("amr", "acr", "max_age"))
+DEFAULT_MFA_MAX_AGE = 600.0  # seconds: a second factor asked by the provider during this sign-in
 DEFAULT_SCOPES = ("openid", "email", "profile")
 
 
@@ -46,6 +47,12 @@ class Oidc:
     # is one of these (it counts only for companies whose policy says provider_mfa: accept)
     mfa_amr: tuple[str, ...] = DEFAULT_MFA_AMR
     mfa_acr: tuple[str, ...] = ()
+    # how old (auth_time) the provider's sign-in may be for its second factor to count as this
+    # session's: an older one (the provider's own session, from this morning) is no fresh factor
+    mfa_max_age: float = DEFAULT_MFA_MAX_AGE
+    # sent as max_age (the provider signs the person in again when its sign-in is older), and
+    # auth_time checked against it (OpenID Connect Core 3.1.3.7); None: not sent
+    max_age: float | None = None
     clock_skew: float = 60.0
     timeout: float = 10.0
 
@@ -67,10 +74,13 @@ def read_oidc(r: Reader, p: KeyPath, base: Path) -> Oidc | None:
     mfa = (*p, "provider_mfa")
     amr: tuple[str, ...] = DEFAULT_MFA_AMR
     acr: tuple[str, ...] = ()
+    mfa_max_age = DEFAULT_MFA_MAX_AGE
     if r.has(mfa) and r.mapping(mfa) is not None:
         r.unknown_keys(mfa, _MFA_KEYS)
         amr = _words(r, (*mfa, "amr"), DEFAULT_MFA_AMR)
         acr = _words(r, (*mfa, "acr"), ())
+        mfa_max_age = read_seconds(r, (*mfa, "max_age"), DEFAULT_MFA_MAX_AGE)
+    max_age = read_seconds(r, (*p, "max_age"), 0.0) if r.has((*p, "max_age")) else None
     skew = read_seconds(r, (*p, "clock_skew"), 60.0)
     if skew > 300:
         r.error((*p, "clock_skew"), f"{_name((*p, 'clock_skew'))} must be 5 minutes or less")
@@ -84,6 +94,8 @@ def read_oidc(r: Reader, p: KeyPath, base: Path) -> Oidc | None:
         redirect_uri=redirect_uri,
         mfa_amr=amr,
         mfa_acr=acr,
+        mfa_max_age=mfa_max_age,
+        max_age=max_age,
         clock_skew=skew,
         timeout=read_seconds(r, (*p, "timeout"), 10.0),
     )

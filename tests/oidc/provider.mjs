@@ -5,8 +5,8 @@
 // CONFIG: {"port", "issuer", "clients": [client metadata], "accounts": {id: claims}}.
 // The login is driven by the test over plain HTTP (or in a browser): the authorization request
 // ends on /interaction/UID (a small HTML form), and a form POST to /interaction/UID/login with
-// `account` (and optionally `amr`, comma-separated, and `acr`) signs that account in (`deny`
-// refuses instead); consent is
+// `account` (and optionally `amr`, comma-separated, `acr`, and `age`: the sign-in dated that
+// many seconds ago, its auth_time) signs that account in (`deny` refuses instead); consent is
 // granted with the login. What the next token answer looks like is set with a POST to
 // /_test/next (JSON): {"tamper": "signature" | "audience" | "azp" | "rotated", "clock": SECONDS}
 // (the provider's clock moved by SECONDS while it answers, so its token's iat and exp are then);
@@ -117,6 +117,7 @@ provider.use(async (ctx, proceed) => {
     const login = { accountId };
     if (form.get('amr')) login.amr = form.get('amr').split(',');
     if (form.get('acr')) login.acr = form.get('acr');
+    if (form.get('age')) login.ts = Math.floor(Date.now() / 1000) - Number(form.get('age'));
     const grant = new provider.Grant({ accountId, clientId: details.params.client_id });
     grant.addOIDCScope(details.params.scope);
     const result = form.get('deny')

@@ -79,6 +79,8 @@ def start_provider(work: Path) -> Provider:
         "application_type": "native",
         "redirect_uris": ["http://127.0.0.1/.gateway/oidc/callback"],
         "token_endpoint_auth_method": "client_secret_basic",
+        # auth_time in every ID token, as Keycloak and Okta give it
+        "require_auth_time": True,
     }
     config = {"port": port, "issuer": issuer, "clients": [client], "accounts": ACCOUNTS}
     config_file = work / "provider.json"
@@ -131,9 +133,11 @@ async def at_provider(
     amr: str | None = None,
     acr: str | None = None,
     deny: bool = False,
+    age: int | None = None,
 ) -> str:
     """The provider's side: the authorization request, its login form posted for `account`;
-    returns where the provider sends the browser back (the gateway's callback, absolute)."""
+    returns where the provider sends the browser back (the gateway's callback, absolute). `age`:
+    the provider dates the sign-in that many seconds ago (its auth_time)."""
     async with ClientSession(cookie_jar=CookieJar(unsafe=True)) as http:  # its cookies there
         answer = await http.get(authorization, allow_redirects=False)
         assert answer.status in (302, 303), await answer.text()
@@ -142,6 +146,7 @@ async def at_provider(
         assert page.status == 200, await page.text()
         form = {"account": account} | ({"amr": amr} if amr else {}) | ({"acr": acr} if acr else {})
         form |= {"deny": "1"} if deny else {}
+        form |= {"age": str(age)} if age is not None else {}
         done = await http.post(f"{interaction}/login", data=form, allow_redirects=False)
         assert done.status in (302, 303), await done.text()
         resume = await http.get(
@@ -164,12 +169,17 @@ def path_of(url: str) -> str:
 
 
 async def sign_in_at_provider(
-    client: Any, account: str, rd: str = "/", amr: str | None = None, acr: str | None = None
+    client: Any,
+    account: str,
+    rd: str = "/",
+    amr: str | None = None,
+    acr: str | None = None,
+    age: int | None = None,
 ) -> str:
     """The gateway's login page (303 to the provider), then the provider's login; returns the
     callback's path and query, for the test to send to the gateway."""
     login = await client.get(f"/.gateway/login?rd={rd}", allow_redirects=False)
     assert login.status == 303, await login.text()
-    callback = await at_provider(login.headers["Location"], account, amr, acr)
+    callback = await at_provider(login.headers["Location"], account, amr, acr, age=age)
     assert urlsplit(callback).path == "/.gateway/oidc/callback", callback
     return path_of(callback)

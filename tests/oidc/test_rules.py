@@ -20,6 +20,7 @@ from gateway.identity.oidc import (
     display_name,
     groups,
     parse_discovery,
+    signed_in_within,
     user_name,
     verified_email,
 )
@@ -73,6 +74,31 @@ def test_claims_within_the_clock_skew_pass_and_beyond_it_are_refused() -> None:
 def test_claims_refused(changed: dict[str, Any]) -> None:
     with pytest.raises(AnswerRefused):
         check_claims(claims(**changed), EXPECTED, NOW)
+
+
+def test_auth_time_is_required_and_checked_when_max_age_is_asked() -> None:
+    """OpenID Connect Core 3.1.3.7: with max_age asked, auth_time must be there and no older than
+    max_age (and the clock skew); without, an auth_time present must still be a number not in
+    the future."""
+    asked = Expected(ISSUER, "gateway", "n0nce", ("RS256",), skew=60.0, max_age=300.0)
+    check_claims(claims(auth_time=NOW - 359), asked, NOW)
+    for changed in ({"auth_time": None}, {"auth_time": NOW - 361}, {"auth_time": "today"}):
+        with pytest.raises(AnswerRefused):
+            check_claims(claims(**changed), asked, NOW)
+    check_claims(claims(auth_time=NOW - 86400), EXPECTED, NOW)
+    for changed in ({"auth_time": NOW + 61}, {"auth_time": "today"}):
+        with pytest.raises(AnswerRefused):
+            check_claims(claims(**changed), EXPECTED, NOW)
+
+
+def test_the_providers_second_factor_counts_only_while_fresh() -> None:
+    """A second factor the provider asked counts as the session's only when its auth_time is at
+    most provider_mfa.max_age old (and the clock skew); without auth_time it does not count."""
+    assert signed_in_within({"auth_time": NOW - 600}, 600.0, 60.0, NOW)
+    assert signed_in_within({"auth_time": NOW - 659}, 600.0, 60.0, NOW)
+    assert not signed_in_within({"auth_time": NOW - 661}, 600.0, 60.0, NOW)
+    assert not signed_in_within({}, 600.0, 60.0, NOW)
+    assert not signed_in_within({"auth_time": "now"}, 600.0, 60.0, NOW)
 
 
 def test_several_audiences_with_this_gateway_as_azp_pass() -> None:
@@ -206,6 +232,14 @@ def test_oidc_settings_are_read(tmp_path: Path) -> None:
         ("urn:loa:3",),
         30,
     )
+    assert (oidc.max_age, oidc.mfa_max_age) == (None, 600.0)
+    data["applications"]["app"]["portal"]["oidc"] |= {
+        "max_age": "1h",
+        "provider_mfa": {"max_age": "8h"},
+    }
+    [app] = settings_from_dict(data, tmp_path / "gateway.yaml").applications
+    assert app.portal is not None and app.portal.oidc is not None
+    assert (app.portal.oidc.max_age, app.portal.oidc.mfa_max_age) == (3600.0, 28800.0)
     assert oidc.client_secret.read() == "s"
 
 

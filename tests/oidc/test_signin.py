@@ -368,3 +368,38 @@ async def test_a_name_that_unicode_folding_would_make_anothers_is_refused(
     client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
     await refused(client, provider, "\u212aate@example.com")
     assert not audited(caplog, "first_factor_ok")
+
+
+async def test_an_old_sign_in_at_the_provider_is_no_fresh_second_factor(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """bob's company accepts the provider's second factor, but only one done lately: an ID token
+    whose auth_time is an hour old (the provider's own session, signed in this morning) names
+    the first factor, and the gateway asks its own second; one of a minute ago verifies."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    callback = await sign_in_at_provider(
+        client, "bob@mfa.example", rd="/x", amr="pwd,mfa", age=3600
+    )
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.headers["Location"].startswith("/.gateway/enrol"), answer.headers["Location"]
+    callback = await sign_in_at_provider(client, "bob@mfa.example", rd="/x", amr="pwd,mfa", age=60)
+    answer = await client.get(callback, allow_redirects=False)
+    assert answer.status == 303 and answer.headers["Location"] == "/x", await answer.text()
+
+
+async def test_max_age_is_asked_and_auth_time_checked(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """With max_age in the settings the authorization request says max_age (the provider must
+    sign the person in again if its sign-in is older), and an ID token whose auth_time is older
+    all the same (beyond the clock skew) is refused (OpenID Connect Core 3.1.3.7)."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer, max_age="5m")
+    login = await client.get("/.gateway/login?rd=/", allow_redirects=False)
+    assert "max_age=300&" in login.headers["Location"] + "&"
+    fresh = await at_provider(login.headers["Location"], "alice@example.com", age=200)
+    answer = await client.get(path_of(fresh), allow_redirects=False)
+    assert answer.status == 303 and answer.headers["Location"].startswith("/.gateway/enrol")
+    login = await client.get("/.gateway/login?rd=/", allow_redirects=False)
+    stale = await at_provider(login.headers["Location"], "alice@example.com", age=600)
+    answer = await client.get(path_of(stale), allow_redirects=False)
+    assert answer.status == 403 and "could not be verified" in await answer.text()

@@ -39,6 +39,7 @@ from gateway.identity.oidc import (
     authorization_url,
     display_name,
     groups,
+    signed_in_within,
     token_ok,
     used_mark,
     user_name,
@@ -96,7 +97,10 @@ async def login_get(request: web.Request) -> web.StreamResponse:
     rt, ctx = runtime(request), context(request)
     attempt = Attempt.new(target, _redirect_uri(request, client), rt.clock())
     settings = client.settings
-    response = see_other(authorization_url(discovery, settings.client_id, settings.scopes, attempt))
+    url = authorization_url(
+        discovery, settings.client_id, settings.scopes, attempt, settings.max_age
+    )
+    response = see_other(url)
     for name in _given_up(request):
         response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure))
     sealed = attempt.seal(rt.secrets.cipher, ctx.application.name)
@@ -208,7 +212,16 @@ async def _signed_in(
     settings = client.settings
     accepted = company.provider_mfa if company is not None else None
     if provider_mfa_counts(claims, accepted, settings.mfa_amr, settings.mfa_acr):
-        return await complete(request, session, target, via=PROVIDER_MFA)
+        # only a second factor asked lately is this sign-in's: the provider's own session may be
+        # hours old, and the gateway's own factor is asked at each sign-in
+        if signed_in_within(claims, settings.mfa_max_age, settings.clock_skew, rt.clock()):
+            return await complete(request, session, target, via=PROVIDER_MFA)
+        log.info(
+            "the provider's second factor for %s is older than provider_mfa.max_age (%ss) or "
+            "undated (auth_time): the gateway asks its own",
+            user,
+            int(settings.mfa_max_age),
+        )
     response = await after_first_factor(request, session, target)
     if session.level is Level.FIRST_FACTOR:
         response.headers.add("Set-Cookie", session_cookie_line(request, session))
