@@ -117,6 +117,9 @@ class Directory:
             get_info="NO_INFO",
             connect_timeout=settings.connect_timeout,
         )
+        # each step of a sign-in as a whole: a hung directory (it takes connections, never
+        # answers, or answers a byte at a time) must not hold a sign-in for several timeouts
+        self._deadline = settings.deadline or settings.connect_timeout + settings.timeout
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._threads = ThreadPoolExecutor(settings.pool_size, thread_name_prefix="ldap")
 
@@ -144,8 +147,15 @@ class Directory:
         return await self._run(self._check, name, password, found)
 
     async def _run(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in the pool's threads, within the deadline (its wait for a free thread
+        included). A thread still waiting on the directory then ends by its own timeouts; the
+        sign-in does not wait for it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._guarded, work, *args)
+        future = loop.run_in_executor(self._threads, self._guarded, work, *args)
+        try:
+            return await asyncio.wait_for(future, self._deadline)
+        except TimeoutError:
+            raise DirectoryUnavailable(f"no answer within {self._deadline:g} s") from None
 
     def close(self) -> None:
         self._threads.shutdown(wait=False, cancel_futures=True)

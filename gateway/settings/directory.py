@@ -20,7 +20,7 @@ _LDAP = "applications.<name>.portal.ldap"
 _LDAP_KEYS = Keys("settings", _LDAP, (
     "url", "base_dn", "start_tls", "allow_plaintext", "ca_file", "bind_dn", "bind_password",
     "user_dn", "user_filter", "user_attribute", "name_attribute", "email_attribute", "groups",
-    "connect_timeout", "timeout", "pool_size",
+    "connect_timeout", "timeout", "deadline", "pool_size",
 ))  # fmt: skip
 _GROUP_KEYS = Keys(
     "settings", f"{_LDAP}.groups", ("attribute", "base_dn", "filter", "name_attribute")
@@ -83,6 +83,7 @@ def read_ldap(r: Reader, p: KeyPath, base: Path) -> Ldap | None:
         groups=_groups(r, (*p, "groups")),
         connect_timeout=read_seconds(r, (*p, "connect_timeout"), 5.0),
         timeout=read_seconds(r, (*p, "timeout"), 10.0),
+        deadline=read_seconds(r, (*p, "deadline"), 1.0) if r.has((*p, "deadline")) else None,
         pool_size=r.integer((*p, "pool_size"), 4, 1, 64),
     )
 

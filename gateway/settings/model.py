@@ -136,6 +136,9 @@ class Ldap:
     connect_timeout: float = 5.0
     timeout: float = 10.0  # seconds for each answer of the directory
     pool_size: int = 4  # service connections kept open, and sign-ins checked at once
+    # seconds for each step of a sign-in (the search, the bind) as a whole, however many
+    # answers it waits for; None: connect_timeout + timeout
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,14 @@
 """Second review of the directory sign-in, each finding a test that failed before its fix:
 wrong passwords counted under the person the directory names, not under each spelling a user
-filter accepts; a password the LDAP library refuses is a wrong one, known user or not."""
+filter accepts; a password the LDAP library refuses is a wrong one, known user or not; a hung directory is the
+503 page within one deadline."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +16,7 @@ import pytest
 
 from gateway.identity.ldap import Directory
 from tests.ldap import test_ldap_portal as portal
-from tests.ldap.slapd import SERVICE_DN, Slapd
+from tests.ldap.slapd import SERVICE_DN, Slapd, make_slapd
 from tests.support import portal_login
 
 echo_url = portal.echo_url  # the upstream that reports what it received
@@ -69,3 +74,40 @@ async def test_a_password_the_library_refuses_is_a_wrong_password_for_everyone(
     for _ in range(3):  # counted: five wrong passwords, then even the right one waits
         assert (await portal_login(client, "bob", "\x00")).status == 401
     assert (await portal_login(client, "bob", "bob-password")).status == 429
+
+
+async def test_a_hung_directory_gives_the_503_page_in_bounded_time(
+    make_gateway: Any, echo_url: str, tmp_path: Path
+) -> None:
+    """A directory that takes connections but never answers (slapd stopped with SIGSTOP: the
+    kernel still accepts): each answer's timeout alone let a sign-in wait for several of them
+    (the pooled connection's search, then a new connection's bind). The whole check has one
+    deadline, by default connect_timeout + timeout, and `deadline` sets it."""
+    own = make_slapd(tmp_path / "slapd")
+    try:
+        app = portal.ldap_app(echo_url, tmp_path, own.url, connect_timeout=1, timeout=4)
+        client = await portal.gateway(make_gateway, app)
+        assert (await portal_login(client, "bob", "bob-password")).status == 303
+        client.session.cookie_jar.clear()
+        assert own.process is not None
+        own.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            answer = await asyncio.wait_for(portal_login(client, "bob", "bob-password"), 30)
+            assert answer.status == 503, await answer.text()
+            assert time.monotonic() - started < 6.5  # the deadline, 5 s, and some slack
+        finally:
+            own.process.send_signal(signal.SIGCONT)
+    finally:
+        own.stop()
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)  # connections wait in the backlog, never read
+        url = f"ldap://127.0.0.1:{hung.getsockname()[1]}"
+        (tmp_path / "hung").mkdir()
+        app = portal.ldap_app(echo_url, tmp_path / "hung", url, timeout=8, deadline=1)
+        client = await portal.gateway(make_gateway, app)
+        started = time.monotonic()
+        answer = await portal_login(client, "alice", "alice-password")
+        assert answer.status == 503
+        assert time.monotonic() - started < 3
