@@ -300,3 +300,8 @@ def date_words(moment: datetime) -> str:
 def time_words(moment: datetime) -> str:
     """A clock time in UTC ("14:05 UTC") for the current language."""
     return format_datetime(moment, "HH:mm", tzinfo=moment.tzinfo, locale=babel_locale()) + " UTC"
+
+
+def moment_words(moment: datetime) -> str:
+    """A day and its time in UTC ("2 December 2026, 14:05 UTC", "2. Dezember 2026, 14:05 UTC")."""
+    return gettext("%(day)s, %(time)s", day=date_words(moment), time=time_words(moment))

@@ -318,7 +318,7 @@ async def test_a_lockout_from_one_address_is_shown_with_its_address(
     await sign_in(client, ALICE, clock)  # 670 s on: the lockout ends 900 s after the first, at 30 s
     page = await (await client.get(CAROL_PAGE)).text()
     assert _locked_out(page) == (
-        "From 203.0.113.7, for another 5 minutes (until 2027-01-15 08:15 UTC). "
+        "From 203.0.113.7, for another 5 minutes (until 15 January 2027, 08:15 UTC). "
         "A lockout ends by itself at the time shown, after too many wrong passwords or codes."
     )
     dave = await (await client.get(f"{MEMBERS}members/{DAVE}")).text()
@@ -346,12 +346,12 @@ async def test_a_lockout_everywhere_is_shown_apart_from_each_address(
     await sign_in(client, ALICE, clock)
     lines = _locked_out(await (await client.get(CAROL_PAGE)).text())
     assert lines.startswith(
-        "Everywhere, for another 5 minutes (until 2027-01-15 08:15 UTC): too many wrong answers "
+        "Everywhere, for another 5 minutes (until 15 January 2027, 08:15 UTC): too many wrong answers "
         "for this login from anywhere. Browsers where they entered the right password in the "
         "last 30 days are not held to it. "
-        "From 198.51.100.1, for another 5 minutes (until 2027-01-15 08:15 UTC). "
-        "From 198.51.100.2, for another 5 minutes (until 2027-01-15 08:15 UTC). "
-        "From 2001:db8:1:2::/64, for another 5 minutes (until 2027-01-15 08:15 UTC). "
+        "From 198.51.100.1, for another 5 minutes (until 15 January 2027, 08:15 UTC). "
+        "From 198.51.100.2, for another 5 minutes (until 15 January 2027, 08:15 UTC). "
+        "From 2001:db8:1:2::/64, for another 5 minutes (until 15 January 2027, 08:15 UTC). "
     ), lines
     member = await (await client.get(f"/.gateway/admin/api/companies/acme/members/{CAROL}")).json()
     openapi.check("/companies/{company}/members/{user}", "GET", 200, member)
@@ -384,10 +384,10 @@ async def test_an_address_locked_for_everyone_and_a_browser_of_their_own(
     clock.advance(300)
     await sign_in(client, ALICE, clock)
     assert _locked_out(await (await client.get(CAROL_PAGE)).text()).startswith(
-        "From 192.0.2.9, for another 10 minutes (until 2027-01-15 08:16 UTC): that address is "
+        "From 192.0.2.9, for another 10 minutes (until 15 January 2027, 08:16 UTC): that address is "
         "locked for everyone, after too many wrong answers from it. "
         "From an unknown address (a trusted proxy did not say which), for another 10 minutes "
-        "(until 2027-01-15 08:16 UTC). "
-        "In one of their own browsers, for another 10 minutes (until 2027-01-15 08:16 UTC): too "
+        "(until 15 January 2027, 08:16 UTC). "
+        "In one of their own browsers, for another 10 minutes (until 15 January 2027, 08:16 UTC): too "
         "many wrong answers in that browser. "
     )

@@ -20,7 +20,7 @@ from gateway.handlers.shared.own_methods import ACCOUNT
 from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
-from gateway.i18n import N_, date_words, gettext, time_words
+from gateway.i18n import N_, gettext, moment_words
 from gateway.sessions import ActiveSession, Level, Session, browser_words, is_handle, storage_key
 from gateway.signin import remember
 from gateway.store.base import RememberedBrowser
@@ -54,8 +54,7 @@ def remembered_row(found: RememberedBrowser, now: float, this: bool) -> dict[str
 def until(moment: float) -> dict[str, str]:
     """A moment to come, for a page: ISO 8601 and its day and minute in UTC."""
     at = datetime.fromtimestamp(moment, UTC)
-    text = gettext("%(day)s, %(time)s", day=date_words(at), time=time_words(at))
-    return {"iso": at.isoformat(timespec="seconds"), "text": text}
+    return {"iso": at.isoformat(timespec="seconds"), "text": moment_words(at)}
 
 
 def row(found: ActiveSession, now: float, this: bool) -> dict[str, Any]:

@@ -5,6 +5,7 @@ member a page is about."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -18,7 +19,7 @@ from gateway.handlers.shared.csrf import CSRF_FIELD, attach_csrf_cookie, csrf_to
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import context, runtime
 from gateway.handlers.shared.verified import NotSignedIn
-from gateway.i18n import N_
+from gateway.i18n import N_, gettext, moment_words
 from gateway.policy.model import Company
 
 ROOT = "/.gateway/admin/"
@@ -78,6 +79,14 @@ def _back(request: web.Request) -> str:
     return f"{company_url(company)}enforce"
 
 
+def shown(moment: float | None) -> str:
+    """A time on the admin pages, in the admin's language ("15 January 2027, 08:15 UTC",
+    "15. Januar 2027, 08:15 UTC"); the CLI and the API keep gateway.admin's forms."""
+    if moment is None:
+        return gettext("never")
+    return moment_words(datetime.fromtimestamp(moment, UTC))
+
+
 def render(request: web.Request, template: str, status: int = 200, **extra: Any) -> web.Response:
     cookies: dict[str, str] = {}
     token = csrf_token(request, cookies)
@@ -87,7 +96,7 @@ def render(request: web.Request, template: str, status: int = 200, **extra: Any)
         org=extra.get("company"),
         csrf_field=CSRF_FIELD,
         csrf_token=token,
-        shown=members_of.shown,
+        shown=shown,
         **extra,
     )
     attach_csrf_cookie(response, request, cookies)

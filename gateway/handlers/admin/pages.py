@@ -25,6 +25,7 @@ from gateway.handlers.admin.page_base import (
     guarded,
     member_url,
     render,
+    shown,
 )
 from gateway.handlers.shared.attempts import in_words
 from gateway.handlers.shared.csrf import require_csrf
@@ -137,7 +138,7 @@ def lockout_line(lock: members_of.Lock, now: float) -> str:
         "%(where)s, for another %(wait)s (until %(until)s)",
         where=where,
         wait=in_words(lock.until - now),
-        until=members_of.shown(lock.until),
+        until=shown(lock.until),
     )
     if lock.scope == "user":
         why = gettext(

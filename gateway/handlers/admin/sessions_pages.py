@@ -7,14 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.admin import shown
+from gateway.handlers.account.sessions import remembered_row, row
 from gateway.handlers.admin import actions
 from gateway.handlers.admin.access import Admin, admin_of
 from gateway.handlers.admin.page_base import ROOT, find_member, guarded, member_url
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import runtime
-from gateway.i18n import N_, gettext
+from gateway.i18n import N_
 from gateway.sessions import storage_key
 
 DONE = {
@@ -29,33 +29,15 @@ DONE = {
 
 async def sections(request: web.Request, admin: Admin, user: str) -> dict[str, Any]:
     """The member's live sessions (the admin's own marked) and remembered browsers, as
-    _session_list.html lists them on admin_member.html (times as text, as the API gives them
-    for the browsers)."""
+    _session_list.html lists them on admin_member.html: the rows of the person's own sessions
+    page, times in the admin's language."""
     rt = runtime(request)
     current = storage_key(admin.session.id)
-    sessions = [
-        {
-            "handle": one.handle,
-            "this": one.key == current,
-            "browser": one.browser,
-            "address": one.session.address or "unknown address",
-            "application": one.session.app,
-            "signed_in": shown(one.session.created),
-            "factor": gettext(one.factor),
-            "last_seen": shown(one.session.last_seen),
-        }
-        for one in await rt.sessions.active(user)
-    ]
+    now = rt.clock()
+    sessions = [row(one, now, one.key == current) for one in await rt.sessions.active(user)]
     browsers = [
-        {
-            "handle": found["id"],
-            "this": False,
-            "browser": found["browser"],
-            "address": found["address"] or "unknown address",
-            "since": found["remembered"],
-            "until": found["until"],
-        }
-        for found in map(actions.browser_json, await actions.remembered(request, admin, user))
+        remembered_row(found, now, this=False)
+        for found in await actions.remembered(request, admin, user)
     ]
     return {"sessions": sessions, "remembered": browsers}
 
