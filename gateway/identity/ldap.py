@@ -37,6 +37,7 @@ import functools
 import logging
 import math
 import queue
+import secrets
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -120,6 +121,7 @@ class Directory:
         # each step of a sign-in as a whole: a hung directory (it takes connections, never
         # answers, or answers a byte at a time) must not hold a sign-in for several timeouts
         self._deadline = settings.deadline or settings.connect_timeout + settings.timeout
+        self._nobody = f"cn=no such user {secrets.token_hex(16)},{settings.base_dn}"
         self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._threads = ThreadPoolExecutor(settings.pool_size, thread_name_prefix="ldap")
 
@@ -191,13 +193,15 @@ class Directory:
         return Found(tuple(entries), user)
 
     def _search_then_bind(self, name: str, password: str, found: Found) -> PortalUser | None:
-        s = self.settings
         entries = found.entries
         if len(entries) != 1:
             if len(entries) > 1:
                 log.warning("the user filter finds several entries for %r; refused", name[:64])
-            # an unknown user costs a bind too, so the answer's time does not tell who exists
-            dn = f"cn={escape_dn_value(name)},{s.base_dn}"
+            # an unknown user costs a bind too, so the answer's time does not tell who exists;
+            # as an entry that cannot exist: cn=<name> might be a real one the filter leaves
+            # out (a service account beside the people), whose ppolicy would count, and lock
+            # it after, every stranger's guess
+            dn = self._nobody
             with contextlib.suppress(DirectoryUnavailable, LDAPException, OSError):
                 conn = self._connect(dn, password)
                 try:

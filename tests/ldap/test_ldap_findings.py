@@ -1,7 +1,7 @@
 """Second review of the directory sign-in, each finding a test that failed before its fix:
 wrong passwords counted under the person the directory names, not under each spelling a user
 filter accepts; a password the LDAP library refuses is a wrong one, known user or not; a hung directory is the
-503 page within one deadline."""
+503 page within one deadline; an unknown name's bind touches no real entry."""
 
 from __future__ import annotations
 
@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ldap3 import MODIFY_REPLACE, Connection, Server
 
 from gateway.identity.ldap import Directory
 from tests.ldap import test_ldap_portal as portal
-from tests.ldap.slapd import SERVICE_DN, Slapd, make_slapd
+from tests.ldap.slapd import (
+    ROOT_DN,
+    ROOT_PASSWORD,
+    SERVICE_DN,
+    SUFFIX,
+    Slapd,
+    make_slapd,
+)
 from tests.support import portal_login
 
 echo_url = portal.echo_url  # the upstream that reports what it received
@@ -111,3 +119,32 @@ async def test_a_hung_directory_gives_the_503_page_in_bounded_time(
         answer = await portal_login(client, "alice", "alice-password")
         assert answer.status == 503
         assert time.monotonic() - started < 3
+
+
+async def test_an_unknown_name_binds_as_no_real_entry(
+    make_gateway: Any, echo_url: str, tmp_path: Path
+) -> None:
+    """A name the filter finds nobody for still costs a bind, for its timing. That bind was as
+    cn=<name>,<base_dn>: with base_dn at the top, typing the service account's own cn sent
+    wrong passwords to it, and the directory's ppolicy (three failures here) locked it, and
+    with it every sign-in. Now the bind names an entry that cannot exist."""
+    own = make_slapd(tmp_path / "slapd")
+    try:
+        root = Connection(Server(f"ldap://127.0.0.1:{own.port}"), ROOT_DN, ROOT_PASSWORD)
+        assert root.bind()
+        policy = f"cn=default,ou=policies,{SUFFIX}"
+        assert root.modify(policy, {"pwdMaxFailure": [(MODIFY_REPLACE, ["3"])]}), root.result
+        portal_dn = f"cn=portal,{SUFFIX}"  # a service account beside the people
+        account = {"cn": "portal", "userPassword": "portal-secret"}
+        assert root.add(portal_dn, ["organizationalRole", "simpleSecurityObject"], account)
+        root.unbind()
+        settings = {"bind_dn": portal_dn, "base_dn": SUFFIX}
+        app = portal.ldap_app(echo_url, tmp_path, own.url, "portal-secret", **settings)
+        client = await portal.gateway(make_gateway, app)
+        for _ in range(3):
+            assert (await portal_login(client, "portal", "a-guess")).status == 401
+        service = Connection(Server(f"ldap://127.0.0.1:{own.port}"), portal_dn, "portal-secret")
+        assert service.bind(), service.result  # not locked
+        service.unbind()
+    finally:
+        own.stop()
