@@ -1,9 +1,12 @@
 """The gateway's requests to an OpenID provider (portal mode's `oidc:`): the discovery document
 and the signing keys (JWKS), each fetched once and kept, the keys fetched again when a token names
 one not seen yet (the provider rotated them), and the exchange of an authorization code for the
-tokens. A provider that cannot be reached, or answers nonsense, raises ProviderError (the
-handlers show the 503 page: nobody is let in); an answer refused raises AnswerRefused. The rules
-are gateway.identity.oidc and gateway.identity.oidc_token; this module only fetches."""
+tokens. One fetch of each at a time: requests that need it meanwhile wait for its answer, and a
+failure with nothing kept is remembered FAILURE_PAUSE seconds, so a crowd at the login page of a
+provider that is down (or slow to say so) is one request to it, not one per visit in a queue.
+A provider that cannot be reached, or answers nonsense, raises ProviderError (the handlers show
+the 503 page: nobody is let in); an answer refused raises AnswerRefused. The rules are
+gateway.identity.oidc and gateway.identity.oidc_token; this module only fetches."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote_plus
 
 import aiohttp
@@ -38,6 +42,49 @@ KEEP_DISCOVERY = 3600.0  # seconds the discovery document is kept before it is f
 RETRY_DISCOVERY = 60.0  # seconds before a failed refresh of the discovery document is tried again
 KEYS_REFETCH_PAUSE = 10.0  # at most one fetch of the keys this often, whatever the tokens name
 MAX_ANSWER = 256 * 1024  # bytes read of any answer of the provider
+FAILURE_PAUSE = 5.0  # seconds a failed fetch with nothing kept is answered from memory
+
+T = TypeVar("T")
+
+
+class _OneAtATime(Generic[T]):
+    """One fetch running at a time: a caller that comes while it runs waits for its outcome
+    (shielded: a caller that goes away does not cancel it for the others); a failure, when
+    there is nothing to fall back on, is remembered FAILURE_PAUSE seconds and given at once."""
+
+    def __init__(self) -> None:
+        self._running: asyncio.Future[T] | None = None
+        self._failed: tuple[float, str] | None = None  # when, and what
+
+    async def run(self, fetch: Callable[[], Awaitable[T]]) -> T:
+        if self._failed is not None:
+            at, what = self._failed
+            if time.monotonic() - at < FAILURE_PAUSE:
+                raise ProviderError(f"{what} (failed {time.monotonic() - at:.1f}s ago)")
+        if self._running is None:
+            running = asyncio.ensure_future(self._outcome(fetch))
+            self._running = running
+            running.add_done_callback(self._over)
+        return await asyncio.shield(self._running)
+
+    async def _outcome(self, fetch: Callable[[], Awaitable[T]]) -> T:
+        try:
+            found = await fetch()
+        except ProviderError as exc:
+            self._failed = (time.monotonic(), str(exc))
+            raise
+        self._failed = None
+        return found
+
+    def _over(self, running: asyncio.Future[T]) -> None:
+        if self._running is running:
+            self._running = None
+        if not running.cancelled():
+            running.exception()  # retrieved: nobody may be waiting any more
+
+    def cancel(self) -> None:
+        if self._running is not None:
+            self._running.cancel()
 
 
 class OidcClient:
@@ -51,8 +98,9 @@ class OidcClient:
         self._discovery: Discovery | None = None
         self._discovered_at = 0.0
         self._keys: KeySet | None = None
-        self._keys_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._keys_at = float("-inf")  # when the keys were last fetched, or tried
+        self._discovering: _OneAtATime[Discovery] = _OneAtATime()
+        self._fetching_keys: _OneAtATime[KeySet] = _OneAtATime()
         self._warming: asyncio.Task[None] | None = None
 
     def _http(self) -> aiohttp.ClientSession:
@@ -78,6 +126,8 @@ class OidcClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._warming
             self._warming = None
+        self._discovering.cancel()
+        self._fetching_keys.cancel()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -98,38 +148,39 @@ class OidcClient:
         now = time.monotonic()
         if self._discovery is not None and now - self._discovered_at < KEEP_DISCOVERY:
             return self._discovery
-        async with self._lock:
-            if self._discovery is None or now - self._discovered_at >= KEEP_DISCOVERY:
-                url = self.settings.issuer.rstrip("/") + DISCOVERY_PATH
-                try:
-                    data = await self._get_json(url, "the discovery document")
-                    self._discovery = parse_discovery(data, self.settings.issuer)
-                except ProviderError as exc:
-                    if self._discovery is None:
-                        raise
-                    # the last good document serves a while more; the requests it leads to
-                    # fail on their own if the provider is really gone
-                    log.warning("discovery document kept, the new one failed: %s", exc)
-                    self._discovered_at = time.monotonic() - KEEP_DISCOVERY + RETRY_DISCOVERY
-                    return self._discovery
-                self._discovered_at = time.monotonic()
-        return self._discovery
+        return await self._discovering.run(self._discover)
+
+    async def _discover(self) -> Discovery:
+        url = self.settings.issuer.rstrip("/") + DISCOVERY_PATH
+        try:
+            data = await self._get_json(url, "the discovery document")
+            found = parse_discovery(data, self.settings.issuer)
+        except ProviderError as exc:
+            if self._discovery is None:
+                raise
+            # the last good document serves a while more; the requests it leads to fail on
+            # their own if the provider is really gone
+            log.warning("discovery document kept, the new one failed: %s", exc)
+            self._discovered_at = time.monotonic() - KEEP_DISCOVERY + RETRY_DISCOVERY
+            return self._discovery
+        self._discovery, self._discovered_at = found, time.monotonic()
+        return found
+
+    async def keys(self, discovery: Discovery, refetch: bool = False) -> KeySet:
+        fresh = time.monotonic() - self._keys_at < KEYS_REFETCH_PAUSE
+        if self._keys is not None and (not refetch or fresh):
+            return self._keys
+        return await self._fetching_keys.run(lambda: self._fetch_keys(discovery))
 
     async def _fetch_keys(self, discovery: Discovery) -> KeySet:
+        self._keys_at = time.monotonic()  # a fetch again waits its pause, answered or not
         data = await self._get_json(discovery.jwks_uri, "the provider's keys (JWKS)")
         try:
             keys = read_keys(data)
         except ValueError as exc:
             raise ProviderError(str(exc)) from None
-        self._keys, self._keys_at = keys, time.monotonic()
+        self._keys = keys
         return keys
-
-    async def keys(self, discovery: Discovery, refetch: bool = False) -> KeySet:
-        async with self._lock:
-            fresh = time.monotonic() - self._keys_at < KEYS_REFETCH_PAUSE
-            if self._keys is None or (refetch and not fresh):
-                return await self._fetch_keys(discovery)
-            return self._keys
 
     async def exchange(self, code: str, attempt: Attempt) -> dict[str, Any]:
         """The token endpoint's answer for `code` (with the attempt's PKCE verifier)."""
