@@ -145,24 +145,32 @@ def factor_words(via: str | None) -> str:
     return FACTOR_WORDS.get(via, via.replace("_", " "))
 
 
-def browser_words(user_agent: str | None) -> str:
-    """ "Firefox 133 on Windows 10", from a User-Agent (ua-parser); "unknown browser" when
-    there is none or it names nothing known."""
+def browser_parts(user_agent: str | None) -> tuple[str | None, str | None]:
+    """The browser ("Firefox 133") and the system ("Windows 10") a User-Agent names
+    (ua-parser), each None when it names nothing known."""
     if not user_agent:
-        return "unknown browser"
+        return None, None
     try:
         import ua_parser  # loaded when a sessions list is first shown, not at start
 
         found = ua_parser.parse(user_agent[:USER_AGENT_MAX])
     except Exception:  # a parser error (or no file to load it from) leaves it unknown, never a 500
-        return "unknown browser"
+        return None, None
     agent, system = found.user_agent, found.os
-    words = "unknown browser"
+    browser = name = None
     if agent is not None and agent.family != "Other":
-        words = agent.family + (f" {agent.major}" if agent.major else "")
+        browser = agent.family + (f" {agent.major}" if agent.major else "")
     if system is not None and system.family != "Other":
-        words += f" on {system.family}" + (f" {system.major}" if system.major else "")
-    return words
+        name = system.family + (f" {system.major}" if system.major else "")
+    return browser, name
+
+
+def browser_words(user_agent: str | None) -> str:
+    """ "Firefox 133 on Windows 10", "unknown browser": in English, for the CLI and the API
+    (the pages say it in the person's language, gateway.handlers.account.sessions)."""
+    browser, system = browser_parts(user_agent)
+    words = browser or "unknown browser"
+    return f"{words} on {system}" if system else words
 
 
 def is_handle(text: str) -> bool:

@@ -1,7 +1,7 @@
 """Times people read are written with Babel in their language: an admin reading a member's page
 in German sees German days ("15. Januar 2027, 08:00 UTC", "vor 2 Tagen"), for the last sign-in,
 the sessions and the remembered browsers alike, never the API's RFC 3339 text or an English
-month; the person's own sessions page too."""
+month; the person's own sessions page too, with its browsers and addresses in words."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 
 from gateway.clock import FixedClock
 from gateway.identity.portal import hash_password
+from gateway.sessions import Level
 from tests.admin.helpers import (
     ALICE,
     CAROL,
@@ -109,3 +110,26 @@ async def test_the_persons_own_sessions_page_in_french(client: Client, clock: Fi
     assert "il y a 3 jours (le 15 janvier 2027)" in page
     assert "14 février 2027, 08:00 UTC" in page
     assert not ENGLISH_MONTHS.search(page) and not re.search(r"\d{4}-\d\d-\d\d", page)
+
+
+FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+
+async def test_browsers_and_addresses_in_the_persons_language(
+    client: Client, clock: FixedClock
+) -> None:
+    """ "Firefox 133 on Windows 10", "unknown browser" and "unknown address" were English on a
+    German page."""
+    await sign_in(client, CAROL, clock)
+    rt = runtime(client)
+    await rt.store.remember_browser(
+        CAROL, "d" * 32, {"company": "acme", "since": NOW, "user_agent": FIREFOX}, NOW + 86400
+    )
+    old = rt.sessions.new("app")  # from before browsers and addresses were kept
+    old.user, old.level, old.verified_at, old.second_factor = CAROL, Level.VERIFIED, NOW, "totp"
+    await rt.sessions.save(old)
+    client.session.cookie_jar.update_cookies({"gateway_lang": "de"})
+    page = visible(await (await client.get("/.gateway/account/sessions")).text())
+    assert "Firefox 133 unter Windows 10" in page and "unbekannter Browser" in page
+    assert "von unbekannter Adresse" in page
+    assert not re.search(r"\bunknown\b| on ", page), page

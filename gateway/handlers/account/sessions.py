@@ -21,7 +21,7 @@ from gateway.handlers.shared.pages import page, when
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
 from gateway.i18n import N_, gettext, moment_words
-from gateway.sessions import ActiveSession, Level, Session, browser_words, is_handle, storage_key
+from gateway.sessions import ActiveSession, Level, Session, browser_parts, is_handle, storage_key
 from gateway.signin import remember
 from gateway.store.base import RememberedBrowser
 
@@ -36,6 +36,19 @@ async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
     return session
 
 
+def browser_shown(user_agent: object) -> str:
+    """A browser as the pages name it, in the person's language: "Firefox 133 on Windows 10",
+    "Firefox 133 unter Windows 10", "unknown browser"."""
+    browser, system = browser_parts(user_agent if isinstance(user_agent, str) else None)
+    words = browser or gettext("unknown browser")
+    return gettext("%(browser)s on %(system)s", browser=words, system=system) if system else words
+
+
+def address_shown(address: object) -> str:
+    # Translators: in "Signed in … from %(address)s" and "Remembered … from %(address)s"
+    return address if isinstance(address, str) and address else gettext("unknown address")
+
+
 def remembered_row(found: RememberedBrowser, now: float, this: bool) -> dict[str, Any]:
     """One remembered browser as the pages show it (its handle names it; the cookie, signed,
     is what lets it skip the second factor)."""
@@ -44,8 +57,8 @@ def remembered_row(found: RememberedBrowser, now: float, this: bool) -> dict[str
     return {
         "handle": found.handle,
         "this": this,
-        "browser": browser_words(record.get("user_agent")),
-        "address": record.get("address") or "unknown address",
+        "browser": browser_shown(record.get("user_agent")),
+        "address": address_shown(record.get("address")),
         "since": when(float(since), now) if isinstance(since, int | float) else None,
         "until": until(found.until),
     }
@@ -63,8 +76,8 @@ def row(found: ActiveSession, now: float, this: bool) -> dict[str, Any]:
     return {
         "handle": found.handle,
         "this": this,
-        "browser": found.browser,
-        "address": session.address or "unknown address",
+        "browser": browser_shown(session.user_agent),
+        "address": address_shown(session.address),
         "application": session.app,
         "signed_in": when(session.created, now),
         "factor": gettext(found.factor),
@@ -144,7 +157,11 @@ async def end_post(request: web.Request) -> web.StreamResponse:
         ip=context(request).client_ip,
     )
     return await _done(
-        request, found, gettext("The session in %(browser)s was ended.", browser=ended.browser)
+        request,
+        found,
+        gettext(
+            "The session in %(browser)s was ended.", browser=browser_shown(ended.session.user_agent)
+        ),
     )
 
 
@@ -185,7 +202,7 @@ async def _forget(
         ip=context(request).client_ip,
     )
     if known is not None:
-        words = browser_words(known.record.get("user_agent"))
+        words = browser_shown(known.record.get("user_agent"))
         said = gettext(
             "%(browser)s is no longer remembered.", browser=words[:1].upper() + words[1:]
         )
