@@ -355,6 +355,24 @@ async def test_sign_ins_begun_in_two_tabs_both_come_back(
     assert 1 <= len(begun) <= 3, [c.key for c in begun]
 
 
+async def test_sign_ins_begun_with_long_targets_keep_the_cookies_small(
+    make_gateway: Any, upstream_url: str, tmp_path: Path, provider: Provider
+) -> None:
+    """A sign-in begun for a long address (2000 characters) makes a large cookie: the browser
+    keeps only as many as fit in 4 KB together, or its requests would grow past the header size
+    the gateway (or the application's server) takes. The latest always comes back."""
+    client = await gateway(make_gateway, upstream_url, tmp_path, provider.issuer)
+    long_target = "/reports?" + "q=" + "a" * 2000
+    for _ in range(4):
+        login = await client.get(f"/.gateway/login?rd={long_target}", allow_redirects=False)
+        assert login.status == 303
+    begun = [c for c in client.session.cookie_jar if c.key.startswith("gateway_oidc")]
+    assert sum(len(c.value) for c in begun) <= 4096, [len(c.value) for c in begun]
+    back = await at_provider(login.headers["Location"], "alice@example.com")
+    answer = await client.get(path_of(back), allow_redirects=False)
+    assert answer.status == 303 and answer.headers["Location"].startswith("/.gateway/enrol")
+
+
 async def test_a_name_that_unicode_folding_would_make_anothers_is_refused(
     make_gateway: Any,
     upstream_url: str,

@@ -53,6 +53,9 @@ from gateway.sessions import Level
 log = logging.getLogger("gateway.login")
 
 PROVIDER_MFA = "provider_mfa"  # Session.second_factor: the OpenID provider's own, per policy
+# characters of the sign-ins begun a browser keeps together (names and values): far below the
+# 8 KB a Cookie header may have at the gateway (listen.max_header_size) or most servers
+ATTEMPTS_ROOM = 4096
 
 
 def _client(request: web.Request) -> OidcClient | None:
@@ -101,9 +104,9 @@ async def login_get(request: web.Request) -> web.StreamResponse:
         discovery, settings.client_id, settings.scopes, attempt, settings.max_age
     )
     response = see_other(url)
-    for name in _given_up(request):
-        response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure))
     sealed = attempt.seal(rt.secrets.cipher, ctx.application.name)
+    for name in _given_up(request, ATTEMPTS_ROOM - len(sealed)):
+        response.headers.add("Set-Cookie", expire_cookie(name, ctx.secure))
     response.headers.add(
         "Set-Cookie",
         f"{cookie_name(ctx, attempt_cookie(attempt.state))}={sealed}; Path=/; "
@@ -112,13 +115,14 @@ async def login_get(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _given_up(request: web.Request) -> list[str]:
-    """The browser's cookies of sign-ins begun earlier beyond the newest MAX_ATTEMPTS - 1 (and
-    any this gateway cannot read): expired, so a browser that keeps coming back to the login
-    page does not pile up cookies until its requests are too large."""
+def _given_up(request: web.Request, room: int) -> list[str]:
+    """The browser's cookies of sign-ins begun earlier beyond the newest MAX_ATTEMPTS - 1, or
+    beyond `room` characters together (and any this gateway cannot read): expired, so a browser
+    that keeps coming back to the login page does not pile up cookies until its requests are
+    larger than servers take."""
     rt, ctx = runtime(request), context(request)
     prefix = cookie_name(ctx, ATTEMPT_COOKIE + "_")
-    begun: list[tuple[float, str]] = []
+    begun: list[tuple[float, str, int]] = []
     unreadable: list[str] = []
     for name, value in ctx.cookies:
         if name.startswith(prefix):
@@ -126,9 +130,16 @@ def _given_up(request: web.Request) -> list[str]:
             if attempt is None:
                 unreadable.append(name)
             else:
-                begun.append((attempt.expires, name))
+                begun.append((attempt.expires, name, len(name) + len(value)))
     begun.sort(reverse=True)
-    return unreadable + [name for _, name in begun[MAX_ATTEMPTS - 1 :]]
+    kept = 0
+    given_up = unreadable
+    for _, name, size in begun:
+        if kept < MAX_ATTEMPTS - 1 and size <= room:
+            kept, room = kept + 1, room - size
+        else:
+            given_up.append(name)
+    return given_up
 
 
 async def callback(request: web.Request) -> web.StreamResponse:
