@@ -8,7 +8,8 @@ is user_dn with the (DN-escaped) name, the bind comes first, and the entry is th
 user with user_filter, at that DN or, with base_dn, searched under it (for AD's
 "{user}@corp.example" bind names); a filter that leaves out disabled accounts applies either
 way.
-Groups come from an attribute of the entry (memberOf) or a search (member={dn}).
+Groups come from an attribute of the entry (memberOf) or a search (member={dn}); only those
+directly under groups.base_dn count, named by their RDN (unique among siblings).
 
 Refused before any request: an empty password (an LDAP bind with a DN and no password is an
 unauthenticated bind, RFC 4513 5.1.2, which many servers answer with success), a password
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from ldap3 import BASE, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, LEVEL, SIMPLE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import (
     LDAPException,
     LDAPPasswordIsMandatoryError,
@@ -56,15 +57,16 @@ from ldap3.utils.dn import parse_dn
 
 from gateway.identity.ldap_text import (
     acceptable_name,
+    dn_key,
     escape_dn_value,
     escape_filter_value,
     fill,
-    group_name,
     header_safe,
     plain,
+    rdn,
 )
 from gateway.identity.portal import PortalUser
-from gateway.settings.model import Ldap, SettingsError
+from gateway.settings.model import Ldap, LdapGroups, SettingsError
 
 log = logging.getLogger("gateway.ldap")
 
@@ -296,22 +298,39 @@ class Directory:
     def _groups(
         self, attributes: dict[str, Any], dn: str, conn: Connection | None
     ) -> tuple[str, ...]:
+        """The names of the user's groups. Only groups directly under groups.base_dn count:
+        a group's name is unique only among its siblings (cn=admins,ou=sales and
+        cn=admins,ou=it would both be "admins", and a policy listing the one would take the
+        other's members). A name two of the user's groups would share (a name_attribute
+        other than their RDN's) is left out: which one a policy means cannot be told."""
         lookup = self.settings.groups
         if lookup is None:
             return ()
         if lookup.attribute:
-            values = _values(attributes, lookup.attribute)
-            names = [group_name(value) for value in values]
+            found: list[tuple[str, dict[str, Any]]] = [
+                (value, {}) for value in _values(attributes, lookup.attribute)
+            ]
         else:
             query = fill(lookup.filter, "{dn}", escape_filter_value(dn))
 
             def search(c: Connection) -> list[tuple[str, dict[str, Any]]]:
                 attrs = [lookup.name_attribute]
-                return self._search(c, lookup.base_dn, SUBTREE, query, MAX_GROUPS, attrs)
+                return self._search(c, lookup.base_dn, LEVEL, query, MAX_GROUPS, attrs)
 
             found = search(conn) if conn is not None else self._service(search)
-            names = [_first(attributes, lookup.name_attribute) for _, attributes in found]
-        kept = [n for n in dict.fromkeys(names) if header_safe(n)]
+        named: dict[str, tuple[str, set[Any]]] = {}  # lower case, as policies match
+        for group, group_attributes in found:
+            name = _group_name(lookup, group, group_attributes)
+            if name:
+                named.setdefault(name.lower(), (name, set()))[1].add(dn_key(group))
+        kept = []
+        for name, groups in named.values():
+            if len(groups) > 1:
+                log.warning(
+                    "%d groups of %s are named %r: none of them counts", len(groups), dn, name
+                )
+            elif header_safe(name):
+                kept.append(name)
         return tuple(kept[:MAX_GROUPS])
 
     def _search(
@@ -442,6 +461,19 @@ def _bindable(password: str) -> bool:
     except LDAPException:
         return False
     return True
+
+
+def _group_name(lookup: LdapGroups, group: str, attributes: dict[str, Any]) -> str | None:
+    """The name of a group directly under groups.base_dn: its RDN's value when the RDN is
+    name_attribute (cn), unique among its siblings; else its one name_attribute value
+    (found by a search only; memberOf gives DNs). None for any other group."""
+    place = rdn(group, lookup.base_dn)
+    if place is None:
+        return None  # deeper, elsewhere, or no DN
+    if place[0].lower() == lookup.name_attribute.lower():
+        return place[1].strip()
+    values = _values(attributes, lookup.name_attribute)
+    return values[0].strip() if len(values) == 1 and not lookup.attribute else None
 
 
 def _values(attributes: dict[str, Any], name: str) -> list[str]:

@@ -1,7 +1,7 @@
 """What a typed user name may become inside an LDAP request: checked (no control characters, no
 NUL, a bounded length), then escaped for a search filter (RFC 4515) or a DN (RFC 4514), so that
-`*`, `)(` or `\\` in a name is matched as itself and never changes the request. Also the name of
-a group from a `memberOf` value (the first RDN's value of a DN)."""
+`*`, `)(` or `\\` in a name is matched as itself and never changes the request. Also the RDN of
+a group's DN directly under the groups' base (its name, unique among its siblings)."""
 
 from __future__ import annotations
 
@@ -46,15 +46,31 @@ def fill(template: str, placeholder: str, value: str) -> str:
     return template.replace(placeholder, value)
 
 
-def group_name(value: str) -> str:
-    """`cn=Admins,ou=groups,dc=example,dc=org` -> "Admins"; a value that is no DN stays as it is."""
-    if "=" not in value:
-        return value
+def dn_key(dn: str) -> tuple[tuple[str, str, str], ...] | None:
+    """A DN as (attribute, value, separator) triples, attribute names and values without case
+    or the spaces around them, for comparing DNs; None for text that is no DN."""
+    if "=" not in dn:
+        return None
     try:
-        first = parse_dn(value, escape=False, strip=True)[0]
-    except (LDAPInvalidDnError, IndexError):
-        return value
-    return str(first[1])
+        parsed = parse_dn(dn.strip(), escape=False, strip=True)
+    except (LDAPInvalidDnError, ValueError):
+        return None
+    return tuple((k.lower(), v.strip().lower(), sep) for k, v, sep in parsed) or None
+
+
+def rdn(dn: str, base_dn: str) -> tuple[str, str] | None:
+    """(attribute, value) of the RDN of an entry directly under `base_dn`: `cn=Admins,ou=groups,
+    dc=example,dc=org` under `ou=groups,dc=example,dc=org` -> ("cn", "Admins"). None for a DN
+    anywhere else (deeper, or outside base_dn), with a multi-valued RDN, or no DN at all: a
+    group's first value names it unambiguously only among its siblings (`cn=admins,ou=sales`
+    and `cn=admins,ou=it` would both be "admins")."""
+    key, base = dn_key(dn), dn_key(base_dn)
+    if key is None or base is None or len(key) != len(base) + 1 or key[0][2] == "+":
+        return None
+    if [(k, v) for k, v, _ in key[1:]] != [(k, v) for k, v, _ in base]:
+        return None
+    first = parse_dn(dn.strip(), escape=False, strip=True)[0]
+    return str(first[0]), str(first[1])
 
 
 def plain(text: str, longest: int = 320) -> bool:

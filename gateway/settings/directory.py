@@ -126,12 +126,16 @@ def _groups(r: Reader, p: KeyPath) -> LdapGroups | None:
     r.unknown_keys(p, _GROUP_KEYS)
     attribute = _text(r, (*p, "attribute"))
     base_dn = _text(r, (*p, "base_dn"))
-    if bool(attribute) == bool(base_dn):
+    if not base_dn:
         message = (
-            f"{_name(p)} takes attribute (such as memberOf, on the user's entry) or base_dn "
-            "(where groups are searched, with filter), one of them"
+            f"{_name(p)} needs base_dn: the one container whose groups count, those directly "
+            "under it (a group's name is unique only among its siblings: cn=admins,ou=sales "
+            'and cn=admins,ou=it would both be "admins")'
         )
         r.error(p, message, at_key=True)
+    if attribute and r.has((*p, "filter")):
+        message = "filter is for a search of groups under base_dn, not with attribute"
+        r.error((*p, "filter"), message, at_key=True)
     return LdapGroups(
         attribute=attribute,
         base_dn=base_dn,

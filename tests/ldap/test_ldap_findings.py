@@ -1,7 +1,8 @@
 """Second review of the directory sign-in, each finding a test that failed before its fix:
 wrong passwords counted under the person the directory names, not under each spelling a user
 filter accepts; a password the LDAP library refuses is a wrong one, known user or not; a hung directory is the
-503 page within one deadline; an unknown name's bind touches no real entry."""
+503 page within one deadline; an unknown name's bind touches no real entry; a group
+counts only under the one name no other group can have."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from ldap3 import MODIFY_REPLACE, Connection, Server
 from gateway.identity.ldap import Directory
 from tests.ldap import test_ldap_portal as portal
 from tests.ldap.slapd import (
+    GROUPS,
+    PEOPLE,
     ROOT_DN,
     ROOT_PASSWORD,
     SERVICE_DN,
@@ -25,6 +28,7 @@ from tests.ldap.slapd import (
     Slapd,
     make_slapd,
 )
+from tests.ldap.test_ldap_review import add
 from tests.support import portal_login
 
 echo_url = portal.echo_url  # the upstream that reports what it received
@@ -146,5 +150,60 @@ async def test_an_unknown_name_binds_as_no_real_entry(
         service = Connection(Server(f"ldap://127.0.0.1:{own.port}"), portal_dn, "portal-secret")
         assert service.bind(), service.result  # not locked
         service.unbind()
+    finally:
+        own.stop()
+
+
+SALES = f"ou=sales,{GROUPS}"
+BY_ATTRIBUTE = {"attribute": "memberOf", "base_dn": GROUPS}
+BY_SEARCH = {"base_dn": GROUPS, "filter": "(&(objectClass=groupOfNames)(member={dn}))"}
+
+
+@pytest.mark.parametrize("groups", [BY_ATTRIBUTE, BY_SEARCH], ids=["memberOf", "search"])
+async def test_a_group_of_the_same_name_elsewhere_is_not_the_listed_one(
+    make_gateway: Any, echo_url: str, tmp_path: Path, groups: dict[str, str]
+) -> None:
+    """Sales has an "admins" group of its own (cn=admins,ou=sales,ou=groups); its first value
+    made it "admins" too, and its member bob a member of the company that lists the admins of
+    ou=groups. Only the groups directly under groups.base_dn count (siblings' names cannot
+    collide), and two of a user's groups that would share a name are both left out."""
+    own = make_slapd(tmp_path / "slapd")
+    try:
+        bob = f"uid=bob,{PEOPLE}"
+        add(own, SALES, ["organizationalUnit"], {"ou": "sales"})
+        add(own, f"cn=admins,{SALES}", ["groupOfNames"], {"cn": "admins", "member": [bob]})
+        client = await portal.gateway(
+            make_gateway, portal.ldap_app(echo_url, tmp_path, own.url, groups=groups)
+        )
+        headers, page = await portal.signed_in_headers(client, "bob", "bob-password")
+        assert headers["remote-groups"] == "staff"
+        assert "Admins of the Directory" not in page
+        client.session.cookie_jar.clear()  # signed out: alice next
+        headers, page = await portal.signed_in_headers(client, "alice", "alice-password")
+        assert sorted(headers["remote-groups"].split(",")) == ["admins", "staff"]
+        assert "Admins of the Directory" in page
+    finally:
+        own.stop()
+
+
+async def test_two_groups_of_one_name_name_neither(
+    make_gateway: Any, echo_url: str, tmp_path: Path
+) -> None:
+    """Groups named by an attribute other than their RDN's (businessCategory here), which
+    two of bob's groups share: which of them the policy means cannot be told, so neither
+    counts."""
+    own = make_slapd(tmp_path / "slapd")
+    try:
+        bob = f"uid=bob,{PEOPLE}"
+        for cn in ("sales-admins", "it-admins"):
+            group = {"cn": cn, "member": [bob], "businessCategory": "admins"}
+            add(own, f"cn={cn},{GROUPS}", ["groupOfNames"], group)
+        groups = {**BY_SEARCH, "name_attribute": "businessCategory"}
+        client = await portal.gateway(
+            make_gateway, portal.ldap_app(echo_url, tmp_path, own.url, groups=groups)
+        )
+        headers, page = await portal.signed_in_headers(client, "bob", "bob-password")
+        assert "remote-groups" not in headers
+        assert "Admins of the Directory" not in page
     finally:
         own.stop()

@@ -63,7 +63,7 @@ def ldap_app(
         "bind_dn": SERVICE_DN,
         "bind_password": {"file": str(secret)},
         "user_filter": "(&(objectClass=inetOrgPerson)(uid={user}))",
-        "groups": {"attribute": "memberOf"},
+        "groups": {"attribute": "memberOf", "base_dn": GROUPS},
         "connect_timeout": 1,
         "timeout": 2,
     }

@@ -34,7 +34,7 @@ def test_search_then_bind_settings(tmp_path: Path) -> None:
         "base_dn": "DC=corp,DC=example",
         "user_filter": "(&(sAMAccountName={user})(!(userAccountControl:1.2.840.113556.1.4.803:=2)))",
         "user_attribute": "sAMAccountName",
-        "groups": {"attribute": "memberOf"},
+        "groups": {"attribute": "memberOf", "base_dn": "OU=Groups,DC=corp,DC=example"},
         "timeout": "3s",
         "pool_size": 8,
     }
@@ -48,7 +48,7 @@ def test_search_then_bind_settings(tmp_path: Path) -> None:
         bind_password=SecretSource(file=tmp_path / "ldap-password"),
         user_filter=ldap["user_filter"],
         user_attribute="sAMAccountName",
-        groups=LdapGroups(attribute="memberOf"),
+        groups=LdapGroups(attribute="memberOf", base_dn="OU=Groups,DC=corp,DC=example"),
         timeout=3.0,
         pool_size=8,
     )
@@ -65,7 +65,7 @@ def test_every_mistake_at_once(tmp_path: Path) -> None:
                 "bind_password": "hunter2",
                 "user_dn": "uid=fixed",
                 "user_filter": "uid={user}",
-                "groups": {"attribute": "memberOf", "base_dn": "ou=groups"},
+                "groups": {"attribute": "memberOf", "filter": "(member={dn})"},
                 "pool": 3,
             }
         },
@@ -81,7 +81,8 @@ def test_every_mistake_at_once(tmp_path: Path) -> None:
         "needs base_dn",
         'user_dn must hold "{user}" once',
         'must be a filter in parentheses holding "{user}"',
-        "takes attribute (such as memberOf",
+        "groups needs base_dn: the one container whose groups count",
+        "filter is for a search of groups under base_dn, not with attribute",
     ):
         assert expected in text, (expected, errors)
 
