@@ -118,13 +118,9 @@ def forward_auth_nginx_block(port: int, gateway_port: int, upstream_port: int, c
             "listen 80;": f"listen 127.0.0.1:{port} backlog=8192;",
             "listen 80 default_server;": f"listen 127.0.0.1:{port} default_server;",
             f"server_name {FRONT_HOST};": "server_name 127.0.0.1;",
-            **({CACHE_DIR: str(cache)} if CACHE_DIR in _shipped_nginx() else {}),
+            CACHE_DIR: str(cache),
         },
     )
-
-
-def _shipped_nginx() -> str:
-    return (ROOT / "deploy" / "nginx" / "gateway.conf").read_text()
 
 
 def start_caddy(

@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.identity.portal import hash_password
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX_CONF = ROOT / "deploy" / "nginx" / "gateway.conf"
 NGINX_SETTINGS = ROOT / "deploy" / "nginx" / "gateway.yaml"
 DOCS = ROOT / "docs" / "forward-auth.md"
+AUTH_CACHE = "/var/cache/nginx/gateway-auth"  # the shipped auth cache's directory
 PASSWORD = "carol-password"
 USER = "carol@example.com"
 # Policies for the tests: one company that enforces 2FA, and access rules for the application.
@@ -216,6 +218,7 @@ def nginx_factory(tmp_path: Path) -> Iterator[Any]:
                 "server 127.0.0.1:8000;": f"server 127.0.0.1:{upstream_port};",
                 "listen 80;": f"listen 127.0.0.1:{port};",
                 "listen 80 default_server;": f"listen 127.0.0.1:{port} default_server;",
+                AUTH_CACHE: str(tmp_path / "nginx-auth-cache"),
             },
         )
         nginx = Nginx(tmp_path / "nginx", block, port)
@@ -300,10 +303,14 @@ class Browser:
         method: str = "GET",
         style: str = "traefik",
         endpoint: str = "/.gateway/verify",
-        extra: dict[str, str] | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
-        """The front proxy asking about this browser's request (its cookies go along)."""
-        headers = {**forwarded(uri, method, self.host, style), **(extra or {})}
+        """The front proxy asking about this browser's request (its cookies go along); `extra`
+        replaces headers of the same name, each of its lines kept (a multidict may repeat)."""
+        headers = CIMultiDict(forwarded(uri, method, self.host, style))
+        for name in set((extra or {}).keys()):
+            headers.popall(name, None)
+        headers.extend((extra or {}).items())
         async with self.session.get(endpoint, headers=headers, allow_redirects=False) as answer:
             await answer.read()
             return answer

@@ -43,6 +43,7 @@ from gateway.handlers.shared.verified import to_the_challenge
 from gateway.hosts import canonical_host
 from gateway.i18n import N_, Explained, gettext
 from gateway.keys import CONTEXT
+from gateway.method_override import HEADERS as OVERRIDE_HEADERS
 from gateway.method_override import overrides
 from gateway.metrics import BYPASS
 from gateway.middleware.context import served_securely
@@ -56,6 +57,17 @@ from gateway.sessions import Session
 log = logging.getLogger("gateway.forward_auth")
 
 LOCATION_HEADER = "X-Gateway-Location"
+# nginx's auth cache (deploy/nginx/gateway.conf): the front proxy says it keeps verdicts, and the
+# gateway says which allows it may keep, and how long (X-Accel-Expires, whole seconds). nginx
+# keeps an answer stored at t until the end of second floor(t) + N, less than N + 1 seconds;
+# the answer comes from a store read made for it, so an ended session, a reset or a new deny
+# rule stops within RECHECK_AFTER, as with the gateway's own memory of verified sessions.
+AUTH_CACHE_HEADER = "X-Gateway-Auth-Cache"
+AUTH_CACHE_SECONDS = 1
+# what the shipped cache key holds besides scheme, host, method, URI and address, and what the
+# verdict may read: nginx 1.22 keys only the first of repeated header lines (but joins Cookie
+# and X-Forwarded-For), so a request repeating one of these is never kept
+_KEYED_ONCE = (*OVERRIDE_HEADERS, "Authorization")
 # The Cookie header the application should get, under that very name so that Traefik's
 # authResponseHeaders and Caddy's copy_headers replace the browser's with it as they are.
 COOKIE_HEADER = "Cookie"
@@ -143,6 +155,7 @@ class Answer:
 
     location: str | None = None
     identity: dict[str, str] = field(default_factory=dict)
+    keep: bool = False  # an allow the front proxy's auth cache may keep for AUTH_CACHE_SECONDS
 
 
 async def verify(request: web.Request) -> web.StreamResponse:
@@ -168,9 +181,22 @@ async def auth_request(request: web.Request) -> web.StreamResponse:
 def _allow(request: web.Request, answer: Answer) -> web.Response:
     """200 with the identity headers and the Cookie header for the front proxy to send on: the
     browser's cookies without the gateway's own (always present, maybe empty, like the rest)."""
-    headers = {name: answer.identity.get(name, "") for name in IDENTITY_HEADERS}
+    headers: dict[str, str] = {}
+    if answer.keep:  # before Cache-Control: nginx 1.22 reads them in order, and no-store first
+        headers["X-Accel-Expires"] = str(AUTH_CACHE_SECONDS)  # would make the answer uncacheable
+    headers |= {name: answer.identity.get(name, "") for name in IDENTITY_HEADERS}
     headers[COOKIE_HEADER] = cookie_header_for_upstream(request)
-    return web.Response(status=200, headers={**headers, "Cache-Control": "no-store"})
+    headers["Cache-Control"] = "no-store"  # for anything but an auth cache that asked
+    return web.Response(status=200, headers=headers)
+
+
+def _cache_asks(request: web.Request) -> bool:
+    """Whether the front proxy keeps verdicts (its auth cache) and this request's may be kept:
+    not when a header the cache key holds once comes more than once."""
+    headers = request.headers
+    if headers.get(AUTH_CACHE_HEADER) != "1":
+        return False
+    return all(len(headers.getall(name, ())) <= 1 for name in _KEYED_ONCE)
 
 
 async def _judge(request: web.Request) -> Answer:
@@ -256,10 +282,13 @@ async def _judge(request: web.Request) -> Answer:
     if access is Access.DENY:
         metrics.decided(application.name, Outcome.DENY)
         raise Forbidden(N_("The site's policy does not allow this address."))
+    # an auth cache keeps an allow for a while: it comes from a store read made for it, never
+    # from the memory of recent sessions, so the two delays never add up
+    keep = _cache_asks(request) and ctx.mode is not Mode.HEADER
     if access is Access.BYPASS:  # no session lookup: works with the store down
         metrics.decided(application.name, BYPASS)
-        return Answer()
-    session = await load_session(request, recent=True)
+        return Answer(keep=keep)
+    session = await load_session(request, recent=not keep)
     if ctx.mode is Mode.HEADER:
         if header_user is None:
             session = None  # the single sign-on in front names nobody: unidentified
@@ -280,9 +309,9 @@ async def _judge(request: web.Request) -> Answer:
             )
         return Answer(gateway_url("continue", original.return_path))
     if outcome is Outcome.FORWARD:
-        return Answer(identity=_identity(request, session))
+        return Answer(identity=_identity(request, session), keep=keep)
     if outcome is Outcome.FORWARD_ANONYMOUS:
-        return Answer()
+        return Answer(keep=keep)
     if outcome in SKIPS:
         return Answer(gateway_url("continue", original.return_path))
     if outcome in REDIRECT_PAGES:
