@@ -35,30 +35,64 @@ class _TooDeep(Exception):
         self.line = line
 
 
-class _Loader(yaml.SafeLoader):
+class _DepthLimit:
+    """Refuse nesting deeper than _MAX_DEPTH (PyYAML's composer recurses once per level)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self._depth >= _MAX_DEPTH:
+            event: yaml.Event = self.peek_event()  # type: ignore[attr-defined]
+            raise _TooDeep(event.start_mark.line + 1 if event.start_mark is not None else 1)
+        self._depth += 1
+        try:
+            node: yaml.Node | None = super().compose_node(parent, index)  # type: ignore[misc]
+            return node
+        finally:
+            self._depth -= 1
+
+
+class _Loader(_DepthLimit, yaml.SafeLoader):
     """SafeLoader reading only true/false as booleans (as YAML 1.2 does), so "yes" stays text,
-    and refusing nesting deeper than _MAX_DEPTH (its composer recurses once per level)."""
+    and refusing nesting deeper than _MAX_DEPTH."""
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != _TAG + "bool"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
-    _depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self._depth >= _MAX_DEPTH:
-            event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise _TooDeep(event.start_mark.line + 1 if event.start_mark is not None else 1)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
 
 
 _Loader.add_implicit_resolver(
     _TAG + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+
+if yaml.__with_libyaml__:
+    from yaml.composer import Composer
+    from yaml.cyaml import CParser  # type: ignore[attr-defined]
+    from yaml.resolver import Resolver
+
+    class _FastLoader(_DepthLimit, Composer, CParser, yaml.constructor.SafeConstructor, Resolver):
+        """_Loader's nodes, its resolvers and its depth limit, from libyaml's events: the same
+        Python composer, several times faster (policy directories of a thousand files are read
+        in well under a second). A document libyaml refuses is read again by _Loader, so every
+        error and its line are PyYAML's own."""
+
+        yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+            Composer.__init__(self)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    if yaml.__with_libyaml__:
+        try:
+            return yaml.compose(text, Loader=_FastLoader)  # type: ignore[arg-type]
+        except (yaml.YAMLError, _TooDeep):
+            pass  # read again below: the error as PyYAML words it
+    return yaml.compose(text, Loader=_Loader)
 
 
 @dataclass
@@ -186,7 +220,7 @@ def parse_yaml(text: str, file: str) -> Document:
     """Parse one YAML document; syntax and structure problems land in `Document.errors`."""
     document = Document(file, None)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = _compose(text)
     except _TooDeep as exc:
         document.errors.append(ConfigError(file, exc.line, str(exc)))
         return document

@@ -13,7 +13,8 @@ the pattern, as the bits of an integer, so a few integer operations per part.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
 
 # The parts a pattern is made of: text, or one of the wildcards.
 _STAR = "*"  # [^/]*
@@ -135,26 +136,130 @@ def backtracks_linearly(parts: list[tuple[bool, str]]) -> bool:
 
 class PathPattern:
     """One compiled access-rule path pattern; `regex` is set when a regular expression of it
-    is safe to use (see backtracks_linearly), and `matches` uses it then."""
+    is safe to use (see backtracks_linearly), and `matches` uses it then. The regular expression
+    is compiled at the first match: a policy of ten thousand rules loads without compiling
+    those that no request ever reaches."""
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
         parts = parts_of(pattern)
-        self._steps = [_step(wild, text) for wild, text in parts]
+        self._parts = parts
+        self._steps: list[_Step] | None = None
         self.regex = glob_to_regex(pattern) if backtracks_linearly(parts) else None
-        self._compiled = re.compile(self.regex, re.DOTALL) if self.regex is not None else None
+        self._compiled: re.Pattern[str] | None = None
 
     def matches(self, path: str) -> bool:
-        if self._compiled is not None:
-            return self._compiled.fullmatch(path) is not None
+        if self.regex is not None:
+            compiled = self._compiled
+            if compiled is None:
+                compiled = self._compiled = re.compile(self.regex, re.DOTALL)
+            return compiled.fullmatch(path) is not None
         return self.automaton_matches(path)
 
     def automaton_matches(self, path: str) -> bool:
         """The position-set automaton's answer, whatever the pattern."""
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = [_step(wild, text) for wild, text in self._parts]
         positions = _Path(path)
         reached = 1
-        for step in self._steps:
+        for step in steps:
             reached = step(positions, reached)
             if not reached:
                 return False
         return bool(reached >> positions.end & 1)
+
+    def leading_segments(self) -> tuple[str, ...] | None:
+        """The path segments every path this pattern matches starts with, as far as its text
+        before the first wildcard tells; None when it has no wildcard (it matches itself only).
+
+        "/api/v1/**" gives ("api", "v1") ("/**" at the end also matches "/api/v1" itself),
+        "/api/v1/x*" gives ("api", "v1"), "/a/**/b" gives ("a",) ("/**/" is at least a "/"),
+        "/**/x.php" and "/x*" give ().
+        """
+        first = next((index for index, (wild, _) in enumerate(self._parts) if wild), None)
+        if first is None:
+            return None
+        text = "".join(part for _, part in self._parts[:first])  # the literal prefix
+        if not text:
+            return ()
+        if self._parts[first][1] in (_TAIL, _MIDDLE):  # "/x/**": "/x", or "/x/" and more
+            return tuple(text[1:].split("/"))
+        return tuple(text[1:].split("/")[:-1])  # the last piece may go on past the wildcard
+
+
+T = TypeVar("T")
+
+
+class _Node:
+    __slots__ = ("children", "entries")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        # (order, methods, pattern, value), by order: the patterns whose literal segments end here
+        self.entries: list[tuple[int, frozenset[str] | None, PathPattern, Any]] = []
+
+
+class PathIndex(Generic[T]):
+    """Ordered entries (path patterns, the methods they are for, a value), answering which is
+    the first, in their order, that a request's method and path meet: what a scan of the
+    entries in order would answer, at a cost that does not grow with their number.
+
+    Each pattern is filed under the literal path segments it starts with (a trie); exact paths
+    in a dictionary. A path meets only the patterns filed along its own first segments, so only
+    those are tried, in order, and a node's patterns after the best order found so far are not.
+    Methods: None is every method; HEAD meets a GET entry (a GET without its body) unless the
+    entry names HEAD itself, as `AccessRule.matches` says.
+    """
+
+    def __init__(
+        self, entries: Iterable[tuple[Iterable[PathPattern], Iterable[str] | None, T]]
+    ) -> None:
+        self._root = _Node()
+        self._exact: dict[str, list[tuple[int, frozenset[str] | None, T]]] = {}
+        self._values: list[T] = []
+        for order, (patterns, methods, value) in enumerate(entries):
+            self._values.append(value)
+            allowed = frozenset(methods) if methods is not None else None
+            for pattern in patterns:
+                segments = pattern.leading_segments()
+                if segments is None:
+                    self._exact.setdefault(pattern.pattern, []).append((order, allowed, value))
+                    continue
+                node = self._root
+                for segment in segments:
+                    node = node.children.setdefault(segment, _Node())
+                node.entries.append((order, allowed, pattern, value))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def first(self, method: str, path: str) -> T | None:
+        """The value of the first entry (in order) whose methods take `method` (upper case)
+        and one of whose patterns matches `path`; None when no entry does."""
+        best = len(self._values)
+        found: T | None = None
+        for order, allowed, value in self._exact.get(path, ()):
+            if order < best and _takes(allowed, method):
+                best, found = order, value
+                break
+        node: _Node | None = self._root
+        segments = iter(path[1:].split("/")) if path.startswith("/") else iter(())
+        while node is not None:
+            for order, allowed, pattern, value in node.entries:
+                if order >= best:
+                    break
+                if _takes(allowed, method) and pattern.matches(path):
+                    best, found = order, value
+                    break
+            segment = next(segments, None)
+            node = node.children.get(segment) if segment is not None else None
+        return found
+
+
+def _takes(allowed: frozenset[str] | None, method: str) -> bool:
+    return (
+        allowed is None
+        or method in allowed
+        or (method == "HEAD" and "GET" in allowed)  # HEAD in allowed: the line above
+    )

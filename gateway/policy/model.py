@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from gateway.i18n import N_
 from gateway.paths import resolved
-from gateway.policy.globs import PathPattern
+from gateway.policy.globs import PathIndex, PathPattern
 from gateway.policy.globs import glob_to_regex as glob_to_regex  # the patterns' reference meaning
 from gateway.policy.provider_mfa import ProviderMfa
 
@@ -219,8 +219,7 @@ class AccessRule:
     # step-up: a verified session whose second factor (a real one, not a trusted network or a
     # deferral) is older than this is asked for it again here (two_factor rules only)
     reauthenticate_after: timedelta | None = None
-    _regex: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
-    _automata: tuple[PathPattern, ...] = field(init=False, repr=False, compare=False)
+    patterns: tuple[PathPattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.paths or not all(path.startswith("/") for path in self.paths):
@@ -232,12 +231,8 @@ class AccessRule:
                 raise ValueError("reauthenticate_after must be at least 1 minute")
         if self.methods is not None:
             object.__setattr__(self, "methods", tuple(m.upper() for m in self.methods))
-        patterns = [PathPattern(path) for path in self.paths]
-        regexes = [f"(?:{pattern.regex})" for pattern in patterns if pattern.regex is not None]
-        regex = re.compile("|".join(regexes), re.DOTALL) if regexes else None
-        object.__setattr__(self, "_regex", regex)
-        automata = tuple(pattern for pattern in patterns if pattern.regex is None)
-        object.__setattr__(self, "_automata", automata)
+        patterns = tuple(PathPattern(path) for path in dict.fromkeys(self.paths))
+        object.__setattr__(self, "patterns", patterns)
 
     def matches(self, method: str, path: str) -> bool:
         """`path` is the normalised request path, without the query string."""
@@ -246,9 +241,7 @@ class AccessRule:
             method = "GET" if self.methods is not None and "HEAD" not in self.methods else method
         if self.methods is not None and method not in self.methods:
             return False
-        if self._regex is not None and self._regex.fullmatch(path) is not None:
-            return True
-        return bool(self._automata) and any(pattern.matches(path) for pattern in self._automata)
+        return any(pattern.matches(path) for pattern in self.patterns)
 
 
 @dataclass(frozen=True)
@@ -260,6 +253,8 @@ class Policy:
     _by_domain: dict[str, Company] = field(init=False, repr=False, compare=False)
     _by_id: dict[str, Company] = field(init=False, repr=False, compare=False)
     _by_group: dict[str, Company] = field(init=False, repr=False, compare=False)
+    # per application, its rules compiled for `access_for` (see RuleIndex)
+    _indexes: dict[str, RuleIndex] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_user: dict[str, Company] = {}
@@ -277,6 +272,8 @@ class Policy:
         object.__setattr__(self, "_by_group", by_group)
         object.__setattr__(self, "_by_id", {company.id: company for company in self.companies})
         object.__setattr__(self, "access_rules", MappingProxyType(dict(self.access_rules)))
+        indexes = {app: RuleIndex(rules) for app, rules in self.access_rules.items() if rules}
+        object.__setattr__(self, "_indexes", indexes)
 
     def company_for(self, user: str, groups: Iterable[str] = ()) -> Company | None:
         """The company `user` belongs to: an explicit entry first, then the address's domain,
@@ -303,13 +300,15 @@ class Policy:
         The same for the methods an application may take the request for (`overrides`: what
         X-HTTP-Method-Override and its kin say).
         """
-        rules = self.access_rules.get(app, ())
-        if not rules:
+        index = self._indexes.get(app)
+        if index is None:
             return Access.TWO_FACTOR, None
-        decided = _first_match(rules, method, path)
+        decided = index.first_match(method, path)
         for candidate in dict.fromkeys((method, *overrides)):
             for reading in readings(path):
-                other = _first_match(rules, candidate, reading)
+                if candidate == method and reading == path:
+                    continue  # decided above
+                other = index.first_match(candidate, reading)
                 if other[1] is not decided[1] and _asks_more(other, decided):
                     decided = other
         return decided
@@ -330,9 +329,8 @@ class Policy:
         """Every method a request to `app` may be taken for, as far as its rules can tell
         apart: each method some rule is scoped to, and OTHER_METHOD for all the rest (it meets
         only the rules scoped to no method)."""
-        rules = self.access_rules.get(app, ())
-        named = dict.fromkeys(m for rule in rules for m in rule.methods or ())
-        return (*named, OTHER_METHOD)
+        index = self._indexes.get(app)
+        return (*index.methods, OTHER_METHOD) if index is not None else (OTHER_METHOD,)
 
 
 # a method no rule can name: what a `_method` naming any method no rule is scoped to is decided as
@@ -364,10 +362,29 @@ def _step_up_seconds(rule: AccessRule | None) -> float:
 def _first_match(
     rules: tuple[AccessRule, ...], method: str, path: str
 ) -> tuple[Access, AccessRule | None]:
+    """The plain meaning of an application's rules: the first, in order, that matches decides;
+    with none, two factors are needed. RuleIndex answers the same, faster."""
     for rule in rules:
         if rule.matches(method, path):
             return rule.access, rule
     return Access.TWO_FACTOR, None
+
+
+class RuleIndex:
+    """An application's access rules compiled for lookups whose cost does not grow with their
+    number (gateway.policy.globs.PathIndex): `first_match` answers exactly what `_first_match`
+    answers for the same rules, method and path. `methods`: each method some rule is scoped
+    to, in the order the rules name them."""
+
+    __slots__ = ("_index", "methods")
+
+    def __init__(self, rules: tuple[AccessRule, ...]) -> None:
+        self._index = PathIndex((rule.patterns, rule.methods, rule) for rule in rules)
+        self.methods = tuple(dict.fromkeys(m for rule in rules for m in rule.methods or ()))
+
+    def first_match(self, method: str, path: str) -> tuple[Access, AccessRule | None]:
+        rule = self._index.first(method.upper(), path)
+        return (Access.TWO_FACTOR, None) if rule is None else (rule.access, rule)
 
 
 def readings(path: str) -> list[str]:
