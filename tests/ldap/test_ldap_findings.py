@@ -207,3 +207,28 @@ async def test_two_groups_of_one_name_name_neither(
         assert "Admins of the Directory" not in page
     finally:
         own.stop()
+
+
+async def test_a_held_name_costs_the_directory_nothing(
+    make_gateway: Any,
+    echo_url: str,
+    tmp_path: Path,
+    slapd: Slapd,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The search that names the person comes before the wait; a name (or an address) held
+    already is refused without it, so guesses at a held name do not each cost a search."""
+    searches: list[str] = []
+    find = Directory._find
+
+    def counted(self: Directory, name: str) -> Any:
+        searches.append(name)
+        return find(self, name)
+
+    monkeypatch.setattr(Directory, "_find", counted)
+    client = await portal.gateway(make_gateway, portal.ldap_app(echo_url, tmp_path, slapd.url))
+    for _ in range(5):
+        assert (await portal_login(client, "bob", "not-bobs-password")).status == 401
+    assert searches == ["bob"] * 5
+    assert (await portal_login(client, "bob", "bob-password")).status == 429
+    assert searches == ["bob"] * 5

@@ -52,9 +52,12 @@ async def _find(
     names (its search-then-bind search, before the password is checked) first, then the name
     as typed; so that a filter taking a uid or an address does not give a locked person a
     fresh count under the other spelling, and an unknown name is counted all the same. The
-    users file and a direct bind (no search before the bind) count the name as typed."""
+    users file and a direct bind (no search before the bind) count the name as typed. A name
+    or address held already is not searched for (the wait under the lock refuses it)."""
     typed = username.lower()
     if isinstance(users, UsersFile) or not password:  # an empty one never reaches the directory
+        return [typed], None
+    if await wait_for(visit(request), typed) is not None:
         return [typed], None
     try:
         found = await users.find(username)
