@@ -453,9 +453,9 @@ class _Tls(Tls):
 def _bindable(password: str) -> bool:
     """Whether ldap3 sends `password` in a simple bind: it prepares it with SASLprep (RFC
     4013) and refuses one with a prohibited character (a control character, a private-use or
-    unassigned one). Such a password could never be right; asked only for a known user it
-    would give that user away (the refusal raised), so it is a wrong password for everyone,
-    before any request."""
+    unassigned one). Such a password cannot be checked at all; refused only for a known user
+    (the bind raised) it gave that user away, so it is a wrong password for everyone, before
+    any request (a person whose password holds such a character cannot sign in here)."""
     try:
         validate_simple_password(password)
     except LDAPException:
