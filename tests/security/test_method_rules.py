@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict
 
 from gateway.method_override import overrides
 from gateway.policy.model import Access, AccessRule, Policy
@@ -56,6 +57,17 @@ async def test_method_overrides_meet_the_method_rules(
     """A POST that the application would take for a DELETE is denied like the DELETE."""
     answer = await gateway.post(target, headers=headers)
     assert answer.status == 403
+
+
+async def test_every_line_of_a_repeated_override_header_meets_the_method_rules(
+    gateway: Any,
+) -> None:
+    """Two X-HTTP-Method-Override lines: Node joins them, PHP behind some servers and frameworks
+    reading the last line take the second. The gateway read only the first, so "GET" then
+    "DELETE" passed a DELETE deny rule to an application that deletes."""
+    headers = CIMultiDict([("X-HTTP-Method-Override", "GET"), ("X-HTTP-Method-Override", "DELETE")])
+    assert (await gateway.post("/items/1", headers=headers)).status == 403
+    assert overrides(headers, "") == ("GET", "DELETE")
 
 
 def test_overrides_are_read_from_headers_and_query() -> None:
