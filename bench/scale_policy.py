@@ -79,9 +79,19 @@ def rule(app: int, number: int) -> str:
     return f'    - paths: ["/pages/{resource}/*/edit"]\n      access: two_factor\n'
 
 
-def access_file(app: str, app_number: int, rules: int) -> str:
-    body = "".join(rule(app_number, number) for number in range(rules))
-    return f"applications:\n  {app}:\n{body}"
+PROBE = "/scale-probe/x"  # denied (403) or bypassed (the upstream's 404): which policy is in force
+
+
+def probe_rule(access: str) -> str:
+    return f'    - paths: ["/scale-probe/**"]\n      access: {access}\n'
+
+
+def access_file(app: str, app_number: int, rules: int, probe: str | None = None) -> str:
+    """An application's access file; `probe`: the access of a first rule for /scale-probe/**,
+    which a reload test flips (it is counted among the `rules`)."""
+    first = probe_rule(probe) if probe is not None else ""
+    body = "".join(rule(app_number, number) for number in range(rules - bool(first)))
+    return f"applications:\n  {app}:\n{first}{body}"
 
 
 def apps(count: int) -> list[str]:
@@ -89,9 +99,12 @@ def apps(count: int) -> list[str]:
     return ["bench", *(f"app{n:02d}" for n in range(1, count))]
 
 
-def policy_files(companies: int, rules: int, applications: int) -> dict[str, str]:
+def policy_files(
+    companies: int, rules: int, applications: int, probe: str = "deny"
+) -> dict[str, str]:
     """A policy directory's files: the benchmark's company (its user's domain), `companies` - 1
-    others, and `rules` access rules spread evenly over `applications` applications."""
+    others, and `rules` access rules spread evenly over `applications` applications, the
+    benchmark application's first one the probe rule (`probe`: its access)."""
     files = {"bench.yaml": servers.POLICY}
     for number in range(1, companies):
         files[f"company-{number:04d}.yaml"] = company_file(number)
@@ -99,7 +112,7 @@ def policy_files(companies: int, rules: int, applications: int) -> dict[str, str
     per_app = rules // len(names)
     for index, app in enumerate(names):
         count = per_app + (1 if index < rules % len(names) else 0)
-        files[f"access-{app}.yaml"] = access_file(app, index, count)
+        files[f"access-{app}.yaml"] = access_file(app, index, count, probe if index == 0 else None)
     return files
 
 
