@@ -15,7 +15,9 @@ folder, with an index.html that shows them all at once:
 And each state is checked: axe-core finds no violation at either width, nothing is wider than
 the window at either width, and every same-origin link on it answers below 400 to that person
 (their cookies, following redirects). Those checks are separate tests per state and width
-(test_axe, test_fits, test_links), so a known product bug can be marked on its one check.
+(test_axe, test_fits, test_links), so a known product bug can be marked on its one check; a
+state in German, French or Spanish is also read for its <html lang> and for English left on it
+(test_speaks_its_language). Each test's id starts with its group: `-k languages` picks one.
 
 The states are walked in groups, each with a demo process of its own; a group is walked once, by
 the first check that needs it. The demo's texts, calls and emails are read from its outbox, and
@@ -40,6 +42,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
+from gateway import i18n
 from tests.e2e.flow import (
     ALICE,
     CHALLENGE_URL,
@@ -167,17 +170,24 @@ GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
         ),
         ("error-502", "The application is down (502)"),
     ),
-    # issue 19: the same pages in German, French and Spanish (the browser's Accept-Language,
-    # then the switcher's cookie), at one width
+    # issue 19: the pages in German, French and Spanish (the browser's Accept-Language, then
+    # the switcher's cookie), at one width; each is also read for English left on it
     "languages": tuple(
         (f"{lang}-{state}", f"{name}: {shows}")
         for lang, name in (("de", "German"), ("fr", "French"), ("es", "Spanish"))
         for state, shows in (
             ("enrol-app", "set up an authenticator app"),
+            ("code-sent", "the code we emailed (Frank's, Initech offers email)"),
             ("enrol-app-wrong-code", "setting up the app, a wrong code"),
             ("recovery-codes-new", "recovery codes, shown once"),
             ("account", "two-step sign-in, one method"),
-            ("challenge-app", "the challenge, with Remember this browser where offered"),
+            ("sessions", "where you're signed in"),
+            ("admin-members", "admin: the members of Acme (Alice's)"),
+            ("sign-out", "sign out, signed in"),
+            ("challenge-app", "the challenge and its other ways, Remember this browser if offered"),
+            ("challenge-recovery", "the challenge: a recovery code"),
+            ("recovery-used", "signed in with a recovery code: codes remaining"),
+            ("error-403", "an address the access rules refuse (403)"),
             ("error-404", "a gateway page that does not exist (404)"),
         )
     ),
@@ -235,6 +245,8 @@ class Shot:
     overflow: dict[int, list[str]] = field(default_factory=dict)  # width -> what is too wide
     dead: list[str] = field(default_factory=list)  # links that do not work
     url: str = ""
+    lang: str = ""  # <html lang>
+    text: str = ""  # what the page says (its body's text, as rendered)
 
 
 class Gallery:
@@ -250,7 +262,8 @@ class Gallery:
         assert state in STATES, f"{state} is not in GROUPS"
         assert state not in self.shots, f"{state} taken twice"
         page.wait_for_load_state("load")
-        shot = Shot(state, url=page.url)
+        shot = Shot(state, url=page.url, lang=page.locator("html").get_attribute("lang") or "")
+        shot.text = page.locator("body").inner_text()
         for width in widths_of(state):
             page.set_viewport_size(WIDTHS[width])
             name = f"{state}-{width}px.png"
@@ -724,12 +737,33 @@ def step_up_settings(tmp: Path) -> dict[str, Any]:
     return settings
 
 
-# per language: its user (a fresh one each, so each enrols) and the words its buttons say
-LANGUAGES = {
-    "de": (ALICE, "Bestätigen und weiter", "Bestätigen", "Zwei-Schritt-Anmeldung"),
-    "fr": (FRANK, "Confirmer et continuer", "Valider", "Validation en deux étapes"),
-    "es": (CAROL, "Confirmar y continuar", "Verificar", "Verificación en dos pasos"),
-}
+# English a translated page must not say: the words of its buttons and headings, and words
+# that no German, French or Spanish sentence has (case-sensitive, so a base32 secret in capitals
+# is not read as words; "English" itself is the switcher's link)
+ENGLISH = re.compile(
+    r"\b(?:Sign (?:in|out)|Signed in|Continue|Verify|Recovery codes?|recovery codes?|Try another"
+    r"|[Tt]he|[Yy]ou|[Yy]our|[Aa]nd|[Ww]ith|[Tt]his|[Ff]rom|[Aa]gain|[Pp]lease|[Hh]ere)\b"
+)
+
+
+# per language: its user (a fresh one each, so each enrols)
+LANGUAGES = {"de": ALICE, "fr": FRANK, "es": CAROL}
+SWITCHER = {"de": "Deutsch", "fr": "Français", "es": "Español"}
+
+
+def said(lang: str, english: str, **params: Any) -> str:
+    """`english` as the gateway's catalogue says it in `lang`."""
+    with i18n.speaking(lang):
+        return i18n.gettext(english, **params)
+
+
+def switch_to(page: Page, lang: str) -> None:
+    """Choose `lang` with the switcher at the foot of the page: the same page comes back."""
+    here = page.url
+    with page.expect_navigation():
+        page.locator("footer").get_by_role("link", name=SWITCHER[lang]).click()
+    expect(page).to_have_url(here)
+    expect(page.locator("html")).to_have_attribute("lang", lang)
 
 
 def submit_code(page: Page, code: str, button: str) -> None:
@@ -738,53 +772,109 @@ def submit_code(page: Page, code: str, button: str) -> None:
         page.get_by_role("button", name=button, exact=True).click()
 
 
+def submit(page: Page, selector: str) -> None:
+    with page.expect_navigation():
+        page.locator(selector).click()
+
+
 def walk_languages(gallery: Gallery, browser: Browser, tmp: Path) -> None:
     """Three people, each in a browser speaking German, French or Spanish, from enrolment to
-    the next sign-in's challenge. The Spanish browser asks for German, and chooses Spanish with
-    the switcher at the foot of the first gateway page it meets (a cookie from then on)."""
+    a sign-in with a recovery code and the error pages. The Spanish browser asks for German,
+    and chooses Spanish with the switcher at the foot of the first gateway page it meets (a
+    cookie from then on). Pages only one of them meets are shown in the other languages by
+    the switcher: Frank's emailed code (Initech offers email), Alice's admin page (Acme's
+    admin)."""
     with ExitStack() as stack:
         demo = stack.enter_context(demo_in(tmp))
-        base = demo.url
-        for lang, ((user, password), confirm, verify, account) in LANGUAGES.items():
+        base, data = demo.url, tmp / "demo"
+        for lang, (user, password) in LANGUAGES.items():
             context = browser.new_context(
                 viewport=WIDTHS[320], locale="de-DE" if lang == "es" else lang
             )
             context.set_default_timeout(10_000)
             stack.callback(context.close)
             page = context.new_page()
+
+            def take(state: str, lang: str = lang, page: Page = page) -> None:
+                expect(page.locator("html")).to_have_attribute("lang", lang)
+                gallery.take(page, f"{lang}-{state}")
+
             app_sign_in(page, base, user, password)
             expect(page).to_have_url(ENROL_URL)
             if lang == "es":
                 expect(page.locator("html")).to_have_attribute("lang", "de")
-                with page.expect_navigation():
-                    page.locator("footer").get_by_role("link", name="Español").click()
+                switch_to(page, "es")
+            take("enrol-app")
+            if lang == "fr":
+                submit(page, ".other-ways a[href*='method=email']")
+                heading(page, said(lang, "Email me a code"))
+                press(page, said(lang, "Email me a code"))
+                heading(page, said(lang, "Enter the code we emailed you"))
+                take("code-sent")
+                for other in ("de", "es"):
+                    switch_to(page, other)
+                    heading(page, said(other, "Enter the code we emailed you"))
+                    take("code-sent", other)
+                switch_to(page, lang)
+                submit(page, ".other-ways a[href*='method=totp']")
                 expect(page).to_have_url(ENROL_URL)
-            expect(page.locator("html")).to_have_attribute("lang", lang)
-            gallery.take(page, f"{lang}-enrol-app")
             secret = enrolment_secret(page)
-            submit_code(page, wrong_code(secret), confirm)
+            submit_code(page, wrong_code(secret), said(lang, "Confirm and continue"))
             expect(page.locator("#code")).to_have_attribute("aria-invalid", "true")
-            gallery.take(page, f"{lang}-enrol-app-wrong-code")
-            submit_code(page, code_now(secret), confirm)
+            take("enrol-app-wrong-code")
+            submit_code(page, code_now(secret), said(lang, "Confirm and continue"))
             expect(page).to_have_url(RECOVERY_URL)
-            gallery.take(page, f"{lang}-recovery-codes-new")
-            with page.expect_navigation():
-                page.locator("form:has(input[name=continue]) button[type=submit]").click()
+            codes = [c.strip() for c in page.locator("ol.recovery-codes li").all_inner_texts()]
+            take("recovery-codes-new")
+            submit(page, "form:has(input[name=continue]) button[type=submit]")
             expect_application_home(page, base, user)
             page.goto(base + "/.gateway/account")
-            heading(page, account)
-            gallery.take(page, f"{lang}-account")
-            cookies = [c for c in context.cookies() if c["name"] == "gateway_lang"]
-            context.clear_cookies()
-            context.add_cookies(cookies)  # signed out, the choice of language kept
-            app_sign_in(page, base, user, password)
+            heading(page, said(lang, "Two-step sign-in"))
+            take("account")
+            page.goto(base + "/.gateway/account/sessions")
+            heading(page, said(lang, "Where you're signed in"))
+            take("sessions")
+            if lang == "de":
+                page.goto(base + "/.gateway/admin/")
+                for each in ("de", "fr", "es"):
+                    if each != lang:
+                        switch_to(page, each)
+                    heading(page, said(each, "Members of %(name)s", name="Acme Corporation"))
+                    take("admin-members", each)
+                switch_to(page, lang)
+            page.goto(base + "/.gateway/logout")
+            take("sign-out")
+            press(page, said(lang, "Sign out"))
+            page.goto(base + "/.gateway/logout")
+            expect(page.get_by_text(said(lang, "You are not signed in."))).to_be_visible()
+
+            app_sign_in(page, base, user, password)  # the choice of language kept
             expect(page).to_have_url(CHALLENGE_URL)
-            expect(page.locator("html")).to_have_attribute("lang", lang)
-            expect(page.get_by_role("button", name=verify, exact=True)).to_be_visible()
-            gallery.take(page, f"{lang}-challenge-app")
-            page.goto(base + "/.gateway/no-such-page")
-            expect(page.locator("html")).to_have_attribute("lang", lang)
-            gallery.take(page, f"{lang}-error-404")
+            expect(
+                page.get_by_role("button", name=said(lang, "Verify"), exact=True)
+            ).to_be_visible()
+            others = page.get_by_role("region", name=said(lang, "Try another way"))
+            expect(others.get_by_role("link")).not_to_have_count(0)
+            take("challenge-app")
+            submit(page, ".other-ways a[href*='method=recovery']")
+            heading(page, said(lang, "Enter a recovery code"))
+            take("challenge-recovery")
+            submit_code(page, codes[0], said(lang, "Verify"))
+            heading(page, said(lang, "Signed in with a recovery code"))
+            take("recovery-used")
+            press(page, said(lang, "Continue"))
+            expect_application_home(page, base, user)
+            response = page.goto(base + "/internal/")
+            assert response is not None and response.status == 403
+            take("error-403")
+            response = page.goto(base + "/.gateway/no-such-page")
+            assert response is not None and response.status == 404
+            take("error-404")
+        sent = outbox_messages(data / "outbox.log")  # Frank's code, and each one's new app
+        assert [m["to"] for m in sent] == [ALICE[0], FRANK[0], FRANK[0], CAROL[0]]
+        for message in sent:
+            words = f"{message['subject']}\n{message['text']}"
+            assert not ENGLISH.search(words), words
 
 
 def walk_errors(gallery: Gallery, browser: Browser, tmp: Path) -> None:
@@ -913,7 +1003,8 @@ def with_known_bugs(check: str, per_width: bool) -> list[Any]:
             marks = []
             if known is not None:
                 marks.append(pytest.mark.xfail(strict=True, raises=KnownBug, reason=known.bug))
-            label = f"{state}@{width}px" if width else state
+            # the group first, so that `-k languages` (or acme, errors, ...) picks one group
+            label = f"{GROUP_OF[state]}/{state}" + (f"@{width}px" if width else "")
             params.append(pytest.param(state, width, marks=marks, id=label))
     return params
 
@@ -947,6 +1038,21 @@ def test_links(walked: Walked, state: str, width: None) -> None:
     if dead and ("links", state, None) in KNOWN_BUGS:
         raise KnownBug("\n".join(dead))
     assert not dead, f"{state}: links that do not work:\n" + "\n".join(dead)
+
+
+@pytest.mark.parametrize(
+    "state", [pytest.param(state, id=f"languages/{state}") for state, _ in GROUPS["languages"]]
+)
+def test_speaks_its_language(walked: Walked, state: str) -> None:
+    """A translated state says it is in its language (<html lang>), says the line every page
+    has in it, and has no English left in its text: a string the pages forgot to translate
+    fails here."""
+    shot = walked.shot(state)
+    lang = state.split("-", 1)[0]
+    assert shot.lang == lang, f"{state}: <html lang={shot.lang!r}>"
+    assert said(lang, "Two-step sign-in protects this site.") in shot.text, shot.text
+    english = sorted({found.group(0) for found in ENGLISH.finditer(shot.text)})
+    assert not english, f"{state}: English left on the page: {english}\n{shot.text}"
 
 
 def test_every_state_has_both_widths_in_the_index(walked: Walked) -> None:
