@@ -247,15 +247,29 @@ def parse_yaml(text: str, file: str) -> Document:
     return document
 
 
-def load_yaml_file(path: Path) -> Document:
-    """Read and parse a file; an unreadable file becomes one error on line 0."""
+# a file's content and its Document, as a DocumentCache keeps them (see load_yaml_file)
+DocumentCache = dict[str, tuple[bytes, Document]]
+
+
+def load_yaml_file(path: Path, cache: DocumentCache | None = None) -> Document:
+    """Read and parse a file; an unreadable file becomes one error on line 0.
+
+    `cache`: the Documents of earlier reads by path, each with the content it was parsed from;
+    a file whose content is byte for byte the same is not parsed again (a Document is a pure
+    function of the file's name and content, and its readers do not change it)."""
     try:
         with path.open("rb") as stream:
             content = stream.read(_MAX_BYTES + 1)
         if len(content) > _MAX_BYTES:
             message = f"the file is larger than {_MAX_BYTES // 1024} KiB; no configuration is"
         else:
-            return parse_yaml(content.decode("utf-8"), str(path))
+            known = cache.get(str(path)) if cache is not None else None
+            if known is not None and known[0] == content:
+                return known[1]
+            document = parse_yaml(content.decode("utf-8"), str(path))
+            if cache is not None:
+                cache[str(path)] = (content, document)
+            return document
     except UnicodeDecodeError:
         message = "the file is not UTF-8 text"
     except OSError as exc:

@@ -82,6 +82,7 @@ class Keys:
 TABLES: list[Keys] = []
 
 _ABSENT = object()
+_SEQUENCES = (list, tuple)
 
 
 class Reader:
@@ -110,7 +111,7 @@ class Reader:
             if isinstance(current, dict) and part in current:
                 current = current[part]
                 continue
-            if isinstance(current, list | tuple) and isinstance(part, int) and part < len(current):
+            if isinstance(current, _SEQUENCES) and isinstance(part, int) and part < len(current):
                 current = current[part]
                 continue
             return _ABSENT

@@ -24,28 +24,20 @@ _TAIL = "/**"  # (?:/.*)?, at the end only
 _REGEX = {_STAR: "[^/]*", _ANY: ".*", _MIDDLE: "/(?:.*/)?", _TAIL: "(?:/.*)?"}
 
 
+_WILDCARD = re.compile(r"/\*\*/|/\*\*\Z|\*\*|\*")  # the wildcards, the longest first
+
+
 def parts_of(pattern: str) -> list[tuple[bool, str]]:
     """(is a wildcard, text) for each part of `pattern`, consecutive text joined."""
     parts: list[tuple[bool, str]] = []
     index = 0
-    while index < len(pattern):
-        if pattern.startswith(_MIDDLE, index):
-            part = _MIDDLE
-        elif pattern.startswith(_TAIL, index) and index + 3 == len(pattern):
-            part = _TAIL
-        elif pattern.startswith(_ANY, index):
-            part = _ANY
-        elif pattern[index] == "*":
-            part = _STAR
-        else:
-            if parts and not parts[-1][0]:
-                parts[-1] = (False, parts[-1][1] + pattern[index])
-            else:
-                parts.append((False, pattern[index]))
-            index += 1
-            continue
-        parts.append((True, part))
-        index += len(part)
+    for wildcard in _WILDCARD.finditer(pattern):
+        if wildcard.start() > index:
+            parts.append((False, pattern[index : wildcard.start()]))
+        parts.append((True, wildcard.group()))
+        index = wildcard.end()
+    if index < len(pattern):
+        parts.append((False, pattern[index:]))
     return parts
 
 
@@ -55,7 +47,11 @@ def glob_to_regex(pattern: str) -> str:
     "/public/**" matches "/public", "/public/" and "/public/a/b"; "/a/**/b" matches "/a/b" and
     "/a/x/y/b".
     """
-    return "".join(_REGEX[text] if wild else re.escape(text) for wild, text in parts_of(pattern))
+    return _regex_of(parts_of(pattern))
+
+
+def _regex_of(parts: list[tuple[bool, str]]) -> str:
+    return "".join(_REGEX[text] if wild else re.escape(text) for wild, text in parts)
 
 
 class _Path:
@@ -145,7 +141,7 @@ class PathPattern:
         parts = parts_of(pattern)
         self._parts = parts
         self._steps: list[_Step] | None = None
-        self.regex = glob_to_regex(pattern) if backtracks_linearly(parts) else None
+        self.regex = _regex_of(parts) if backtracks_linearly(parts) else None
         self._compiled: re.Pattern[str] | None = None
 
     def matches(self, path: str) -> bool:

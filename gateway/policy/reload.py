@@ -186,9 +186,9 @@ class PolicyReloader:
         only a difference from the last outcome is worth a log line."""
         started = time.time_ns()
         errors: list[ConfigError] = []
-        policy = Policy.EMPTY
+        policy, same, current = Policy.EMPTY, False, self.holder.current
         try:
-            policy = await asyncio.to_thread(load_policy_dir, self.directory, self.known_apps)
+            policy, same = await asyncio.to_thread(self._load, current)
         except ConfigInvalid as exc:
             errors = exc.errors
         except Exception as exc:  # a loader bug is a refused reload, never a dead watcher
@@ -203,8 +203,15 @@ class PolicyReloader:
                 return False
             self._refuse(errors, trigger)
             return False
-        await self._accept(policy, trigger, quiet)
+        await self._accept(policy, trigger, quiet, same and current is self.holder.current)
         return True
+
+    def _load(self, current: Policy) -> tuple[Policy, bool]:
+        """The policy files read (in a worker thread), and whether they say what `current`
+        says: comparing ten thousand rules takes tens of milliseconds, which requests must
+        not wait for."""
+        policy = load_policy_dir(self.directory, self.known_apps)
+        return policy, policy == current
 
     def _refuse(self, errors: list[ConfigError], trigger: str) -> None:
         self.reloads_refused += 1
@@ -230,11 +237,12 @@ class PolicyReloader:
         if self.on_result is not None:
             self.on_result("refused")
 
-    async def _accept(self, policy: Policy, trigger: str, quiet: bool) -> None:
+    async def _accept(self, policy: Policy, trigger: str, quiet: bool, same: bool) -> None:
+        """`same`: the policy says what the one in force says (compared off the event loop)."""
         was_refused = self._last_errors is not None
         self._last_errors = None
         self.last_error = None
-        if policy == self.holder.current:
+        if same:
             level = logging.DEBUG if quiet and not was_refused else logging.INFO
             log.log(
                 level,
