@@ -34,7 +34,7 @@ from gateway.handlers.entry.proxy import (
     header_session,
     outcome_for,
 )
-from gateway.handlers.entry.upstream_headers import cookie_header_for_upstream, upstream_headers
+from gateway.handlers.entry.upstream_headers import cookie_header_for_upstream, identity_headers
 from gateway.handlers.shared.completion import complete
 from gateway.handlers.shared.cookies import load_session, session_cookie_line
 from gateway.handlers.shared.redirects import gateway_url, see_other
@@ -46,7 +46,7 @@ from gateway.keys import CONTEXT
 from gateway.method_override import HEADERS as OVERRIDE_HEADERS
 from gateway.method_override import overrides
 from gateway.metrics import BYPASS
-from gateway.middleware.context import served_securely
+from gateway.middleware.context import normalised, served_securely
 from gateway.paths import BadPath, encode_path, normalise_path
 from gateway.policy.model import Access
 from gateway.proxy.headers import IDENTITY, canonical, clean_request_headers
@@ -74,7 +74,8 @@ COOKIE_HEADER = "Cookie"
 _METHOD_HEADERS = ("X-Forwarded-Method", "X-Original-Method")
 _URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI")
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
-# The identity headers upstream_headers() sets. Every allow carries all of them, empty when
+_NOT_URI = re.compile(r"[^\x21-\x7e]")  # a space, a control or anything not ASCII
+# The identity headers identity_headers() gives. Every allow carries all of them, empty when
 # unknown, so a proxy that copies them replaces the client's own copies (Caddy 2.6 would
 # otherwise send the literal "{http.reverse_proxy.header.Remote-User}"); nginx sends no header
 # for an empty value.
@@ -133,11 +134,11 @@ def original_request(headers: CIMultiDict[str] | CIMultiDictProxy[str]) -> Origi
     uri = _one(headers, _URI_HEADERS)
     if uri is None:
         raise BadOriginal(N_("it sent no X-Forwarded-Uri or X-Original-URI"))
-    if not uri.startswith("/") or any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in uri):
+    if not uri.startswith("/") or _NOT_URI.search(uri):
         raise BadOriginal(N_("the original URI is not a path with an optional query"))
     raw_path, _, query = uri.split("#", 1)[0].partition("?")
     try:
-        path = normalise_path(raw_path)
+        path = normalised(raw_path)  # remembered: the same paths come again and again
     except BadPath as exc:
         raise BadOriginal(N_("the original path is malformed: %(why)s"), why=exc) from exc
     host = canonical_host(_one(headers, ("X-Forwarded-Host",)) or _one(headers, ("Host",)) or "")
@@ -309,7 +310,7 @@ async def _judge(request: web.Request) -> Answer:
             )
         return Answer(gateway_url("continue", original.return_path))
     if outcome is Outcome.FORWARD:
-        return Answer(identity=_identity(request, session), keep=keep)
+        return Answer(identity=identity_headers(session), keep=keep)
     if outcome is Outcome.FORWARD_ANONYMOUS:
         return Answer(keep=keep)
     if outcome in SKIPS:
@@ -322,12 +323,6 @@ async def _judge(request: web.Request) -> Answer:
             N_("Sign in through your organisation's sign-in page and try again."),
         )
     raise Forbidden(N_("The site's policy does not allow this request."))
-
-
-def _identity(request: web.Request, session: Session | None) -> dict[str, str]:
-    """The identity headers proxy mode sends upstream, for the front proxy to copy."""
-    headers = upstream_headers(request, session, identity=True)
-    return {name: headers[name] for name in IDENTITY_HEADERS if name in headers}
 
 
 async def continue_get(request: web.Request) -> web.StreamResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -57,25 +58,38 @@ def upstream_headers(
             strip_headers(application.intercept, headers, tokens)
     else:
         _cookies(headers, request, None, session, held=False)
-        if identity and session is not None and session.user:
-            headers["Remote-User"] = session.user
-            email, name = session.identity.get("email"), session.identity.get("name")
-            groups = session.identity.get("groups")
-            if email and _plain(str(email)):
-                headers["Remote-Email"] = str(email)
-            if name and _plain(str(name)):
-                headers["Remote-Name"] = str(name)
-            if groups:
-                joined = ",".join(str(g) for g in groups)
-                if _plain(joined):
-                    headers["Remote-Groups"] = joined
+        if identity:
+            headers.update(identity_headers(session))
     return headers
+
+
+def identity_headers(session: Session | None) -> dict[str, str]:
+    """Remote-User, -Email, -Name and -Groups of a signed-in session (portal, directory, header
+    mode), each only when a header can carry it: the headers proxy mode sends the application
+    and forward auth hands the front proxy."""
+    if session is None or not session.user:
+        return {}
+    headers = {"Remote-User": session.user}
+    email, name = session.identity.get("email"), session.identity.get("name")
+    groups = session.identity.get("groups")
+    if email and _plain(str(email)):
+        headers["Remote-Email"] = str(email)
+    if name and _plain(str(name)):
+        headers["Remote-Name"] = str(name)
+    if groups:
+        joined = ",".join(str(g) for g in groups)
+        if _plain(joined):
+            headers["Remote-Groups"] = joined
+    return headers
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _plain(text: str) -> bool:
     """Whether a header can carry `text` (whatever identity source it came from): no line
     break or other control character, which would fail the request or forge a header."""
-    return not any(ord(c) < 0x20 or c == "\x7f" for c in text)
+    return _CONTROL.search(text) is None
 
 
 def own_cookie_names(request: web.Request) -> frozenset[str]:
