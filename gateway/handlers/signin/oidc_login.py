@@ -174,10 +174,11 @@ async def callback(request: web.Request) -> web.StreamResponse:
             )
         issuer = request.query.get("iss")  # RFC 9207: the answer names who sent it
         if issuer is not None and issuer != client.settings.issuer:
-            raise AnswerRefused(f"the answer came from issuer {issuer[:200]!r}")
+            why = f"the answer came from issuer {issuer[:200]!r}"  # i18n: not for people
+            raise AnswerRefused(why)  # the log's and the audit line's reason
         code = request.query.get("code", "")
         if not code or len(code) > 4096:
-            raise AnswerRefused("the provider's answer has no code")
+            raise AnswerRefused("the provider's answer has no code")  # i18n: not for people
         tokens = await client.exchange(code, attempt)
         claims = await client.id_token_claims(tokens.get("id_token"), attempt.nonce, rt.clock())
         user = user_name(claims, client.settings.username_claim)
