@@ -166,3 +166,20 @@ async def test_a_company_language_applies_when_the_browser_names_none_we_speak(
     assert lang_of(html) == "es"
     _, html = await enrol_page(client, Cookie="gateway_lang=en")
     assert lang_of(html) == "en"
+
+
+async def test_the_language_cookie_is_the_gateways_own_not_the_applications(
+    make_gateway: Any, upstream_url: str
+) -> None:
+    """Like the gateway's other cookies, the switcher's (either spelling) never reaches the
+    application: it is not the application's to read or to log."""
+    from tests.proxy.helpers import BYPASS_POLICIES, bypass_app
+
+    client = await make_gateway({"app": bypass_app(upstream_url)}, BYPASS_POLICIES)
+    sent = {"Cookie": "gateway_lang=fr; __Host-gateway_lang=de; app_pref=dark"}
+    answer = await client.get("/page", headers=sent)
+    assert answer.status == 200
+    seen = await answer.json()
+    assert [value for name, value in seen["headers"] if name.lower() == "cookie"] == [
+        "app_pref=dark"
+    ]

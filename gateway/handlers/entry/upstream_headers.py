@@ -12,6 +12,7 @@ from gateway import trust
 from gateway.cookies import build_cookie_header, parse_cookie_header
 from gateway.handlers.shared.csrf import CSRF_COOKIE
 from gateway.handlers.shared.request import context, runtime
+from gateway.i18n import COOKIE as LANGUAGE
 from gateway.identity.cookie_names import CookieNames
 from gateway.identity.credentials import strip_cookies, strip_headers
 from gateway.memo import remembered
@@ -94,14 +95,14 @@ def _plain(text: str) -> bool:
 
 def own_cookie_names(request: web.Request) -> frozenset[str]:
     """The gateway's own cookies (session, CSRF, trusted network, browser id, remembered
-    browser), under either spelling: the application never sees them, so a session id cannot
-    leak into its pages or logs."""
+    browser, language), under either spelling: the application never sees them, so a session
+    id cannot leak into its pages or logs."""
     return _own_cookie_names(runtime(request).settings.session_cookie)
 
 
 @functools.lru_cache(maxsize=4)  # one set per session-cookie name, not one per request
 def _own_cookie_names(session_cookie: str) -> frozenset[str]:
-    bases = (session_cookie, CSRF_COOKIE, trust.COOKIE, BROWSER_COOKIE, remember.COOKIE)
+    bases = (session_cookie, CSRF_COOKIE, trust.COOKIE, BROWSER_COOKIE, remember.COOKIE, LANGUAGE)
     return frozenset(name for base in bases for name in (base, f"__Host-{base}"))
 
 
