@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -219,6 +220,10 @@ class SessionManager:
         # session id -> (when it was read, monotonic; the session): the forwarding path's
         # verified sessions, so that a burst of requests costs one store read, not one each
         self._recent: dict[str, tuple[float, Session]] = {}
+        # (session id, app) -> the forwarding path's store read of it in progress: requests
+        # that find no recent copy wait for that read instead of each making its own (when a
+        # copy grows old, every request in flight for that session missed it at once)
+        self._reading: dict[tuple[str, str], asyncio.Future[Session | None]] = {}
 
     async def load(self, session_id: str | None, app: str, recent: bool = False) -> Session | None:
         """The live session for this cookie, or None: unknown, expired, other app, tampered.
@@ -242,8 +247,36 @@ class SessionManager:
                 ):
                     return known
                 del self._recent[session_id]
+            return await self._read_once(session_id, app)
+        return await self._read(session_id, app)
+
+    async def _read_once(self, session_id: str, app: str) -> Session | None:
+        """`_read` for the forwarding paths, one read at a time per session and application:
+        a request arriving while one is in progress takes its answer when that is a verified
+        session or none (a session in the making is read again: each request changes its own
+        copy). A read begun before the session last changed here is not joined (`forget`)."""
+        key = (session_id, app)
+        reading = self._reading.get(key)
+        if reading is not None:
+            session = await asyncio.shield(reading)
+            if session is None or session.level is Level.VERIFIED:
+                return session  # shared, as a recent copy is
+            return await self._read(session_id, app)  # a session in the making: its own copy
+        reading = asyncio.ensure_future(self._read_and_remember(session_id, app))
+        self._reading[key] = reading
+
+        def done(task: asyncio.Future[Session | None]) -> None:
+            if self._reading.get(key) is task:
+                del self._reading[key]
+            if not task.cancelled():
+                task.exception()  # retrieved: each waiter has it raised
+
+        reading.add_done_callback(done)
+        return await asyncio.shield(reading)
+
+    async def _read_and_remember(self, session_id: str, app: str) -> Session | None:
         session = await self._read(session_id, app)
-        if recent and session is not None and session.level is Level.VERIFIED:
+        if session is not None and session.level is Level.VERIFIED:
             self._remember(session)
         return session
 
@@ -262,14 +295,17 @@ class SessionManager:
     def forget(self, session_id: str) -> None:
         """Read this session from the store next time (it changed or ended here)."""
         self._recent.pop(session_id, None)
+        self._reading.clear()  # a read begun before the change is joined by no later request
 
     def _forget_key(self, key: str) -> None:
         for sid in [sid for sid in self._recent if storage_key(sid) == key]:
             del self._recent[sid]
+        self._reading.clear()
 
     def _forget_user(self, user: str) -> None:
         for sid in [sid for sid, (_, s) in self._recent.items() if s.user == user]:
             del self._recent[sid]
+        self._reading.clear()
 
     async def _read(self, session_id: str, app: str) -> Session | None:
         key = storage_key(session_id)
