@@ -8,22 +8,19 @@ instances within SessionManager's recheck_after; each end is audited."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from aiohttp import web
 
 from gateway.audit import audit
 from gateway.handlers.shared.cookies import load_session
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.own_methods import ACCOUNT
-from gateway.handlers.shared.pages import page, when
+from gateway.handlers.shared.pages import page
 from gateway.handlers.shared.redirects import gateway_url, see_other
 from gateway.handlers.shared.request import company_for, context, runtime, visit
-from gateway.i18n import N_, gettext, moment_words
-from gateway.sessions import ActiveSession, Level, Session, browser_parts, is_handle, storage_key
+from gateway.handlers.shared.session_rows import browser_shown, remembered_row, row
+from gateway.i18n import N_, gettext
+from gateway.sessions import Level, Session, is_handle, storage_key
 from gateway.signin import remember
-from gateway.store.base import RememberedBrowser
 
 SESSIONS = ACCOUNT + "/sessions"
 DONE = "sessions_done"  # session scratch: what the last end did, shown once on the page
@@ -34,55 +31,6 @@ async def _signed_in(request: web.Request) -> Session | web.StreamResponse:
     if session is None or session.level is not Level.VERIFIED or not session.user:
         return see_other(gateway_url("challenge", SESSIONS))
     return session
-
-
-def browser_shown(user_agent: object) -> str:
-    """A browser as the pages name it, in the person's language: "Firefox 133 on Windows 10",
-    "Firefox 133 unter Windows 10", "unknown browser"."""
-    browser, system = browser_parts(user_agent if isinstance(user_agent, str) else None)
-    words = browser or gettext("unknown browser")
-    return gettext("%(browser)s on %(system)s", browser=words, system=system) if system else words
-
-
-def address_shown(address: object) -> str:
-    # Translators: in "Signed in … from %(address)s" and "Remembered … from %(address)s"
-    return address if isinstance(address, str) and address else gettext("unknown address")
-
-
-def remembered_row(found: RememberedBrowser, now: float, this: bool) -> dict[str, Any]:
-    """One remembered browser as the pages show it (its handle names it; the cookie, signed,
-    is what lets it skip the second factor)."""
-    record = found.record
-    since = record.get("since")
-    return {
-        "handle": found.handle,
-        "this": this,
-        "browser": browser_shown(record.get("user_agent")),
-        "address": address_shown(record.get("address")),
-        "since": when(float(since), now) if isinstance(since, int | float) else None,
-        "until": until(found.until),
-    }
-
-
-def until(moment: float) -> dict[str, str]:
-    """A moment to come, for a page: ISO 8601 and its day and minute in UTC."""
-    at = datetime.fromtimestamp(moment, UTC)
-    return {"iso": at.isoformat(timespec="seconds"), "text": moment_words(at)}
-
-
-def row(found: ActiveSession, now: float, this: bool) -> dict[str, Any]:
-    """One session as the pages show it."""
-    session = found.session
-    return {
-        "handle": found.handle,
-        "this": this,
-        "browser": browser_shown(session.user_agent),
-        "address": address_shown(session.address),
-        "application": session.app,
-        "signed_in": when(session.created, now),
-        "factor": gettext(found.factor),
-        "last_seen": when(session.last_seen, now),
-    }
 
 
 async def sessions_get(request: web.Request) -> web.StreamResponse:

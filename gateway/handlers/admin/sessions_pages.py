@@ -7,13 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.handlers.account.sessions import remembered_row, row
 from gateway.handlers.admin import actions
 from gateway.handlers.admin.access import Admin, admin_of
 from gateway.handlers.admin.page_base import ROOT, find_member, guarded, member_url
 from gateway.handlers.shared.csrf import require_csrf
 from gateway.handlers.shared.redirects import see_other
 from gateway.handlers.shared.request import runtime
+from gateway.handlers.shared.session_rows import remembered_row, row
 from gateway.i18n import N_
 from gateway.sessions import storage_key
 
