@@ -123,6 +123,34 @@ async def test_a_header_the_key_holds_once_repeated_is_never_kept(
         assert answer.status == 200 and "X-Accel-Expires" not in answer.headers
 
 
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Original-URI", "/reports?q=a|b"),
+        ("X-Forwarded-For", "/../../internal/secret|127.0.0.1|"),
+        ("Cookie", "app=a|b"),
+        ("Authorization", "Bearer a|b"),
+        ("X-HTTP-Method-Override", "|GET"),
+        ("X-Method-Override", "|"),
+    ],
+)
+async def test_nothing_with_the_keys_separator_in_its_fields_is_kept(
+    gateway: TestClient[Any, Any], header: str, value: str
+) -> None:
+    """The shipped key joins its fields with "|": with one inside a field, two different
+    requests could make the same key (a review found a URI ending where another request's
+    X-Forwarded-For began), so such an answer is never kept."""
+    async with Browser(str(gateway.make_url(""))) as b:
+        await enrolled(b)
+        extra = {header: value, **ASK}
+        if header == "X-Original-URI":
+            extra |= {"X-Original-Method": "GET"}
+        answer = await b.verify(
+            "/reports", endpoint="/.gateway/auth-request", style="nginx", extra=extra
+        )
+        assert "X-Accel-Expires" not in answer.headers, answer.status
+
+
 async def test_header_mode_answers_are_never_kept(make_gateway: Any) -> None:
     """The single sign-on's user header is not in the shipped key: nothing is kept."""
     client = await make_gateway(
@@ -202,6 +230,34 @@ async def test_nginx_keeps_verdicts_and_a_sign_out_stops_them_within_the_bound(
     async with front_browser(nginx.url) as thief:
         answer = await get(thief, "/reports", headers={"Cookie": cookie})
         assert answer.status == 303 and answer.headers["Location"].startswith("/.gateway/login")
+
+
+async def raw_get(port: int, target: str, headers: dict[str, str]) -> tuple[int, str]:
+    """A request as written, to nginx: a "|" in its target goes as it is."""
+    lines = [f"GET {target} HTTP/1.1", "Host: app.example.com", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.decode("latin-1").partition("\r\n\r\n")
+    return int(head.split(" ", 2)[1]), body
+
+
+async def test_a_field_cannot_end_where_anothers_begins(
+    stack: tuple[Nginx, GatewayProcess],
+) -> None:
+    """The review's attack through the real nginx: a bypass path asked with an X-Forwarded-For
+    holding the rest of a second request's URI, then that URI (a dot-segment walk to a denied
+    path that an application resolving "/../" would serve). The second request must be judged
+    itself (sent to its plain form), never answered with the first's kept allow."""
+    nginx, _gateway = stack
+    first = await raw_get(
+        nginx.port, "/public/x", {"X-Forwarded-For": "/../../internal/secret|127.0.0.1|"}
+    )
+    assert first[0] == 200
+    status, body = await raw_get(nginx.port, "/public/x|127.0.0.1|/../../internal/secret", {})
+    assert status != 200, body
 
 
 async def test_a_reset_by_the_operator_stops_kept_verdicts_within_the_bound(

@@ -57,6 +57,8 @@ from gateway.sessions import Session
 log = logging.getLogger("gateway.forward_auth")
 
 LOCATION_HEADER = "X-Gateway-Location"
+_METHOD_HEADERS = ("X-Forwarded-Method", "X-Original-Method")
+_URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI")
 # nginx's auth cache (deploy/nginx/gateway.conf): the front proxy says it keeps verdicts, and the
 # gateway says which allows it may keep, and how long (X-Accel-Expires, whole seconds). nginx
 # keeps an answer stored at t until the end of second floor(t) + N, less than N + 1 seconds;
@@ -68,11 +70,24 @@ AUTH_CACHE_SECONDS = 1
 # verdict may read: nginx 1.22 keys only the first of repeated header lines (but joins Cookie
 # and X-Forwarded-For), so a request repeating one of these is never kept
 _KEYED_ONCE = (*OVERRIDE_HEADERS, "Authorization")
+# The key joins its fields with "|", and most of them are the client's to write: a "|" in one
+# could stand for the end of it and the start of the next, so that two different requests
+# shared one key (a URI ending where another's X-Forwarded-For began) and the second got the
+# first's allow. Nothing with a "|" in what the key is made of is kept: without one, the key
+# splits back into its fields one way only.
+_KEYED = (
+    *_KEYED_ONCE,
+    *_METHOD_HEADERS,
+    *_URI_HEADERS,
+    "Host",
+    "X-Forwarded-Host",
+    "X-Forwarded-For",
+    "Cookie",
+)
+KEY_SEPARATOR = "|"
 # The Cookie header the application should get, under that very name so that Traefik's
 # authResponseHeaders and Caddy's copy_headers replace the browser's with it as they are.
 COOKIE_HEADER = "Cookie"
-_METHOD_HEADERS = ("X-Forwarded-Method", "X-Original-Method")
-_URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI")
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
 _NOT_URI = re.compile(r"[^\x21-\x7e]")  # a space, a control or anything not ASCII
 # The identity headers identity_headers() gives. Every allow carries all of them, empty when
@@ -193,11 +208,14 @@ def _allow(request: web.Request, answer: Answer) -> web.Response:
 
 def _cache_asks(request: web.Request) -> bool:
     """Whether the front proxy keeps verdicts (its auth cache) and this request's may be kept:
-    not when a header the cache key holds once comes more than once."""
+    not when a header the cache key holds once comes more than once, nor when what the key is
+    made of holds its separator."""
     headers = request.headers
     if headers.get(AUTH_CACHE_HEADER) != "1":
         return False
-    return all(len(headers.getall(name, ())) <= 1 for name in _KEYED_ONCE)
+    if any(len(headers.getall(name, ())) > 1 for name in _KEYED_ONCE):
+        return False
+    return not any(KEY_SEPARATOR in value for name in _KEYED for value in headers.getall(name, ()))
 
 
 async def _judge(request: web.Request) -> Answer:
