@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import delay_proxy, load, scale_policy, scale_stores, servers
-from bench.procs import Processes, pin, raise_nofile
+from bench.procs import Processes, cpu_seconds, pin, raise_nofile
 
 
 @dataclass
@@ -188,7 +188,7 @@ class Scale:
             url = f"http://127.0.0.1:{ports[name]}"
             self.servers[name] = servers.Server(name, f"gateway, {name}", url, pid)
         for server in self.servers.values():
-            servers.wait_http(server.url + "/.gateway/healthz", p, server.pid, server.name, 60)
+            servers.wait_http(server.url + "/.gateway/healthz", p, server.pid, server.name, 300)
         key = (root / "gateway" / "encryption-key").read_text().strip()
         signed: dict[str, str] = {}
         for name in ("policy_small", "policy_large", "sqlite_small", "sqlite_large"):
@@ -256,6 +256,17 @@ class Scale:
         if subject is not None:
             pin(subject.pid, self.subject_cpus)
 
+    def settle(self, server: servers.Server, limit: float = 60.0) -> None:
+        """Wait until `server` is idle (under 4% of a core for half a second): a policy written
+        less than a second before a load is read once more by the watcher, a second later, and
+        that load must not be measured as the next run's requests' work."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            before = cpu_seconds(server.pid)
+            time.sleep(0.5)
+            if cpu_seconds(server.pid) - before < 0.02:
+                return
+
     def wrk(
         self,
         server: servers.Server,
@@ -292,6 +303,8 @@ class Scale:
                     "rps_ratio": large["requests_per_s"] / small["requests_per_s"],
                 }
                 continue
+            for name in pair:
+                self.settle(self.servers[name])
             runs = {name: self.wrk(self.servers[name]) for name in order}
             small, large = (runs[name] for name in pair)
             out[figure] = {
@@ -323,7 +336,7 @@ class Scale:
         except urllib.error.HTTPError as exc:
             return int(exc.code)
 
-    def flip(self, name: str, signal_it: bool, timeout: float = 15.0) -> float:
+    def flip(self, name: str, signal_it: bool, timeout: float = 180.0) -> float:
         """Flip the probe rule in `name`'s policy files; seconds until the gateway applies it
         (SIGHUP right after the write, or the watcher alone)."""
         server = self.servers[name]
@@ -350,10 +363,12 @@ class Scale:
         self.arrange(self.servers[name])
         sighup, watched = [], []
         for _ in range(self.plan.reloads):
+            self.settle(self.servers[name])  # the watcher re-reads files a load just read
             sighup.append(self.flip(name, True))
-            time.sleep(1.5)  # the watcher re-reads files written within a second of a load
+            time.sleep(1.1)
+            self.settle(self.servers[name])
             watched.append(self.flip(name, False))
-            time.sleep(1.5)
+            time.sleep(1.1)
         return {
             "sighup_s": statistics.median(sighup),
             "watch_s": statistics.median(watched),
@@ -375,6 +390,8 @@ class Scale:
                 reloads[0] += 1
 
         for kind in ("steady", "reloading") if number % 2 == 0 else ("reloading", "steady"):
+            time.sleep(1.1)  # past the watcher's next look, which may re-read the last reload
+            self.settle(server)
             stop = threading.Event()
             worker = threading.Thread(target=reloading, args=(stop,), daemon=True)
             if kind == "reloading":
@@ -383,7 +400,6 @@ class Scale:
             stop.set()
             if kind == "reloading":
                 worker.join()
-            time.sleep(1.5)  # the watcher's re-read of the last reload, out of the next run
         steady, busy = results["steady"], results["reloading"]
         return {
             "steady_p50_ms": steady["p50_ms"],
@@ -669,6 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes, seconds")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--duration", type=float)
+    parser.add_argument("--reloads", type=int, help="policy checks and reloads timed (5)")
     parser.add_argument("--output", type=Path, help="write the result as JSON here")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else ScalePlan()
@@ -676,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, rounds=args.rounds)
     if args.duration:
         plan = dataclasses.replace(plan, duration=args.duration)
+    if args.reloads:
+        plan = dataclasses.replace(plan, reloads=args.reloads)
     os.environ["PATH"] = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
     missing = [tool for tool in ("wrk", "nginx", "redis-server") if shutil.which(tool) is None]
     if missing:
