@@ -1,0 +1,56 @@
+"""The ratchet after a reload writes only what the store does not hold yet: a policy of a
+thousand enforced companies made five thousand writes on the event loop at every reload
+(issue 20 part 3), each request waiting through them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gateway.clock import FixedClock
+from gateway.enforcement import apply_ratchet
+from gateway.policy.loader import load_policy_dir
+from gateway.store import open_store
+
+NOW = 1_700_000_000.0
+
+
+def company(number: int) -> str:
+    return (
+        f"company: C{number}\nmembers:\n  domains: [c{number}.example]\n"
+        f"  users: [x{number}@other.example]\nenforce_2fa: true\n"
+    )
+
+
+async def test_a_second_ratchet_writes_nothing_and_a_lifted_company_is_written_again(
+    tmp_path: Path,
+) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for number in range(3):
+        (policies / f"c{number}.yaml").write_text(company(number))
+    policy = load_policy_dir(policies)
+    store = open_store(f"sqlite://{tmp_path / 'g.db'}", clock=FixedClock(NOW))
+    await store.open()
+    writes: list[str] = []
+    real = store.enforce
+
+    async def counted(key: str, at: float, source: str) -> Any:
+        writes.append(key)
+        return await real(key, at, source)
+
+    store.enforce = counted  # type: ignore[method-assign]
+    try:
+        assert await apply_ratchet(policy, store, NOW) == []
+        assert len(writes) == 3 * 3  # each company, its domain and its user
+        before = (await store.enforced_companies(), await store.enforced_members())
+        writes.clear()
+        assert await apply_ratchet(policy, store, NOW + 60) == []
+        assert writes == []
+        assert (await store.enforced_companies(), await store.enforced_members()) == before
+        assert await store.lift_enforcement("c1")
+        assert await apply_ratchet(policy, store, NOW + 120) == []
+        assert writes == ["c1", "domain:c1.example", "user:x1@other.example"]
+        assert (await store.enforced_companies())["c1"] == NOW + 120
+    finally:
+        await store.close()
