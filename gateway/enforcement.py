@@ -85,9 +85,10 @@ def conflicts(
                 ),
                 company_id,
             )
+    claims = _Claims(policy)
     for key, (owner, since) in members.items():
         kind, _, member = key.partition(":")
-        for claimant, who in _claimants(policy, kind, member):
+        for claimant, who in claims.of(kind, member):
             if claimant.enforce_2fa:
                 continue
             add(
@@ -102,9 +103,35 @@ def conflicts(
     return list(errors.values())
 
 
-def _claimants(policy: Policy, kind: str, member: str) -> list[tuple[Company, str]]:
+class _Claims:
     """The companies that now claim an enforced member: for a domain, the company listing the
-    domain and every company listing one of its addresses by name."""
+    domain and every company listing one of its addresses by name, in the policy's order.
+    Indexed once per check: scanning every company for each of thousands of recorded members
+    held the event loop for most of a second after each reload of a large policy."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.domains: dict[str, list[tuple[Company, str]]] = {}
+        self.groups: dict[str, list[tuple[Company, str]]] = {}
+        for company in policy.companies:
+            for domain in dict.fromkeys(company.domains):
+                self.domains.setdefault(domain, []).append((company, f"@{domain}"))
+            for user in company.users:
+                self.domains.setdefault(user.rpartition("@")[2], []).append((company, user))
+            for group in dict.fromkeys(company.groups):
+                self.groups.setdefault(group, []).append((company, f"group {group}"))
+
+    def of(self, kind: str, member: str) -> list[tuple[Company, str]]:
+        if kind == "user":
+            company = self.policy.company_for(member)
+            return [(company, member)] if company is not None else []
+        if kind == "group":
+            return self.groups.get(member, [])
+        return self.domains.get(member, [])
+
+
+def _claimants(policy: Policy, kind: str, member: str) -> list[tuple[Company, str]]:
+    """The plain scan that _Claims answers faster (tests compare the two)."""
     if kind == "user":
         company = policy.company_for(member)
         return [(company, member)] if company is not None else []

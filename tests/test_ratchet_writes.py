@@ -54,3 +54,29 @@ async def test_a_second_ratchet_writes_nothing_and_a_lifted_company_is_written_a
         assert (await store.enforced_companies())["c1"] == NOW + 120
     finally:
         await store.close()
+
+
+def test_the_claims_index_answers_what_the_scan_answers() -> None:
+    """conflicts() finds who claims each enforced member through an index built once; it
+    answers exactly what a scan of every company answers, in the same order."""
+    from gateway.enforcement import _claimants, _Claims
+    from gateway.policy.model import AccountType, Company, Policy
+
+    domains = [f"d{n}.example" for n in range(6)]
+    companies = []
+    for number in range(14):  # overlapping claims: the same domain, addresses in others' domains
+        own = tuple(domains[(number * k) % 6] for k in range(number % 3))
+        users = tuple(
+            f"u{(number + k) % 10}@{domains[(number * 5 + k) % 6]}" for k in range(number % 4)
+        )
+        groups = tuple(("staff", "ops", "x")[(number + k) % 3] for k in range(number % 3))
+        companies.append(
+            Company(f"c{number}", f"C{number}", "", own, users, AccountType.PARTNER, (), groups)
+        )
+    policy = Policy(tuple(companies))
+    claims = _Claims(policy)
+    keys = [("domain", d) for d in domains] + [("group", g) for g in ("staff", "ops", "x", "y")]
+    keys += [("user", f"u{n}@{d}") for n in range(10) for d in domains]
+    assert any(len(claims.of("domain", d)) > 1 for d in domains)
+    for kind, member in keys:
+        assert claims.of(kind, member) == _claimants(policy, kind, member), (kind, member)
