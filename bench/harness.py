@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import load, report, servers
+from bench import load, report, scale, servers
 from bench.procs import Processes, cpu_seconds, pin, raise_nofile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +51,7 @@ class Plan:
     workers_rounds: int
     quick: bool
     transfers: int = 3  # large bodies per target, direction and round (the median counts)
+    scale: bool = False  # bench/scale.py's figures too
 
 
 def parse(argv: list[str] | None) -> tuple[Plan, Path]:
@@ -64,6 +65,13 @@ def parse(argv: list[str] | None) -> tuple[Plan, Path]:
         "--quick", action="store_true", help="a smoke run of seconds: tiny durations and sizes"
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"default {RESULTS}")
+    parser.add_argument(
+        "--no-scale",
+        action="store_true",
+        help="leave out the costs as work grows (bench/scale.py: about 15 minutes, 1.2 GB of "
+        "disk, 1.5 GB for Redis); --quick leaves them out too (tests/test_bench_scale.py runs "
+        "their quick mode)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         plan = Plan(1, 0.2, 0.2, 0.0, 8, 50, 2 * MB, 0.05, 1, True, transfers=1)
@@ -79,6 +87,7 @@ def parse(argv: list[str] | None) -> tuple[Plan, Path]:
             settle=1.0,
             workers_rounds=max(2, args.rounds // 2),
             quick=False,
+            scale=not args.no_scale,
         )
     return plan, args.output
 
@@ -192,6 +201,7 @@ class Bench:
         )
         redis = servers.start_redis(p, root, port["redis"])
         hash_ = servers.password_hash()
+        self.upstream_url, self.password_hash = up, hash_
         sql_store = f"sqlite://{root / 'gateway' / 'gateway.db'}"
         # a throwaway redis-server without persistence: the gateway is told so explicitly
         red_store = f"redis://127.0.0.1:{port['redis']}/0?allow_volatile=yes"
@@ -418,7 +428,18 @@ class Bench:
             idle[server.name] = load.idle_connections(server, plan.idle_connections, plan.settle)
         workers = self.scaling(script)
         self.arrange(None)
-        return {"rounds": rounds, "idle": idle, "workers": workers}
+        measured: dict[str, Any] = {"rounds": rounds, "idle": idle, "workers": workers}
+        if plan.scale:  # costs as work grows, on the same upstream
+            measured["scale"] = scale.measure_scale(
+                scale.ScalePlan(rounds=plan.rounds, duration=plan.duration),
+                self.root,
+                self.processes,
+                self.other_cpus,
+                self.subject_cpus,
+                upstream=self.upstream_url,
+                password_hash=self.password_hash,
+            )
+        return measured
 
     def scaling(self, script: Path) -> dict[str, Any]:
         """One worker against two, unpinned: the two gateways take turns."""
@@ -493,8 +514,13 @@ def main(argv: list[str] | None = None) -> int:
     result["median"] = report.medians(measured["rounds"])
     result["pair_median"] = report.medians(measured["rounds"], "pair_ratios")
     result["checks"] = report.checks(result)
+    if "scale" in result:
+        result["scale"]["checks"] = scale.checks(result["scale"])
+        result["checks"] += result["scale"]["checks"]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
+    if "scale" in result:
+        print(scale.summary(result["scale"]), flush=True)
     print(report.summary(result), flush=True)
     print(f"bench: written to {output}", flush=True)
     return 0
