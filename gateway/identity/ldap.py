@@ -46,15 +46,15 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from ldap3 import BASE, LEVEL, SIMPLE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, LEVEL, SIMPLE, SUBTREE, Connection, Server
 from ldap3.core.exceptions import (
     LDAPException,
     LDAPPasswordIsMandatoryError,
     LDAPSASLPrepError,
 )
 from ldap3.protocol.sasl.sasl import validate_simple_password
-from ldap3.utils.dn import parse_dn
 
+from gateway.identity.ldap_entries import attribute_values, first_value, group_name, same_dn
 from gateway.identity.ldap_text import (
     acceptable_name,
     dn_key,
@@ -63,10 +63,10 @@ from gateway.identity.ldap_text import (
     fill,
     header_safe,
     plain,
-    rdn,
 )
+from gateway.identity.ldap_tls import DirectoryTls
 from gateway.identity.portal import PortalUser
-from gateway.settings.model import Ldap, LdapGroups, SettingsError
+from gateway.settings.model import Ldap, SettingsError
 
 log = logging.getLogger("gateway.ldap")
 
@@ -108,7 +108,7 @@ class Directory:
             except (OSError, ssl.SSLError) as exc:  # checked at start, not at the first sign-in
                 reason = getattr(exc, "strerror", None) or exc
                 raise SettingsError(f"cannot use the CA file {cafile}: {reason}") from None
-            tls = _Tls(context, parts.hostname or "")
+            tls = DirectoryTls(context, parts.hostname or "")
         # a Server per connection: ldap3's Server remembers a refused address as unavailable
         # for a while, which would outlast the directory's own restart
         self._server = functools.partial(
@@ -255,12 +255,12 @@ class Directory:
             answer = answer.decode("utf-8", "replace")
         answer = str(answer or "")
         if answer.startswith("dn:"):
-            return _same_dn(answer[3:], found)
+            return same_dn(answer[3:], found)
         if answer.startswith("u:"):
-            own = _values(attributes, self.settings.user_attribute)
+            own = attribute_values(attributes, self.settings.user_attribute)
             account = answer[2:].rsplit("\\", 1)[-1].split("@", 1)[0]
             return len(own) == 1 and account.casefold() == own[0].strip().casefold()
-        return "=" in bound and _same_dn(bound, found)
+        return "=" in bound and same_dn(bound, found)
 
     def _user(
         self, name: str, attributes: dict[str, Any], groups: tuple[str, ...]
@@ -274,9 +274,9 @@ class Directory:
             return None
         # what goes into a header upstream carries no line break or control character: the
         # user's own name stands in for such a display name, such an address is left out
-        display = _first(attributes, s.name_attribute).strip()
+        display = first_value(attributes, s.name_attribute).strip()
         display = display if display and plain(display) else canonical
-        email = _first(attributes, s.email_attribute).strip()
+        email = first_value(attributes, s.email_attribute).strip()
         email = email if plain(email) else ""
         email = email or (canonical if "@" in canonical else "")
         return PortalUser(canonical, "", display, email, groups)
@@ -285,7 +285,7 @@ class Directory:
         """The entry's one user_attribute value, lower case; None (logged) when it has none
         usable or several (which one is the person? another user's name may be among them)."""
         s = self.settings
-        values = _values(attributes, s.user_attribute)
+        values = attribute_values(attributes, s.user_attribute)
         if len(values) > 1:
             log.error("the entry found for %r has several %s values", name[:64], s.user_attribute)
             return None
@@ -308,7 +308,7 @@ class Directory:
             return ()
         if lookup.attribute:
             found: list[tuple[str, dict[str, Any]]] = [
-                (value, {}) for value in _values(attributes, lookup.attribute)
+                (value, {}) for value in attribute_values(attributes, lookup.attribute)
             ]
         else:
             query = fill(lookup.filter, "{dn}", escape_filter_value(dn))
@@ -320,7 +320,7 @@ class Directory:
             found = search(conn) if conn is not None else self._service(search)
         named: dict[str, tuple[str, set[Any]]] = {}  # lower case, as policies match
         for group, group_attributes in found:
-            name = _group_name(lookup, group, group_attributes)
+            name = group_name(lookup, group, group_attributes)
             if name:
                 named.setdefault(name.lower(), (name, set()))[1].add(dn_key(group))
         kept = []
@@ -431,25 +431,6 @@ class Directory:
             conn.unbind()
 
 
-class _Tls(Tls):
-    """TLS by Python's default client context: the CA file (else the system's), TLS 1.2 or
-    later, and the host name checked by the ssl module during the handshake (ldap3's own check
-    calls ssl.match_hostname, deprecated since Python 3.7 and gone in 3.12)."""
-
-    def __init__(self, context: ssl.SSLContext, host: str) -> None:
-        super().__init__(validate=ssl.CERT_REQUIRED)
-        self._context = context
-        self._host = host
-
-    def wrap_socket(self, connection: Connection, do_handshake: bool = False) -> None:
-        connection.socket = self._context.wrap_socket(
-            connection.socket,
-            server_side=False,
-            do_handshake_on_connect=do_handshake,
-            server_hostname=self._host,
-        )
-
-
 def _bindable(password: str) -> bool:
     """Whether ldap3 sends `password` in a simple bind: it prepares it with SASLprep (RFC
     4013) and refuses one with a prohibited character (a control character, a private-use or
@@ -461,41 +442,3 @@ def _bindable(password: str) -> bool:
     except LDAPException:
         return False
     return True
-
-
-def _group_name(lookup: LdapGroups, group: str, attributes: dict[str, Any]) -> str | None:
-    """The name of a group directly under groups.base_dn: its RDN's value when the RDN is
-    name_attribute (cn), unique among its siblings; else its one name_attribute value
-    (found by a search only; memberOf gives DNs). None for any other group."""
-    place = rdn(group, lookup.base_dn)
-    if place is None:
-        return None  # deeper, elsewhere, or no DN
-    if place[0].lower() == lookup.name_attribute.lower():
-        return place[1].strip()
-    values = _values(attributes, lookup.name_attribute)
-    return values[0].strip() if len(values) == 1 and not lookup.attribute else None
-
-
-def _values(attributes: dict[str, Any], name: str) -> list[str]:
-    for key, value in attributes.items():
-        if key.lower() == name.lower():
-            items = value if isinstance(value, list | tuple) else [value]
-            return [str(item) for item in items if item not in (None, b"", "")]
-    return []
-
-
-def _same_dn(one: str, other: str) -> bool:
-    """Two DNs naming the same entry (attribute names and values compared without case or
-    the spaces around separators)."""
-    try:
-        a, b = parse_dn(one.strip()), parse_dn(other.strip())
-    except LDAPException:
-        return False
-    return [(k.lower(), v.strip().lower()) for k, v, _ in a] == [
-        (k.lower(), v.strip().lower()) for k, v, _ in b
-    ]
-
-
-def _first(attributes: dict[str, Any], name: str) -> str:
-    values = _values(attributes, name)
-    return values[0] if values else ""
