@@ -78,9 +78,13 @@ def test_quick_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert workers["workers_1_rps"] > 0 and workers["workers_2_rps"] > 0
     for name in ("nginx_auth", "caddy_auth"):  # forward auth: a front proxy and the gateway
         pair = result["pair_median"][name]
-        for key in ("requests_per_s", "cpu_us_per_request", "gateway_cpu_us_per_request"):
+        for key in ("requests_per_s", "cpu_us_per_request"):
             assert finite(pair[key]) and pair[key] > 0, (name, key, pair.get(key))
+        # behind nginx's auth cache the gateway may not be asked at all in a quick run
+        assert finite(pair["gateway_cpu_us_per_request"]), pair
+        assert pair["gateway_cpu_us_per_request"] >= 0, pair
         assert finite(pair["rps_vs_nginx"]) and finite(pair["cpu_vs_nginx"]), pair
+    assert result["pair_median"]["caddy_auth"]["gateway_cpu_us_per_request"] > 0
     checks = result["checks"]
     assert len(checks) == 16 and all(finite(c["measured"]) for c in checks), checks
     assert all(isinstance(c["met"], bool) for c in checks), checks
