@@ -118,7 +118,7 @@ class PolicyReloader:
         """Read the policy files now, without waiting for them to settle; True if they are in
         force afterwards (swapped in, or the same as the policy in force)."""
         async with self._lock:
-            return await self._reload(self._signature_now(), trigger, quiet=False)
+            return await self._reload(await self._look(), trigger, quiet=False)
 
     async def _watch(self) -> None:
         while True:
@@ -145,7 +145,7 @@ class PolicyReloader:
         if self._hook_pending is not None:
             async with self._lock:
                 await self._run_after_load()
-        signature = self._signature_now()
+        signature = await self._look()
         changed = signature != self._signature
         if not changed and not self._racy:
             return
@@ -160,11 +160,16 @@ class PolicyReloader:
         deadline = loop.time() + self.max_settle
         while loop.time() < deadline:
             await asyncio.sleep(self.settle)
-            again = self._signature_now()
+            again = await self._look()
             if again == signature:
                 break
             signature = again
         return signature
+
+    async def _look(self) -> Signature:
+        """The directory's signature, taken in a worker thread: listing and statting a thousand
+        files takes milliseconds, which requests on the loop would wait through every poll."""
+        return await asyncio.to_thread(self._signature_now)
 
     def _signature_now(self) -> Signature:
         try:

@@ -434,3 +434,29 @@ async def test_sighup_reloads_a_running_gateway(
     log = process.log.read_text()
     assert "SIGHUP received: reloading the policy files" in log
     assert "policy reloaded (SIGHUP): generation 2" in log
+
+
+async def test_the_directory_is_listed_off_the_event_loop(
+    policy_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each poll lists the directory and stats every file: with a thousand files that is
+    milliseconds every second, which every request on the loop would wait through. The watcher
+    does it in a worker thread, as it loads the files (the first look, at start, excepted)."""
+    import threading
+
+    from gateway.policy import reload as reload_module
+
+    threads: list[str] = []
+    listed = reload_module.policy_entries
+
+    def recording(directory: Path) -> Any:
+        threads.append(threading.current_thread().name)
+        return listed(directory)
+
+    async with watching(policy_dir) as reloader:
+        monkeypatch.setattr(reload_module, "policy_entries", recording)
+        write(policy_dir / "globex.yaml", company("Globex", "globex.example"))
+        await wait_until(lambda: reloader.holder.generation == 2)
+        await reloader.reload_now("test")
+    loop_thread = threading.current_thread().name
+    assert threads and loop_thread not in threads, threads
