@@ -224,6 +224,9 @@ class SessionManager:
         # that find no recent copy wait for that read instead of each making its own (when a
         # copy grows old, every request in flight for that session missed it at once)
         self._reading: dict[tuple[str, str], asyncio.Future[Session | None]] = {}
+        # how many times sessions changed or ended here: a read that saw one of them before
+        # (it began earlier) must not leave its copy as the recent one
+        self._changes = 0
 
     async def load(self, session_id: str | None, app: str, recent: bool = False) -> Session | None:
         """The live session for this cookie, or None: unknown, expired, other app, tampered.
@@ -275,9 +278,10 @@ class SessionManager:
         return await asyncio.shield(reading)
 
     async def _read_and_remember(self, session_id: str, app: str) -> Session | None:
+        changes = self._changes
         session = await self._read(session_id, app)
-        if session is not None and session.level is Level.VERIFIED:
-            self._remember(session)
+        if session is not None and session.level is Level.VERIFIED and changes == self._changes:
+            self._remember(session)  # nothing changed here while it was read
         return session
 
     def _remember(self, session: Session) -> None:
@@ -295,16 +299,19 @@ class SessionManager:
     def forget(self, session_id: str) -> None:
         """Read this session from the store next time (it changed or ended here)."""
         self._recent.pop(session_id, None)
-        self._reading.clear()  # a read begun before the change is joined by no later request
+        self._changes += 1  # a read begun before the change leaves no copy behind,
+        self._reading.clear()  # and no later request joins it
 
     def _forget_key(self, key: str) -> None:
         for sid in [sid for sid in self._recent if storage_key(sid) == key]:
             del self._recent[sid]
+        self._changes += 1
         self._reading.clear()
 
     def _forget_user(self, user: str) -> None:
         for sid in [sid for sid, (_, s) in self._recent.items() if s.user == user]:
             del self._recent[sid]
+        self._changes += 1
         self._reading.clear()
 
     async def _read(self, session_id: str, app: str) -> Session | None:

@@ -83,3 +83,49 @@ async def test_a_session_in_the_making_is_each_request_s_own(tmp_path: Path) -> 
         assert len({id(s) for s in found}) == 3  # each request changes its own copy
     finally:
         await store.close()
+
+
+class Held:
+    """A store that fetches a session at once and, while armed, holds its answer until
+    released: a read that saw the session before a change here and ends after it."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.armed = False
+        self.fetched = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def get_session(self, key: str, now: float) -> str | None:
+        blob = await self.store.get_session(key, now)
+        if self.armed:
+            self.armed = False
+            self.fetched.set()
+            await self.release.wait()
+        return blob  # type: ignore[no-any-return]
+
+
+async def test_a_read_begun_before_a_sign_out_here_leaves_no_copy_behind(tmp_path: Path) -> None:
+    """The read fetched the verified session, the person signed out here, then the read
+    ended: its copy must not become the recent one, or the forwarding paths would let the
+    ended session through for the recheck's 2 seconds on the very instance that ended it
+    (a review finding; it was so before reads were shared too)."""
+    clock = FixedClock(NOW)
+    store = open_store(f"sqlite://{tmp_path / 'g.db'}", clock=clock)
+    await store.open()
+    held = Held(store)
+    sessions = SessionManager(held, Cipher(generate_key()), clock)  # type: ignore[arg-type]
+    try:
+        session = await sessions.promote(sessions.new("app"), Level.VERIFIED, "u")
+        sessions.forget(session.id)
+        held.armed = True
+        early = asyncio.ensure_future(sessions.load(session.id, "app", recent=True))
+        await held.fetched.wait()  # the read has the verified session in hand
+        await sessions.sign_out(session)
+        held.release.set()
+        await early  # begun before the sign-out: either answer is fair for it
+        assert await sessions.load(session.id, "app", recent=True) is None
+    finally:
+        await store.close()
