@@ -445,8 +445,20 @@ class Scale:
         return out
 
     def _statements(self) -> int:
-        time.sleep(0.1)  # the launcher writes the count every 50 ms
-        return int(self.count_file.read_text().strip() or 0)
+        """The launcher's count as of now: from a write that began after this call did (two
+        writes on; it writes every 50 ms, later when the gateway is busy)."""
+        deadline = time.monotonic() + 30
+        first: int | None = None
+        while time.monotonic() < deadline:
+            fields = self.count_file.read_text().split() if self.count_file.exists() else []
+            if len(fields) == 2:
+                count, written = int(fields[0]), int(fields[1])
+                if first is None:
+                    first = written
+                elif written >= first + 2:
+                    return count
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.count_file}: the statement count stopped being written")
 
     # -- all --------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """`python -m bench.sqlite_count COUNT_FILE gateway-arguments...`: the gateway, with every SQL
 statement its SQLite connections run counted (sqlite3's trace callback, set on each connection
-this launcher's `sqlite3.connect` makes) and the count written to COUNT_FILE every 50 ms.
+this launcher's `sqlite3.connect` makes) and the count written to COUNT_FILE every 50 ms,
+with the number of that write.
 
 SQLite is a library, not a server: a "round trip" to it is a statement, run in the gateway's
 own process. The gateway has no hook for counting them, and should not carry one, so this
@@ -10,6 +11,7 @@ started this way is only ever used for counting, never for CPU figures.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 import threading
@@ -33,9 +35,13 @@ def main(argv: list[str]) -> int:
 
     sqlite3.connect = counted  # type: ignore[assignment]
 
-    def write() -> None:
+    def write() -> None:  # whole lines only: a reader never sees a file being written
+        written = 0
+        partial = out.with_name(out.name + ".partial")
         while True:
-            out.write_text(f"{statements[0]}\n")
+            written += 1
+            partial.write_text(f"{statements[0]} {written}\n")
+            os.replace(partial, out)
             threading.Event().wait(0.05)
 
     threading.Thread(target=write, daemon=True).start()
