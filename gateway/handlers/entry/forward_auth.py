@@ -198,8 +198,8 @@ def _allow(request: web.Request, answer: Answer) -> web.Response:
     """200 with the identity headers and the Cookie header for the front proxy to send on: the
     browser's cookies without the gateway's own (always present, maybe empty, like the rest)."""
     headers: dict[str, str] = {}
-    if answer.keep:  # before Cache-Control: nginx 1.22 reads them in order, and no-store first
-        headers["X-Accel-Expires"] = str(AUTH_CACHE_SECONDS)  # would make the answer uncacheable
+    if answer.keep:  # before Cache-Control: nginx 1.22 reads the two in order, and a no-store
+        headers["X-Accel-Expires"] = str(AUTH_CACHE_SECONDS)  # read first keeps nothing
     headers |= {name: answer.identity.get(name, "") for name in IDENTITY_HEADERS}
     headers[COOKIE_HEADER] = cookie_header_for_upstream(request)
     headers["Cache-Control"] = "no-store"  # for anything but an auth cache that asked
