@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -355,3 +355,37 @@ async def get(session: aiohttp.ClientSession, path: str, **kwargs: Any) -> aioht
     async with session.get(URL(path, encoded=True), allow_redirects=False, **kwargs) as answer:
         await answer.read()
         return answer
+
+
+# The forward-auth application of the in-process tests: the test client is the front proxy.
+TRUSTED = ["127.0.0.1/32"]  # the test client is the front proxy
+
+
+def forward_auth_app(users: Path, hosts: tuple[str, ...] = ("app.test",)) -> dict[str, Any]:
+    return {
+        "mode": "forward_auth",
+        "hosts": list(hosts),
+        "identity": "portal",
+        "portal": {"users_file": str(users)},
+    }
+
+
+@pytest.fixture
+async def gateway(make_gateway: Any, users_file: Path) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await make_gateway(
+        {"app": forward_auth_app(users_file)},
+        {"example.yaml": COMPANY, "applications.yaml": ACCESS},
+        trusted_proxies=TRUSTED,
+    )
+    return client
+
+
+@pytest.fixture
+async def stack(
+    echo_upstream: TestServer,
+    shipped_gateway: GatewayProcess,
+    nginx_factory: Callable[[int, int], Nginx],
+) -> tuple[Nginx, GatewayProcess]:
+    """nginx from the shipped config in front of the echo upstream and the gateway."""
+    assert echo_upstream.port is not None
+    return nginx_factory(shipped_gateway.port, echo_upstream.port), shipped_gateway

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from multidict import CIMultiDict
 
 from gateway.cli import main
@@ -22,8 +21,8 @@ from gateway.handlers.entry.forward_auth import AUTH_CACHE_HEADER, AUTH_CACHE_SE
 from gateway.keys import RUNTIME
 from gateway.sessions import RECHECK_AFTER, SessionManager
 from tests.forward_auth.conftest import (
-    ACCESS,
     COMPANY,
+    TRUSTED,
     USER,
     Browser,
     Nginx,
@@ -33,7 +32,6 @@ from tests.forward_auth.conftest import (
     post,
     sign_in,
 )
-from tests.forward_auth.test_verify import TRUSTED, forward_auth_app
 from tests.support import GatewayProcess, code_for, csrf_from_page, secret_from_page
 
 ASK = {AUTH_CACHE_HEADER: "1"}
@@ -44,16 +42,6 @@ BOUND = AUTH_CACHE_SECONDS + 1
 
 def test_a_kept_verdict_never_outlives_the_gateways_own_recheck() -> None:
     assert BOUND <= RECHECK_AFTER
-
-
-@pytest.fixture
-async def gateway(make_gateway: Any, users_file: Path) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await make_gateway(
-        {"app": forward_auth_app(users_file)},
-        {"example.yaml": COMPANY, "applications.yaml": ACCESS},
-        trusted_proxies=TRUSTED,
-    )
-    return client
 
 
 async def enrolled(b: Browser) -> None:
@@ -199,16 +187,6 @@ async def signed_in(session: aiohttp.ClientSession) -> str:
     data = {"csrf_token": csrf_from_page(html), "code": code_for(secret_from_page(html))}
     await post(session, enrol, data)
     return "; ".join(f"{c.key}={c.value}" for c in session.cookie_jar)
-
-
-@pytest.fixture
-async def stack(
-    echo_upstream: TestServer,
-    shipped_gateway: GatewayProcess,
-    nginx_factory: Callable[[int, int], Nginx],
-) -> tuple[Nginx, GatewayProcess]:
-    assert echo_upstream.port is not None
-    return nginx_factory(shipped_gateway.port, echo_upstream.port), shipped_gateway
 
 
 async def test_nginx_keeps_verdicts_and_a_sign_out_stops_them_within_the_bound(

@@ -3,11 +3,8 @@ changed), in front of a real upstream, asking a real gateway process (portal ide
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from tests.forward_auth.conftest import (
     FRONT_HOST,
@@ -21,17 +18,6 @@ from tests.forward_auth.conftest import (
     sign_in,
 )
 from tests.support import GatewayProcess, code_for, csrf_from_page, secret_from_page
-
-
-@pytest.fixture
-async def stack(
-    echo_upstream: TestServer,
-    shipped_gateway: GatewayProcess,
-    nginx_factory: Callable[[int, int], Nginx],
-) -> tuple[Nginx, GatewayProcess]:
-    """nginx from the shipped config in front of the echo upstream and the gateway."""
-    assert echo_upstream.port is not None
-    return nginx_factory(shipped_gateway.port, echo_upstream.port), shipped_gateway
 
 
 async def test_sign_in_enrol_challenge_and_logout_through_nginx(
@@ -115,8 +101,10 @@ async def test_tricks_through_nginx_never_reach_the_upstream(
             answer = await get(session, path)
             assert answer.status in (302, 303), path
             assert answer.headers["Location"].endswith(plain), path
-        assert (await get(session, "/admin")).headers["Location"].startswith(
-            "/.gateway/login?rd=%2Fadmin"
+        assert (
+            (await get(session, "/admin"))
+            .headers["Location"]
+            .startswith("/.gateway/login?rd=%2Fadmin")
         )
 
         forged = {

@@ -13,30 +13,18 @@ from aiohttp.test_utils import TestClient
 from gateway import trust
 from gateway.handlers.entry.forward_auth import IDENTITY_HEADERS
 from gateway.keys import RUNTIME
-from tests.forward_auth.conftest import ACCESS, COMPANY, USER, Browser, forwarded
+from tests.forward_auth.conftest import (
+    ACCESS,
+    COMPANY,
+    TRUSTED,
+    USER,
+    Browser,
+    forward_auth_app,
+    forwarded,
+)
 from tests.support import code_for, csrf_from_page
 
 ENDPOINTS = [("/.gateway/verify", "traefik"), ("/.gateway/auth-request", "nginx")]
-TRUSTED = ["127.0.0.1/32"]  # the test client is the front proxy
-
-
-def forward_auth_app(users: Path, hosts: tuple[str, ...] = ("app.test",)) -> dict[str, Any]:
-    return {
-        "mode": "forward_auth",
-        "hosts": list(hosts),
-        "identity": "portal",
-        "portal": {"users_file": str(users)},
-    }
-
-
-@pytest.fixture
-async def gateway(make_gateway: Any, users_file: Path) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await make_gateway(
-        {"app": forward_auth_app(users_file)},
-        {"example.yaml": COMPANY, "applications.yaml": ACCESS},
-        trusted_proxies=TRUSTED,
-    )
-    return client
 
 
 def browser(client: TestClient[Any, Any], client_ip: str = "10.1.2.3") -> Browser:
