@@ -1,4 +1,10 @@
-"""Gateway sessions: their levels, lifetimes, and how they are kept (encrypted) in the store."""
+"""Gateway sessions: their levels, lifetimes, and how they are kept (encrypted) in the store.
+
+One module, past 400 lines: the Session record, its encryption and the SessionManager's memory
+of recent reads (and the count of changes that keeps a read begun before one from being
+remembered) decide together when a session may be believed without the store; split, the rule
+that an ended session stops at once here and within RECHECK_AFTER elsewhere would be spread
+over files that must change in step."""
 
 from __future__ import annotations
 

@@ -28,6 +28,9 @@ libldap settings rather than Python's ssl module. ldap3 installs as one wheel, v
 certificates with Python's ssl (a CA file, hostname checked), and its blocking calls cost one
 thread per check in flight, which pool_size bounds. Its last release is 2.9.1 (2021): stable
 and widely used, but quiet; the calls used here are few and basic, so a switch stays cheap.
+
+The module is past 400 lines because this account of the design is; what an entry says and the
+TLS wrapper are in ldap_entries.py and ldap_tls.py.
 """
 
 from __future__ import annotations

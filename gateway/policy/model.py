@@ -1,4 +1,8 @@
-"""The company policy as immutable values: companies, access rules and the lookups made on them."""
+"""The company policy as immutable values: companies, access rules and the lookups made on them.
+
+A little past 400 lines: the values and the lookups on them (company_for, access_for with its
+readings and method overrides) are one frozen whole that every request reads; the matching of
+patterns itself lives in globs.py."""
 
 from __future__ import annotations
 
