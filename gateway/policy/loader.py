@@ -1,9 +1,13 @@
-"""Reads a directory of policy files into a Policy, reporting every error of every file at once."""
+"""Reads a directory of policy files into a Policy, reporting every error of every file at once.
+
+Each file is read on its own (its company or its access rules, its errors, what it claims), and
+that reading is kept while the file's content stays the same; gateway.policy.file_reading
+combines the readings with the checks that span files."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +16,8 @@ from gateway.durations import format_duration
 from gateway.i18n import LOCALES
 from gateway.policy.access_rules import read_rule
 from gateway.policy.entries import policy_entries
-from gateway.policy.members import Claims, read_members
+from gateway.policy.file_reading import APPLICATION, COMPANY_ID, Claim, FileReading, combine
+from gateway.policy.members import read_members
 from gateway.policy.model import (
     MAX_REMEMBER_BROWSER,
     METHODS,
@@ -30,7 +35,7 @@ from gateway.policy.model import (
     is_logo,
 )
 from gateway.policy.provider_mfa import read_provider_mfa
-from gateway.yaml_document import DocumentCache, KeyPath, load_yaml_file
+from gateway.yaml_document import Document, DocumentCache, KeyPath, load_yaml_file
 from gateway.yamlsource import Keys, Reader
 
 _COMPANY_KEYS = Keys("company", "", (
@@ -60,17 +65,6 @@ def check_policy_dir(path: Path, known_apps: Collection[str] | None = None) -> l
     return _load(path, known_apps)[1]
 
 
-@dataclass
-class _Seen:
-    """What earlier files claimed, for the checks that span files."""
-
-    ids: dict[str, str] = field(default_factory=dict)
-    claims: Claims = field(default_factory=dict)  # domains, users and groups, by kind
-    apps: dict[str, str] = field(default_factory=dict)
-    companies: list[Company] = field(default_factory=list)
-    rules: dict[str, tuple[AccessRule, ...]] = field(default_factory=dict)
-
-
 def _load(directory: Path, known_apps: Collection[str] | None) -> tuple[Policy, list[ConfigError]]:
     try:
         files, entry_errors = policy_entries(directory)
@@ -78,28 +72,40 @@ def _load(directory: Path, known_apps: Collection[str] | None) -> tuple[Policy, 
         reason = "the directory does not exist" if isinstance(exc, FileNotFoundError) else None
         message = reason or f"cannot read the policy directory: {exc.strerror or exc}"
         return Policy.EMPTY, [ConfigError(str(directory), 0, message)]
-    seen = _Seen()
-    errors: list[ConfigError] = list(entry_errors)
-    global _documents
-    documents = dict(_documents)
-    for file in files:
-        errors.extend(_load_file(file, seen, known_apps, documents))
-    kept = (str(file) for file in files)
-    _documents = {path: documents[path] for path in kept if path in documents}  # files now only
-    return Policy(tuple(seen.companies), seen.rules), errors
+    global _documents, _readings, _policy
+    documents, known = dict(_documents), _readings
+    readings = [_reading(file, load_yaml_file(file, documents), known) for file in files]
+    combined = combine(readings, known_apps)
+    policy = Policy(tuple(combined.companies), combined.rules, reuse=_policy)
+    # the caches keep the files there now only
+    _documents = {path: documents[path] for path in map(str, files) if path in documents}
+    _readings = {reading.file: reading for reading in readings}
+    _policy = policy
+    return policy, [*entry_errors, *combined.errors]
 
 
-# The parsed files of the last load: a reload parses only the files whose content changed
-# (a thousand files are read in milliseconds; parsing them takes most of a load's time).
+# The last load: each file's parsed Document (kept by content, byte for byte), its reading, and
+# the Policy made of them. A reload parses and reads only the files whose content changed, and
+# compiles only their access rules: a thousand unchanged files are read from disk and compared
+# in milliseconds, while parsing and reading them took most of a load's time.
 _documents: DocumentCache = {}
+_readings: dict[str, FileReading] = {}
+_policy: Policy = Policy.EMPTY
 
 
-def _load_file(
-    file: Path, seen: _Seen, known_apps: Collection[str] | None, documents: DocumentCache
-) -> list[ConfigError]:
-    document = load_yaml_file(file, documents)
+def _reading(file: Path, document: Document, known: dict[str, FileReading]) -> FileReading:
+    """The file's reading: the last one while its Document is the very same (same content)."""
+    reading = known.get(str(file))
+    if reading is not None and reading.document is document:
+        return reading
+    return _read_file(file, document)
+
+
+def _read_file(file: Path, document: Document) -> FileReading:
+    """What `file` says on its own (the checks that span files are `combine`'s)."""
     reader = Reader(document)
     data = document.data
+    reading = FileReading(document)
     if data is None and document.errors:
         pass  # the file could not be read or parsed; that is the one error to report
     elif data is None:
@@ -109,32 +115,26 @@ def _load_file(
     elif "company" in data and "applications" in data:
         reader.error((), "a policy file has company: or applications:, not both; split it in two")
     elif "company" in data:
-        _company(reader, file, seen)
+        reading = _company(reader, file)
     elif "applications" in data:
-        _applications(reader, file, seen, known_apps)
+        reading = _applications(reader, file)
     else:
         reader.error(
             (),
             "this is neither a company file (with company:) nor an access file "
             "(with applications:)",
         )
-    return sorted(reader.errors, key=lambda error: error.line)
+    return replace(reading, errors=tuple(reader.errors))
 
 
-def _company(reader: Reader, file: Path, seen: _Seen) -> None:
+def _company(reader: Reader, file: Path) -> FileReading:
     before = len(reader.errors)
     reader.unknown_keys((), _COMPANY_KEYS)
     name = reader.string(("company",), required=True).strip()
-    company_id = file.stem
-    if company_id in seen.ids:
-        reader.error(
-            ("company",),
-            f'the company id "{company_id}" (the file name) is taken by {seen.ids[company_id]}',
-            at_key=True,
-        )
-    seen.ids.setdefault(company_id, str(file))
-
-    members = read_members(reader, name, seen.claims)
+    line = reader.document.key_line(("company",))
+    claims = [Claim(COMPANY_ID, file.stem, line, len(reader.errors))]  # the file name is its id
+    members = read_members(reader, name)
+    claims += members.claims
     account_type = reader.choice(("account_type",), tuple(AccountType), AccountType.PARTNER)
     domain_names, user_names = set(members.domains), set(members.users)
     admins: list[str] = []
@@ -166,32 +166,32 @@ def _company(reader: Reader, file: Path, seen: _Seen) -> None:
     language = reader.choice(("language",), LOCALES) or None  # gateway.i18n's
     session = _session(reader)
     attempts = _attempts(reader)
+    company = None
     if len(reader.errors) == before:
-        seen.companies.append(
-            Company(
-                id=company_id,
-                name=name,
-                source=str(file),
-                domains=members.domains,
-                users=members.users,
-                groups=members.groups,
-                account_type=AccountType(account_type),
-                admins=tuple(admins),
-                methods=methods,
-                default_method=default_method,
-                enforce_2fa=enforce,
-                enforce_line=reader.document.key_line(("enforce_2fa",)),
-                deferral=deferral,
-                trusted_networks=trusted,
-                remember_browser=remember,
-                provider_mfa=read_provider_mfa(reader),
-                branding=branding,
-                language=language,
-                session=session,
-                codes=code_limits,
-                attempts=attempts,
-            )
+        company = Company(
+            id=file.stem,
+            name=name,
+            source=str(file),
+            domains=members.domains,
+            users=members.users,
+            groups=members.groups,
+            account_type=AccountType(account_type),
+            admins=tuple(admins),
+            methods=methods,
+            default_method=default_method,
+            enforce_2fa=enforce,
+            enforce_line=reader.document.key_line(("enforce_2fa",)),
+            deferral=deferral,
+            trusted_networks=trusted,
+            remember_browser=remember,
+            provider_mfa=read_provider_mfa(reader),
+            branding=branding,
+            language=language,
+            session=session,
+            codes=code_limits,
+            attempts=attempts,
         )
+    return FileReading(reader.document, company=company, company_name=name, claims=tuple(claims))
 
 
 def _remember_browser(reader: Reader, account_type: AccountType) -> timedelta | None:
@@ -341,30 +341,19 @@ def _session(reader: Reader) -> SessionLimits:
     return SessionLimits(idle, lifetime)
 
 
-def _applications(
-    reader: Reader, file: Path, seen: _Seen, known_apps: Collection[str] | None
-) -> None:
+def _applications(reader: Reader, file: Path) -> FileReading:
     before = len(reader.errors)
     reader.unknown_keys((), _ACCESS_KEYS)
     apps = reader.mapping(("applications",), required=True) or {}
     found: dict[str, tuple[AccessRule, ...]] = {}
+    claims: list[Claim] = []
     for app in apps:
         path: KeyPath = ("applications", app)
-        if app in seen.apps:
-            reader.error(
-                path,
-                f'application "{app}" already has rules in {seen.apps[app]}; keep them in one file',
-                at_key=True,
-            )
-        elif known_apps is not None and app not in known_apps:
-            known = ", ".join(sorted(known_apps)) or "none"
-            reader.error(
-                path, f'no application named "{app}" in the settings; known: {known}', at_key=True
-            )
-        seen.apps.setdefault(app, str(file))
+        line = reader.document.key_line(path)
+        claims.append(Claim(APPLICATION, app, line, len(reader.errors)))
         rules = (
             read_rule(reader, (*path, index), file) for index in range(len(reader.sequence(path)))
         )
         found[app] = tuple(rule for rule in rules if rule is not None)
-    if len(reader.errors) == before:
-        seen.rules.update(found)
+    kept = found if len(reader.errors) == before else {}
+    return FileReading(reader.document, rules=kept, claims=tuple(claims))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gateway.policy.file_reading import Claim
 from gateway.yaml_document import KeyPath
 from gateway.yamlsource import Keys, Reader
 
@@ -20,21 +21,22 @@ class Members:
     domains: tuple[str, ...]
     users: tuple[str, ...]
     groups: tuple[str, ...]
+    # each domain, user and group, claimed where it is listed (see Claim)
+    claims: tuple[Claim, ...] = ()
 
 
-# what earlier files claimed, by kind: the value -> (company name, file)
-Claims = dict[str, dict[str, tuple[str, str]]]
-
-
-def read_members(reader: Reader, company: str, claims: Claims) -> Members:
+def read_members(reader: Reader, company: str) -> Members:
     before = len(reader.errors)
     reader.mapping(("members",))
     reader.unknown_keys(("members",), _KEYS)
     found: dict[str, list[tuple[KeyPath, str]]] = {}
+    claims: list[Claim] = []
     for kind in KINDS:
         found[kind] = _member_list(reader, ("members", kind), kind)
-        for item, text in found[kind]:
-            _claim(reader, claims.setdefault(kind, {}), kind[:-1], item, text, company)
+        claims += (
+            Claim(kind[:-1], text, reader.document.line(item), len(reader.errors))
+            for item, text in found[kind]
+        )
     if not any(found.values()) and len(reader.errors) == before:
         where = ("members",) if reader.has(("members",)) else ("company",)
         reader.error(
@@ -44,7 +46,7 @@ def read_members(reader: Reader, company: str, claims: Claims) -> Members:
             at_key=True,
         )
     domains, users, groups = (tuple(text for _, text in found[kind]) for kind in KINDS)
-    return Members(domains, users, groups)
+    return Members(domains, users, groups, tuple(claims))
 
 
 def _member_list(reader: Reader, path: KeyPath, kind: str) -> list[tuple[KeyPath, str]]:
@@ -64,18 +66,3 @@ def _member_list(reader: Reader, path: KeyPath, kind: str) -> list[tuple[KeyPath
         else:
             items.setdefault(text.strip(), item)
     return [(item, text) for text, item in items.items()]
-
-
-def _claim(
-    reader: Reader,
-    claims: dict[str, tuple[str, str]],
-    kind: str,
-    item: KeyPath,
-    text: str,
-    name: str,
-) -> None:
-    owner = claims.setdefault(text, (name, reader.document.file))
-    if owner[1] != reader.document.file:
-        reader.error(
-            item, f'{kind} "{text}" is already claimed by company "{owner[0]}" in {owner[1]}'
-        )

@@ -11,7 +11,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import InitVar, dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from types import MappingProxyType
@@ -250,8 +250,13 @@ class AccessRule:
 
 @dataclass(frozen=True)
 class Policy:
+    """`reuse`: an earlier Policy whose compiled rules are taken over for each application whose
+    rules tuple is the very same object (a reload that changed one access file compiles that
+    file's applications only)."""
+
     companies: tuple[Company, ...] = ()
     access_rules: Mapping[str, tuple[AccessRule, ...]] = field(default_factory=dict)
+    reuse: InitVar[Policy | None] = None
     EMPTY: ClassVar[Policy]
     _by_user: dict[str, Company] = field(init=False, repr=False, compare=False)
     _by_domain: dict[str, Company] = field(init=False, repr=False, compare=False)
@@ -260,7 +265,7 @@ class Policy:
     # per application, its rules compiled for `access_for` (see RuleIndex)
     _indexes: dict[str, RuleIndex] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, reuse: Policy | None) -> None:
         by_user: dict[str, Company] = {}
         by_domain: dict[str, Company] = {}
         by_group: dict[str, Company] = {}
@@ -276,7 +281,12 @@ class Policy:
         object.__setattr__(self, "_by_group", by_group)
         object.__setattr__(self, "_by_id", {company.id: company for company in self.companies})
         object.__setattr__(self, "access_rules", MappingProxyType(dict(self.access_rules)))
-        indexes = {app: RuleIndex(rules) for app, rules in self.access_rules.items() if rules}
+        earlier = reuse._indexes if reuse is not None else {}
+        indexes = {
+            app: index if (index := earlier.get(app)) and index.rules is rules else RuleIndex(rules)
+            for app, rules in self.access_rules.items()
+            if rules
+        }
         object.__setattr__(self, "_indexes", indexes)
 
     def company_for(self, user: str, groups: Iterable[str] = ()) -> Company | None:
@@ -380,9 +390,10 @@ class RuleIndex:
     answers for the same rules, method and path. `methods`: each method some rule is scoped
     to, in the order the rules name them."""
 
-    __slots__ = ("_index", "methods")
+    __slots__ = ("_index", "methods", "rules")
 
     def __init__(self, rules: tuple[AccessRule, ...]) -> None:
+        self.rules = rules  # the very tuple compiled (Policy's `reuse` compares identity)
         self._index = PathIndex((rule.patterns, rule.methods, rule) for rule in rules)
         self.methods = tuple(dict.fromkeys(m for rule in rules for m in rule.methods or ()))
 

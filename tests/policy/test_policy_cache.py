@@ -41,6 +41,7 @@ def test_unchanged_files_are_not_parsed_again(
     policy = load_policy_dir(tmp_path)
     assert parsed == [] and [c.name for c in policy.companies] == ["Globey"]
     assert sorted(Path(p).name for p in loader._documents) == ["b.yaml"]
+    assert sorted(Path(p).name for p in loader._readings) == ["b.yaml"]
 
 
 def test_a_cached_document_is_the_one_parsed_from_that_content(tmp_path: Path) -> None:
