@@ -35,6 +35,12 @@ def _parse(text: str) -> IPAddress | None:
     return address
 
 
+@functools.lru_cache(maxsize=4096)  # the same few clients again and again; str() is slow
+def ip_text(address: IPAddress) -> str:
+    """`address` as it is written in X-Forwarded-For and logs."""
+    return str(address)
+
+
 def is_trusted(address: IPAddress, trusted: Iterable[IPNetwork]) -> bool:
     return any(address in network for network in trusted)
 

@@ -12,6 +12,7 @@ from multidict import CIMultiDict
 from gateway.clientip import IPAddress
 from gateway.cookies import parse_cookie_header
 from gateway.decision import Mode
+from gateway.memo import remembered
 from gateway.paths import encode_path
 from gateway.policy.model import Company, Policy
 from gateway.sessions import Session
@@ -46,11 +47,10 @@ class RequestContext:
     @cached_property
     def cookies(self) -> list[tuple[str, str]]:
         """The client's cookies, parsed once per request."""
-        return [
-            pair
-            for value in self.headers.getall("Cookie", [])
-            for pair in parse_cookie_header(value)
-        ]
+        values = self.headers.getall("Cookie", ())
+        if len(values) == 1:  # the usual case: a browser sends one Cookie header
+            return list(_parsed(values[0]))
+        return [pair for value in values for pair in _parsed(value)]
 
     def known_company(self) -> Company | None:
         """The company of whoever this request is known to come from so far (its session's
@@ -76,3 +76,9 @@ class RequestContext:
         """This request's address as a path to come back to: the normalised path encoded again
         (a "?" or "#" inside the path stays part of it) and the raw query."""
         return encode_path(self.path) + ("?" + self.query if self.query else "")
+
+
+# a browser sends the same Cookie header with each of its requests
+@remembered(entries=1024, longest=4096)
+def _parsed(header: str) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_cookie_header(header))

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from multidict import MultiMapping
-
 from gateway.identity.body_fields import query_fields
 from gateway.identity.login_body import field_reading
 
@@ -19,16 +17,14 @@ def overrides(headers: Mapping[str, str], query: str) -> tuple[str, ...]:
     """The methods the request's override headers and `_method` query parameters name (a body's
     `_method` is read only where it matters: see Policy.body_may_tighten)."""
     found: list[str] = []
+    getall = getattr(headers, "getall", None)  # a MultiMapping's (cheaper than isinstance)
     for name in HEADERS:  # every line of a repeated header: an application may read the last
-        if isinstance(headers, MultiMapping):
-            values = headers.getall(name, [])
-        else:
-            values = [headers.get(name) or ""]
+        values = getall(name, ()) if getall is not None else (headers.get(name) or "",)
         for value in values:
             found.extend(part.strip().upper() for part in value.split(",") if part.strip())
-    if "%" in query or PARAMETER[1:] in query.lower():  # else no reading can be `_method`
+    if query and ("%" in query or PARAMETER[1:] in query.lower()):  # else no `_method` reading
         found.extend(parameter_overrides(query_fields(query)))
-    return tuple(dict.fromkeys(found))
+    return tuple(dict.fromkeys(found)) if found else ()
 
 
 def parameter_overrides(fields: Iterable[tuple[str, str]]) -> tuple[str, ...]:

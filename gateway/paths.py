@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from urllib.parse import quote, unquote_to_bytes
 
 from gateway.i18n import N_, Explained
+from gateway.memo import remembered
 
 # Encoded separators and NUL change meaning between the gateway and the application, so they
 # are refused outright rather than guessed at.
@@ -86,6 +87,7 @@ def _check_segment(part: str) -> None:
         )
 
 
+@remembered(entries=4096, longest=512)  # the same paths come again and again
 def encode_path(path: str) -> str:
     """Re-encode a normalised path for the upstream request line."""
     return quote(path, safe=_SAFE)

@@ -38,5 +38,8 @@ class Router:
         return self._fallback
 
 
+_MODES = {mode.value: mode for mode in Mode}  # Mode(value) is an enum lookup; every request asks
+
+
 def mode_of(application: Application) -> Mode:
-    return Mode(application.identity)
+    return _MODES.get(application.identity) or Mode(application.identity)

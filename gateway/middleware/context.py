@@ -82,7 +82,9 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
         raise MisdirectedRequest(
             N_("No application is served at this address."), N_("Check the address you typed.")
         )
-    raw_path = request.raw_path.split("?", 1)[0].split("#", 1)[0]
+    # the request target as sent, split as the HTTP parser does (a "#" ends it, the first "?"
+    # starts the query): yarl's relative URL gives the same, at a cost on every request
+    raw_path, _sep, query = request.raw_path.partition("#")[0].partition("?")
     try:
         normal = normalised(raw_path)
     except BadPath as exc:
@@ -106,7 +108,7 @@ async def _with_context(request: web.Request, handler: Handler) -> web.StreamRes
         ),
         headers=clean_request_headers(headers, _extra_identity(application)),
         path=normal,
-        query=request.rel_url.raw_query_string,
+        query=query,
         secure=served_securely(settings, request.secure, forwarded_proto),
         host=host,
         policy=runtime.policy.current,

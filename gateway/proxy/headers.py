@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Mapping
 
 from multidict import CIMultiDict
-
-from gateway.memo import remembered
 
 HOP_BY_HOP = frozenset(
     {
@@ -55,16 +54,23 @@ def is_identity(name: str, extra: frozenset[str] = frozenset()) -> bool:
 
 
 def connection_listed(headers: Mapping[str, str] | CIMultiDict[str]) -> frozenset[str]:
-    listed: set[str] = set()
-    for value in _all(headers, "Connection"):
-        listed.update(canonical(token) for token in value.split(",") if token.strip())
-    return frozenset(listed)
+    values = _all(headers, "Connection")
+    if len(values) == 1:  # the usual case, and the same value again and again
+        return _listed(values[0]) if len(values[0]) <= _NAME_KEPT else _tokens(values[0])
+    return frozenset(token for value in values for token in _tokens(value))
 
 
-def _all(headers: Mapping[str, str] | CIMultiDict[str], name: str) -> Iterable[str]:
+def _tokens(value: str) -> frozenset[str]:
+    return frozenset(canonical(token) for token in value.split(",") if token.strip())
+
+
+_listed = functools.lru_cache(maxsize=256)(_tokens)
+
+
+def _all(headers: Mapping[str, str] | CIMultiDict[str], name: str) -> list[str]:
     getall = getattr(headers, "getall", None)
     if getall is not None:
-        return list(getall(name, []))
+        return list(getall(name, ()))
     value = headers.get(name)
     return [] if value is None else [value]
 
@@ -73,29 +79,36 @@ def clean_request_headers(
     headers: CIMultiDict[str] | Mapping[str, str], extra_identity: frozenset[str] = frozenset()
 ) -> CIMultiDict[str]:
     """The client's headers minus hop-by-hop, Connection-listed, identity and Host."""
-    listed = connection_listed(headers)
+    listed = connection_listed(headers) if "Connection" in headers else _NONE
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        key = _request_verdict(name)
+        key = _request_verdict(name) if len(name) <= _NAME_KEPT else _verdict(name)
         if key is None or key in listed or key in extra_identity:
             continue
         out.add(name, value)
     return out
 
 
-@remembered(entries=1024, longest=64)  # the header names clients send again and again
-def _request_verdict(name: str) -> str | None:
+_NONE: frozenset[str] = frozenset()
+_NAME_KEPT = 64  # header names up to this long have their verdicts remembered
+
+
+def _verdict(name: str) -> str | None:
     """None for a request header that never goes upstream (hop-by-hop, identity, Host), else its
     canonical name (for the Connection-listed and application-specific checks)."""
     key = canonical(name)
     return None if key in HOP_BY_HOP or key == "host" or is_identity(key) else key
 
 
+# the header names clients send again and again (a C cache: this runs for every header)
+_request_verdict = functools.lru_cache(maxsize=1024)(_verdict)
+
+
 def clean_response_headers(headers: CIMultiDict[str] | Mapping[str, str]) -> CIMultiDict[str]:
-    listed = connection_listed(headers)
+    listed = connection_listed(headers) if "Connection" in headers else _NONE
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        key = _canonical(name)
+        key = _canonical(name) if len(name) <= _NAME_KEPT else canonical(name)
         if key in HOP_BY_HOP or key in listed:
             continue
         out.add(name, value)
@@ -103,4 +116,4 @@ def clean_response_headers(headers: CIMultiDict[str] | Mapping[str, str]) -> CIM
 
 
 # the header names an application sends again and again
-_canonical = remembered(entries=1024, longest=64)(canonical)
+_canonical = functools.lru_cache(maxsize=1024)(canonical)

@@ -14,6 +14,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from gateway.errors import UpstreamTimeout, UpstreamUnreachable
+from gateway.memo import remembered
 from gateway.proxy import client as lean
 from gateway.proxy import splice
 from gateway.proxy.headers import clean_response_headers
@@ -60,8 +61,11 @@ def new_client() -> aiohttp.ClientSession:
 
 
 def upstream_url(base: str, encoded_path: str, query: str) -> URL:
-    base = base.rstrip("/")
-    return URL(f"{base}{encoded_path}{'?' + query if query else ''}", encoded=True)
+    return _url(f"{base.rstrip('/')}{encoded_path}{'?' + query if query else ''}")
+
+
+# the same addresses are asked for again and again; a URL is immutable, so it can be shared
+_url = remembered(entries=4096, longest=2048)(functools.partial(URL, encoded=True))
 
 
 @functools.lru_cache(maxsize=64)  # one per application's settings, not one per request

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -215,15 +213,17 @@ async def forward(
     after which this gateway session is over too and its cookie is cleared. `credentials`: an
     access rule lets the client's own credentials through without a verified session. `body`:
     the request body when it has been read already."""
-    async with _slot(request):
+    gate = await _slot(request)
+    try:
         return await _forward(request, session, identity, fresh_cookie, ending, credentials, body)
+    finally:
+        gate.release()
 
 
-@contextlib.asynccontextmanager
-async def _slot(request: web.Request) -> AsyncIterator[None]:
-    """One of the application's max_connections: a stalled application cannot hold every
-    descriptor of the process; past the limit a request waits up to the connect timeout, then
-    gets the 502 page (nothing is sent)."""
+async def _slot(request: web.Request) -> asyncio.Semaphore:
+    """One of the application's max_connections, taken (the caller releases it): a stalled
+    application cannot hold every descriptor of the process; past the limit a request waits up
+    to the connect timeout, then gets the 502 page (nothing is sent)."""
     application = context(request).application
     slots = runtime(request).upstream_slots
     gate = slots.get(application.name)
@@ -239,10 +239,7 @@ async def _slot(request: web.Request) -> AsyncIterator[None]:
             application.upstream,
             f"{application.max_connections} requests already open",  # i18n: not for people
         ) from None
-    try:
-        yield
-    finally:
-        gate.release()
+    return gate
 
 
 async def _forward(

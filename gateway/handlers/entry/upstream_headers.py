@@ -9,6 +9,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from gateway import trust
+from gateway.clientip import ip_text
 from gateway.cookies import build_cookie_header, parse_cookie_header
 from gateway.handlers.shared.csrf import CSRF_COOKIE
 from gateway.handlers.shared.request import context, runtime
@@ -39,13 +40,14 @@ def upstream_headers(
     ctx = context(request)
     application = ctx.application
     headers = CIMultiDict(ctx.headers)
+    # ctx.headers holds no Host and no X-Forwarded-* (clean_request_headers): added, not replaced
     if application.preserve_host and ctx.host:
-        headers["Host"] = ctx.host
+        headers.add("Host", ctx.host)
     if ctx.client_ip is not None:
-        headers["X-Forwarded-For"] = str(ctx.client_ip)
-    headers["X-Forwarded-Proto"] = "https" if ctx.secure else "http"
+        headers.add("X-Forwarded-For", ip_text(ctx.client_ip))
+    headers.add("X-Forwarded-Proto", "https" if ctx.secure else "http")
     if ctx.host:
-        headers["X-Forwarded-Host"] = ctx.host
+        headers.add("X-Forwarded-Host", ctx.host)
     headers["X-Request-Id"] = ctx.request_id
     if application.intercept is not None:
         held = send_held or (
