@@ -2,7 +2,11 @@
 to the line of its value and of its key, and holds the file's syntax and structure errors.
 Only plain data is built (text, numbers, true/false, null, lists, mappings; "yes" stays text),
 and the cost of one file is bounded whatever it holds: its size, values and text through aliases,
-and nesting depth."""
+and nesting depth.
+
+Two ways in, one result: most files are read in one pass over libyaml's events (_read_events);
+anything else (anchors, aliases, tags, merge keys, errors, files at a bound) is composed into
+nodes and built by _Builder (_read_nodes), which words every error and bound."""
 
 from __future__ import annotations
 
@@ -73,9 +77,8 @@ if yaml.__with_libyaml__:
 
     class _FastLoader(_DepthLimit, Composer, CParser, yaml.constructor.SafeConstructor, Resolver):
         """_Loader's nodes, its resolvers and its depth limit, from libyaml's events: the same
-        Python composer, several times faster (policy directories of a thousand files are read
-        in well under a second). A document libyaml refuses is read again by _Loader, so every
-        error and its line are PyYAML's own."""
+        Python composer, several times faster. A document libyaml refuses is read again by
+        _Loader, so every error and its line are PyYAML's own."""
 
         yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
 
@@ -174,7 +177,7 @@ class _Builder:
         """A number, true/false, null or text; a value its tag cannot read is an error."""
         try:
             value = self._constructor.construct_object(node)
-        except (ValueError, KeyError, OverflowError, yaml.YAMLError):
+        except (ValueError, KeyError, IndexError, OverflowError, yaml.YAMLError):
             kind = _NUMBER_KINDS.get(node.tag.removeprefix(_TAG), node.tag.removeprefix(_TAG))
             size = " (it has too many digits)" if len(node.value) > 100 else ""
             self.error(node, f"{describe(node.value)} cannot be read as {kind}{size}")
@@ -218,6 +221,16 @@ class _Builder:
 
 def parse_yaml(text: str, file: str) -> Document:
     """Parse one YAML document; syntax and structure problems land in `Document.errors`."""
+    if yaml.__with_libyaml__:
+        try:
+            return _read_events(text, file)
+        except (yaml.YAMLError, _Unusual):
+            pass  # read again through nodes, which word every error and bound
+    return _read_nodes(text, file)
+
+
+def _read_nodes(text: str, file: str) -> Document:
+    """parse_yaml through composed nodes and _Builder: every file, every error."""
     document = Document(file, None)
     try:
         node = _compose(text)
@@ -245,6 +258,131 @@ def parse_yaml(text: str, file: str) -> Document:
         return document
     document.errors.append(ConfigError(file, 1, message))
     return document
+
+
+class _Unusual(Exception):
+    """What _read_events leaves to _read_nodes: anything but plain data that loads cleanly."""
+
+
+_SCALARS = {
+    first: tuple(resolvers)
+    for first, resolvers in _Loader.yaml_implicit_resolvers.items()
+    if first is not None
+}
+_ANY_FIRST = tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
+_STR, _NULL = _TAG + "str", _TAG + "null"
+
+
+def _resolve(value: str) -> str:
+    """The tag of a plain scalar, as _Loader's resolver gives it."""
+    for tag, regexp in _SCALARS.get(value[:1], ()) + _ANY_FIRST:
+        if regexp.match(value):
+            return str(tag)
+    return _STR
+
+
+def _read_events(text: str, file: str) -> Document:
+    """The common case of parse_yaml, in one pass over libyaml's events with no nodes: plain
+    data with no anchor, alias, tag, merge key, duplicate key or bad value, within every bound
+    (the nesting is followed on a list, not by recursion). Anything else raises _Unusual, and
+    _read_nodes reads the file again, so the Document is the same either way."""
+    parser = CParser(text)
+    try:
+        return _walk_events(parser.get_event, Document(file, None))
+    finally:
+        parser.dispose()
+
+
+def _walk_events(next_event: Any, document: Document) -> Document:
+    lines, key_lines = document.lines, document.key_lines
+    budget, text_budget = _MAX_VALUES, _MAX_TEXT
+    # open collections: [the list or dict, its path, the key read and waiting for its value]
+    stack: list[list[Any]] = []
+    next_event()  # StreamStartEvent
+    if type(next_event()) is yaml.StreamEndEvent:  # else DocumentStartEvent
+        lines[()] = 1
+        return document
+    while True:
+        event = next_event()
+        kind = type(event)
+        if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            stack.pop()
+            if stack:
+                continue
+            break
+        if kind is yaml.AliasEvent or event.anchor is not None or event.tag is not None:
+            raise _Unusual
+        if len(stack) >= _MAX_DEPTH:
+            raise _Unusual
+        line = event.start_mark.line + 1
+        if stack:
+            frame = stack[-1]
+            parent, parent_path, key = frame
+            if type(parent) is dict:
+                if key is None:  # this event is a key
+                    if kind is not yaml.ScalarEvent or event.value in parent:
+                        raise _Unusual
+                    if event.value == "<<" and event.implicit[0]:
+                        raise _Unusual  # a merge key
+                    frame[2] = event.value
+                    key_lines[(*parent_path, event.value)] = line
+                    continue
+                frame[2] = None
+                path = (*parent_path, key)
+            else:
+                path = (*parent_path, len(parent))
+        else:
+            path = ()
+        budget -= 1
+        if budget < 0:
+            raise _Unusual
+        lines[path] = line
+        if kind is yaml.ScalarEvent:
+            text = event.value
+            text_budget -= len(text)
+            if text_budget < 0:
+                raise _Unusual
+            tag = _resolve(text) if event.implicit[0] else _STR
+            if tag == _NULL:
+                value: Any = None
+            elif tag == _STR or tag in _KEPT_AS_TEXT:
+                value = text
+            elif tag in _CONSTRUCTED:
+                value = _construct(tag, event)
+            else:
+                raise _Unusual
+        else:
+            value = {} if kind is yaml.MappingStartEvent else []
+        if not stack:
+            document.data = value
+        elif type(parent) is dict:
+            parent[key] = value
+        else:
+            parent.append(value)
+        if kind is not yaml.ScalarEvent:
+            stack.append([value, path, None])
+        elif not stack:
+            break
+    if type(next_event()) is not yaml.DocumentEndEvent:
+        raise _Unusual
+    if type(next_event()) is not yaml.StreamEndEvent:
+        raise _Unusual  # more than one document
+    return document
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()  # its scalar readers keep no state
+
+
+def _construct(tag: str, event: Any) -> Any:
+    """A number or true/false as _Builder._scalar reads it; _Unusual where it has an error."""
+    node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
+    try:
+        value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)
+    except (ValueError, KeyError, IndexError, OverflowError, yaml.YAMLError):
+        raise _Unusual from None
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 63:
+        raise _Unusual
+    return value
 
 
 # a file's content and its Document, as a DocumentCache keeps them (see load_yaml_file)
