@@ -270,15 +270,7 @@ _SCALARS = {
     if first is not None
 }
 _ANY_FIRST = tuple(_Loader.yaml_implicit_resolvers.get(None, ()))
-_STR, _NULL = _TAG + "str", _TAG + "null"
-
-
-def _resolve(value: str) -> str:
-    """The tag of a plain scalar, as _Loader's resolver gives it."""
-    for tag, regexp in _SCALARS.get(value[:1], ()) + _ANY_FIRST:
-        if regexp.match(value):
-            return str(tag)
-    return _STR
+_NULL = _TAG + "null"
 
 
 def _read_events(text: str, file: str) -> Document:
@@ -296,6 +288,13 @@ def _read_events(text: str, file: str) -> Document:
 def _walk_events(next_event: Any, document: Document) -> Document:
     lines, key_lines = document.lines, document.key_lines
     budget, text_budget = _MAX_VALUES, _MAX_TEXT
+    scalar_event, mapping_start, alias_event = (
+        yaml.ScalarEvent,
+        yaml.MappingStartEvent,
+        yaml.AliasEvent,
+    )
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    resolvers, any_first = _SCALARS, _ANY_FIRST
     # open collections: [the list or dict, its path, the key read and waiting for its value]
     stack: list[list[Any]] = []
     next_event()  # StreamStartEvent
@@ -305,12 +304,12 @@ def _walk_events(next_event: Any, document: Document) -> Document:
     while True:
         event = next_event()
         kind = type(event)
-        if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+        if kind in ends:
             stack.pop()
             if stack:
                 continue
             break
-        if kind is yaml.AliasEvent or event.anchor is not None or event.tag is not None:
+        if kind is alias_event or event.anchor is not None or event.tag is not None:
             raise _Unusual
         if len(stack) >= _MAX_DEPTH:
             raise _Unusual
@@ -320,12 +319,15 @@ def _walk_events(next_event: Any, document: Document) -> Document:
             parent, parent_path, key = frame
             if type(parent) is dict:
                 if key is None:  # this event is a key
-                    if kind is not yaml.ScalarEvent or event.value in parent:
+                    if kind is not scalar_event:
                         raise _Unusual
-                    if event.value == "<<" and event.implicit[0]:
+                    key = event.value
+                    if key in parent:
+                        raise _Unusual
+                    if key == "<<" and event.implicit[0]:
                         raise _Unusual  # a merge key
-                    frame[2] = event.value
-                    key_lines[(*parent_path, event.value)] = line
+                    frame[2] = key
+                    key_lines[(*parent_path, key)] = line
                     continue
                 frame[2] = None
                 path = (*parent_path, key)
@@ -337,29 +339,25 @@ def _walk_events(next_event: Any, document: Document) -> Document:
         if budget < 0:
             raise _Unusual
         lines[path] = line
-        if kind is yaml.ScalarEvent:
-            text = event.value
-            text_budget -= len(text)
+        if kind is scalar_event:
+            value = event.value
+            text_budget -= len(value)
             if text_budget < 0:
                 raise _Unusual
-            tag = _resolve(text) if event.implicit[0] else _STR
-            if tag == _NULL:
-                value: Any = None
-            elif tag == _STR or tag in _KEPT_AS_TEXT:
-                value = text
-            elif tag in _CONSTRUCTED:
-                value = _construct(tag, event)
-            else:
-                raise _Unusual
+            if event.implicit[0]:  # plain: its tag as _Loader's resolver gives it, else text
+                for tag, regexp in resolvers.get(value[:1], ()) + any_first:
+                    if regexp.match(value):
+                        value = _plain(tag, event)
+                        break
         else:
-            value = {} if kind is yaml.MappingStartEvent else []
+            value = {} if kind is mapping_start else []
         if not stack:
             document.data = value
         elif type(parent) is dict:
             parent[key] = value
         else:
             parent.append(value)
-        if kind is not yaml.ScalarEvent:
+        if kind is not scalar_event:
             stack.append([value, path, None])
         elif not stack:
             break
@@ -373,8 +371,15 @@ def _walk_events(next_event: Any, document: Document) -> Document:
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()  # its scalar readers keep no state
 
 
-def _construct(tag: str, event: Any) -> Any:
-    """A number or true/false as _Builder._scalar reads it; _Unusual where it has an error."""
+def _plain(tag: str, event: Any) -> Any:
+    """A plain scalar whose tag is not text, as _Builder._scalar reads it; _Unusual where that
+    is an error."""
+    if tag == _NULL:
+        return None
+    if tag in _KEPT_AS_TEXT:
+        return event.value
+    if tag not in _CONSTRUCTED:
+        raise _Unusual
     node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
     try:
         value = _CONSTRUCTOR.yaml_constructors[tag](_CONSTRUCTOR, node)

@@ -83,6 +83,7 @@ TABLES: list[Keys] = []
 
 _ABSENT = object()
 _SEQUENCES = (list, tuple)
+_CONTAINERS = (dict, list, tuple)
 
 
 class Reader:
@@ -91,6 +92,9 @@ class Reader:
     def __init__(self, document: Document) -> None:
         self.document = document
         self.errors: list[ConfigError] = list(document.errors)
+        # the lists and mappings found so far, by path: a lookup starts from its parent (the
+        # data is not changed while it is read)
+        self._containers: dict[KeyPath, Any] = {}
 
     def error(self, path: KeyPath, message: str, *, at_key: bool = False) -> None:
         """Record an error at the line of the value at `path` (or of the key naming it)."""
@@ -106,16 +110,20 @@ class Reader:
         return self._lookup(path) is not _ABSENT
 
     def _lookup(self, path: KeyPath) -> Any:
-        current = self.document.data
-        for part in path:
-            if isinstance(current, dict) and part in current:
-                current = current[part]
-                continue
-            if isinstance(current, _SEQUENCES) and isinstance(part, int) and part < len(current):
-                current = current[part]
-                continue
-            return _ABSENT
-        return current
+        if not path:
+            return self.document.data
+        parent_path = path[:-1]
+        parent = self._containers.get(parent_path, _ABSENT)
+        if parent is _ABSENT:
+            parent = self._lookup(parent_path)
+            if isinstance(parent, _CONTAINERS):
+                self._containers[parent_path] = parent
+        part = path[-1]
+        if isinstance(parent, dict):
+            return parent.get(part, _ABSENT)
+        if isinstance(parent, _SEQUENCES) and isinstance(part, int) and part < len(parent):
+            return parent[part]
+        return _ABSENT
 
     def _get(
         self,
@@ -126,7 +134,18 @@ class Reader:
         hint: Callable[[Any], str] = lambda value: "",
     ) -> Any:
         """The value at `path` if `ok` accepts it; _ABSENT when it is absent, empty or wrong."""
-        found = self._lookup(path)
+        return self._check(path, self._lookup(path), required, ok, expected, hint)
+
+    def _check(
+        self,
+        path: KeyPath,
+        found: Any,
+        required: bool,
+        ok: Callable[[Any], bool],
+        expected: str,
+        hint: Callable[[Any], str] = lambda value: "",
+    ) -> Any:
+        """_get for the value `found` at `path`."""
         if found is not None and found is not _ABSENT:
             if ok(found):
                 return found
@@ -139,7 +158,10 @@ class Reader:
         return _ABSENT
 
     def string(self, path: KeyPath, default: str = "", *, required: bool = False) -> str:
-        value = self._get(path, required, _is(str), "text", _quote_hint)
+        return self._string(path, self._lookup(path), default, required)
+
+    def _string(self, path: KeyPath, found: Any, default: str, required: bool) -> str:
+        value = self._check(path, found, required, _IS_TEXT, "text", _quote_hint)
         if value is _ABSENT:
             return default
         if required and not value.strip():
@@ -165,7 +187,7 @@ class Reader:
         value = self._get(
             path,
             required,
-            lambda v: _is(str)(v) and v in options,
+            lambda v: _IS_TEXT(v) and v in options,
             "one of " + ", ".join(options),
             lambda v: suggestion(v, options) if isinstance(v, str) else "",
         )
@@ -173,12 +195,12 @@ class Reader:
 
     def mapping(self, path: KeyPath, *, required: bool = False) -> dict[str, Any] | None:
         """The mapping at `path`; None when it is absent, empty or not a mapping."""
-        value = self._get(path, required, _is(dict), "a mapping of settings")
+        value = self._get(path, required, _IS_MAPPING, "a mapping of settings")
         return None if value is _ABSENT else dict(value)
 
     def sequence(self, path: KeyPath, *, required: bool = False) -> list[Any]:
         """The list at `path`; a required list must not be empty."""
-        value = self._get(path, required, _is(list, tuple), "a list", _list_hint)
+        value = self._get(path, required, _IS_LIST, "a list", _list_hint)
         if value is _ABSENT:
             return []
         if required and not value:
@@ -187,9 +209,13 @@ class Reader:
 
     def strings(self, path: KeyPath, *, required: bool = False) -> list[tuple[KeyPath, str]]:
         """(item path, stripped text) for each item of the list at `path` that is text."""
-        items = [(*path, index) for index in range(len(self.sequence(path, required=required)))]
-        texts = [(item, self.string(item, required=True).strip()) for item in items]
-        return [(item, text) for item, text in texts if text]
+        found = []
+        for index, value in enumerate(self.sequence(path, required=required)):
+            item = (*path, index)
+            text = self._string(item, value, "", True).strip()
+            if text:
+                found.append((item, text))
+        return found
 
     def duration(self, path: KeyPath, default: timedelta) -> timedelta:
         """A duration longer than zero, such as "48h", or a whole number of seconds."""
@@ -221,9 +247,9 @@ class Reader:
         """Report each key of the mapping at `mapping_path` that none of `tables` has."""
         allowed = [name for table in tables for name in table.names]
         mapping = self._lookup(mapping_path)
-        where = f" in {setting_name(mapping_path)}" if mapping_path else ""
         for key in mapping if isinstance(mapping, dict) else ():
             if key not in allowed:
+                where = f" in {setting_name(mapping_path)}" if mapping_path else ""
                 message = f'unknown setting "{key}"{where}{suggestion(key, allowed)}'
                 self.error((*mapping_path, key), message, at_key=True)
 
@@ -231,6 +257,9 @@ class Reader:
 def _is(*types: type) -> Callable[[Any], bool]:
     """A check for these types that does not take true/false for a number."""
     return lambda value: isinstance(value, types) and (bool in types or not isinstance(value, bool))
+
+
+_IS_TEXT, _IS_MAPPING, _IS_LIST = _is(str), _is(dict), _is(list, tuple)
 
 
 def _is_duration(value: Any) -> bool:

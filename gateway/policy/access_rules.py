@@ -18,11 +18,14 @@ _RULE_KEYS = Keys(
     ("paths", "methods", "access", "credentials", "reauthenticate_after"),
 )
 _HTTP_METHOD = re.compile(r"[A-Z]+")
+_ACCESS = tuple(Access)
+_STEP_UP = "reauthenticate_after"
 
 
 def read_rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
     """The access rule at `path` of a policy file, or None (its errors go to `reader`)."""
-    if reader.mapping(path, required=True) is None:
+    rule = reader.mapping(path, required=True)
+    if rule is None:
         return None
     before = len(reader.errors)
     reader.unknown_keys(path, _RULE_KEYS)
@@ -32,9 +35,9 @@ def read_rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
         if problem:
             reader.error(item, f'the path pattern "{pattern}" {problem}')
         patterns.append(pattern)
-    access = reader.choice((*path, "access"), tuple(Access), required=True)
+    access = reader.choice((*path, "access"), _ACCESS, required=True)
     methods: list[str] | None = None
-    if reader.value((*path, "methods")) is not None:
+    if rule.get("methods") is not None:
         methods = []
         for item, method in reader.strings((*path, "methods"), required=True):
             if not _HTTP_METHOD.fullmatch(method.upper()):
@@ -43,7 +46,7 @@ def read_rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
     credentials = reader.choice((*path, "credentials"), ("pass", "strip"), "strip")
     if credentials == "pass" and access == Access.DENY:
         reader.error((*path, "credentials"), "a deny rule lets nothing through: remove credentials")
-    reauthenticate_after = _step_up(reader, path, access)
+    reauthenticate_after = _step_up(reader, path, access) if _STEP_UP in rule else None
     if len(reader.errors) > before or not access:
         return None
     methods_tuple = tuple(dict.fromkeys(methods)) if methods is not None else None
@@ -60,11 +63,9 @@ def read_rule(reader: Reader, path: KeyPath, file: Path) -> AccessRule | None:
 
 
 def _step_up(reader: Reader, path: KeyPath, access: str) -> timedelta | None:
-    """`reauthenticate_after`: how old a verified session's second factor may be on these paths
-    (a two_factor rule's, at least a minute), or None."""
-    key = (*path, "reauthenticate_after")
-    if not reader.has(key):
-        return None
+    """`reauthenticate_after`, which the rule has: how old a verified session's second factor
+    may be on these paths (a two_factor rule's, at least a minute), or None."""
+    key = (*path, _STEP_UP)
     errors = len(reader.errors)
     bound = reader.duration(key, MIN_REAUTHENTICATE_AFTER)
     if len(reader.errors) > errors:
