@@ -15,7 +15,10 @@ llhttp code as before:
   answer llhttp refused, an upstream that asked to close) closes it;
 - a pooled connection the application closed just as the request went out (nothing of an answer
   received) is retried once on a new connection, as aiohttp does: GET and HEAD are idempotent;
-- the read timeout is aiohttp's sock_read, restarted whenever bytes arrive.
+- the read timeout is aiohttp's sock_read, restarted whenever bytes arrive; but where aiohttp
+  makes and cancels a loop timer at each start and each arrival (several per request), here an
+  arrival only notes the time and one sweep of the pool times out any read silent longer than
+  its timeout, a quarter of the timeout late at most (and never more than a second).
 
 Requests with a body, WebSockets and everything else still go through aiohttp's ClientSession.
 """
@@ -88,6 +91,48 @@ class Answer:
             protocol.close()
 
 
+class _Handler(ResponseHandler):
+    """aiohttp's protocol whose read timeout the pool's sweep keeps (see the module's text):
+    aiohttp restarts its timer through _reschedule_timeout and stops it through _drop_timeout,
+    and nothing else touches it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, pool: Pool) -> None:
+        super().__init__(loop)
+        self._pool = pool
+        self._heard = 0.0  # when the read began or bytes last arrived (loop time)
+        self._timing = False
+
+    def _reschedule_timeout(self) -> None:
+        timeout = self._read_timeout
+        if not timeout:
+            self._timing = False
+            return
+        self._heard = self._loop.time()
+        if not self._timing:
+            self._timing = True
+            self._pool.watch(self, timeout)
+
+    def _drop_timeout(self) -> None:
+        self._timing = False
+
+    def sweep(self, now: float) -> float | None:
+        """Time the read out if it has heard nothing for longer than its timeout; how often it
+        wants sweeping from now on, or None once no read of it is waiting."""
+        timeout = self._read_timeout
+        if not self._timing or not timeout:
+            return None
+        if now - self._heard < timeout:
+            return _sweep_every(timeout)
+        self._timing = False
+        self._on_read_timeout()
+        return None
+
+
+def _sweep_every(timeout: float) -> float:
+    """How often reads with `timeout` are swept: a timeout fires at most a quarter late."""
+    return min(1.0, max(0.01, timeout / 4))
+
+
 class Pool:
     def __init__(self, idle_timeout: float = IDLE_TIMEOUT, max_idle: int = MAX_IDLE) -> None:
         self.idle_timeout = idle_timeout
@@ -96,6 +141,31 @@ class Pool:
         self._sweep: asyncio.TimerHandle | None = None
         self._tls: ssl.SSLContext | None = None
         self._closed = False
+        self._reads: set[_Handler] = set()  # reads with a timeout running (or lately ended)
+        self._read_sweep: asyncio.TimerHandle | None = None
+        self._read_every = 1.0
+
+    # -- read timeouts -------------------------------------------------------------------
+    def watch(self, handler: _Handler, timeout: float) -> None:
+        """Time out `handler`'s read in a sweep that runs while any read is watched."""
+        self._reads.add(handler)
+        every = _sweep_every(timeout)
+        if self._read_sweep is None or every < self._read_every:
+            if self._read_sweep is not None:
+                self._read_sweep.cancel()
+            self._read_every = every
+            self._read_sweep = asyncio.get_running_loop().call_later(every, self._sweep_reads)
+
+    def _sweep_reads(self) -> None:
+        self._read_sweep = None
+        now = asyncio.get_running_loop().time()
+        wanted = [(handler, handler.sweep(now)) for handler in list(self._reads)]
+        self._reads.difference_update(handler for handler, every in wanted if every is None)
+        if self._reads and not self._closed:
+            self._read_every = min(every for _, every in wanted if every is not None)
+            self._read_sweep = asyncio.get_running_loop().call_later(
+                self._read_every, self._sweep_reads
+            )
 
     # -- the pool -----------------------------------------------------------------------
     def put(self, key: _Key, protocol: ResponseHandler) -> None:
@@ -140,9 +210,11 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
+        for timer in (self._sweep, self._read_sweep):
+            if timer is not None:
+                timer.cancel()
+        self._sweep = self._read_sweep = None
+        self._reads.clear()
         for idle in self._idle.values():
             for protocol, _since in idle:
                 protocol.close()
@@ -216,7 +288,7 @@ class Pool:
         scheme, host, port = key
         tls = self._context() if scheme == "https" else None
         loop = asyncio.get_running_loop()
-        factory: Callable[[], ResponseHandler] = lambda: ResponseHandler(loop)  # noqa: E731
+        factory: Callable[[], ResponseHandler] = lambda: _Handler(loop, self)  # noqa: E731
         async with asyncio.timeout(timeout):
             _transport, protocol = await loop.create_connection(
                 factory, host, port, ssl=tls, server_hostname=host.rstrip(".") if tls else None

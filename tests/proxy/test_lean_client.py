@@ -6,6 +6,7 @@ is kept or closed, what a misbehaving upstream cannot do to the next request, an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import sys
@@ -858,6 +859,40 @@ async def test_read_timeout_restarts_whenever_bytes_arrive(scripted: Start, pool
     assert await guard(answer.content.read()) == b"steady"
     answer.release()
     assert pool.idle_count() == 1
+
+
+async def test_a_finished_read_never_times_out_its_pooled_connection(
+    scripted: Start, pool: Pool
+) -> None:
+    """The read timeout is kept by the pool's sweep, not a timer per read: once an answer is
+    read whole, its connection waits in the pool past the timeout and carries the next one."""
+    server = await scripted(per_request())
+    for path in ("/one", "/two"):
+        answer = await guard(send(pool, server.url + path, read=0.1))
+        assert await guard(answer.content.read()) == path.encode()
+        answer.release()
+        await asyncio.sleep(0.3)  # three timeouts: several sweeps go by
+        assert pool.idle_count() == 1
+    assert server.connections == 1
+
+
+async def test_reads_of_different_timeouts_each_time_out_on_their_own(
+    scripted: Start, pool: Pool
+) -> None:
+    """A long timeout watched first does not make a short one wait for its sweep."""
+    server = await scripted(per_request([HOLD], [HOLD]))
+    loop = asyncio.get_running_loop()
+    slow = asyncio.ensure_future(send(pool, server.url + "/slow", read=30.0))
+    await asyncio.sleep(0.05)
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await guard(send(pool, server.url + "/quick", read=0.1), limit=2.0)
+    # its own sweep (every 25 ms), not the 30 s read's (once a second, 0.95 s from here)
+    assert loop.time() - started < 0.6
+    assert not slow.done()
+    slow.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await slow
 
 
 # -- 12. connecting --------------------------------------------------------------------------
