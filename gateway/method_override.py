@@ -4,6 +4,7 @@ access rule scoped to a method is decided for each of them too, the strictest wi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 from gateway.identity.body_fields import query_fields
@@ -11,16 +12,30 @@ from gateway.identity.login_body import field_reading
 
 HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 PARAMETER = "_method"
+# PHP, CGI and WSGI servers read a header name's "_" as "-" (both are HTTP_X_HTTP_METHOD
+# here), so every spelling of these names counts, in any case
+_NAMES = frozenset(name.lower() for name in HEADERS)
+_KEPT = 64  # header names up to this long have their reading remembered
+
+
+def _reading(name: str) -> bool:
+    return name.strip().lower().replace("_", "-") in _NAMES
+
+
+_remembered_reading = functools.lru_cache(maxsize=1024)(_reading)
+
+
+def names_an_override(name: str) -> bool:
+    """Whether an application may take the header `name` for one of HEADERS."""
+    return _remembered_reading(name) if len(name) <= _KEPT else _reading(name)
 
 
 def overrides(headers: Mapping[str, str], query: str) -> tuple[str, ...]:
     """The methods the request's override headers and `_method` query parameters name (a body's
     `_method` is read only where it matters: see Policy.body_may_tighten)."""
     found: list[str] = []
-    getall = getattr(headers, "getall", None)  # a MultiMapping's (cheaper than isinstance)
-    for name in HEADERS:  # every line of a repeated header: an application may read the last
-        values = getall(name, ()) if getall is not None else (headers.get(name) or "",)
-        for value in values:
+    for name, value in headers.items():  # every line of a repeated header: one may read the last
+        if names_an_override(name):
             found.extend(part.strip().upper() for part in value.split(",") if part.strip())
     if query and ("%" in query or PARAMETER[1:] in query.lower()):  # else no `_method` reading
         found.extend(parameter_overrides(query_fields(query)))

@@ -49,6 +49,11 @@ async def test_a_get_rule_covers_head(gateway: Any) -> None:
         ("/items/1?_method=DELETE", {}),
         ("/items/1?_METHOD=put", {}),
         ("/reports/q3", {"X-HTTP-Method-Override": "GET"}),
+        # PHP and WSGI servers read "_" as "-" in header names: the application takes these
+        # for X-HTTP-Method-Override too (HTTP_X_HTTP_METHOD_OVERRIDE)
+        ("/items/1", {"X_HTTP_Method_Override": "DELETE"}),
+        ("/items/1", {"x_http_method": "put"}),
+        ("/items/1", {"X-Method_Override": "delete"}),
     ],
 )
 async def test_method_overrides_meet_the_method_rules(
@@ -77,6 +82,7 @@ def test_overrides_are_read_from_headers_and_query() -> None:
         "PATCH",
     )
     assert overrides({}, "") == ()
+    assert overrides({"X_HTTP_METHOD_OVERRIDE": "delete", "Accept": "x"}, "") == ("DELETE",)
 
 
 def test_the_strictest_method_wins_in_the_model() -> None:
@@ -194,3 +200,19 @@ async def test_forward_auth_cannot_see_the_body_so_the_strictest_rule_holds(
     assert await verdict("/items/1", None) == 403
     assert await verdict("/items/1", "application/octet-stream") == 403  # read loosely too
     assert await verdict("/elsewhere", "application/x-www-form-urlencoded") == 200
+
+
+async def test_forward_auth_reads_every_spelling_of_the_override_headers(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """The front proxy (Caddy, Traefik; nginx only with underscores_in_headers) passes
+    X_HTTP_Method_Override on, and PHP reads it as X-HTTP-Method-Override."""
+    client = await make_gateway(
+        {"app": forward_auth_app(write_users_file(tmp_path))},
+        {"example.yaml": BYPASS_POLICIES["example.yaml"], "applications.yaml": RULES},
+        trusted_proxies=["127.0.0.1/32"],
+    )
+    headers = forwarded("/items/1", "GET")
+    headers["X_HTTP_Method_Override"] = "DELETE"
+    answer = await client.get("/.gateway/verify", headers=headers, allow_redirects=False)
+    assert answer.status == 403

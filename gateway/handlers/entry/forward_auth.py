@@ -44,7 +44,7 @@ from gateway.hosts import canonical_host
 from gateway.i18n import N_, Explained, gettext
 from gateway.keys import CONTEXT
 from gateway.method_override import HEADERS as OVERRIDE_HEADERS
-from gateway.method_override import overrides
+from gateway.method_override import names_an_override, overrides
 from gateway.metrics import BYPASS
 from gateway.middleware.context import normalised, served_securely
 from gateway.paths import BadPath, encode_path, normalise_path
@@ -70,6 +70,7 @@ AUTH_CACHE_SECONDS = 1
 # verdict may read: nginx 1.22 keys only the first of repeated header lines (but joins Cookie
 # and X-Forwarded-For), so a request repeating one of these is never kept
 _KEYED_ONCE = (*OVERRIDE_HEADERS, "Authorization")
+_KEYED_SPELLINGS = frozenset(name.lower() for name in OVERRIDE_HEADERS)
 # The key joins its fields with "|", and most of them are the client's to write: a "|" in one
 # could stand for the end of it and the start of the next, so that two different requests
 # shared one key (a URI ending where another's X-Forwarded-For began) and the second got the
@@ -215,6 +216,8 @@ def _cache_asks(request: web.Request) -> bool:
         return False
     if any(len(headers.getall(name, ())) > 1 for name in _KEYED_ONCE):
         return False
+    if any(names_an_override(name) and name.lower() not in _KEYED_SPELLINGS for name in headers):
+        return False  # X_HTTP_Method_Override, say: what PHP reads, the key does not hold
     return not any(KEY_SEPARATOR in value for name in _KEYED for value in headers.getall(name, ()))
 
 
