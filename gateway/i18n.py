@@ -12,7 +12,6 @@ import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from importlib.resources import files
@@ -38,20 +37,30 @@ def _root() -> str:
     return "/"
 
 
-@dataclass
 class Choice:
     """A request's language: the person's (cookie or Accept-Language), else their company's
     (the company becomes known as the request goes on). Each is read when first needed, so a
     request that shows no page (a proxied one) reads neither the header nor its own address;
-    a request too malformed to read speaks English and comes back to "/"."""
+    a request too malformed to read speaks English and comes back to "/". (A plain class with
+    slots: one is made for every request.)"""
 
-    person: str | Callable[[], str | None] | None = None  # a locale, or how to read it
-    company_language: Callable[[], str | None] = _nobody
-    where: Callable[[], str] = _root  # the page's own address, where the switcher comes back to
-    _found: str | None = field(default=None, repr=False)
-    _read: dict[str, str | None] = field(default_factory=dict, repr=False)
+    __slots__ = ("_found", "_read", "company_language", "person", "where")
+
+    def __init__(
+        self,
+        person: str | Callable[[], str | None] | None = None,  # a locale, or how to read it
+        company_language: Callable[[], str | None] = _nobody,
+        where: Callable[[], str] = _root,  # the page's own address: the switcher comes back
+    ) -> None:
+        self.person = person
+        self.company_language = company_language
+        self.where = where
+        self._found: str | None = None
+        self._read: dict[str, str | None] | None = None
 
     def _once(self, name: str, read: Callable[[], str | None], fallback: str | None) -> str | None:
+        if self._read is None:
+            self._read = {}
         if name not in self._read:
             try:
                 self._read[name] = read()
