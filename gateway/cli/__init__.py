@@ -6,10 +6,11 @@ holds what they share. The console script `gateway` and `python -m gateway` call
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 from gateway.cli import companies, credentials, policy, run, users
-from gateway.cli.common import EXIT_USAGE, audit_to_stderr
+from gateway.cli.common import EXIT_USAGE, audit_to_stderr, collector_paused
 from gateway.cli.parser import build_parser
 
 __all__ = ["main"]
@@ -27,12 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         return run.run_command(args)
     if args.command == "demo":
         return run.demo_command(args.port, args.host, args.data_dir)
-    if args.command == "policy" and args.policy_command == "check":
-        return policy.check_command(args.directory, args.config, use_store=not args.no_store)
-    if args.command == "policy" and args.policy_command == "explain":
-        return policy.explain_command(args)
-    if args.command == "policy" and args.policy_command == "diff":
-        return policy.diff_command(args)
+    if args.command == "policy":
+        with collector_paused():
+            return _policy(args)
     if args.command == "companies" and args.companies_command == "status":
         return companies.status_command(args.config)
     if args.command == "companies" and args.companies_command == "lift-enforcement":
@@ -53,4 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         return credentials.hash_password_command(args.stdin)
     if args.command == "keygen":
         return credentials.keygen_command()
+    return EXIT_USAGE
+
+
+def _policy(args: argparse.Namespace) -> int:
+    if args.policy_command == "check":
+        return policy.check_command(args.directory, args.config, use_store=not args.no_store)
+    if args.policy_command == "explain":
+        return policy.explain_command(args)
+    if args.policy_command == "diff":
+        return policy.diff_command(args)
     return EXIT_USAGE

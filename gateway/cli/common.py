@@ -1,14 +1,19 @@
 """What every `gateway` command shares: the exit statuses, reading the settings and the policy
-(None after printing every error), saying the store failed without its password, and, for the
+(None after printing every error), pausing the cyclic garbage collector for a one-shot command,
+saying the store failed without its password, and, for the
 audited operator commands (lifting enforcement, resetting a user), the required reason, the
 confirmation on a terminal and the audit line with the operator's name."""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import getpass
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +23,25 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a one-shot command runs (restored after):
+    a policy of a thousand files is hundreds of thousands of objects that all live until the
+    command ends, and the collector walked them again and again, a fifth of the time of
+    `policy check`. Reference counting still frees whatever is dropped. When the process exits,
+    what is left is frozen (gc.freeze) before the collection Python makes at exit, which would
+    walk it all once more for nothing (a quarter of the time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        atexit.unregister(gc.freeze)  # once, however often a test process runs a command
+        atexit.register(gc.freeze)
 
 
 def store_failed(name: str, exc: Exception, settings: Settings) -> int:
