@@ -62,3 +62,15 @@ def test_a_collector_paused_before_stays_paused(
     assert main(["policy", "check", str(write_policy(tmp_path))]) == 0
     assert seen_during_load == [False]
     assert not gc.isenabled()
+
+
+def test_what_the_command_leaves_is_not_new_to_the_collector(
+    tmp_path: Path, seen_during_load: list[bool]
+) -> None:
+    """Left in the younger generations, it would all be walked by the next collections."""
+    gc.enable()
+    rules = "".join(f"    - paths: ['/r{n}/**']\n      access: deny\n" for n in range(300))
+    (tmp_path / "access.yaml").write_text(f"applications:\n  wiki:\n{rules}")
+    assert main(["policy", "check", str(write_policy(tmp_path))]) == 0
+    young = len(gc.get_objects(generation=0)) + len(gc.get_objects(generation=1))
+    assert young < 1000

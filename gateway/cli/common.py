@@ -30,14 +30,18 @@ def collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused while a one-shot command runs (restored after):
     a policy of a thousand files is hundreds of thousands of objects that all live until the
     command ends, and the collector walked them again and again, a fifth of the time of
-    `policy check`. Reference counting still frees whatever is dropped. When the process exits,
-    what is left is frozen (gc.freeze) before the collection Python makes at exit, which would
-    walk it all once more for nothing (a quarter of the time)."""
+    `policy check`. Reference counting still frees whatever is dropped. What the command leaves
+    joins the oldest generation before the collector is enabled again (else its first young
+    collection walks it all, 0.1 s), and is frozen (gc.freeze) when the process exits, before
+    the collection Python makes then, which would walk it all once more for nothing."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:  # nothing frozen by another (gateway.heap.settle)
+            gc.freeze()
+            gc.unfreeze()  # the permanent generation goes back as the oldest one
         if enabled:
             gc.enable()
         atexit.unregister(gc.freeze)  # once, however often a test process runs a command
