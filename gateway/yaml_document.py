@@ -295,44 +295,44 @@ def _walk_events(next_event: Any, document: Document) -> Document:
     )
     ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
     resolvers, any_first = _SCALARS, _ANY_FIRST
-    # open collections: [the list or dict, its path, the key read and waiting for its value]
-    stack: list[list[Any]] = []
     next_event()  # StreamStartEvent
     if type(next_event()) is yaml.StreamEndEvent:  # else DocumentStartEvent
         lines[()] = 1
         return document
+    # the innermost open list or dict (None outside the top one), its path, whether it is a
+    # dict and the key read there and waiting for its value; `outer`, the same of each level
+    # around it (the nesting is followed on this list, not by recursion)
+    parent: Any = None
+    parent_path: KeyPath = ()
+    in_mapping = False
+    key: str | None = None
+    outer: list[tuple[Any, KeyPath, bool]] = []
     while True:
         event = next_event()
         kind = type(event)
         if kind in ends:
-            stack.pop()
-            if stack:
-                continue
-            break
+            parent, parent_path, in_mapping = outer.pop()
+            key = None
+            if parent is None:
+                break
+            continue
         if kind is alias_event or event.anchor is not None or event.tag is not None:
             raise _Unusual
-        if len(stack) >= _MAX_DEPTH:
+        if len(outer) >= _MAX_DEPTH:
             raise _Unusual
         line = event.start_mark.line + 1
-        if stack:
-            frame = stack[-1]
-            parent, parent_path, key = frame
-            if type(parent) is dict:
-                if key is None:  # this event is a key
-                    if kind is not scalar_event:
-                        raise _Unusual
-                    key = event.value
-                    if key in parent:
-                        raise _Unusual
-                    if key == "<<" and event.implicit[0]:
-                        raise _Unusual  # a merge key
-                    frame[2] = key
-                    key_lines[(*parent_path, key)] = line
-                    continue
-                frame[2] = None
-                path = (*parent_path, key)
-            else:
-                path = (*parent_path, len(parent))
+        if in_mapping:
+            if key is None:  # this event is a key
+                if kind is not scalar_event:
+                    raise _Unusual
+                key = event.value
+                if key in parent or (key == "<<" and event.implicit[0]):  # or a merge key
+                    raise _Unusual
+                key_lines[(*parent_path, key)] = line
+                continue
+            path = (*parent_path, key)
+        elif parent is not None:
+            path = (*parent_path, len(parent))
         else:
             path = ()
         budget -= 1
@@ -351,16 +351,18 @@ def _walk_events(next_event: Any, document: Document) -> Document:
                         break
         else:
             value = {} if kind is mapping_start else []
-        if not stack:
-            document.data = value
-        elif type(parent) is dict:
+        if in_mapping:
             parent[key] = value
-        else:
+            key = None
+        elif parent is not None:
             parent.append(value)
+        else:
+            document.data = value
+            if kind is scalar_event:
+                break
         if kind is not scalar_event:
-            stack.append([value, path, None])
-        elif not stack:
-            break
+            outer.append((parent, parent_path, in_mapping))
+            parent, parent_path, in_mapping = value, path, kind is mapping_start
     if type(next_event()) is not yaml.DocumentEndEvent:
         raise _Unusual
     if type(next_event()) is not yaml.StreamEndEvent:
