@@ -32,7 +32,7 @@ __all__ = [
     "url_path",
 ]
 
-_DURATION_EXAMPLES = '"30m", "48h" or "21d"'
+_A_DURATION = 'a duration such as "30m", "48h" or "21d"'
 
 
 def setting_name(path: KeyPath) -> str:
@@ -219,8 +219,10 @@ class Reader:
 
     def duration(self, path: KeyPath, default: timedelta) -> timedelta:
         """A duration longer than zero, such as "48h", or a whole number of seconds."""
-        value = self._get(path, False, _is_duration, f"a duration such as {_DURATION_EXAMPLES}")
-        return default if value is _ABSENT else parse_duration(value)
+        found = self._lookup(path)
+        parsed = _duration(found)  # read once, for the check and the value
+        value = self._check(path, found, False, lambda _: parsed is not None, _A_DURATION)
+        return default if value is _ABSENT or parsed is None else parsed
 
     def network(self, path: KeyPath) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         """A network in CIDR form; a single address means /32 or /128."""
@@ -262,11 +264,12 @@ def _is(*types: type) -> Callable[[Any], bool]:
 _IS_TEXT, _IS_MAPPING, _IS_LIST = _is(str), _is(dict), _is(list, tuple)
 
 
-def _is_duration(value: Any) -> bool:
+def _duration(value: Any) -> timedelta | None:
+    """The duration `value` gives if it is longer than zero, else None."""
     try:
-        return bool(parse_duration(value))
+        return parse_duration(value) or None
     except ValueError:
-        return False
+        return None
 
 
 def _quote_hint(value: Any) -> str:
