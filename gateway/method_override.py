@@ -9,17 +9,18 @@ from collections.abc import Iterable, Mapping
 
 from gateway.identity.body_fields import query_fields
 from gateway.identity.login_body import field_reading
+from gateway.proxy.headers import canonical
 
 HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 PARAMETER = "_method"
-# PHP, CGI and WSGI servers read a header name's "_" as "-" (both are HTTP_X_HTTP_METHOD
-# here), so every spelling of these names counts, in any case
+# PHP, CGI and WSGI servers read a header name's "_" and "." as "-" (all are PHP's
+# HTTP_X_HTTP_METHOD_OVERRIDE), so every spelling of these names counts, in any case
 _NAMES = frozenset(name.lower() for name in HEADERS)
 _KEPT = 64  # header names up to this long have their reading remembered
 
 
 def _reading(name: str) -> bool:
-    return name.strip().lower().replace("_", "-") in _NAMES
+    return canonical(name) in _NAMES
 
 
 _remembered_reading = functools.lru_cache(maxsize=1024)(_reading)

@@ -41,11 +41,16 @@ IDENTITY = frozenset(
         "x-rewrite-url",
     }
 )
+# Set by the gateway on every forwarded request, so a client's copy under any spelling goes
+GATEWAYS_OWN = frozenset({"host", "x-request-id"})
 IDENTITY_PREFIXES = ("x-forwarded-", "x-auth-request-", "x-remote-")
 
 
 def canonical(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
+    """A header name as applications may read it: PHP, CGI and WSGI servers turn "-", "_" and
+    "." alike into "_" (Remote.User is PHP's HTTP_REMOTE_USER behind Caddy's php_fastcgi), and
+    every server ignores case. Two names that read the same are one header here."""
+    return name.strip().lower().replace("_", "-").replace(".", "-")
 
 
 def is_identity(name: str, extra: frozenset[str] = frozenset()) -> bool:
@@ -94,10 +99,11 @@ _NAME_KEPT = 64  # header names up to this long have their verdicts remembered
 
 
 def _verdict(name: str) -> str | None:
-    """None for a request header that never goes upstream (hop-by-hop, identity, Host), else its
-    canonical name (for the Connection-listed and application-specific checks)."""
+    """None for a request header that never goes upstream (hop-by-hop, identity, the gateway's
+    own), else its canonical name (for the Connection-listed and application-specific checks)."""
     key = canonical(name)
-    return None if key in HOP_BY_HOP or key == "host" or is_identity(key) else key
+    gone = key in HOP_BY_HOP or key in GATEWAYS_OWN or is_identity(key)
+    return None if gone else key
 
 
 # the header names clients send again and again (a C cache: this runs for every header)

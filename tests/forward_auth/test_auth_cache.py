@@ -112,7 +112,7 @@ async def test_a_header_the_key_holds_once_repeated_is_never_kept(
 
 
 @pytest.mark.parametrize(
-    "spelling", ["X_HTTP_Method_Override", "x-http_method", "X_Method-Override"]
+    "spelling", ["X_HTTP_Method_Override", "x-http_method", "X_Method-Override", "X.HTTP.Method"]
 )
 async def test_an_override_spelled_as_the_key_does_not_hold_it_is_never_kept(
     gateway: TestClient[Any, Any], spelling: str

@@ -85,12 +85,22 @@ async def test_sign_in_through_caddy(caddy: str) -> None:
         data = {"csrf_token": csrf_from_page(html), "code": code_for(secret_from_page(html))}
         await post(session, enrol, data)
 
-        spoofed = {"Remote-User": "admin", "remote-groups": "root", "Remote-Name": "Admin"}
+        spoofed = {
+            "Remote-User": "admin",
+            "remote-groups": "root",
+            "Remote-Name": "Admin",
+            # PHP reads "_" and "." as "-" too (HTTP_REMOTE_USER behind php_fastcgi)
+            "Remote_User": "admin",
+            "remote.groups": "root",
+            "REMOTE_NAME": "Admin",
+        }
         session.cookie_jar.update_cookies({"app_pref": "dark"})
         async with session.get("/reports?x=1", headers=spoofed) as answer:
             assert answer.status == 200
             seen = await answer.json()
         assert seen["path_qs"] == "/reports?x=1"
+        forged = [(k, v) for k, v in seen["headers"] if v in ("admin", "root", "Admin")]
+        assert forged == []
         assert received(seen, "Remote-User") == [USER]
         assert received(seen, "Remote-Groups") == ["billing,admins"]
         assert received(seen, "Remote-Name") == ["Carol Example"]

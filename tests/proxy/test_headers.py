@@ -154,6 +154,18 @@ async def test_connection_cannot_drop_the_gateways_own_headers(
     assert len(_values(seen, "Host")) == 1
 
 
+@pytest.mark.parametrize("spelling", ["X-Request-Id", "X_Request_Id", "x.request.id"])
+async def test_the_request_id_is_the_gateways_alone(
+    gateway: Any, upstream: TestServer, spelling: str
+) -> None:
+    """A client's X-Request-Id, under any spelling an application reads as it (PHP: "_", "."
+    and "-" alike), never reaches the upstream beside the gateway's own."""
+    await _send(gateway, [(spelling, "forged-id")])
+    seen = _upstream_headers(upstream)
+    assert not [value for _, value in seen if value == "forged-id"], seen
+    assert len(_values(seen, "X-Request-Id")) == 1
+
+
 async def test_forwarded_for_from_a_trusted_proxy(
     make_gateway: Any, upstream: TestServer, upstream_url: str
 ) -> None:

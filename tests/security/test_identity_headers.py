@@ -31,8 +31,9 @@ IDENTITY_NAMES = [
 
 
 def spellings(name: str) -> list[str]:
-    """The name as written, in lower and upper case, with `_` for `-`, and mixed."""
-    underscored = name.replace("-", "_")
+    """The name as written, in lower and upper case, with `_` or `.` for `-` (PHP reads all
+    three as `_`: Remote.User is its HTTP_REMOTE_USER behind Caddy's php_fastcgi), and mixed."""
+    underscored, dotted = name.replace("-", "_"), name.replace("-", ".")
     return sorted(
         {
             name,
@@ -41,6 +42,8 @@ def spellings(name: str) -> list[str]:
             underscored,
             underscored.lower(),
             underscored.upper(),
+            dotted,
+            dotted.lower(),
             "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(name)),
         }
     )

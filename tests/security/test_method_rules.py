@@ -54,6 +54,9 @@ async def test_a_get_rule_covers_head(gateway: Any) -> None:
         ("/items/1", {"X_HTTP_Method_Override": "DELETE"}),
         ("/items/1", {"x_http_method": "put"}),
         ("/items/1", {"X-Method_Override": "delete"}),
+        # and PHP's $_SERVER turns "." into "_" too (Caddy's php_fastcgi passes the name on)
+        ("/items/1", {"X.HTTP.Method.Override": "DELETE"}),
+        ("/items/1", {"x-http-method.override": "put"}),
     ],
 )
 async def test_method_overrides_meet_the_method_rules(
@@ -212,7 +215,8 @@ async def test_forward_auth_reads_every_spelling_of_the_override_headers(
         {"example.yaml": BYPASS_POLICIES["example.yaml"], "applications.yaml": RULES},
         trusted_proxies=["127.0.0.1/32"],
     )
-    headers = forwarded("/items/1", "GET")
-    headers["X_HTTP_Method_Override"] = "DELETE"
-    answer = await client.get("/.gateway/verify", headers=headers, allow_redirects=False)
-    assert answer.status == 403
+    for spelling in ("X_HTTP_Method_Override", "X.HTTP.Method.Override"):
+        headers = forwarded("/items/1", "GET")
+        headers[spelling] = "DELETE"
+        answer = await client.get("/.gateway/verify", headers=headers, allow_redirects=False)
+        assert answer.status == 403, spelling
