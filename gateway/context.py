@@ -78,7 +78,8 @@ class RequestContext:
         return encode_path(self.path) + ("?" + self.query if self.query else "")
 
 
-# a browser sends the same Cookie header with each of its requests
-@remembered(entries=1024, longest=4096)
+# a browser sends the same Cookie header with each of its requests; one of a browser's size is
+# kept (a header of a thousand tiny cookies would pin many times its length in pairs)
+@remembered(entries=256, longest=2048, keep=lambda pairs: len(pairs) <= 32)
 def _parsed(header: str) -> tuple[tuple[str, str], ...]:
     return tuple(parse_cookie_header(header))

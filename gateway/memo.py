@@ -17,10 +17,14 @@ V = TypeVar("V")
 
 
 def remembered(
-    entries: int, longest: int, size: Callable[[Any], int] = len
+    entries: int,
+    longest: int,
+    size: Callable[[Any], int] = len,
+    keep: Callable[[Any], bool] | None = None,
 ) -> Callable[[Callable[[K], V]], Callable[[K], V]]:
     """Decorate a one-argument pure function: at most `entries` answers kept, none for an
-    argument whose `size` is over `longest`."""
+    argument whose `size` is over `longest`, nor an answer `keep` refuses (one much larger than
+    its argument: what a client sends must not pin many times its size in memory)."""
 
     def decorate(function: Callable[[K], V]) -> Callable[[K], V]:
         memo: dict[K, V] = {}
@@ -31,7 +35,7 @@ def remembered(
             except KeyError:
                 pass
             value = function(key)
-            if size(key) <= longest:
+            if size(key) <= longest and (keep is None or keep(value)):
                 if len(memo) >= entries:
                     memo.clear()
                 memo[key] = value

@@ -87,7 +87,7 @@ def _check_segment(part: str) -> None:
         )
 
 
-@remembered(entries=4096, longest=512)  # the same paths come again and again
+@remembered(entries=1024, longest=512)  # the same paths come again and again
 def encode_path(path: str) -> str:
     """Re-encode a normalised path for the upstream request line."""
     return quote(path, safe=_SAFE)

@@ -51,3 +51,30 @@ def test_none_is_an_answer_like_any_other() -> None:
     nothing(("x", 1))
     nothing(("x", 1))
     assert calls == ["x"]
+
+
+def test_answers_much_larger_than_their_key_are_not_kept() -> None:
+    """`keep` refuses an answer: a client's small key must not pin a large answer."""
+    calls: list[str] = []
+
+    @remembered(entries=10, longest=100, keep=lambda parts: len(parts) <= 2)
+    def split(text: str) -> tuple[str, ...]:
+        calls.append(text)
+        return tuple(text.split(";"))
+
+    split("a;b")
+    split("a;b")
+    split("a;b;c")
+    split("a;b;c")
+    assert calls == ["a;b", "a;b;c", "a;b;c"]
+
+
+def test_the_cookie_memo_keeps_only_a_browsers_sized_header() -> None:
+    """A header of a thousand tiny cookies is parsed each time, not kept (review finding: 1,023
+    such 4 KB headers pinned 110 MB); a browser's is kept."""
+    from gateway.context import _parsed
+
+    many = "; ".join(f"c{i}=" for i in range(500))
+    assert _parsed(many) is not _parsed(many)
+    usual = "session=abc; theme=dark"
+    assert _parsed(usual) is _parsed(usual)

@@ -65,7 +65,7 @@ def upstream_url(base: str, encoded_path: str, query: str) -> URL:
 
 
 # the same addresses are asked for again and again; a URL is immutable, so it can be shared
-_url = remembered(entries=4096, longest=2048)(functools.partial(URL, encoded=True))
+_url = remembered(entries=1024, longest=512)(functools.partial(URL, encoded=True))
 
 
 @functools.lru_cache(maxsize=64)  # one per application's settings, not one per request
