@@ -26,6 +26,7 @@ Requests with a body, WebSockets and everything else still go through aiohttp's 
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 
@@ -36,6 +37,8 @@ from aiohttp.http_writer import _serialize_headers
 from aiohttp.streams import StreamReader
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+log = logging.getLogger("gateway.proxy")
 
 IDLE_TIMEOUT = 15.0  # seconds an unused pooled connection is kept (aiohttp's default too)
 MAX_IDLE = 256  # pooled connections kept per origin; more are closed when released
@@ -157,15 +160,24 @@ class Pool:
             self._read_sweep = asyncio.get_running_loop().call_later(every, self._sweep_reads)
 
     def _sweep_reads(self) -> None:
+        """Time out the overdue reads; sweep again while any is waited on (after the pool is
+        closed too: a read in flight then keeps its timeout)."""
         self._read_sweep = None
-        now = asyncio.get_running_loop().time()
-        wanted = [(handler, handler.sweep(now)) for handler in list(self._reads)]
-        self._reads.difference_update(handler for handler, every in wanted if every is None)
-        if self._reads and not self._closed:
-            self._read_every = min(every for _, every in wanted if every is not None)
-            self._read_sweep = asyncio.get_running_loop().call_later(
-                self._read_every, self._sweep_reads
-            )
+        loop = asyncio.get_running_loop()
+        now, every = loop.time(), 1.0
+        for handler in list(self._reads):
+            try:
+                wanted = handler.sweep(now)
+            except Exception:  # one read's failure never stops the others' timeouts
+                log.exception("upstream read timeout: the read could not be ended")
+                wanted = None
+            if wanted is None:
+                self._reads.discard(handler)
+            else:
+                every = min(every, wanted)
+        if self._reads:
+            self._read_every = every
+            self._read_sweep = loop.call_later(every, self._sweep_reads)
 
     # -- the pool -----------------------------------------------------------------------
     def put(self, key: _Key, protocol: ResponseHandler) -> None:
@@ -210,11 +222,9 @@ class Pool:
 
     async def close(self) -> None:
         self._closed = True
-        for timer in (self._sweep, self._read_sweep):
-            if timer is not None:
-                timer.cancel()
-        self._sweep = self._read_sweep = None
-        self._reads.clear()
+        if self._sweep is not None:  # reads in flight keep their sweep: it ends with them
+            self._sweep.cancel()
+            self._sweep = None
         for idle in self._idle.values():
             for protocol, _since in idle:
                 protocol.close()

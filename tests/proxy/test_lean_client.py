@@ -895,6 +895,39 @@ async def test_reads_of_different_timeouts_each_time_out_on_their_own(
         await slow
 
 
+async def test_a_read_in_flight_keeps_its_timeout_when_the_pool_closes(
+    scripted: Start, pool: Pool
+) -> None:
+    """Review finding: closing the pool stopped the sweep, so a read already waiting never
+    timed out (the script's guard fired at 4 s)."""
+    server = await scripted(per_request([HOLD]))
+    waiting = asyncio.ensure_future(send(pool, server.url + "/silent", read=0.2))
+    await asyncio.sleep(0.05)
+    await pool.close()
+    with pytest.raises(TimeoutError):
+        await guard(waiting, limit=2.0)
+
+
+async def test_one_reads_failure_does_not_stop_the_others_timeouts(
+    scripted: Start, pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: an error while ending one read stopped the sweep for every read watched."""
+    server = await scripted(per_request([HOLD], [HOLD]))
+    first = asyncio.ensure_future(send(pool, server.url + "/one", read=0.2))
+    await asyncio.sleep(0.05)
+    (broken,) = list(pool._reads)
+
+    def fail(now: float) -> float | None:
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(broken, "sweep", fail)
+    with pytest.raises(TimeoutError):
+        await guard(send(pool, server.url + "/two", read=0.2), limit=2.0)
+    first.cancel()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await first
+
+
 # -- 12. connecting --------------------------------------------------------------------------
 
 
