@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway.audit import AuditFileError, AuditLog
 from gateway.clock import Clock, system_clock
 from gateway.crypto import Cipher
-from gateway.enforcement import apply_ratchet
+from gateway.enforcement import PolicyRatchet
 from gateway.handlers.account import methods as account_methods
 from gateway.handlers.account import passkeys, recovery_codes
 from gateway.handlers.account import sessions as account_sessions
@@ -116,12 +116,8 @@ def _reload_failing(runtime: Runtime) -> int:
     return 1 if reloader is not None and reloader.last_error is not None else 0
 
 
-def policy_reloader(runtime: Runtime) -> PolicyReloader:
+def policy_reloader(runtime: Runtime, ratchet: PolicyRatchet) -> PolicyReloader:
     """The watcher of the policy directory; every policy it swaps in goes through the ratchet."""
-
-    async def ratchet(policy: Policy) -> None:
-        await apply_ratchet(policy, runtime.store, runtime.clock(), settings.policy_dir)
-
     settings = runtime.settings
     names = [application.name for application in settings.applications]
     return PolicyReloader(
@@ -160,12 +156,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 @contextlib.asynccontextmanager
 async def _running(runtime: Runtime) -> AsyncIterator[None]:
     await runtime.store.open()
-    await apply_ratchet(
-        runtime.policy.current, runtime.store, runtime.clock(), runtime.settings.policy_dir
-    )
+    ratchet = PolicyRatchet(runtime.store, runtime.clock, runtime.settings.policy_dir)
+    await ratchet(runtime.policy.current)
     runtime.client = new_client()
     runtime.pool = Pool()
-    reloader = runtime.reloader = policy_reloader(runtime)
+    reloader = runtime.reloader = policy_reloader(runtime, ratchet)
     reloader.start()
     purger = asyncio.create_task(_purge_expired(runtime))
     for provider in runtime.oidc.values():

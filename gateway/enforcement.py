@@ -11,7 +11,7 @@ company and its members.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -176,6 +176,36 @@ async def apply_ratchet(
     for error in found:
         log.error("%s; it stays enforced", error)
     return found
+
+
+class PolicyRatchet:
+    """apply_ratchet for each policy put in force, skipped while the policy's companies are the
+    very objects last ratcheted. The loader keeps a company's object while its file's content
+    stays the same (gateway.policy.file_reading), so a reload that changed access rules only
+    has nothing to record, and costs neither store reads nor a pass over every company on the
+    event loop (17 ms with a thousand companies, after every reload). A company changed, added
+    or removed: the whole ratchet runs, as at start. A record lifted by the operator meanwhile
+    is written again then, not at the next reload of an unrelated file."""
+
+    def __init__(
+        self, store: Store, clock: Callable[[], float], policy_dir: Path | str = "policies"
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.policy_dir = policy_dir
+        self._last: tuple[Company, ...] | None = None
+
+    async def __call__(self, policy: Policy) -> list[ConfigError]:
+        last, companies = self._last, policy.companies
+        if last is not None and _the_same(last, companies):
+            return []
+        found = await apply_ratchet(policy, self.store, self.clock(), self.policy_dir)
+        self._last = companies
+        return found
+
+
+def _the_same(these: tuple[Company, ...], those: tuple[Company, ...]) -> bool:
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=True))
 
 
 async def is_enforced(

@@ -80,3 +80,41 @@ def test_the_claims_index_answers_what_the_scan_answers() -> None:
     assert any(len(claims.of("domain", d)) > 1 for d in domains)
     for kind, member in keys:
         assert claims.of(kind, member) == _claimants(policy, kind, member), (kind, member)
+
+
+async def test_a_reload_that_keeps_every_company_reads_no_store(tmp_path: Path) -> None:
+    """The loader keeps an unchanged file's Company; a reload of access rules alone has nothing
+    to record, so the ratchet neither reads the store nor walks the companies. A company's file
+    changed: the whole ratchet runs, and writes again a record the operator lifted meanwhile."""
+    from gateway.enforcement import PolicyRatchet
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    for number in range(3):
+        (policies / f"c{number}.yaml").write_text(company(number))
+    store = open_store(f"sqlite://{tmp_path / 'g.db'}", clock=FixedClock(NOW))
+    await store.open()
+    reads: list[str] = []
+    real = store.enforced_companies
+
+    async def counted() -> Any:
+        reads.append("companies")
+        return await real()
+
+    store.enforced_companies = counted  # type: ignore[method-assign]
+    ratchet = PolicyRatchet(store, lambda: NOW)
+    try:
+        await ratchet(load_policy_dir(policies))
+        assert reads and await store.enforced_since("c1") == NOW
+        reads.clear()
+        (policies / "access.yaml").write_text("applications: {}\n")  # a new access file only
+        await ratchet(load_policy_dir(policies))
+        assert reads == []
+        assert await store.lift_enforcement("c1")
+        await ratchet(load_policy_dir(policies))
+        assert reads == [] and await store.enforced_since("c1") is None
+        (policies / "c2.yaml").write_text(company(2) + "deferral: 24h\n")
+        await ratchet(load_policy_dir(policies))
+        assert reads and await store.enforced_since("c1") == NOW
+    finally:
+        await store.close()
