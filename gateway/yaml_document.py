@@ -12,7 +12,9 @@ and line for line (tests/test_yaml_document_speed_paths.py compares them)."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -405,9 +407,10 @@ def load_yaml_file(path: Path, cache: DocumentCache | None = None) -> Document:
     a file whose content is byte for byte the same is not parsed again (a Document is a pure
     function of the file's name and content, and its readers do not change it)."""
     try:
-        with path.open("rb") as stream:
-            content = stream.read(_MAX_BYTES + 1)
-        if len(content) > _MAX_BYTES:
+        content = _read_regular(path)
+        if content is None:
+            message = "it is not a regular file (a FIFO or device would block or never end)"
+        elif len(content) > _MAX_BYTES:
             message = f"the file is larger than {_MAX_BYTES // 1024} KiB; no configuration is"
         else:
             known = cache.get(str(path)) if cache is not None else None
@@ -422,6 +425,17 @@ def load_yaml_file(path: Path, cache: DocumentCache | None = None) -> Document:
     except OSError as exc:
         message = f"cannot read the file: {exc.strerror or exc}"
     return Document(str(path), None, errors=[ConfigError(str(path), 0, message)])
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """Up to _MAX_BYTES + 1 bytes of `path`, or None when it is no regular file. Opened without
+    blocking and checked once open: a FIFO put in a file's place after its directory was listed
+    would otherwise hold the reading thread (and a policy reload) for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return stream.read(_MAX_BYTES + 1)
 
 
 def describe(value: Any) -> str:

@@ -5,6 +5,10 @@ hand-picked documents and on random ones, and check which path each kind of file
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -163,3 +167,19 @@ def test_an_empty_number_is_an_error_not_a_crash(tag: str) -> None:
     assert [(error.line, error.message) for error in document.errors] == [
         (1, f'"" cannot be read as {kind}')
     ]
+
+
+def test_a_fifo_in_a_files_place_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """Review finding: a FIFO renamed over a policy file after the directory was listed held
+    the reading thread for ever (and, during a reload, the collector paused). It is opened
+    without blocking and refused as no regular file; run in a child so a hang fails the test."""
+    fifo = tmp_path / "acme.yaml"
+    os.mkfifo(fifo)
+    code = (
+        "import sys; from pathlib import Path; from gateway.yaml_document import load_yaml_file;"
+        f" print(load_yaml_file(Path({str(fifo)!r})).errors[0].message)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=True
+    )
+    assert "not a regular file" in done.stdout
