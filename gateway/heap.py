@@ -44,12 +44,15 @@ def beside_requests(builds: bool = False) -> Iterator[None]:
     """For work a thread does while the event loop serves requests: the loop gets the
     interpreter lock back within half a millisecond instead of five.
 
-    `builds`: the work makes tens of thousands of objects that live on (a policy reload): no
-    collection runs meanwhile (one walking the new objects held every request up for tens of
-    milliseconds), and what is left when it ends is frozen, like start-up's (settle). Frozen
-    objects are still freed once nothing refers to them (a replaced policy); only reference
-    cycles alive at that moment stay. Threads may overlap: the first in changes the settings,
-    the last out puts them back."""
+    `builds`: the work makes tens of thousands of objects that live on (a policy reload): the
+    young generation is collected first (what requests left so far), no collection runs
+    meanwhile (one walking the new objects held every request up for tens of milliseconds),
+    and what is left when it ends is frozen, like start-up's (settle). Frozen objects are still
+    freed once nothing refers to them (a replaced policy), but a reference cycle that became
+    garbage while the work ran (requests make next to none) is kept for good. The work must
+    end: a thread stuck on a hung file system would leave the collector paused (policy files
+    are opened without blocking, so a FIFO in a file's place cannot do it). Threads may
+    overlap: the first in changes the settings, the last out puts them back."""
     global _working, _restore
     with _beside:
         if _working == 0:
@@ -57,6 +60,7 @@ def beside_requests(builds: bool = False) -> Iterator[None]:
             sys.setswitchinterval(min(_restore[0], BESIDE_REQUESTS_SWITCH))
         _working += 1
         if builds:
+            gc.collect(0)
             gc.disable()
     try:
         yield

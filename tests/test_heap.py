@@ -46,3 +46,23 @@ def test_overlapping_threads_put_the_settings_back_once_the_last_is_done() -> No
     release.set()
     worker.join(5)
     assert sys.getswitchinterval() == interval and gc.isenabled()
+
+
+def test_garbage_cycles_made_before_a_build_are_not_frozen_with_it() -> None:
+    """Review finding: freezing without collecting kept every dead reference cycle pending in
+    the young generation for good, more with each reload."""
+    import weakref
+
+    class Node:
+        other: Node
+
+    gc.enable()
+    gc.collect()
+    first, second = Node(), Node()
+    first.other, second.other = second, first
+    alive = weakref.ref(first)
+    del first, second  # a cycle: only a collection frees it
+    with heap.beside_requests(builds=True):
+        pass
+    gc.collect()
+    assert alive() is None
