@@ -6,8 +6,9 @@ members' domains, users and groups, its applications). So a reading is kept whil
 content stays the same, and a reload reads again only the files that changed. The checks that
 span files (a company id, a member or an application claimed by two files; an application the
 settings do not know) are made by `combine`, over every file's reading in file order, every
-time: each error lands exactly where checking while reading would have put it, and a file
-with such an error contributes nothing, as a file with an error of its own.
+time: each error lands where checking while reading put it, and a file with such an error
+contributes nothing, as a file with an error of its own. (A file with a cross-file error now
+also shows its own errors found after it, such as provider_mfa's.)
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ user and group belongs to one company only; a company needs at least one of them
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from gateway.policy.file_reading import Claim
@@ -49,6 +50,12 @@ def read_members(reader: Reader, company: str) -> Members:
     return Members(domains, users, groups, tuple(claims))
 
 
+def _invisible(text: str) -> str | None:
+    """The first character of `text` that shows nothing (a format or control character, such
+    as U+200B or a byte-order mark), if any: two names that look alike must be one name."""
+    return next((c for c in text if unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn")), None)
+
+
 def _member_list(reader: Reader, path: KeyPath, kind: str) -> list[tuple[KeyPath, str]]:
     items: dict[str, KeyPath] = {}
     for item, text in reader.strings(path):
@@ -63,6 +70,12 @@ def _member_list(reader: Reader, path: KeyPath, kind: str) -> list[tuple[KeyPath
             reader.error(item, f'"{text}" is not a group name (no commas or control characters)')
         elif kind == "users" and any(c.isspace() for c in text):
             reader.error(item, f'"{text}" is not a user name or address: it contains a space')
+        elif (hidden := _invisible(text)) is not None:
+            reader.error(
+                item,
+                f"{kind[:-1]} {text.encode('unicode_escape').decode()!r} contains an invisible "
+                f"character (U+{ord(hidden):04X}): it would name someone else than it shows",
+            )
         else:
             items.setdefault(text.strip(), item)
     return [(item, text) for text, item in items.items()]

@@ -55,6 +55,22 @@ def test_group_errors_are_reported_with_file_and_line(tmp_path: Path) -> None:
     ), messages
 
 
+def test_a_member_name_with_an_invisible_character_is_refused(tmp_path: Path) -> None:
+    """Review finding: "\ufeffcontractors" looked like the group another company claims, and
+    libyaml drops a byte-order mark where PyYAML keeps it, so the file meant one thing or the
+    other by how PyYAML was built. Names with characters that show nothing are errors."""
+    errors = check_policy_dir(
+        write(
+            tmp_path,
+            a='company: A\nmembers:\n  groups: [staff, "\\ufeffcontractors"]\n',
+            b='company: B\nmembers:\n  users: ["bob\\u200b@b.example"]\n',
+        )
+    )
+    messages = [(Path(e.file).name, e.line, e.message) for e in errors]
+    assert [(name, line) for name, line, _ in messages] == [("a.yaml", 3), ("b.yaml", 3)]
+    assert "U+FEFF" in messages[0][2] and "U+200B" in messages[1][2], messages
+
+
 def test_policy_check_validates_groups(tmp_path: Path) -> None:
     write(tmp_path, a="company: A\nmembers:\n  groups: [admins]\n  teams: [x]\n")
     result = subprocess.run(
