@@ -5,8 +5,19 @@ from __future__ import annotations
 import gc
 import sys
 import threading
+from collections.abc import Iterator
+
+import pytest
 
 from gateway import heap
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_frozen() -> Iterator[None]:
+    """What these tests freeze goes back to the collector: other tests in this process see
+    the generations as they were."""
+    yield
+    gc.unfreeze()
 
 
 def test_the_loop_gets_the_lock_back_sooner_and_everything_is_put_back() -> None:
