@@ -102,6 +102,9 @@
   }
 
   let busy = false;
+  // The button comes disabled: a click before this script ran would post the form without a
+  // passkey. Enabled once the form is handled here.
+  button.disabled = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (busy) {
