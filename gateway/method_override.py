@@ -4,31 +4,22 @@ access rule scoped to a method is decided for each of them too, the strictest wi
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 
 from gateway.identity.body_fields import query_fields
 from gateway.identity.login_body import field_reading
-from gateway.proxy.headers import canonical
+from gateway.proxy.headers import header_key
 
 HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 PARAMETER = "_method"
 # PHP, CGI and WSGI servers read a header name's "_" and "." as "-" (all are PHP's
 # HTTP_X_HTTP_METHOD_OVERRIDE), so every spelling of these names counts, in any case
 _NAMES = frozenset(name.lower() for name in HEADERS)
-_KEPT = 64  # header names up to this long have their reading remembered
-
-
-def _reading(name: str) -> bool:
-    return canonical(name) in _NAMES
-
-
-_remembered_reading = functools.lru_cache(maxsize=1024)(_reading)
 
 
 def names_an_override(name: str) -> bool:
     """Whether an application may take the header `name` for one of HEADERS."""
-    return _remembered_reading(name) if len(name) <= _KEPT else _reading(name)
+    return header_key(name) in _NAMES
 
 
 def overrides(headers: Mapping[str, str], query: str) -> tuple[str, ...]:

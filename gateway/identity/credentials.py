@@ -16,13 +16,13 @@ from multidict import CIMultiDict
 from gateway.cookies import build_cookie_header, parse_cookie_header
 from gateway.identity.login_body import field_reading
 from gateway.intercept_settings import Intercept
-from gateway.proxy.headers import canonical
+from gateway.proxy.headers import header_key
 from gateway.sessions import cookie_digest
 
 ALWAYS = ("authorization", "proxy-authorization")
 
 
-_header_key = canonical  # "_" and "." read as "-", any case, as applications read them
+_header_key = header_key  # "_" and "." read as "-", any case, as applications read them
 
 
 @functools.lru_cache(maxsize=64)  # one set per application's settings, not one per request

@@ -114,12 +114,18 @@ def clean_response_headers(headers: CIMultiDict[str] | Mapping[str, str]) -> CIM
     listed = connection_listed(headers) if "Connection" in headers else _NONE
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        key = _canonical(name) if len(name) <= _NAME_KEPT else canonical(name)
+        key = header_key(name)
         if key in HOP_BY_HOP or key in listed:
             continue
         out.add(name, value)
     return out
 
 
-# the header names an application sends again and again
+# the header names clients and applications send again and again
 _canonical = functools.lru_cache(maxsize=1024)(canonical)
+
+
+def header_key(name: str) -> str:
+    """canonical(name), remembered for names of up to _NAME_KEPT characters (the hot path's
+    per-header reading: responses, method overrides, credential headers)."""
+    return _canonical(name) if len(name) <= _NAME_KEPT else canonical(name)
