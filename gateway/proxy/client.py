@@ -185,7 +185,9 @@ class Pool:
         if self._closed or len(idle) >= self.max_idle:
             protocol.close()
             return
-        loop = asyncio.get_running_loop()
+        # the connection's own loop: asyncio.get_running_loop() makes a getpid() system call
+        # (CPython checks for a fork), on every request, at the cost of a few microseconds
+        loop = protocol._loop
         idle.append((protocol, loop.time()))
         if self._sweep is None:
             self._sweep = loop.call_later(self.idle_timeout, self._expire)
