@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
@@ -129,6 +129,10 @@ def refusal(message: http.RawRequestMessage, max_body: int | None) -> tuple[int,
         if length is not None and int(length) > max_body:
             return 413, "The request body is larger than this site accepts."
     return None
+
+
+# what aiohttp's low-level server calls with each request
+ServerHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 class EdgeProtocol(RequestHandler):
@@ -346,18 +350,30 @@ class EdgeServer(web.Server):
 
 
 class EdgeRunner(web.AppRunner):
-    """An AppRunner whose connections are EdgeProtocol ones."""
+    """An AppRunner whose connections are EdgeProtocol ones. `dispatch`, given the started
+    application and its own request handler, returns the handler to serve with instead
+    (gateway.dispatch)."""
 
-    __slots__ = ("_limits",)
+    __slots__ = ("_dispatch", "_limits")
 
-    def __init__(self, app: web.Application, limits: Listen, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: web.Application,
+        limits: Listen,
+        dispatch: Callable[[web.Application, ServerHandler], ServerHandler] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(app, **kwargs)
         self._limits = limits
+        self._dispatch = dispatch
 
     async def _make_server(self) -> web.Server:
         plain = await super()._make_server()  # the application's startup runs here
+        handler: ServerHandler = plain.request_handler
+        if self._dispatch is not None:
+            handler = self._dispatch(self.app, handler)
         return EdgeServer(
-            plain.request_handler,
+            handler,
             self._limits,
             request_factory=plain.request_factory,
             loop=asyncio.get_running_loop(),

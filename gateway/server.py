@@ -9,10 +9,13 @@ import resource
 import signal
 import ssl
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
 from gateway.app import build_runtime, create_app
+from gateway.dispatch import lean_dispatch
+from gateway.handlers.entry.proxy import proxy_handler
 from gateway.policy import load_policy_dir
 from gateway.protocol import EdgeRunner, check_parser
 from gateway.settings import Listen, Settings
@@ -33,18 +36,7 @@ async def start(
 ) -> tuple[web.AppRunner, str]:
     """Run `app` on the address `listen` names, every connection held to its limits
     (gateway.protocol); returns the runner (to clean up) and the URL served."""
-    runner = EdgeRunner(
-        app,
-        listen,
-        access_log=None,
-        handle_signals=False,
-        max_line_size=listen.max_header_size,
-        max_field_size=listen.max_header_size,
-        max_headers=listen.max_headers,
-        # Bodies go upstream as the client encoded them; decoding one here would forward the
-        # decoded bytes under the client's Content-Encoding.
-        auto_decompress=False,
-    )
+    runner = edge_runner(app, listen)
     await runner.setup()
     tls = ssl_context(listen)
     site = web.TCPSite(
@@ -62,6 +54,25 @@ async def start(
         raise
     port = listen.port or runner.addresses[0][1]
     return runner, f"{'https' if tls else 'http'}://{listen.host}:{port}/"
+
+
+def edge_runner(app: web.Application, listen: Listen, **kwargs: Any) -> EdgeRunner:
+    """The runner serving `app`: every connection held to `listen`'s limits (gateway.protocol),
+    requests for the applications sent straight to the proxy (gateway.dispatch)."""
+    kwargs.setdefault("access_log", None)
+    return EdgeRunner(
+        app,
+        listen,
+        dispatch=lambda started, routed: lean_dispatch(started, routed, proxy_handler),
+        handle_signals=False,
+        max_line_size=listen.max_header_size,
+        max_field_size=listen.max_header_size,
+        max_headers=listen.max_headers,
+        # Bodies go upstream as the client encoded them; decoding one here would forward the
+        # decoded bytes under the client's Content-Encoding.
+        auto_decompress=False,
+        **kwargs,
+    )
 
 
 def raise_open_file_limit() -> None:

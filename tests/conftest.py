@@ -17,7 +17,8 @@ from gateway.app import build_runtime, create_app
 from gateway.clock import FixedClock
 from gateway.demo.legacy import create_legacy_app
 from gateway.policy import load_policy_dir
-from gateway.settings import settings_from_dict
+from gateway.server import edge_runner
+from gateway.settings import Listen, settings_from_dict
 from tests.redisserver import DATABASES, RedisCluster, RedisServer
 from tests.support import settings_dict
 
@@ -111,6 +112,18 @@ async def legacy_server() -> Any:
     await server.close()
 
 
+class EdgeTestServer(TestServer):
+    """The test client's server as `gateway run` serves an application: the edge's limits
+    (gateway.protocol) and the lean dispatch of proxied requests (gateway.dispatch)."""
+
+    def __init__(self, app: web.Application, listen: Listen) -> None:
+        super().__init__(app)
+        self.listen = listen
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        return edge_runner(self.app, self.listen, **kwargs)
+
+
 @pytest.fixture
 async def make_gateway(
     tmp_path: Path,
@@ -142,6 +155,6 @@ async def make_gateway(
             if clock
             else build_runtime(settings, policy)
         )
-        return await aiohttp_client(create_app(runtime))
+        return await aiohttp_client(EdgeTestServer(create_app(runtime), settings.listen))
 
     return factory

@@ -5,6 +5,7 @@ A spelling that is not a host name at all is refused, never handed to another ap
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -123,7 +124,19 @@ async def test_forward_auth_refuses_hosts_that_are_not_its_application(
 async def test_no_host_at_all_is_the_catch_all_application(
     proxied: Client, upstream: TestServer
 ) -> None:
-    """An empty Host (an HTTP/1.0 client, a bare health check) names no host: the `*`
-    application answers, as before; it is not refused like a malformed one."""
+    """An HTTP/1.0 request without a Host (an old client, a bare health check) names no host:
+    the `*` application answers; it is not refused like a malformed one."""
+    reader, writer = await asyncio.open_connection(proxied.server.host, proxied.server.port)
+    try:
+        writer.write(b"GET /internal/x HTTP/1.0\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.0 200 "), answer[:200]
+
+
+async def test_an_empty_host_is_refused(proxied: Client) -> None:
+    """An HTTP/1.1 request's empty Host is no host name (an http address always has one,
+    RFC 9112 3.2): refused at the edge, not given to the `*` application."""
     answer = await send(proxied, "/internal/x", [("Host", "")])
-    assert answer.status == 200
+    assert answer.status == 400
