@@ -109,6 +109,18 @@ async def test_an_unknown_gateway_path_is_routed_to_the_catch_all(serve: Serve) 
     assert app[SEEN] == [("/.gateway/nothing", "middleware ran", True, b"")]
 
 
+async def test_a_path_the_catch_all_does_not_match_is_routed(serve: Serve) -> None:
+    """A line feed decoded into the path ("#%0A" before a "?" in the target) is beyond the
+    catch-all's "." : the router answers it (404), as it did before the lean way."""
+    app = small_app()
+    url, routed = await serve(app)
+    request = b"GET /public/x#%0A? HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    answer = await exchange(url, request)
+    assert answer.startswith(b"HTTP/1.1 404 "), answer[:100]
+    assert routed == ["/public/x#\n"]
+    assert app[SEEN] == []
+
+
 async def exchange(url: str, request: bytes, first: bytes = b"") -> bytes:
     """Write `request`; once `first` has been read (if given) write what follows it."""
     host, port = url.removeprefix("http://").split(":")
@@ -168,10 +180,11 @@ def test_without_one_catch_all_proxy_route_it_refuses() -> None:
     app.router.add_get("/.gateway/page", page)
     with pytest.raises(DispatchError, match="0 catch-all"):
         lean_dispatch(app, proxy, proxy)
-    narrow = web.Application()
-    narrow.router.add_route("*", "/app/{tail:.*}", proxy)
-    with pytest.raises(DispatchError, match="not every path"):
-        lean_dispatch(narrow, proxy, proxy)
+    for narrower in ("/app/{tail:.*}", "/{tail:x.*}", "/{tail:[^.].*}"):
+        narrow = web.Application()
+        narrow.router.add_route("*", narrower, proxy)
+        with pytest.raises(DispatchError, match="not every path"):
+            lean_dispatch(narrow, proxy, proxy)
     get_only = web.Application()
     get_only.router.add_get("/{tail:.*}", proxy, allow_head=False)
     with pytest.raises(DispatchError, match="every method"):
