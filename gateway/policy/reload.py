@@ -19,9 +19,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
+from typing import NamedTuple
 
 from gateway import heap
 from gateway.audit import audit
+from gateway.beside import beside
 from gateway.config_errors import ConfigError, ConfigInvalid
 from gateway.policy.entries import policy_entries
 from gateway.policy.holder import PolicyHolder
@@ -34,6 +36,14 @@ POLL_INTERVAL = 1.0  # seconds between two looks at the policy directory
 SETTLE = 0.2  # a changed directory must look the same this long before it is read
 MAX_SETTLE = 5.0  # a directory that never stops changing is read after this long anyway
 RACY_WINDOW_NS = 1_000_000_000  # files modified this close to a load are read again
+
+
+class _Read(NamedTuple):
+    policy: Policy
+    same: bool  # says what the policy in force when the load began says
+    racy: bool  # a file changed so close to the load that it is read again at the next poll
+    errors: list[ConfigError]  # the load is refused if any
+
 
 AfterLoad = Callable[[Policy], Awaitable[object]]
 OnResult = Callable[[str], object]  # "accepted" or "refused", after each counted reload
@@ -170,7 +180,7 @@ class PolicyReloader:
     async def _look(self) -> Signature:
         """The directory's signature, taken in a worker thread: listing and statting a thousand
         files takes milliseconds, which requests on the loop would wait through every poll."""
-        return await asyncio.to_thread(self._signature_now)
+        return await beside(self._signature_now)
 
     def _signature_now(self) -> Signature:
         with heap.beside_requests():  # a thousand files: milliseconds of Python
@@ -194,20 +204,16 @@ class PolicyReloader:
     async def _reload(self, signature: Signature, trigger: str, quiet: bool) -> bool:
         """Load the files `signature` describes; `quiet` for a re-read of unchanged files, where
         only a difference from the last outcome is worth a log line."""
-        started = time.time_ns()
         errors: list[ConfigError] = []
         policy, same, current = Policy.EMPTY, False, self.holder.current
+        racy = True  # unknown after a loader bug: read again at the next poll
         try:
-            policy, same = await asyncio.to_thread(self._load, current)
-        except ConfigInvalid as exc:
-            errors = exc.errors
+            policy, same, racy, errors = await beside(self._load, current, signature)
         except Exception as exc:  # a loader bug is a refused reload, never a dead watcher
             log.exception("policy reload (%s): the loader failed", trigger)
             errors = [ConfigError(str(self.directory), 0, f"the policy could not be loaded: {exc}")]
         self._signature = signature
-        self._racy = isinstance(signature, tuple) and any(
-            mtime_ns >= started - RACY_WINDOW_NS for _, mtime_ns, _, _ in signature
-        )
+        self._racy = racy
         if errors:
             if quiet and errors == self._last_errors:
                 return False
@@ -216,13 +222,21 @@ class PolicyReloader:
         await self._accept(policy, trigger, quiet, same and current is self.holder.current)
         return True
 
-    def _load(self, current: Policy) -> tuple[Policy, bool]:
-        """The policy files read (in a worker thread), and whether they say what `current`
-        says: comparing ten thousand rules takes tens of milliseconds, which requests must
-        not wait for."""
-        with heap.beside_requests(builds=True):
-            policy = load_policy_dir(self.directory, self.known_apps)
-            return policy, policy == current
+    def _load(self, current: Policy, signature: Signature) -> _Read:
+        """The policy files read (in the thread beside requests, gateway.beside): the policy,
+        whether it says what `current` says, whether a file of `signature` changed so close to
+        this load that it must be read again (racy), and the errors that refuse it. Each takes
+        milliseconds with a thousand files, which requests must not wait for."""
+        started = time.time_ns()
+        racy = isinstance(signature, tuple) and any(
+            mtime_ns >= started - RACY_WINDOW_NS for _, mtime_ns, _, _ in signature
+        )
+        try:
+            with heap.beside_requests(builds=True):
+                policy = load_policy_dir(self.directory, self.known_apps)
+                return _Read(policy, policy == current, racy, [])
+        except ConfigInvalid as exc:
+            return _Read(Policy.EMPTY, False, racy, exc.errors)
 
     def _refuse(self, errors: list[ConfigError], trigger: str) -> None:
         self.reloads_refused += 1

@@ -1,0 +1,77 @@
+"""gateway.beside: the work done beside requests (policy reloads, the watcher's look) runs in
+one thread of the lowest priority, so the event loop gets the core whenever it needs it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from gateway import beside as beside_module
+from gateway.beside import NICE, beside
+from gateway.policy import PolicyHolder, load_policy_dir
+from gateway.policy import reload as reload_module
+from gateway.policy.reload import PolicyReloader
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="per-thread priority is Linux's")
+
+
+def whoami() -> tuple[int, int]:
+    me = threading.get_native_id()
+    return me, os.getpriority(os.PRIO_PROCESS, me)
+
+
+async def test_work_runs_in_one_thread_of_the_lowest_priority() -> None:
+    loop_thread, loop_nice = whoami()
+    first, second = await beside(whoami), await beside(whoami)
+    assert first == second  # one thread, for all of it
+    thread, nice = first
+    assert thread != loop_thread
+    assert nice == NICE
+    assert whoami() == (loop_thread, loop_nice)  # the loop's own priority is untouched
+
+
+async def test_the_work_gets_its_arguments_and_its_errors_come_back() -> None:
+    assert await beside(divmod, 7, 2) == (3, 1)
+    with pytest.raises(ZeroDivisionError):
+        await beside(divmod, 1, 0)
+
+
+async def test_a_priority_the_system_refuses_is_logged_and_the_work_still_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*_args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(beside_module, "_executor", None)  # a new thread, started refused
+    monkeypatch.setattr(os, "setpriority", refuse)
+    assert await beside(divmod, 9, 4) == (2, 1)
+    assert "keeps its normal priority" in caplog.text
+    refused = beside_module._executor
+    assert refused is not None
+    refused.shutdown()
+
+
+async def test_a_policy_reload_reads_the_files_in_that_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "policies"
+    directory.mkdir()
+    (directory / "acme.yaml").write_text("company: Acme\nmembers:\n  domains: [acme.example]\n")
+    holder = PolicyHolder()
+    holder.replace(load_policy_dir(directory))
+    readers: list[tuple[int, int]] = []
+    real = reload_module.load_policy_dir
+
+    def recording(*args: object, **kwargs: object) -> object:
+        readers.append(whoami())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reload_module, "load_policy_dir", recording)
+    assert await PolicyReloader(holder, directory).reload_now("test")
+    [(thread, nice)] = readers
+    assert (thread, nice) == await beside(whoami)
+    assert nice == NICE
