@@ -4,13 +4,13 @@ watcher's look at its directory.
 Such work runs for tenths of a second of CPU (a thousand policy files). On a machine whose
 cores are all busy, or a gateway held to one core, a thread of normal priority shares the CPU
 with the event loop: each time the loop waited for the network, the operating system could
-give the core to the reload and the loop waited for a time slice, then for the interpreter
-lock, and a request that should take 0.3 ms took 3 to 5. So the thread runs at the lowest
-priority the system has for ordinary threads (nice 19, which any process may set for its own
-threads, never undone), and while it works the loop gets the interpreter lock back within
-20 microseconds (gateway.heap.beside_requests): the loop runs whenever it has something to do,
-and the reload takes the rest. When the loop has nothing to spare for minutes on end, a
-reload waits; requests do not.
+give the core to the reload, and the loop waited for a time slice, then for the interpreter
+lock, so a request that takes 0.3 ms took 3 to 5. So the thread runs under Linux's SCHED_IDLE
+policy (nice 19 where that is refused), which any process may set for its own threads and
+never undoes: the loop has the core whenever it wants it, and while the thread works the loop
+gets the interpreter lock back within 20 microseconds (gateway.heap.beside_requests). The
+reload takes what the loop leaves: on a machine with its cores saturated for minutes on end a
+reload waits, requests do not.
 """
 
 from __future__ import annotations
@@ -28,20 +28,24 @@ log = logging.getLogger("gateway")
 
 T = TypeVar("T")
 
-NICE = 19  # the lowest priority (the largest nice value) Linux gives an ordinary thread
+NICE = 19  # the largest nice value, where SCHED_IDLE is refused
 
 _lock = threading.Lock()
 _executor: ThreadPoolExecutor | None = None
 
 
 def _lower_priority() -> None:
-    """Run in the thread itself, once: only this thread's priority changes."""
-    setpriority = getattr(os, "setpriority", None)
-    if setpriority is None:  # not on this system: the work still runs, at normal priority
-        return
+    """Run in the thread itself, once: only this thread's scheduling changes."""
+    me = threading.get_native_id()
     try:
-        setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
-    except OSError as exc:
+        os.sched_setscheduler(me, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError) as exc:  # not Linux, or refused: the next best
+        idle_refused = exc
+    try:
+        os.setpriority(os.PRIO_PROCESS, me, NICE)
+        log.info("the policy reload thread runs at nice %d (SCHED_IDLE: %s)", NICE, idle_refused)
+    except (AttributeError, OSError) as exc:
         log.warning("the policy reload thread keeps its normal priority: %s", exc)
 
 

@@ -1,8 +1,9 @@
 """gateway.beside: the work done beside requests (policy reloads, the watcher's look) runs in
-one thread of the lowest priority, so the event loop gets the core whenever it needs it."""
+one thread scheduled SCHED_IDLE, so the event loop gets the core whenever it needs it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -20,18 +21,19 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="per-thread prio
 
 
 def whoami() -> tuple[int, int]:
+    """This thread's id and scheduling policy."""
     me = threading.get_native_id()
-    return me, os.getpriority(os.PRIO_PROCESS, me)
+    return me, os.sched_getscheduler(me)
 
 
 async def test_work_runs_in_one_thread_of_the_lowest_priority() -> None:
-    loop_thread, loop_nice = whoami()
+    loop_thread, loop_policy = whoami()
     first, second = await beside(whoami), await beside(whoami)
     assert first == second  # one thread, for all of it
-    thread, nice = first
+    thread, policy = first
     assert thread != loop_thread
-    assert nice == NICE
-    assert whoami() == (loop_thread, loop_nice)  # the loop's own priority is untouched
+    assert policy == os.SCHED_IDLE
+    assert whoami() == (loop_thread, loop_policy)  # the loop's own scheduling is untouched
 
 
 async def test_the_work_gets_its_arguments_and_its_errors_come_back() -> None:
@@ -40,19 +42,41 @@ async def test_the_work_gets_its_arguments_and_its_errors_come_back() -> None:
         await beside(divmod, 1, 0)
 
 
-async def test_a_priority_the_system_refuses_is_logged_and_the_work_still_runs(
+async def test_where_idle_scheduling_is_refused_the_thread_takes_nice_19(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def refuse(*_args: object) -> None:
         raise PermissionError(1, "Operation not permitted")
 
+    caplog.set_level(logging.INFO, logger="gateway")
     monkeypatch.setattr(beside_module, "_executor", None)  # a new thread, started refused
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    try:
+        me = await beside(threading.get_native_id)
+        assert await beside(os.getpriority, os.PRIO_PROCESS, me) == NICE
+        assert "runs at nice 19" in caplog.text
+    finally:
+        refused = beside_module._executor
+        assert refused is not None
+        refused.shutdown()
+
+
+async def test_with_no_lower_priority_at_all_the_work_still_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(*_args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(beside_module, "_executor", None)
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
     monkeypatch.setattr(os, "setpriority", refuse)
-    assert await beside(divmod, 9, 4) == (2, 1)
-    assert "keeps its normal priority" in caplog.text
-    refused = beside_module._executor
-    assert refused is not None
-    refused.shutdown()
+    try:
+        assert await beside(divmod, 9, 4) == (2, 1)
+        assert "keeps its normal priority" in caplog.text
+    finally:
+        refused = beside_module._executor
+        assert refused is not None
+        refused.shutdown()
 
 
 async def test_a_policy_reload_reads_the_files_in_that_thread(
@@ -72,6 +96,6 @@ async def test_a_policy_reload_reads_the_files_in_that_thread(
 
     monkeypatch.setattr(reload_module, "load_policy_dir", recording)
     assert await PolicyReloader(holder, directory).reload_now("test")
-    [(thread, nice)] = readers
-    assert (thread, nice) == await beside(whoami)
-    assert nice == NICE
+    [(thread, policy)] = readers
+    assert (thread, policy) == await beside(whoami)
+    assert policy == os.SCHED_IDLE
