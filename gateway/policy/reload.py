@@ -38,6 +38,14 @@ MAX_SETTLE = 5.0  # a directory that never stops changing is read after this lon
 RACY_WINDOW_NS = 1_000_000_000  # files modified this close to a load are read again
 
 
+def _racy(signature: Signature, started: int) -> bool:
+    """Whether a file changed so close to a load begun at `started` (ns) that it may have
+    changed again within its timestamp's resolution: it is read once more at the next poll."""
+    return isinstance(signature, tuple) and any(
+        mtime_ns >= started - RACY_WINDOW_NS for _, mtime_ns, _, _ in signature
+    )
+
+
 class _Read(NamedTuple):
     policy: Policy
     same: bool  # says what the policy in force when the load began says
@@ -204,14 +212,15 @@ class PolicyReloader:
     async def _reload(self, signature: Signature, trigger: str, quiet: bool) -> bool:
         """Load the files `signature` describes; `quiet` for a re-read of unchanged files, where
         only a difference from the last outcome is worth a log line."""
+        started = time.time_ns()
         errors: list[ConfigError] = []
         policy, same, current = Policy.EMPTY, False, self.holder.current
-        racy = True  # unknown after a loader bug: read again at the next poll
         try:
             policy, same, racy, errors = await beside(self._load, current, signature)
         except Exception as exc:  # a loader bug is a refused reload, never a dead watcher
             log.exception("policy reload (%s): the loader failed", trigger)
             errors = [ConfigError(str(self.directory), 0, f"the policy could not be loaded: {exc}")]
+            racy = _racy(signature, started)  # read again only if the files may have changed
         self._signature = signature
         self._racy = racy
         if errors:
@@ -227,10 +236,7 @@ class PolicyReloader:
         whether it says what `current` says, whether a file of `signature` changed so close to
         this load that it must be read again (racy), and the errors that refuse it. Each takes
         milliseconds with a thousand files, which requests must not wait for."""
-        started = time.time_ns()
-        racy = isinstance(signature, tuple) and any(
-            mtime_ns >= started - RACY_WINDOW_NS for _, mtime_ns, _, _ in signature
-        )
+        racy = _racy(signature, time.time_ns())
         try:
             with heap.beside_requests(builds=True):
                 policy = load_policy_dir(self.directory, self.known_apps)

@@ -460,3 +460,30 @@ async def test_the_directory_is_listed_off_the_event_loop(
         await reloader.reload_now("test")
     loop_thread = threading.current_thread().name
     assert threads and loop_thread not in threads, threads
+
+
+async def test_a_loader_bug_is_logged_once_not_at_every_poll(
+    policy_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A loader that fails unexpectedly refuses the change and the files are read again only
+    when they change (or changed too close to the load to be sure), as after any refusal: not
+    a traceback and a full read at every poll."""
+    loads: list[int] = []
+
+    def broken(*_args: Any, **_kwargs: Any) -> Policy:
+        loads.append(1)
+        raise RuntimeError("a loader bug")
+
+    long_ago = time.time() - 60  # files written well before any load: none is racy
+    os.utime(policy_dir / "acme.yaml", (long_ago, long_ago))
+    async with watching(policy_dir) as reloader:
+        monkeypatch.setattr(reload_module, "load_policy_dir", broken)
+        staged = policy_dir.parent / "globex.yaml"
+        write(staged, company("Globex", "globex.example"))
+        os.utime(staged, (long_ago, long_ago))
+        staged.rename(policy_dir / "globex.yaml")  # one change, as an operator's atomic write
+        await wait_until(lambda: reloader.reloads_refused == 1)
+        await asyncio.sleep(INTERVAL * 10)
+        assert len(loads) == 1
+        assert reloader.reloads_refused == 1
+    assert caplog.text.count("the loader failed") == 1
