@@ -27,23 +27,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
-from aiohttp import hdrs, http, http_parser, web
+from aiohttp import hdrs, http, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, _ErrInfo
 
 from gateway.errors import GatewayError
 from gateway.hosts import canonical_host
-from gateway.settings import Listen, SettingsError
+from gateway.settings import Listen
 
 log = logging.getLogger("gateway.protocol")
 
-ALLOW_PYTHON_PARSER = "GATEWAY_ALLOW_PYTHON_PARSER"
 # A host name (letters, digits, "-", ".", "_") or an IP literal, then maybe a port: stricter
 # than RFC 3986's reg-name, which would let "a,b" or "a;b" through to the application.
 _TIMEOUT_TEXT = b"408 Request Timeout\n\nThe request did not arrive in time.\n"
@@ -379,36 +377,3 @@ class EdgeRunner(web.AppRunner):
             loop=asyncio.get_running_loop(),
             **self._kwargs,
         )
-
-
-def compiled_parser() -> bool:
-    """Whether aiohttp reads requests with its compiled parser (llhttp), not the pure-Python
-    fallback it uses under AIOHTTP_NO_EXTENSIONS or without its C extension."""
-    return http.HttpRequestParser is not http_parser.HttpRequestParserPy
-
-
-def check_parser() -> None:
-    """Log which HTTP parser is in use; refuse to start on the pure-Python one unless
-    GATEWAY_ALLOW_PYTHON_PARSER=1 says to, and then warn."""
-    if compiled_parser():
-        log.info("HTTP requests are parsed by aiohttp's compiled parser (llhttp)")
-        return
-    why = (
-        "AIOHTTP_NO_EXTENSIONS is set"
-        if os.environ.get("AIOHTTP_NO_EXTENSIONS")
-        else "aiohttp's compiled extension is not installed for this Python"
-    )
-    if os.environ.get(ALLOW_PYTHON_PARSER) == "1":
-        log.warning(
-            "HTTP requests are parsed by aiohttp's pure-Python parser (%s), slower and less "
-            "tried against request smuggling than the compiled one; running anyway because "
-            "%s=1",
-            why,
-            ALLOW_PYTHON_PARSER,
-        )
-        return
-    raise SettingsError(
-        f"aiohttp would parse HTTP with its pure-Python parser ({why}). The gateway only "
-        "starts on the compiled parser: install aiohttp's binary wheel for this Python and "
-        f"unset AIOHTTP_NO_EXTENSIONS, or set {ALLOW_PYTHON_PARSER}=1 to run anyway"
-    )

@@ -16,8 +16,9 @@ from aiohttp import web
 from gateway.app import build_runtime, create_app
 from gateway.dispatch import lean_dispatch
 from gateway.handlers.entry.proxy import proxy_handler
+from gateway.parser import check_parser
 from gateway.policy import load_policy_dir
-from gateway.protocol import EdgeRunner, check_parser
+from gateway.protocol import EdgeRunner
 from gateway.settings import Listen, Settings
 
 log = logging.getLogger("gateway")

@@ -21,8 +21,8 @@ from aiohttp.test_utils import TestServer
 
 from gateway.app import build_runtime, create_app
 from gateway.clock import FixedClock
+from gateway.parser import ALLOW_PYTHON_PARSER, compiled_parser
 from gateway.policy import load_policy_dir
-from gateway.protocol import ALLOW_PYTHON_PARSER, compiled_parser
 from gateway.server import start
 from gateway.settings import settings_from_dict
 from tests.proxy.helpers import cookie_header, portal_verified
